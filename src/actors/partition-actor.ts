@@ -1,0 +1,381 @@
+// PartitionActor: owns one shard. Consumes the shard's WAL subject with a durable
+// pull consumer, turns messages into rows, flushes them into a queryable memtable,
+// seals segments, acks the WAL only once a segment holding the rows is durable and
+// published, and answers the shard's queries over NATS request/reply.
+
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { decodeWalPayload } from "../ingest/wal-payload.ts";
+import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../protocol/query-messages.ts";
+import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, parseWalSubject, QUERY_QUEUE_GROUP, querySubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM, type PayloadFormat } from "../protocol/subjects.ts";
+import type { Duck } from "../storage/duckdb.ts";
+import { CONSUME_BUFFER_BYTES, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, PENDING_ACKS_MAX, PENDING_ROWS_MAX, SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
+import type { DataPaths } from "../storage/paths.ts";
+import { encodeRow, EVENTS_PER_MESSAGE_MAX } from "../storage/schema.ts";
+import { ShardStore } from "../storage/shard-store.ts";
+import { runShardQuery } from "../query/shard-query.ts";
+import type { Actor, ActorContext, ExitReason } from "./actor.ts";
+import { describe } from "./supervisor.ts";
+
+export type PartitionMessage =
+  | { type: "wal"; message: JsMsg }
+  | { type: "tick" }
+  | { type: "query"; request: ShardQueryRequest; respond: (reply: ShardQueryReply) => void };
+
+export interface SealPolicy {
+  sealRowsMax: number;
+  sealAgeMs: number;
+  sealBytesMax: number;
+  flushIntervalMs: number;
+}
+
+export interface PartitionActorOptions extends SealPolicy {
+  shard: number;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  duck: Duck;
+  paths: DataPaths;
+  log: (line: string) => void;
+  /** How often the actor checks its flush and seal thresholds. */
+  tickMs?: number;
+}
+
+const ACK = new TextEncoder().encode("+ACK");
+/** Rejections echoed per WAL message on the rejects subject. */
+const REJECTIONS_PUBLISHED_MAX = 100;
+
+interface PendingAck {
+  seq: number;
+  reply: string;
+}
+
+export class PartitionActor implements Actor<PartitionMessage> {
+  readonly name: string;
+  private store?: ShardStore;
+  private messages?: ConsumerMessages;
+  private querySubscription?: Subscription;
+  private consumeLoop?: Promise<void>;
+  private ticker?: ReturnType<typeof setInterval>;
+  private tickQueued = false;
+  private pendingAcks: PendingAck[] = [];
+  private sealing = false;
+  private flushing = false;
+  private compacting = false;
+  private activeQueries = 0;
+  private queryConnections: DuckDBConnection[] = [];
+  private roomWaiters: (() => void)[] = [];
+  private stopping = false;
+  private counters = { events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, queries: 0, queriesBusy: 0, sealFailures: 0 };
+
+  constructor(private readonly options: PartitionActorOptions) {
+    this.name = `partition-${options.shard}`;
+  }
+
+  async start(context: ActorContext<PartitionMessage>): Promise<void> {
+    const { shard, js, jsm, nc } = this.options;
+    this.stopping = false;
+    this.pendingAcks = [];
+    this.store = await ShardStore.open({
+      shard,
+      paths: this.options.paths,
+      duck: this.options.duck,
+      sealRowsMax: this.options.sealRowsMax,
+      sealAgeMs: this.options.sealAgeMs,
+      sealBytesMax: this.options.sealBytesMax,
+      flushIntervalMs: this.options.flushIntervalMs,
+      onRejectedRows: (rows) => this.reportStorageRejects(rows),
+    });
+    // Recreating the durable consumer makes JetStream redeliver every unacked message
+    // now, rather than after the ack wait of a previous (dead) incarnation.
+    await recreateShardConsumer(jsm, shard);
+    const consumer = await js.consumers.get(WAL_STREAM, shardConsumerName(shard));
+    this.messages = await consumer.consume({ max_bytes: CONSUME_BUFFER_BYTES });
+    const messages = this.messages;
+    this.consumeLoop = (async () => {
+      for await (const message of messages) {
+        await this.room();
+        if (this.stopping) break;
+        await context.mailbox.put({ type: "wal", message });
+      }
+    })().catch((error) => {
+      if (!this.stopping) context.fail(error);
+    });
+    this.querySubscription = nc.subscribe(querySubject(shard), {
+      queue: QUERY_QUEUE_GROUP,
+      callback: (error, message) => (error ? this.options.log(`${this.name}: query subscription: ${error.message}`) : this.receiveQuery(message, context)),
+    });
+    this.ticker = setInterval(() => {
+      if (this.tickQueued || context.mailbox.isClosed) return;
+      this.tickQueued = true;
+      context.self({ type: "tick" });
+    }, this.options.tickMs ?? Math.max(10, Math.min(100, this.options.flushIntervalMs / 2)));
+  }
+
+  handle(message: PartitionMessage, context: ActorContext<PartitionMessage>): void {
+    switch (message.type) {
+      case "wal":
+        this.ingest(message.message);
+        return;
+      case "tick":
+        this.tickQueued = false;
+        this.onTick(context);
+        return;
+      case "query":
+        this.startQuery(message.request, message.respond);
+        return;
+    }
+  }
+
+  /** Stops intake: no more WAL messages are pulled; what is in the mailbox still gets handled. */
+  stopIntake(): void {
+    this.stopping = true;
+    for (const waiter of this.roomWaiters.splice(0)) waiter();
+    this.messages?.stop();
+  }
+
+  async stop(reason: ExitReason): Promise<void> {
+    this.stopIntake();
+    if (this.ticker) clearInterval(this.ticker);
+    await this.consumeLoop;
+    const store = this.store;
+    if (reason === "quit" && store) {
+      // Ordered shutdown: seal what arrived and ack it, so a restart replays nothing.
+      try {
+        const sealed = await store.seal();
+        this.ackThrough(sealed);
+        await this.options.nc.flush();
+      } catch (error) {
+        this.options.log(`${this.name}: final seal failed, the WAL will replay it: ${describe(error)}`);
+      }
+    }
+    await this.querySubscription?.drain().catch((error) => this.options.log(`${this.name}: query drain: ${describe(error)}`));
+    for (const connection of this.queryConnections.splice(0)) connection.closeSync();
+    this.store = undefined;
+    await store?.close();
+  }
+
+  snapshot(): Record<string, unknown> {
+    return { shard: this.options.shard, pendingAcks: this.pendingAcks.length, activeQueries: this.activeQueries, ...this.counters, store: this.store?.stats() };
+  }
+
+  /** Resolves when the shard has room for more WAL messages (backpressure to the pull consumer). */
+  private room(): Promise<void> {
+    if (this.hasRoom()) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private hasRoom(): boolean {
+    return this.stopping || !this.store || (this.store.pendingRowCount < PENDING_ROWS_MAX && this.pendingAcks.length < PENDING_ACKS_MAX);
+  }
+
+  private wakeRoomWaiters(): void {
+    if (this.hasRoom()) for (const waiter of this.roomWaiters.splice(0)) waiter();
+  }
+
+  private ingest(message: JsMsg): void {
+    const store = this.store!;
+    const seq = message.seq;
+    this.counters.messages++;
+    if (seq <= store.durableSeq) {
+      // Already in a segment (a replay after a crash between publish and ack).
+      this.counters.replaysSkipped++;
+      this.options.nc.publish(replySubject(message), ACK);
+      return;
+    }
+    if (seq <= store.highestAppendedSeq) {
+      // A redelivery of a message we hold: its first copy's ack covers it.
+      this.counters.redeliveries++;
+      return;
+    }
+    const ingestUs = Number(message.timestampNanos / 1000n);
+    const subject = parseWalSubject(message.subject);
+    this.pendingAcks.push({ seq, reply: replySubject(message) });
+    if (!subject || subject.shard !== this.options.shard) {
+      this.reject(subject?.tenant ?? "unknown", seq, [{ line: 0, error: `subject ${message.subject} does not belong to shard ${this.options.shard}` }], 1);
+      store.skip(seq);
+      return;
+    }
+    const headers = message.headers;
+    const formatHeader = headers?.get(FORMAT_HEADER) as PayloadFormat | undefined;
+    const decoded = decodeWalPayload(message.data, {
+      format: formatHeader && PAYLOAD_FORMATS.includes(formatHeader) ? formatHeader : undefined,
+      service: headers?.get(SERVICE_HEADER) || "",
+      hostname: headers?.get(HOSTNAME_HEADER) || "",
+      nowUs: ingestUs,
+    });
+    if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
+    const events = decoded.events;
+    if (events.length === 0 || events.length > EVENTS_PER_MESSAGE_MAX) {
+      if (events.length > 0) this.reject(subject.tenant, seq, [{ line: 0, error: `message carries ${events.length} events, over ${EVENTS_PER_MESSAGE_MAX}` }], events.length);
+      store.skip(seq);
+      return;
+    }
+    const lines = new Array<string>(events.length);
+    let bytes = 0;
+    let minTs = Infinity;
+    let maxTs = -Infinity;
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index];
+      const ts = event.timestampUs > 0 ? event.timestampUs : ingestUs;
+      if (ts < minTs) minTs = ts;
+      if (ts > maxTs) maxTs = ts;
+      const line = encodeRow(event, subject.tenant, ingestUs, seq, index);
+      bytes += line.length;
+      lines[index] = line;
+    }
+    store.append({ lines, bytes, seq, tenant: subject.tenant, minTs, maxTs });
+    this.counters.events += events.length;
+  }
+
+  private onTick(context: ActorContext<PartitionMessage>): void {
+    const store = this.store;
+    if (!store) return;
+    if (!this.sealing && (store.needsSeal() || this.pendingAcks.length >= PENDING_ACKS_MAX)) {
+      this.sealing = true;
+      store
+        .seal()
+        .then((sealedSeq) => {
+          this.ackThrough(sealedSeq);
+          this.sealing = false;
+          this.wakeRoomWaiters();
+          this.maybeCompact(context);
+        })
+        .catch((error) => {
+          this.sealing = false;
+          this.counters.sealFailures++;
+          context.fail(new Error(`${this.name}: seal failed`, { cause: error }));
+        });
+    } else if (!this.flushing && !this.sealing && store.needsFlush(FLUSH_ROWS_TRIGGER)) {
+      this.flushing = true;
+      store
+        .flush()
+        .then(() => {
+          this.flushing = false;
+          this.wakeRoomWaiters();
+        })
+        .catch((error) => {
+          this.flushing = false;
+          context.fail(new Error(`${this.name}: flush failed`, { cause: error }));
+        });
+    }
+  }
+
+  private maybeCompact(context: ActorContext<PartitionMessage>): void {
+    if (this.compacting || !this.store) return;
+    this.compacting = true;
+    this.store
+      .compact()
+      .then(() => (this.compacting = false))
+      .catch((error) => {
+        this.compacting = false;
+        context.fail(new Error(`${this.name}: compaction failed`, { cause: error }));
+      });
+  }
+
+  /** Acks every held WAL message at or below the durable sequence. */
+  private ackThrough(sealedSeq: number): void {
+    let count = 0;
+    while (count < this.pendingAcks.length && this.pendingAcks[count].seq <= sealedSeq) {
+      this.options.nc.publish(this.pendingAcks[count].reply, ACK);
+      count++;
+    }
+    if (count > 0) this.pendingAcks = this.pendingAcks.slice(count);
+  }
+
+  private reject(tenant: string, seq: number, rejected: { line: number; error: string }[], count: number): void {
+    this.counters.rejected += count;
+    const sample = rejected.slice(0, REJECTIONS_PUBLISHED_MAX);
+    this.options.nc.publish(rejectsSubject(tenant), JSON.stringify({ shard: this.options.shard, seq, count, rejected: sample }));
+    this.options.log(`${this.name}: rejected ${count} event(s) of WAL message ${seq}: ${sample[0]?.error ?? ""}`);
+  }
+
+  private reportStorageRejects(rows: { line: string; error: string }[]): void {
+    this.counters.rejected += rows.length;
+    this.options.log(`${this.name}: DuckDB refused ${rows.length} row(s): ${rows[0]?.error ?? ""}`);
+    this.options.nc.publish(rejectsSubject("storage"), JSON.stringify({ shard: this.options.shard, rejected: rows.slice(0, 10).map((row) => ({ error: row.error, row: row.line.slice(0, 512) })) }));
+  }
+
+  private receiveQuery(message: Msg, context: ActorContext<PartitionMessage>): void {
+    const respond = (reply: ShardQueryReply) => {
+      if (message.reply) message.respond(JSON.stringify(reply));
+    };
+    let request: ShardQueryRequest;
+    try {
+      request = message.json<ShardQueryRequest>();
+    } catch (error) {
+      respond({ ok: false, shard: this.options.shard, code: "bad_request", error: `query is not JSON: ${describe(error)}` });
+      return;
+    }
+    if (request.v !== QUERY_PROTOCOL_VERSION) {
+      respond({ ok: false, shard: this.options.shard, code: "bad_request", error: `query protocol version ${String(request.v)} is not ${QUERY_PROTOCOL_VERSION}` });
+      return;
+    }
+    if (context.mailbox.isClosed || !context.mailbox.offer({ type: "query", request, respond })) {
+      this.counters.queriesBusy++;
+      respond({ ok: false, shard: this.options.shard, code: "busy", error: `shard ${this.options.shard} mailbox is full` });
+    }
+  }
+
+  private startQuery(request: ShardQueryRequest, respond: (reply: ShardQueryReply) => void): void {
+    const store = this.store;
+    if (!store) {
+      respond({ ok: false, shard: this.options.shard, code: "stopping", error: `shard ${this.options.shard} is restarting` });
+      return;
+    }
+    if (this.activeQueries >= SHARD_QUERY_CONCURRENCY) {
+      this.counters.queriesBusy++;
+      respond({ ok: false, shard: this.options.shard, code: "busy", error: `shard ${this.options.shard} runs ${SHARD_QUERY_CONCURRENCY} queries already` });
+      return;
+    }
+    this.activeQueries++;
+    this.counters.queries++;
+    const snapshot = store.snapshot({ tenant: request.tenant, fromUs: request.filter.fromUs, toUs: request.filter.toUs });
+    const connection = this.queryConnections.pop();
+    (async () => {
+      const conn = connection ?? (await this.options.duck.connect());
+      try {
+        respond(await runShardQuery(conn, this.options.paths, this.options.shard, snapshot, request));
+      } finally {
+        this.queryConnections.push(conn);
+      }
+    })()
+      .catch((error) => respond({ ok: false, shard: this.options.shard, code: "failed", error: describe(error) }))
+      .finally(() => {
+        snapshot.release();
+        this.activeQueries--;
+      });
+  }
+}
+
+/**
+ * The ack subject of a WAL message. Holding only this string, not the JsMsg, keeps
+ * payloads collectable while their rows wait for a seal; an ack is a publish of
+ * "+ACK" to it, exactly what JsMsg.ack() sends.
+ */
+function replySubject(message: JsMsg): string {
+  const reply = (message as JsMsg & { reply?: unknown }).reply;
+  if (typeof reply !== "string" || reply === "") throw new Error(`WAL message ${message.seq} has no reply subject`);
+  return reply;
+}
+
+/** Deletes and recreates a shard's durable consumer (see start). Work-queue streams require explicit acks. */
+export async function recreateShardConsumer(jsm: JetStreamManager, shard: number): Promise<void> {
+  const name = shardConsumerName(shard);
+  try {
+    await jsm.consumers.delete(WAL_STREAM, name);
+  } catch (error) {
+    if (!/not found/i.test(describe(error))) throw error;
+  }
+  await jsm.consumers.add(WAL_STREAM, {
+    durable_name: name,
+    filter_subject: walShardFilter(shard),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: CONSUMER_ACK_WAIT_MS * 1_000_000,
+    max_ack_pending: CONSUMER_MAX_ACK_PENDING,
+    max_deliver: -1,
+  });
+}

@@ -1,0 +1,20 @@
+// Bounds of the ingest path. Each value says why it is what it is; relationships
+// between them are checked when the module loads.
+
+/** Largest accepted HTTP request body as sent (compressed or not), bytes. Loki's default push limit is in the same range. */
+export const INGEST_BODY_BYTES_MAX = 32 * 1024 * 1024;
+/** Largest body after decompression, bytes: caps a gzip bomb while still allowing ~10x compression of a full body. */
+export const INGEST_DECOMPRESSED_BYTES_MAX = 256 * 1024 * 1024;
+/** Longest single line / event, bytes. Loki and VictoriaLogs use 256 KiB; stack traces fit. */
+export const INGEST_LINE_BYTES_MAX = 256 * 1024;
+/** Most events in one HTTP request; beyond this the client should split. */
+export const INGEST_EVENTS_PER_REQUEST_MAX = 1_000_000;
+/** Most rejected-line entries reported in one response, so a wholly bad 1M-line body does not echo 1M errors. */
+export const INGEST_REJECTIONS_REPORTED_MAX = 1000;
+/** Longest service / hostname / trace_id / span_id value, characters. */
+export const INGEST_LABEL_CHARS_MAX = 512;
+/** Deepest nesting accepted inside metadata before it is rejected (JSON bombs). */
+export const INGEST_METADATA_DEPTH_MAX = 32;
+
+if (INGEST_LINE_BYTES_MAX > INGEST_BODY_BYTES_MAX) throw new Error("ingest limits: a line must fit in a body");
+if (INGEST_DECOMPRESSED_BYTES_MAX < INGEST_BODY_BYTES_MAX) throw new Error("ingest limits: decompressed cap below body cap");

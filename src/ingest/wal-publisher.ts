@@ -1,0 +1,89 @@
+// Publishes normalized events to the WAL: splits them into FlatBuffers batches that
+// fit the server's max payload, spreads batches over shards round-robin (so one
+// dominant service still lands on every shard), and resolves only with JetStream's acks.
+
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { NormalizedEvent } from "../protocol/event.ts";
+import { WAL_BATCH_BYTES_MAX, WAL_BATCH_EVENTS_MAX } from "../protocol/limits.ts";
+import { walSubject } from "../protocol/subjects.ts";
+import { encodeBatch } from "../protocol/wal-batch.ts";
+
+/** Events per batch a publisher aims for: ~1000 events of ~230 B is ~0.25 MB, well inside limits. */
+export const WAL_BATCH_EVENTS_TARGET = 2000;
+/** Bytes reserved below max_payload for subject, headers and framing. */
+const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
+
+export interface PublishTarget {
+  js: JetStreamClient;
+  tenant: string;
+  shards: number;
+  /** The server's max_payload. */
+  maxPayloadBytes: number;
+  publishTimeoutMs: number;
+  /** Chooses the next shard; round-robin by default. */
+  nextShard: () => number;
+}
+
+export interface PublishOutcome {
+  accepted: number;
+  failed: number;
+  /** The first failure, if any; later ones are usually the same cause. */
+  error?: unknown;
+  acks: PubAck[];
+}
+
+export function roundRobin(shards: number, start = Math.floor(Math.random() * shards)): () => number {
+  let next = start;
+  return () => {
+    const shard = next % shards;
+    next = (next + 1) % shards;
+    return shard;
+  };
+}
+
+/** Splits events into encoded batches under the byte budget (halving a batch that encodes too large). */
+export function encodeBatches(events: readonly NormalizedEvent[], maxPayloadBytes: number, eventsTarget = WAL_BATCH_EVENTS_TARGET): { bytes: Uint8Array; count: number }[] {
+  const budget = Math.min(WAL_BATCH_BYTES_MAX, maxPayloadBytes - PAYLOAD_HEADROOM_BYTES);
+  const out: { bytes: Uint8Array; count: number }[] = [];
+  const take = (slice: readonly NormalizedEvent[]): void => {
+    const bytes = encodeBatch(slice);
+    if (bytes.byteLength <= budget || slice.length === 1) {
+      out.push({ bytes, count: slice.length });
+      return;
+    }
+    const middle = slice.length >>> 1;
+    take(slice.slice(0, middle));
+    take(slice.slice(middle));
+  };
+  const step = Math.min(eventsTarget, WAL_BATCH_EVENTS_MAX);
+  for (let start = 0; start < events.length; start += step) take(events.slice(start, start + step));
+  return out;
+}
+
+/**
+ * Publishes every batch concurrently. With `messageIdPrefix`, each batch carries a
+ * JetStream message id so a retry of the same request is deduplicated by the server.
+ */
+export async function publishEvents(target: PublishTarget, events: readonly NormalizedEvent[], messageIdPrefix?: string): Promise<PublishOutcome> {
+  const batches = encodeBatches(events, target.maxPayloadBytes);
+  const results = await Promise.allSettled(
+    batches.map((batch, index) =>
+      target.js.publish(walSubject(target.tenant, target.nextShard()), batch.bytes, {
+        timeout: target.publishTimeoutMs,
+        ...(messageIdPrefix ? { msgID: `${messageIdPrefix}:${index}` } : {}),
+      }),
+    ),
+  );
+  const outcome: PublishOutcome = { accepted: 0, failed: 0, acks: [] };
+  results.forEach((result, index) => {
+    if (result.status === "fulfilled") {
+      // A duplicate ack means an earlier attempt stored this batch: it is accepted all the same.
+      outcome.accepted += batches[index].count;
+      outcome.acks.push(result.value);
+    } else {
+      outcome.failed += batches[index].count;
+      outcome.error ??= result.reason;
+    }
+  });
+  return outcome;
+}

@@ -1,0 +1,53 @@
+// The WAL stream: one JetStream stream, one subject per shard, work-queue retention
+// (a message leaves once its shard acked it, i.e. once it is in a sealed segment),
+// discard-new at the byte bound so a full WAL refuses publishes instead of losing data.
+
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { WAL_STREAM, walStreamSubjects } from "../protocol/subjects.ts";
+import { ConfigError } from "../node/config.ts";
+
+/** JetStream's deduplication window for publishes carrying a message id (SDK retries, Idempotency-Key). */
+export const WAL_DUPLICATE_WINDOW_MS = 2 * 60_000;
+
+export interface WalOptions {
+  shards: number;
+  maxBytes: number;
+  replicas: number;
+  maxMessageBytes: number;
+}
+
+export function walStreamConfig(options: WalOptions): Partial<StreamConfig> & { name: string } {
+  return {
+    name: WAL_STREAM,
+    subjects: walStreamSubjects(options.shards),
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_bytes: options.maxBytes,
+    max_msg_size: options.maxMessageBytes,
+    duplicate_window: WAL_DUPLICATE_WINDOW_MS * 1_000_000,
+    num_replicas: options.replicas,
+  };
+}
+
+/** Creates the WAL stream, or checks and updates the one that exists. */
+export async function ensureWalStream(jsm: JetStreamManager, options: WalOptions): Promise<void> {
+  const wanted = walStreamConfig(options);
+  let existing;
+  try {
+    existing = await jsm.streams.info(WAL_STREAM);
+  } catch (error) {
+    if (!/not found/i.test(String((error as Error).message))) throw error;
+    await jsm.streams.add(wanted);
+    return;
+  }
+  const subjects = existing.config.subjects ?? [];
+  if (subjects.length !== options.shards) {
+    throw new ConfigError(
+      `the WAL stream ${WAL_STREAM} has ${subjects.length} shards but this node is configured for ${options.shards}; resharding is not supported: set SLUICE_SHARDS=${subjects.length} or use a new data directory / NATS server`,
+    );
+  }
+  if (existing.config.max_bytes !== wanted.max_bytes || existing.config.max_msg_size !== wanted.max_msg_size) {
+    await jsm.streams.update(WAL_STREAM, { ...existing.config, max_bytes: wanted.max_bytes, max_msg_size: wanted.max_msg_size });
+  }
+}

@@ -1,0 +1,251 @@
+// NodeSupervisor: the root of a node. Starts (in order) NATS, the WAL stream, DuckDB,
+// one PartitionActor per shard, the gateways and the HTTP server; shuts down in
+// reverse on SIGTERM: stop intake, drain, seal, ack, exit, with no orphan process.
+
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { PartitionActor, type PartitionMessage } from "../actors/partition-actor.ts";
+import { describe, Supervisor, type ActorRef } from "../actors/supervisor.ts";
+import { createFetchHandler } from "../http/routes.ts";
+import { IngestGateway } from "../ingest/ingest-gateway.ts";
+import { INGEST_BODY_BYTES_MAX } from "../ingest/limits.ts";
+import { parseNatsVersion, startNatsServer, versionAtLeast, type RunningNatsServer } from "../nats/server-process.ts";
+import { ensureWalStream } from "../nats/wal.ts";
+import { WAL_STREAM } from "../protocol/subjects.ts";
+import { QueryGateway } from "../query/query-gateway.ts";
+import { Duck } from "../storage/duckdb.ts";
+import { PARTITION_MAILBOX_CAPACITY } from "../storage/limits.ts";
+import { dataPaths, type DataPaths } from "../storage/paths.ts";
+import type { NodeOptions } from "./config.ts";
+
+/** Oldest nats-server release whose JetStream durability fixes production needs. */
+export const NATS_VERSION_RECOMMENDED = [2, 10, 23] as const;
+/** Seconds of history behind the ingestion rate in health. */
+const RATE_WINDOW_SECONDS = 10;
+
+export interface RunningNode {
+  httpUrl: string;
+  natsUrl: string;
+  dataDir: string;
+  warnings: string[];
+  /** Ordered shutdown; idempotent. */
+  stop(): Promise<void>;
+  health(): Promise<Record<string, unknown>>;
+}
+
+export class NodeStartError extends Error {
+  readonly code = "node_start_failed";
+}
+
+/** One node per data directory: a lock file with the owner's pid. */
+function acquireLock(paths: DataPaths): () => void {
+  const lockPath = join(paths.root, "LOCK");
+  try {
+    const owner = Number(readFileSync(lockPath, "utf8").trim());
+    if (owner && owner !== process.pid) {
+      try {
+        process.kill(owner, 0);
+        throw new NodeStartError(`data directory ${paths.root} is in use by process ${owner} (${lockPath})`);
+      } catch (error) {
+        if (error instanceof NodeStartError) throw error;
+        // ESRCH: the owner is gone; the lock is stale.
+      }
+    }
+  } catch (error) {
+    if (error instanceof NodeStartError) throw error;
+    // No lock file yet.
+  }
+  const fd = openSync(lockPath, "w");
+  writeSync(fd, String(process.pid));
+  closeSync(fd);
+  return () => rmSync(lockPath, { force: true });
+}
+
+export function durabilityWarnings(version: string, spawned: boolean): string[] {
+  const parsed = parseNatsVersion(version);
+  const warnings: string[] = [];
+  const [major, minor, patch] = NATS_VERSION_RECOMMENDED;
+  if (!versionAtLeast(parsed, major, minor, patch)) {
+    warnings.push(`nats-server ${parsed.text} is older than ${major}.${minor}.${patch}: production needs ${major}.${minor}.${patch} or newer for JetStream durability fixes.`);
+  }
+  if (spawned && !versionAtLeast(parsed, 2, 10, 0)) {
+    warnings.push(`nats-server ${parsed.text} does not fsync every write (sync_interval: always needs 2.10+): an acknowledged event can be lost if the machine (not just the process) crashes.`);
+  } else if (!spawned) {
+    warnings.push("cannot verify that the external NATS server fsyncs every write: production needs `sync_interval: always` in its jetstream block.");
+  }
+  return warnings;
+}
+
+export async function startNode(options: NodeOptions, log: (line: string) => void = (line) => console.error(line)): Promise<RunningNode> {
+  const paths = dataPaths(options.dataDir);
+  mkdirSync(paths.root, { recursive: true });
+  const releaseLock = acquireLock(paths);
+  const cleanups: (() => Promise<void> | void)[] = [releaseLock];
+  const unwind = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        log(`shutdown step failed: ${describe(error)}`);
+      }
+    }
+  };
+  try {
+    let natsServer: RunningNatsServer | undefined;
+    let natsUrl = options.natsUrl;
+    if (!natsUrl) {
+      natsServer = await startNatsServer({ directory: paths.nats, port: options.natsPort, log });
+      cleanups.push(() => natsServer!.stop());
+      natsUrl = natsServer.url;
+    }
+    const nc = await connect({ servers: natsUrl, name: "sluice-node", maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 10_000 });
+    cleanups.push(async () => {
+      if (!nc.isClosed()) await nc.drain();
+    });
+    const serverVersion = nc.info?.version ?? "0.0.0";
+    const maxPayloadBytes = nc.info?.max_payload ?? 1024 * 1024;
+    const warnings = durabilityWarnings(serverVersion, natsServer !== undefined);
+    for (const warning of warnings) log(`WARNING: ${warning}`);
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    await ensureWalStream(jsm, { shards: options.shards, maxBytes: options.walMaxBytes, replicas: options.walReplicas, maxMessageBytes: maxPayloadBytes });
+    const duck = await Duck.open({ dataDir: paths.root, memoryLimit: options.duckdbMemoryLimit, threads: options.duckdbThreads });
+    cleanups.push(() => duck.close());
+
+    const supervisor = new Supervisor({
+      name: "node",
+      log,
+      onEscalate: (name, cause) => {
+        log(`FATAL: ${name} keeps failing (${describe(cause)}); shutting the node down`);
+        process.kill(process.pid, "SIGTERM");
+      },
+    });
+    const partitions: PartitionActor[] = [];
+    const refs: ActorRef<PartitionMessage>[] = [];
+    for (let shard = 0; shard < options.shards; shard++) {
+      const actor = new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs });
+      partitions.push(actor);
+      refs.push(await supervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" }));
+    }
+    cleanups.push(async () => {
+      for (const actor of partitions) actor.stopIntake();
+      await supervisor.stopAll("quit");
+    });
+
+    const ingest = new IngestGateway({ js, shards: options.shards, maxPayloadBytes, log });
+    const query = new QueryGateway({ nc, shards: options.shards });
+    const rate = startRateSampler(partitions);
+    cleanups.push(() => rate.stop());
+    const health = () => nodeHealth({ supervisor, partitions, ingest, query, jsm, nc, paths, rate: rate.perSecond(), warnings, serverVersion });
+    const server = Bun.serve({
+      hostname: options.httpHost,
+      port: options.httpPort,
+      // Bun refuses larger bodies itself; the gateway enforces the exact limit with a clear error.
+      maxRequestBodySize: INGEST_BODY_BYTES_MAX + 1024 * 1024,
+      idleTimeout: 120,
+      fetch: createFetchHandler({
+        ingest,
+        query,
+        apiKeys: options.apiKeys,
+        health,
+        ready: () => {
+          const reasons: string[] = [];
+          if (nc.isClosed()) reasons.push("NATS connection closed");
+          const states = supervisor.snapshot().filter((child) => child.state !== "running");
+          for (const child of states) reasons.push(`${String(child.name)} is ${String(child.state)}`);
+          return { ready: reasons.length === 0, reasons };
+        },
+        log,
+      }),
+    });
+    cleanups.push(() => server.stop(true));
+    const httpUrl = `http://${options.httpHost === "0.0.0.0" ? "127.0.0.1" : options.httpHost}:${server.port}`;
+
+    let stopping: Promise<void> | undefined;
+    return {
+      httpUrl,
+      natsUrl,
+      dataDir: paths.root,
+      warnings,
+      health,
+      stop: () => (stopping ??= unwind()),
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
+
+interface RateSampler {
+  perSecond(): number;
+  stop(): void;
+}
+
+function startRateSampler(partitions: PartitionActor[]): RateSampler {
+  const samples: number[] = [];
+  const total = () => partitions.reduce((sum, actor) => sum + Number(actor.snapshot().events ?? 0), 0);
+  samples.push(total());
+  const timer = setInterval(() => {
+    samples.push(total());
+    if (samples.length > RATE_WINDOW_SECONDS + 1) samples.shift();
+  }, 1000);
+  return {
+    perSecond: () => (samples.length < 2 ? 0 : (samples[samples.length - 1] - samples[0]) / (samples.length - 1)),
+    stop: () => clearInterval(timer),
+  };
+}
+
+async function nodeHealth(input: {
+  supervisor: Supervisor;
+  partitions: PartitionActor[];
+  ingest: IngestGateway;
+  query: QueryGateway;
+  jsm: JetStreamManager;
+  nc: NatsConnection;
+  paths: DataPaths;
+  rate: number;
+  warnings: string[];
+  serverVersion: string;
+}): Promise<Record<string, unknown>> {
+  const actors = input.supervisor.snapshot();
+  const stores = input.partitions.map((actor) => actor.snapshot().store as Record<string, number> | undefined).filter((store) => store !== undefined);
+  const sum = (key: string) => stores.reduce((total, store) => total + (store[key] ?? 0), 0);
+  let wal: Record<string, unknown> = { available: false };
+  try {
+    const info = await input.jsm.streams.info(WAL_STREAM);
+    wal = { available: true, messages: info.state.messages, bytes: info.state.bytes, max_bytes: info.config.max_bytes, consumers: info.state.consumer_count };
+  } catch (error) {
+    wal = { available: false, error: describe(error) };
+  }
+  let disk: Record<string, number> = {};
+  try {
+    const stats = statfsSync(input.paths.root);
+    disk = { total_bytes: stats.blocks * stats.bsize, free_bytes: stats.bavail * stats.bsize };
+  } catch {
+    // statfs is not available on every platform; health omits disk then.
+  }
+  const notRunning = actors.filter((child) => child.state !== "running");
+  const querySnapshot = input.query.snapshot() as { latencyMs: { p50: number; p99: number; count: number } };
+  return {
+    status: input.nc.isClosed() || notRunning.length > 0 || wal.available === false ? "degraded" : "healthy",
+    ingestion_rate: Math.round(input.rate * 10) / 10,
+    storage_utilization: {
+      segments: sum("segments"),
+      segment_rows: sum("segmentRows"),
+      segment_bytes: sum("segmentBytes"),
+      memtable_rows: sum("memtableRows") + sum("pendingRows"),
+      wal,
+      disk,
+    },
+    query_latency: { p50_ms: querySnapshot.latencyMs.p50, p99_ms: querySnapshot.latencyMs.p99, count: querySnapshot.latencyMs.count },
+    // No alerting supervisor runs yet, so nothing can be queued for it.
+    alerting_queue_size: 0,
+    nats: { version: input.serverVersion, connected: !input.nc.isClosed() },
+    ingest: input.ingest.snapshot(),
+    query: querySnapshot,
+    actors,
+    warnings: input.warnings,
+  };
+}

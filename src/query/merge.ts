@@ -1,0 +1,45 @@
+// Merging shard replies: pure. Search results are a top-k by (ts, id) descending;
+// aggregates are summed exactly.
+
+import type { StoredEvent } from "../protocol/event.ts";
+import type { ShardAggregateReply, ShardSearchReply } from "../protocol/query-messages.ts";
+import type { Cursor } from "./filter.ts";
+
+/** Compares two events newest first: positive when a sorts after b. */
+export function compareNewestFirst(a: { timestampUs: number; id: string }, b: { timestampUs: number; id: string }): number {
+  if (a.timestampUs !== b.timestampUs) return b.timestampUs - a.timestampUs;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+export interface MergedSearch {
+  rows: StoredEvent[];
+  nextCursor: Cursor | null;
+}
+
+/**
+ * A shard whose reply was cut by its byte budget may hold rows just after its last
+ * one, so the merge keeps only rows at or before the earliest such cut: never a
+ * silently skipped row, at worst a shorter page with a cursor.
+ */
+export function mergeSearch(replies: readonly ShardSearchReply[], limit: number): MergedSearch {
+  const all = replies.flatMap((reply) => reply.rows).sort(compareNewestFirst);
+  let cutoff: StoredEvent | undefined;
+  for (const reply of replies) {
+    const last = reply.rows[reply.rows.length - 1];
+    if (reply.truncated && last && (!cutoff || compareNewestFirst(last, cutoff) < 0)) cutoff = last;
+  }
+  let rows = cutoff ? all.filter((row) => compareNewestFirst(row, cutoff!) <= 0) : all;
+  const cut = rows.length > limit || rows.length < all.length;
+  rows = rows.slice(0, limit);
+  const more = cut || replies.some((reply) => reply.truncated || reply.rows.length >= limit);
+  const last = rows[rows.length - 1];
+  return { rows, nextCursor: more && last ? { ts: last.timestampUs, id: last.id } : null };
+}
+
+export function mergeAggregates(replies: readonly ShardAggregateReply[]): { groups: Record<string, number>; overflow: boolean } {
+  const totals = new Map<string, number>();
+  for (const reply of replies) for (const [key, count] of reply.groups) totals.set(key, (totals.get(key) ?? 0) + count);
+  const groups: Record<string, number> = {};
+  for (const [key, count] of [...totals].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) groups[key] = count;
+  return { groups, overflow: replies.some((reply) => reply.overflow) };
+}

@@ -1,0 +1,69 @@
+// Search and aggregate SQL for one shard's snapshot. Pure: user values travel only
+// as bound parameters; identifiers come from fixed lists or validated names.
+
+import type { SqlParam } from "../storage/duckdb.ts";
+import { COLUMN_NAMES, levelIndex } from "../storage/schema.ts";
+import type { Cursor, GroupByField, SearchFilter } from "./filter.ts";
+import { AGGREGATE_GROUPS_MAX } from "./limits.ts";
+
+const TABLE_NAME = /^mem_s\d+_\d+$/;
+const GROUP_COLUMNS: Record<GroupByField, string> = { service: "service", level: "level", hostname: "hostname" };
+
+export interface Sql {
+  sql: string;
+  params: SqlParam[];
+}
+
+/** UNION ALL of the snapshot's memtables and segments; null when there is nothing to read. */
+export function sourceSql(tables: readonly string[], segmentLiterals: readonly string[]): string | null {
+  const parts = tables.map((table) => {
+    if (!TABLE_NAME.test(table)) throw new Error(`invalid memtable name ${JSON.stringify(table)}`);
+    return `SELECT ${COLUMN_NAMES} FROM ${table}`;
+  });
+  if (segmentLiterals.length > 0) parts.push(`SELECT ${COLUMN_NAMES} FROM read_parquet([${segmentLiterals.join(", ")}])`);
+  return parts.length === 0 ? null : parts.join(" UNION ALL ");
+}
+
+/** Escapes LIKE wildcards so a term matches literally. */
+export function likeContains(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+}
+
+export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor): Sql {
+  const clauses: string[] = [];
+  const params: SqlParam[] = [];
+  const bind = (value: SqlParam): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const oneOf = (column: string, values: readonly SqlParam[]): void => {
+    if (values.length === 0) return;
+    clauses.push(values.length === 1 ? `${column} = ${bind(values[0])}` : `${column} IN (${values.map(bind).join(", ")})`);
+  };
+  clauses.push(`tenant = ${bind(tenant)}`);
+  if (filter.fromUs !== undefined) clauses.push(`ts >= ${bind(filter.fromUs)}`);
+  if (filter.toUs !== undefined) clauses.push(`ts < ${bind(filter.toUs)}`);
+  oneOf("service", filter.services);
+  oneOf("level", filter.levels.map(levelIndex));
+  oneOf("hostname", filter.hostnames);
+  oneOf("trace_id", filter.traceIds);
+  for (const term of filter.terms) clauses.push(`message ILIKE ${bind(likeContains(term))} ESCAPE '\\'`);
+  if (cursor) clauses.push(`(ts < ${bind(cursor.ts)} OR (ts = ${bind(cursor.ts)} AND id < ${bind(cursor.id)}))`);
+  return { sql: clauses.join(" AND "), params };
+}
+
+/** Newest first; ties broken by id so pages never skip or repeat. */
+export function searchSql(source: string, where: Sql, limit: number): Sql {
+  return {
+    sql: `SELECT ${COLUMN_NAMES} FROM (${source}) WHERE ${where.sql} ORDER BY ts DESC, id DESC LIMIT ${Math.trunc(limit)}`,
+    params: where.params,
+  };
+}
+
+export function aggregateSql(source: string, where: Sql, groupBy: GroupByField): Sql {
+  const column = GROUP_COLUMNS[groupBy];
+  return {
+    sql: `SELECT ${column} AS key, count(*) AS count FROM (${source}) WHERE ${where.sql} GROUP BY 1 ORDER BY 2 DESC LIMIT ${AGGREGATE_GROUPS_MAX + 1}`,
+    params: where.params,
+  };
+}

@@ -1,0 +1,28 @@
+// Bounds of the storage path, with why. Relationships are checked at load.
+
+/** Rows waiting in JS for the next memtable flush, per shard, before the WAL consumer stops pulling. */
+export const PENDING_ROWS_MAX = 200_000;
+/** Flush to the memtable early once this many rows wait, so one flush stays a few MB. */
+export const FLUSH_ROWS_TRIGGER = 25_000;
+/** WAL messages held unacked per shard before a seal is forced; below the consumer's max_ack_pending. */
+export const PENDING_ACKS_MAX = 20_000;
+/** The consumer's max_ack_pending: JetStream stops delivering past it. */
+export const CONSUMER_MAX_ACK_PENDING = 25_000;
+/** Bytes the pull consumer buffers per shard; must hold one maximal WAL message. */
+export const CONSUME_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Redelivery timer of the WAL consumer; seals must finish well inside it. */
+export const CONSUMER_ACK_WAIT_MS = 30_000;
+/** Concurrent queries one shard runs; more are answered busy (the gateway says 503). */
+export const SHARD_QUERY_CONCURRENCY = 4;
+/** Mailbox of a partition actor, in WAL messages. */
+export const PARTITION_MAILBOX_CAPACITY = 64;
+/** Longest serialized row DuckDB's NDJSON reader accepts: a 256 KiB line escaped can grow ~6x. */
+export const FLUSH_OBJECT_BYTES_MAX = 16 * 1024 * 1024;
+/** Compaction merges a shard's small segments once it has this many. */
+export const COMPACTION_MIN_SEGMENTS = 8;
+/** A segment with at least this many rows is left alone by compaction. */
+export const COMPACTION_SEGMENT_ROWS_TARGET = 2_000_000;
+
+if (PENDING_ACKS_MAX >= CONSUMER_MAX_ACK_PENDING) throw new Error("storage limits: forced seal must come before the consumer stalls");
+if (FLUSH_ROWS_TRIGGER >= PENDING_ROWS_MAX) throw new Error("storage limits: flush trigger above the pending bound");
+if (CONSUME_BUFFER_BYTES < 8 * 1024 * 1024) throw new Error("storage limits: consume buffer below one WAL message");

@@ -1,0 +1,117 @@
+// A shard's manifest: which sealed segments exist and up to which WAL sequence they
+// hold every event. A segment is published by writing its manifest entry last; the
+// manifest is replaced atomically (write, fsync, rename, fsync the directory).
+
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { SEGMENT_FILE_PATTERN } from "./paths.ts";
+
+export const MANIFEST_VERSION = 1;
+
+export interface SegmentMeta {
+  file: string;
+  rows: number;
+  bytes: number;
+  /** Event-time range, microseconds. */
+  minTs: number;
+  maxTs: number;
+  /** WAL stream sequences held. */
+  minSeq: number;
+  maxSeq: number;
+  tenants: string[];
+  createdAtMs: number;
+  /** 0 when sealed from the memtable; one more than its inputs' highest after compaction. */
+  level: number;
+}
+
+export interface ShardManifest {
+  version: number;
+  shard: number;
+  /** Every event of this shard with a WAL sequence at or below this is in a listed segment. */
+  lastSeq: number;
+  nextSegmentNumber: number;
+  segments: SegmentMeta[];
+}
+
+export class ManifestError extends Error {
+  readonly code = "manifest_corrupt";
+}
+
+export function emptyManifest(shard: number): ShardManifest {
+  return { version: MANIFEST_VERSION, shard, lastSeq: 0, nextSegmentNumber: 1, segments: [] };
+}
+
+/** Publishes a sealed segment: pure, returns the next manifest. */
+export function withSealedSegment(manifest: ShardManifest, segment: SegmentMeta, sealedSeq: number): ShardManifest {
+  if (sealedSeq < manifest.lastSeq) throw new ManifestError(`seal sequence ${sealedSeq} is below the manifest's ${manifest.lastSeq}`);
+  return { ...manifest, lastSeq: sealedSeq, nextSegmentNumber: manifest.nextSegmentNumber + 1, segments: [...manifest.segments, segment] };
+}
+
+/** Replaces compacted inputs by their output: pure. */
+export function withCompaction(manifest: ShardManifest, inputs: readonly string[], output: SegmentMeta): ShardManifest {
+  const gone = new Set(inputs);
+  const kept = manifest.segments.filter((segment) => !gone.has(segment.file));
+  if (kept.length !== manifest.segments.length - gone.size) throw new ManifestError(`compaction inputs ${inputs.join(",")} are not all in the manifest`);
+  return { ...manifest, nextSegmentNumber: manifest.nextSegmentNumber + 1, segments: [...kept, output].sort((a, b) => a.minSeq - b.minSeq) };
+}
+
+function isFiniteInteger(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value);
+}
+
+/** Checks a parsed manifest field by field; a corrupt manifest is rejected, not read. */
+export function validateManifest(value: unknown, shard: number): ShardManifest {
+  const fail = (what: string): never => {
+    throw new ManifestError(`manifest of shard ${shard}: ${what}`);
+  };
+  if (typeof value !== "object" || value === null) fail("not an object");
+  const manifest = value as ShardManifest;
+  if (manifest.version !== MANIFEST_VERSION) fail(`unsupported version ${String(manifest.version)}`);
+  if (manifest.shard !== shard) fail(`belongs to shard ${String(manifest.shard)}`);
+  if (!isFiniteInteger(manifest.lastSeq) || manifest.lastSeq < 0) fail("bad lastSeq");
+  if (!isFiniteInteger(manifest.nextSegmentNumber) || manifest.nextSegmentNumber < 1) fail("bad nextSegmentNumber");
+  if (!Array.isArray(manifest.segments)) fail("segments is not a list");
+  for (const segment of manifest.segments) {
+    if (typeof segment.file !== "string" || !SEGMENT_FILE_PATTERN.test(segment.file)) fail(`bad segment file ${JSON.stringify(segment.file)}`);
+    for (const key of ["rows", "bytes", "minTs", "maxTs", "minSeq", "maxSeq", "level"] as const) {
+      if (!isFiniteInteger(segment[key])) fail(`segment ${segment.file}: bad ${key}`);
+    }
+    if (segment.minSeq > segment.maxSeq || segment.maxSeq > manifest.lastSeq) fail(`segment ${segment.file}: sequences out of range`);
+    if (!Array.isArray(segment.tenants)) fail(`segment ${segment.file}: bad tenants`);
+  }
+  return manifest;
+}
+
+export function readManifest(path: string, shard: number): ShardManifest {
+  if (!existsSync(path)) return emptyManifest(shard);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ManifestError(`manifest ${path} is not valid JSON`, { cause: error });
+  }
+  return validateManifest(parsed, shard);
+}
+
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function writeManifest(path: string, manifest: ShardManifest): void {
+  validateManifest(manifest, manifest.shard);
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, JSON.stringify(manifest));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  fsyncPath(dirname(path));
+}

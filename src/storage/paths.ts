@@ -1,0 +1,63 @@
+// Every path Sluice writes under its data directory is built here (VictoriaLogs'
+// filenames.go): nothing else joins storage paths by hand.
+
+import { join, resolve } from "node:path";
+
+export interface DataPaths {
+  root: string;
+  nats: string;
+  tmp: string;
+  shards: string;
+}
+
+export function dataPaths(dataDir: string): DataPaths {
+  const root = resolve(dataDir);
+  return { root, nats: join(root, "nats"), tmp: join(root, "tmp"), shards: join(root, "shards") };
+}
+
+export function shardName(shard: number): string {
+  return `shard-${String(shard).padStart(3, "0")}`;
+}
+
+export function shardDir(paths: DataPaths, shard: number): string {
+  return join(paths.shards, shardName(shard));
+}
+
+export function segmentsDir(paths: DataPaths, shard: number): string {
+  return join(shardDir(paths, shard), "segments");
+}
+
+export function manifestPath(paths: DataPaths, shard: number): string {
+  return join(shardDir(paths, shard), "manifest.json");
+}
+
+/** Segment ids are zero-padded counters so names sort in creation order. */
+export function segmentFileName(segmentNumber: number): string {
+  return `seg-${String(segmentNumber).padStart(10, "0")}.parquet`;
+}
+
+export const SEGMENT_FILE_PATTERN = /^seg-\d{10}\.parquet$/;
+
+export function segmentPath(paths: DataPaths, shard: number, fileName: string): string {
+  if (!SEGMENT_FILE_PATTERN.test(fileName)) throw new Error(`invalid segment file name ${JSON.stringify(fileName)}`);
+  return join(segmentsDir(paths, shard), fileName);
+}
+
+export function flushFilePath(paths: DataPaths, shard: number): string {
+  return join(paths.tmp, `${shardName(shard)}.flush.ndjson`);
+}
+
+export function sealTempPath(paths: DataPaths, shard: number, fileName: string): string {
+  return join(segmentsDir(paths, shard), `${fileName}.tmp`);
+}
+
+/**
+ * Paths are inlined into DuckDB SQL only after this check: absolute, inside the data
+ * directory, and free of quotes and control characters.
+ */
+export function sqlPathLiteral(paths: DataPaths, path: string): string {
+  if (!path.startsWith(paths.root + "/") || /['"\\\u0000-\u001f]/.test(path)) {
+    throw new Error(`refusing to pass path ${JSON.stringify(path)} to DuckDB`);
+  }
+  return `'${path}'`;
+}

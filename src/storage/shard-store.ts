@@ -1,0 +1,420 @@
+// The storage engine of one shard: rows wait in JS, are flushed into an in-memory
+// DuckDB table (the memtable, queryable at once), are sealed into an immutable
+// Parquet segment (fsynced, verified, then published in the manifest) and small
+// segments are compacted. Flush, seal and compaction run one at a time on a chain;
+// queries take a snapshot and never block them.
+
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { assert } from "../actors/actor.ts";
+import { Duck, execute, queryRows } from "./duckdb.ts";
+import { FLUSH_OBJECT_BYTES_MAX } from "./limits.ts";
+import { fsyncPath, readManifest, withCompaction, withSealedSegment, writeManifest, type SegmentMeta, type ShardManifest } from "./manifest.ts";
+import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
+import { flushFilePath, manifestPath, segmentFileName, segmentPath, segmentsDir, sealTempPath, SEGMENT_FILE_PATTERN, sqlPathLiteral, type DataPaths } from "./paths.ts";
+import { COLUMN_NAMES, createTableSql, NDJSON_COLUMNS_SPEC } from "./schema.ts";
+
+export interface ShardStoreOptions {
+  shard: number;
+  paths: DataPaths;
+  duck: Duck;
+  /** Seal the memtable once it holds this many rows. */
+  sealRowsMax: number;
+  /** Seal once the oldest unsealed row is this old. */
+  sealAgeMs: number;
+  /** Seal once the memtable's serialized rows reach this many bytes. */
+  sealBytesMax: number;
+  /** Flush pending rows into the memtable at least this often. */
+  flushIntervalMs: number;
+  compaction?: CompactionPlanOptions;
+  now?: () => number;
+  /** Called with rows DuckDB refused (after isolating them), so nothing vanishes silently. */
+  onRejectedRows?: (rows: { line: string; error: string }[]) => void;
+}
+
+/** A batch of rows from one WAL message, already serialized. */
+export interface PendingRows {
+  lines: string[];
+  bytes: number;
+  seq: number;
+  tenant: string;
+  minTs: number;
+  maxTs: number;
+}
+
+interface MemTable {
+  name: string;
+  rows: number;
+  bytes: number;
+  minTs: number;
+  maxTs: number;
+  minSeq: number;
+  maxSeq: number;
+  tenants: Set<string>;
+  firstRowAtMs: number;
+  readers: number;
+  /** Its rows are in a published segment: no new snapshot includes it. */
+  published: boolean;
+}
+
+/** What a query reads: mem tables and segment files as of one moment. */
+export interface StoreSnapshot {
+  tables: string[];
+  segmentPaths: string[];
+  segmentsTotal: number;
+  segmentsSkipped: number;
+  release(): void;
+}
+
+export interface SnapshotFilter {
+  tenant: string;
+  fromUs?: number;
+  toUs?: number;
+}
+
+export interface StoreStats {
+  shard: number;
+  pendingRows: number;
+  memtableRows: number;
+  memtableBytes: number;
+  segments: number;
+  segmentRows: number;
+  segmentBytes: number;
+  lastSeq: number;
+  flushedSeq: number;
+  seals: number;
+  compactions: number;
+}
+
+let tableCounter = 0;
+
+export class ShardStore {
+  private manifest: ShardManifest;
+  private pending: PendingRows[] = [];
+  private pendingRows = 0;
+  private pendingSinceMs = 0;
+  /** Highest WAL sequence handed to append (events or not). */
+  private appendedSeq: number;
+  /** Highest WAL sequence whose rows are in a memtable. */
+  private flushedSeq: number;
+  private memTables: MemTable[] = [];
+  private current!: MemTable;
+  private chain: Promise<unknown> = Promise.resolve();
+  private segmentReaders = new Map<string, number>();
+  private retiredSegments = new Set<string>();
+  private lastFlushAtMs: number;
+  private seals = 0;
+  private compactions = 0;
+  private closed = false;
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly options: ShardStoreOptions,
+    private readonly connection: DuckDBConnection,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.manifest = readManifest(manifestPath(options.paths, options.shard), options.shard);
+    this.appendedSeq = this.manifest.lastSeq;
+    this.flushedSeq = this.manifest.lastSeq;
+    this.lastFlushAtMs = this.now();
+  }
+
+  static async open(options: ShardStoreOptions): Promise<ShardStore> {
+    mkdirSync(segmentsDir(options.paths, options.shard), { recursive: true });
+    mkdirSync(options.paths.tmp, { recursive: true });
+    const connection = await options.duck.connect();
+    const store = new ShardStore(options, connection);
+    store.removeOrphans();
+    store.current = await store.newMemTable();
+    return store;
+  }
+
+  /** Every event of this shard at or below this WAL sequence is in a segment. */
+  get durableSeq(): number {
+    return this.manifest.lastSeq;
+  }
+
+  get highestAppendedSeq(): number {
+    return this.appendedSeq;
+  }
+
+  get pendingRowCount(): number {
+    return this.pendingRows;
+  }
+
+  /** Takes the rows of one WAL message. Sequences must rise: the actor drops replays first. */
+  append(rows: PendingRows): void {
+    assert(rows.seq > this.appendedSeq, `shard ${this.options.shard}: append of seq ${rows.seq} after ${this.appendedSeq}`);
+    this.appendedSeq = rows.seq;
+    if (this.pendingRows === 0) this.pendingSinceMs = this.now();
+    this.pending.push(rows);
+    this.pendingRows += rows.lines.length;
+  }
+
+  /** Records a WAL message that carried no storable events, so a seal can cover its sequence. */
+  skip(seq: number): void {
+    if (seq > this.appendedSeq) this.appendedSeq = seq;
+  }
+
+  needsFlush(flushRowsTrigger: number): boolean {
+    if (this.pendingRows === 0) return this.appendedSeq > this.flushedSeq;
+    return this.pendingRows >= flushRowsTrigger || this.now() - this.lastFlushAtMs >= this.options.flushIntervalMs;
+  }
+
+  needsSeal(): boolean {
+    const rows = this.current.rows + this.pendingRows;
+    if (rows === 0) return this.appendedSeq > this.manifest.lastSeq && this.now() - this.lastFlushAtMs >= this.options.sealAgeMs;
+    const oldest = this.current.rows > 0 ? this.current.firstRowAtMs : this.pendingSinceMs;
+    return rows >= this.options.sealRowsMax || this.current.bytes >= this.options.sealBytesMax || this.now() - oldest >= this.options.sealAgeMs;
+  }
+
+  /** Moves pending rows into the memtable. */
+  flush(): Promise<void> {
+    return this.enqueue(() => this.flushNow());
+  }
+
+  /**
+   * Seals everything appended so far into a segment and publishes it. Resolves with
+   * the WAL sequence now durable: the caller acks the WAL up to it.
+   */
+  seal(): Promise<number> {
+    return this.enqueue(async () => {
+      await this.flushNow();
+      const sealedSeq = this.flushedSeq;
+      const table = this.current;
+      if (table.rows === 0) {
+        if (sealedSeq > this.manifest.lastSeq) this.publishManifest({ ...this.manifest, lastSeq: sealedSeq });
+        return this.manifest.lastSeq;
+      }
+      this.current = await this.newMemTable();
+      const fileName = segmentFileName(this.manifest.nextSegmentNumber);
+      const meta = await this.writeSegment(`SELECT ${COLUMN_NAMES} FROM ${table.name}`, fileName, 0);
+      assert(meta.rows === table.rows, `shard ${this.options.shard}: segment ${fileName} holds ${meta.rows} rows, memtable ${table.rows}`);
+      assert(meta.maxSeq <= sealedSeq, `shard ${this.options.shard}: segment ${fileName} holds seq ${meta.maxSeq} above seal ${sealedSeq}`);
+      this.publishManifest(withSealedSegment(this.manifest, meta, sealedSeq));
+      table.published = true;
+      this.seals++;
+      await this.dropIfUnused(table);
+      return sealedSeq;
+    });
+  }
+
+  /** Merges small segments when there are enough; resolves whether it merged any. */
+  compact(): Promise<boolean> {
+    return this.enqueue(async () => {
+      const inputs = planCompaction(this.manifest.segments, this.options.compaction ?? DEFAULT_COMPACTION_PLAN, this.retiredSegments);
+      if (!inputs) return false;
+      const fileName = segmentFileName(this.manifest.nextSegmentNumber);
+      const list = inputs.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
+      // Sorting by service then time clusters rows so service and time filters prune row groups.
+      const meta = await this.writeSegment(`SELECT ${COLUMN_NAMES} FROM read_parquet([${list}]) ORDER BY service, ts`, fileName, Math.max(...inputs.map((segment) => segment.level)) + 1);
+      const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
+      assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
+      this.publishManifest(withCompaction(this.manifest, inputs.map((segment) => segment.file), meta));
+      for (const segment of inputs) this.retireSegment(segment.file);
+      this.compactions++;
+      return true;
+    });
+  }
+
+  /** Takes a consistent read view; call release() when the query is done. */
+  snapshot(filter: SnapshotFilter): StoreSnapshot {
+    const tables = this.memTables.filter((table) => !table.published);
+    for (const table of tables) table.readers++;
+    const segments = this.manifest.segments.filter(
+      (segment) => segment.tenants.includes(filter.tenant) && (filter.fromUs === undefined || segment.maxTs >= filter.fromUs) && (filter.toUs === undefined || segment.minTs < filter.toUs),
+    );
+    for (const segment of segments) this.segmentReaders.set(segment.file, (this.segmentReaders.get(segment.file) ?? 0) + 1);
+    let released = false;
+    return {
+      tables: tables.map((table) => table.name),
+      segmentPaths: segments.map((segment) => segmentPath(this.options.paths, this.options.shard, segment.file)),
+      segmentsTotal: this.manifest.segments.length,
+      segmentsSkipped: this.manifest.segments.length - segments.length,
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const table of tables) {
+          table.readers--;
+          this.dropIfUnused(table).catch((error) => console.error(`shard ${this.options.shard}: dropping ${table.name} failed: ${error}`));
+        }
+        for (const segment of segments) {
+          const readers = (this.segmentReaders.get(segment.file) ?? 1) - 1;
+          if (readers > 0) this.segmentReaders.set(segment.file, readers);
+          else {
+            this.segmentReaders.delete(segment.file);
+            this.deleteRetiredSegment(segment.file);
+          }
+        }
+      },
+    };
+  }
+
+  stats(): StoreStats {
+    const memtableRows = this.memTables.filter((table) => !table.published).reduce((sum, table) => sum + table.rows, 0);
+    const memtableBytes = this.memTables.filter((table) => !table.published).reduce((sum, table) => sum + table.bytes, 0);
+    return {
+      shard: this.options.shard,
+      pendingRows: this.pendingRows,
+      memtableRows,
+      memtableBytes,
+      segments: this.manifest.segments.length,
+      segmentRows: this.manifest.segments.reduce((sum, segment) => sum + segment.rows, 0),
+      segmentBytes: this.manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0),
+      lastSeq: this.manifest.lastSeq,
+      flushedSeq: this.flushedSeq,
+      seals: this.seals,
+      compactions: this.compactions,
+    };
+  }
+
+  /** Waits for queued storage work, then drops memtables. Unsealed rows are lost here by design: the WAL still has them. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.chain.catch(() => undefined);
+    for (const table of this.memTables) await execute(this.connection, `DROP TABLE IF EXISTS ${table.name}`);
+    this.memTables = [];
+    this.connection.closeSync();
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(() => {
+      if (this.closed) throw new Error(`shard ${this.options.shard} store is closed`);
+      return work();
+    });
+    // The chain continues after a failure; the caller sees the error.
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async newMemTable(): Promise<MemTable> {
+    const name = `mem_s${this.options.shard}_${++tableCounter}`;
+    await execute(this.connection, createTableSql(name));
+    const table: MemTable = { name, rows: 0, bytes: 0, minTs: Infinity, maxTs: -Infinity, minSeq: Infinity, maxSeq: 0, tenants: new Set(), firstRowAtMs: 0, readers: 0, published: false };
+    this.memTables.push(table);
+    return table;
+  }
+
+  private async flushNow(): Promise<void> {
+    this.lastFlushAtMs = this.now();
+    const batches = this.pending;
+    const upToSeq = this.appendedSeq;
+    if (batches.length === 0) {
+      this.flushedSeq = upToSeq;
+      return;
+    }
+    this.pending = [];
+    this.pendingRows = 0;
+    const lines: string[] = [];
+    let bytes = 0;
+    for (const batch of batches) {
+      for (const line of batch.lines) lines.push(line);
+      bytes += batch.bytes;
+    }
+    const table = this.current;
+    const inserted = await this.insertLines(table.name, lines);
+    if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
+    table.rows += inserted;
+    table.bytes += bytes;
+    for (const batch of batches) {
+      table.minTs = Math.min(table.minTs, batch.minTs);
+      table.maxTs = Math.max(table.maxTs, batch.maxTs);
+      table.minSeq = Math.min(table.minSeq, batch.seq);
+      table.maxSeq = Math.max(table.maxSeq, batch.seq);
+      table.tenants.add(batch.tenant);
+    }
+    this.flushedSeq = upToSeq;
+  }
+
+  /** Bulk-loads lines; if DuckDB refuses the batch, bisects to isolate and report the bad rows. */
+  private async insertLines(table: string, lines: string[]): Promise<number> {
+    const path = flushFilePath(this.options.paths, this.options.shard);
+    const load = async (part: string[]): Promise<void> => {
+      await Bun.write(path, part.join("\n"));
+      await execute(
+        this.connection,
+        `INSERT INTO ${table} SELECT ${COLUMN_NAMES} FROM read_ndjson(${sqlPathLiteral(this.options.paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited', maximum_object_size=${FLUSH_OBJECT_BYTES_MAX})`,
+      );
+    };
+    try {
+      await load(lines);
+      return lines.length;
+    } catch (error) {
+      if (lines.length === 1) {
+        this.options.onRejectedRows?.([{ line: lines[0], error: error instanceof Error ? error.message : String(error) }]);
+        return 0;
+      }
+      const middle = lines.length >>> 1;
+      return (await this.insertLines(table, lines.slice(0, middle))) + (await this.insertLines(table, lines.slice(middle)));
+    }
+  }
+
+  /** COPY to a temp file, fsync, rename, fsync the directory, then read it back and check it. */
+  private async writeSegment(selectSql: string, fileName: string, level: number): Promise<SegmentMeta> {
+    const paths = this.options.paths;
+    const tmp = sealTempPath(paths, this.options.shard, fileName);
+    const final = segmentPath(paths, this.options.shard, fileName);
+    await execute(this.connection, `COPY (${selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`);
+    fsyncPath(tmp);
+    renameSync(tmp, final);
+    fsyncPath(segmentsDir(paths, this.options.shard));
+    const [row] = await queryRows(
+      this.connection,
+      `SELECT count(*) AS rows, min(ts) AS min_ts, max(ts) AS max_ts, min(seq) AS min_seq, max(seq) AS max_seq, list(DISTINCT tenant) AS tenants FROM read_parquet(${sqlPathLiteral(paths, final)})`,
+    );
+    return {
+      file: fileName,
+      rows: Number(row.rows),
+      bytes: statSync(final).size,
+      minTs: Number(row.min_ts),
+      maxTs: Number(row.max_ts),
+      minSeq: Number(row.min_seq),
+      maxSeq: Number(row.max_seq),
+      tenants: (row.tenants as string[]).slice().sort(),
+      createdAtMs: this.now(),
+      level,
+    };
+  }
+
+  private publishManifest(next: ShardManifest): void {
+    writeManifest(manifestPath(this.options.paths, this.options.shard), next);
+    this.manifest = next;
+  }
+
+  private async dropIfUnused(table: MemTable): Promise<void> {
+    if (!table.published || table.readers > 0 || !this.memTables.includes(table)) return;
+    this.memTables = this.memTables.filter((candidate) => candidate !== table);
+    if (!this.closed) await execute(this.connection, `DROP TABLE IF EXISTS ${table.name}`);
+  }
+
+  private retireSegment(file: string): void {
+    this.retiredSegments.add(file);
+    if (!this.segmentReaders.has(file)) this.deleteRetiredSegment(file);
+  }
+
+  private deleteRetiredSegment(file: string): void {
+    if (!this.retiredSegments.has(file)) return;
+    this.retiredSegments.delete(file);
+    rmSync(segmentPath(this.options.paths, this.options.shard, file), { force: true });
+  }
+
+  /** Segment files not in the manifest come from a crash between write and publish. */
+  private removeOrphans(): void {
+    const dir = segmentsDir(this.options.paths, this.options.shard);
+    const listed = new Set(this.manifest.segments.map((segment) => segment.file));
+    for (const name of readdirSync(dir)) {
+      if (listed.has(name)) continue;
+      if (SEGMENT_FILE_PATTERN.test(name) || name.endsWith(".tmp")) rmSync(`${dir}/${name}`, { force: true });
+    }
+    for (const segment of this.manifest.segments) {
+      const path = segmentPath(this.options.paths, this.options.shard, segment.file);
+      let size = -1;
+      try {
+        size = statSync(path).size;
+      } catch (error) {
+        throw new Error(`shard ${this.options.shard}: segment ${path} is listed in the manifest but missing`, { cause: error });
+      }
+      assert(size === segment.bytes, `shard ${this.options.shard}: segment ${path} is ${size} bytes, the manifest says ${segment.bytes}`);
+    }
+  }
+}
