@@ -1,0 +1,279 @@
+// Ingest benchmark (not a test): starts a real node (its own nats-server child),
+// publishes FlatBuffers (or NDJSON) batches over NATS at full speed for --seconds,
+// and reports sustained events/s from first publish to last event searchable,
+// publish-ack and ingest-to-searchable latency percentiles (hdr-histogram-js), peak
+// RSS, and as the peer figure from the same run, raw JetStream publish throughput
+// into a scratch stream on the same server with nothing consuming it.
+//
+//   bun scripts/bench-ingest.ts [--seconds 60] [--batch 1000] [--inflight 32] [--format flatbuffers|ndjson] [--rate 0]
+
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import cac from "cac";
+import hdr from "hdr-histogram-js";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import type { NormalizedEvent } from "../src/protocol/event.ts";
+import { LEVELS } from "../src/protocol/event.ts";
+import { encodeBatch } from "../src/protocol/wal-batch.ts";
+import { walSubject } from "../src/protocol/subjects.ts";
+
+const cli = cac("bench-ingest");
+cli.option("--seconds <n>", "publish duration", { default: 60 });
+cli.option("--batch <n>", "events per WAL message", { default: 1000 });
+cli.option("--inflight <n>", "unacknowledged publishes at once", { default: 32 });
+cli.option("--format <f>", "flatbuffers or ndjson", { default: "flatbuffers" });
+cli.option("--rate <n>", "events/s cap; 0 = full speed", { default: 0 });
+cli.option("--shards <n>", "node shards", { default: 16 });
+cli.option("--peer-seconds <n>", "seconds of raw JetStream publish for the peer figure", { default: 5 });
+cli.option("--json <file>", "also write the result as JSON");
+cli.help();
+const args = cli.parse().options;
+const SECONDS = Number(args.seconds);
+const BATCH = Number(args.batch);
+const INFLIGHT = Number(args.inflight);
+const FORMAT = String(args.format);
+const RATE = Number(args.rate);
+const PROBE_TENANT = "probe";
+const PROBE_INTERVAL_MS = 100;
+const ROOT = resolve(import.meta.dir, "..");
+
+const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+const percentiles = (h: ReturnType<typeof histogram>) => ({ p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, p999: h.getValueAtPercentile(99.9) / 1000, max: h.maxValue / 1000, count: h.totalCount });
+
+function rssBytes(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+// ---- events shaped like the seed, messages from real Loghub lines ----
+const loghubDir = join(ROOT, "tests/fixtures/loghub");
+const messages = readdirSync(loghubDir).filter((name) => name.endsWith(".log")).flatMap((name) => readFileSync(join(loghubDir, name), "utf8").split("\n").filter(Boolean).slice(0, 300));
+const services = Array.from({ length: 300 }, (_, index) => (index === 0 ? "payment-service" : `service-${index}`));
+let randomState = 42;
+const random = () => ((randomState = (randomState * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+const hex = (length: number) => Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join("");
+
+function makeEvents(count: number, nowUs: number): NormalizedEvent[] {
+  return Array.from({ length: count }, (_, index) => ({
+    timestampUs: nowUs - Math.floor(random() * 1_000_000),
+    level: LEVELS[Math.min(5, Math.floor(random() * random() * 6) + 1)],
+    // A dominant service: a third of the traffic.
+    service: random() < 0.33 ? services[0] : services[Math.floor(random() * services.length)],
+    hostname: `host-${Math.floor(random() * 2000)}`,
+    traceId: hex(32),
+    spanId: hex(16),
+    message: messages[(index * 7919 + Math.floor(random() * messages.length)) % messages.length].slice(0, 200),
+    metadata: `{"user_id":${Math.floor(random() * 100000)},"duration_ms":${Math.floor(random() * 900)}}`,
+  }));
+}
+
+function encode(events: NormalizedEvent[]): Uint8Array {
+  if (FORMAT === "flatbuffers") return encodeBatch(events);
+  return new TextEncoder().encode(events.map((event) => JSON.stringify({ timestamp: event.timestampUs, level: event.level, service: event.service, hostname: event.hostname, trace_id: event.traceId, span_id: event.spanId, message: event.message, metadata: JSON.parse(event.metadata) })).join("\n"));
+}
+
+// ---- start a node ----
+const dataDir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
+const node = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "--data-dir", dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(args.shards), "--api-keys", `benchkey-default:default,benchkey-probe:${PROBE_TENANT}`], {
+  stdout: "pipe",
+  stderr: "inherit",
+});
+let cleaned = false;
+const cleanup = async () => {
+  if (cleaned) return;
+  cleaned = true;
+  node.kill("SIGTERM");
+  await node.exited;
+  rmSync(dataDir, { recursive: true, force: true });
+};
+process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
+
+const ready = await (async () => {
+  const reader = node.stdout.getReader();
+  let buffer = "";
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffer += new TextDecoder().decode(value);
+    const line = buffer.split("\n").find((candidate) => candidate.startsWith('{"event":"ready"'));
+    if (line) {
+      reader.releaseLock();
+      return JSON.parse(line) as { http_url: string; nats_url: string; pid: number };
+    }
+  }
+  throw new Error("node did not start");
+})();
+const natsPid = Number(readdirSync(join(dataDir, "nats")).find((name) => name.endsWith(".ports"))?.match(/_(\d+)\.ports/)?.[1] ?? 0);
+const nc = await connect({ servers: ready.nats_url });
+const js = jetstream(nc);
+const api = (path: string, key: string) => fetch(`${ready.http_url}${path}`, { headers: { authorization: `Bearer ${key}` } }).then((response) => response.json() as Promise<Record<string, any>>);
+
+const nowUs = Date.now() * 1000;
+const TEMPLATES = 64;
+console.error(`generating ${TEMPLATES} batches of ${BATCH} events (${FORMAT}) …`);
+const payloads = Array.from({ length: TEMPLATES }, () => encode(makeEvents(BATCH, nowUs)));
+const payloadBytes = payloads.reduce((sum, payload) => sum + payload.byteLength, 0) / TEMPLATES;
+
+// ---- peer figure: raw JetStream publish on the same server, nothing consuming ----
+async function rawJetStream(seconds: number): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "BENCH_RAW", subjects: ["bench.raw.>"], storage: StorageType.File, retention: RetentionPolicy.Limits, max_bytes: 8 * 1024 ** 3 });
+  let acked = 0;
+  const end = Date.now() + seconds * 1000;
+  const started = performance.now();
+  let index = 0;
+  const lanes = Array.from({ length: INFLIGHT }, async () => {
+    while (Date.now() < end) {
+      await js.publish(`bench.raw.${index % 16}`, payloads[index++ % TEMPLATES]);
+      acked += BATCH;
+    }
+  });
+  await Promise.all(lanes);
+  const rate = acked / ((performance.now() - started) / 1000);
+  await jsm.streams.delete("BENCH_RAW");
+  return rate;
+}
+const peerRate = Number(args.peerSeconds) > 0 ? await rawJetStream(Number(args.peerSeconds)) : 0;
+console.error(`peer: raw JetStream publish ${Math.round(peerRate).toLocaleString()} events/s`);
+
+// ---- the run ----
+const ackLatency = histogram();
+const visibleLatency = histogram();
+let publishedEvents = 0;
+let ackedEvents = 0;
+let peakNodeRss = 0;
+let peakNatsRss = 0;
+const windows: { t: number; acked: number; rssMb: number }[] = [];
+const started = performance.now();
+const end = Date.now() + SECONDS * 1000;
+let stopPublishing = false;
+
+const sampler = setInterval(() => {
+  peakNodeRss = Math.max(peakNodeRss, rssBytes(ready.pid));
+  if (natsPid) peakNatsRss = Math.max(peakNatsRss, rssBytes(natsPid));
+}, 250);
+let lastWindowAcked = 0;
+const windowTimer = setInterval(() => {
+  windows.push({ t: Math.round((performance.now() - started) / 1000), acked: ackedEvents - lastWindowAcked, rssMb: Math.round(rssBytes(ready.pid) / 2 ** 20) });
+  lastWindowAcked = ackedEvents;
+  const last = windows[windows.length - 1];
+  console.error(`  t=${last.t}s  ${Math.round(last.acked / 5).toLocaleString()} events/s acked  node RSS ${last.rssMb} MB`);
+}, 5000);
+
+// Probes: one event each in the probe tenant, found by trace id through the HTTP search API.
+const probes = new Map<string, number>();
+let probeCounter = 0;
+const probeTimer = setInterval(() => {
+  if (stopPublishing) return;
+  const traceId = `probe-${++probeCounter}`;
+  const event: NormalizedEvent = { timestampUs: Date.now() * 1000, level: "INFO", service: "probe", hostname: "bench", traceId, spanId: "", message: "probe", metadata: "{}" };
+  const sentAt = performance.now();
+  js.publish(walSubject(PROBE_TENANT, probeCounter % Number(args.shards)), encodeBatch([event])).then(
+    () => probes.set(traceId, sentAt),
+    (error) => console.error(`probe publish failed: ${error}`),
+  );
+}, PROBE_INTERVAL_MS);
+let polling = true;
+const poller = (async () => {
+  while (polling || probes.size > 0) {
+    if (probes.size > 0) {
+      const result = await api(`/api/v1/logs/search?limit=1000&service=probe`, "benchkey-probe");
+      const now = performance.now();
+      for (const log of result.logs ?? []) {
+        const sentAt = probes.get(log.trace_id);
+        if (sentAt !== undefined) {
+          visibleLatency.recordValue(Math.max(1, Math.round((now - sentAt) * 1000)));
+          probes.delete(log.trace_id);
+        }
+      }
+    }
+    await Bun.sleep(20);
+    if (!polling && performance.now() - started > (SECONDS + 120) * 1000) break;
+  }
+})();
+
+let payloadIndex = 0;
+const lanes = Array.from({ length: INFLIGHT }, async () => {
+  while (Date.now() < end) {
+    if (RATE > 0) {
+      const allowed = (RATE * (performance.now() - started)) / 1000;
+      if (publishedEvents >= allowed) {
+        await Bun.sleep(2);
+        continue;
+      }
+    }
+    const payload = payloads[payloadIndex++ % TEMPLATES];
+    publishedEvents += BATCH;
+    const sentAt = performance.now();
+    try {
+      await js.publish(walSubject("default", payloadIndex % Number(args.shards)), payload, { timeout: 30_000 });
+      ackLatency.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
+      ackedEvents += BATCH;
+    } catch (error) {
+      console.error(`publish failed: ${error}`);
+    }
+  }
+});
+await Promise.all(lanes);
+stopPublishing = true;
+const publishEnded = performance.now();
+console.error(`published ${ackedEvents.toLocaleString()} events; waiting until all are searchable …`);
+
+// Sustained: until the last acked event is searchable (exact count through the aggregate API).
+let searchable = 0;
+const drainDeadline = Date.now() + 300_000;
+while (Date.now() < drainDeadline) {
+  const result = await api(`/api/v1/logs/aggregate?group_by=level`, "benchkey-default");
+  searchable = Object.values((result.aggregations ?? {}) as Record<string, number>).reduce((sum, count) => sum + count, 0);
+  if (searchable >= ackedEvents) break;
+  await Bun.sleep(100);
+}
+const allSearchable = performance.now();
+polling = false;
+await poller;
+clearInterval(sampler);
+clearInterval(windowTimer);
+clearInterval(probeTimer);
+const health = await api(`/api/v1/system/health`, "benchkey-default");
+await nc.close();
+await cleanup();
+
+const result = {
+  format: FORMAT,
+  batch: BATCH,
+  inflight: INFLIGHT,
+  seconds: SECONDS,
+  payload_bytes_per_batch: Math.round(payloadBytes),
+  events_acked: ackedEvents,
+  events_searchable: searchable,
+  publish_events_per_s: Math.round(ackedEvents / ((publishEnded - started) / 1000)),
+  sustained_events_per_s: Math.round(ackedEvents / ((allSearchable - started) / 1000)),
+  drain_after_publish_s: Math.round((allSearchable - publishEnded) / 100) / 10,
+  publish_ack_ms: percentiles(ackLatency),
+  ingest_to_searchable_ms: percentiles(visibleLatency),
+  peak_rss_mb: { node: Math.round(peakNodeRss / 2 ** 20), nats_server: Math.round(peakNatsRss / 2 ** 20) },
+  peer_raw_jetstream_events_per_s: Math.round(peerRate),
+  segments: health.storage_utilization?.segments,
+  segment_bytes_per_event: health.storage_utilization?.segment_rows ? Math.round((health.storage_utilization.segment_bytes / health.storage_utilization.segment_rows) * 10) / 10 : null,
+  windows_5s_events_per_s: windows.map((window) => Math.round(window.acked / 5)),
+};
+console.log(JSON.stringify(result, null, 2));
+console.log(`
+| figure | value |
+| --- | --- |
+| sustained events/s (first publish -> last searchable) | ${result.sustained_events_per_s.toLocaleString()} |
+| publish events/s (acked) | ${result.publish_events_per_s.toLocaleString()} |
+| peer: raw JetStream publish, same server, same run | ${result.peer_raw_jetstream_events_per_s.toLocaleString()} |
+| publish ack p50 / p99 / p999 ms | ${result.publish_ack_ms.p50} / ${result.publish_ack_ms.p99} / ${result.publish_ack_ms.p999} |
+| ingest-to-searchable p50 / p99 / p999 ms | ${result.ingest_to_searchable_ms.p50} / ${result.ingest_to_searchable_ms.p99} / ${result.ingest_to_searchable_ms.p999} (${result.ingest_to_searchable_ms.count} probes) |
+| peak RSS node / nats-server MB | ${result.peak_rss_mb.node} / ${result.peak_rss_mb.nats_server} |
+| segment bytes per event | ${result.segment_bytes_per_event} |`);
+if (args.json) await Bun.write(String(args.json), JSON.stringify(result, null, 2));
+process.exit(searchable === ackedEvents ? 0 : 1);
