@@ -231,6 +231,7 @@ let searchable = 0;
 const drainDeadline = Date.now() + 300_000;
 while (Date.now() < drainDeadline) {
   const result = await api(`/api/v1/logs/aggregate?group_by=level`, "benchkey-default");
+  if (!result.aggregations) console.error(`count query failed: ${JSON.stringify(result).slice(0, 300)}`);
   searchable = Object.values((result.aggregations ?? {}) as Record<string, number>).reduce((sum, count) => sum + count, 0);
   if (searchable >= ackedEvents) break;
   await Bun.sleep(100);

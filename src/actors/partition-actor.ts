@@ -11,7 +11,7 @@ import { decodeWalPayload } from "../ingest/wal-payload.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../protocol/query-messages.ts";
 import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, parseWalSubject, QUERY_QUEUE_GROUP, querySubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM, type PayloadFormat } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
-import { CONSUME_BUFFER_BYTES, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, PENDING_ACKS_MAX, PENDING_ROWS_MAX, SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
+import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, PENDING_ACKS_MAX, PENDING_ROWS_MAX, SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import { encodeRow, EVENTS_PER_MESSAGE_MAX } from "../storage/schema.ts";
 import { ShardStore } from "../storage/shard-store.ts";
@@ -21,8 +21,7 @@ import { describe } from "./supervisor.ts";
 
 export type PartitionMessage =
   | { type: "wal"; message: JsMsg }
-  | { type: "tick" }
-  | { type: "query"; request: ShardQueryRequest; respond: (reply: ShardQueryReply) => void };
+  | { type: "tick" };
 
 export interface SealPolicy {
   sealRowsMax: number;
@@ -47,10 +46,8 @@ const ACK = new TextEncoder().encode("+ACK");
 /** Rejections echoed per WAL message on the rejects subject. */
 const REJECTIONS_PUBLISHED_MAX = 100;
 
-interface PendingAck {
-  seq: number;
-  reply: string;
-}
+/** How often the actor reads its consumer's ack floor to forget sealed sequences below it. */
+const ACK_FLOOR_POLL_MS = 10_000;
 
 export class PartitionActor implements Actor<PartitionMessage> {
   readonly name: string;
@@ -60,7 +57,15 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private consumeLoop?: Promise<void>;
   private ticker?: ReturnType<typeof setInterval>;
   private tickQueued = false;
-  private pendingAcks: PendingAck[] = [];
+  /** WAL messages held (in pending rows or a memtable), by stream sequence -> ack subject. */
+  private held = new Map<number, string>();
+  /**
+   * Sequences already in a segment that JetStream may still deliver (their ack not yet
+   * past the consumer's ack floor): a redelivery of one is acked and dropped.
+   */
+  private durable = new Set<number>();
+  private recovered = false;
+  private ackFloorTimer?: ReturnType<typeof setInterval>;
   private sealing = false;
   private flushing = false;
   private compacting = false;
@@ -68,7 +73,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private queryConnections: DuckDBConnection[] = [];
   private roomWaiters: (() => void)[] = [];
   private stopping = false;
-  private counters = { events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, queries: 0, queriesBusy: 0, sealFailures: 0 };
+  private counters = { pulled: 0, events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, queries: 0, queriesBusy: 0, sealFailures: 0 };
 
   constructor(private readonly options: PartitionActorOptions) {
     this.name = `partition-${options.shard}`;
@@ -77,7 +82,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
   async start(context: ActorContext<PartitionMessage>): Promise<void> {
     const { shard, js, jsm, nc } = this.options;
     this.stopping = false;
-    this.pendingAcks = [];
+    this.held = new Map();
+    this.durable = new Set();
+    this.recovered = false;
     this.store = await ShardStore.open({
       shard,
       paths: this.options.paths,
@@ -92,10 +99,17 @@ export class PartitionActor implements Actor<PartitionMessage> {
     // now, rather than after the ack wait of a previous (dead) incarnation.
     await recreateShardConsumer(jsm, shard);
     const consumer = await js.consumers.get(WAL_STREAM, shardConsumerName(shard));
-    this.messages = await consumer.consume({ max_bytes: CONSUME_BUFFER_BYTES });
+    this.messages = await consumer.consume({ max_messages: CONSUME_MESSAGES_MAX });
     const messages = this.messages;
     this.consumeLoop = (async () => {
       for await (const message of messages) {
+        this.counters.pulled++;
+        if (!this.recovered) {
+          // The first delivery after a (re)start is the lowest unacked sequence: what
+          // segments hold from there on was sealed but maybe not acked before a crash.
+          this.durable = await this.store!.durableSeqsFrom(message.seq);
+          this.recovered = true;
+        }
         await this.room();
         if (this.stopping) break;
         await context.mailbox.put({ type: "wal", message });
@@ -112,6 +126,17 @@ export class PartitionActor implements Actor<PartitionMessage> {
       this.tickQueued = true;
       context.self({ type: "tick" });
     }, this.options.tickMs ?? Math.max(10, Math.min(100, this.options.flushIntervalMs / 2)));
+    this.ackFloorTimer = setInterval(() => {
+      this.pruneDurable().catch((error) => this.options.log(`${this.name}: reading the consumer's ack floor failed: ${describe(error)}`));
+    }, ACK_FLOOR_POLL_MS);
+  }
+
+  /** Forgets sealed sequences JetStream can no longer redeliver. */
+  private async pruneDurable(): Promise<void> {
+    if (this.durable.size === 0) return;
+    const info = await this.options.jsm.consumers.info(WAL_STREAM, shardConsumerName(this.options.shard));
+    const floor = info.ack_floor.stream_seq;
+    for (const seq of this.durable) if (seq <= floor) this.durable.delete(seq);
   }
 
   handle(message: PartitionMessage, context: ActorContext<PartitionMessage>): void {
@@ -122,9 +147,6 @@ export class PartitionActor implements Actor<PartitionMessage> {
       case "tick":
         this.tickQueued = false;
         this.onTick(context);
-        return;
-      case "query":
-        this.startQuery(message.request, message.respond);
         return;
     }
   }
@@ -139,13 +161,13 @@ export class PartitionActor implements Actor<PartitionMessage> {
   async stop(reason: ExitReason): Promise<void> {
     this.stopIntake();
     if (this.ticker) clearInterval(this.ticker);
+    if (this.ackFloorTimer) clearInterval(this.ackFloorTimer);
     await this.consumeLoop;
     const store = this.store;
     if (reason === "quit" && store) {
       // Ordered shutdown: seal what arrived and ack it, so a restart replays nothing.
       try {
-        const sealed = await store.seal();
-        this.ackThrough(sealed);
+        this.ackSealed(await store.seal());
         await this.options.nc.flush();
       } catch (error) {
         this.options.log(`${this.name}: final seal failed, the WAL will replay it: ${describe(error)}`);
@@ -158,7 +180,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   }
 
   snapshot(): Record<string, unknown> {
-    return { shard: this.options.shard, pendingAcks: this.pendingAcks.length, activeQueries: this.activeQueries, ...this.counters, store: this.store?.stats() };
+    return { shard: this.options.shard, pendingAcks: this.held.size, durableTracked: this.durable.size, activeQueries: this.activeQueries, ...this.counters, store: this.store?.stats() };
   }
 
   /** Resolves when the shard has room for more WAL messages (backpressure to the pull consumer). */
@@ -168,7 +190,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   }
 
   private hasRoom(): boolean {
-    return this.stopping || !this.store || (this.store.pendingRowCount < PENDING_ROWS_MAX && this.pendingAcks.length < PENDING_ACKS_MAX);
+    return this.stopping || !this.store || (this.store.pendingRowCount < PENDING_ROWS_MAX && this.held.size < PENDING_ACKS_MAX);
   }
 
   private wakeRoomWaiters(): void {
@@ -179,20 +201,20 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const store = this.store!;
     const seq = message.seq;
     this.counters.messages++;
-    if (seq <= store.durableSeq) {
-      // Already in a segment (a replay after a crash between publish and ack).
+    if (this.durable.has(seq)) {
+      // Already in a segment (a replay after a crash between publish and ack, or a lost ack).
       this.counters.replaysSkipped++;
       this.options.nc.publish(replySubject(message), ACK);
       return;
     }
-    if (seq <= store.highestAppendedSeq) {
-      // A redelivery of a message we hold: its first copy's ack covers it.
+    if (this.held.has(seq)) {
+      // A redelivery of a message we hold: the ack after its seal covers it (acks go by stream sequence).
       this.counters.redeliveries++;
       return;
     }
     const ingestUs = Number(message.timestampNanos / 1000n);
     const subject = parseWalSubject(message.subject);
-    this.pendingAcks.push({ seq, reply: replySubject(message) });
+    this.held.set(seq, replySubject(message));
     if (!subject || subject.shard !== this.options.shard) {
       this.reject(subject?.tenant ?? "unknown", seq, [{ line: 0, error: `subject ${message.subject} does not belong to shard ${this.options.shard}` }], 1);
       store.skip(seq);
@@ -233,12 +255,12 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private onTick(context: ActorContext<PartitionMessage>): void {
     const store = this.store;
     if (!store) return;
-    if (!this.sealing && (store.needsSeal() || this.pendingAcks.length >= PENDING_ACKS_MAX)) {
+    if (!this.sealing && (store.needsSeal() || this.held.size >= PENDING_ACKS_MAX)) {
       this.sealing = true;
       store
         .seal()
-        .then((sealedSeq) => {
-          this.ackThrough(sealedSeq);
+        .then((sealedSeqs) => {
+          this.ackSealed(sealedSeqs);
           this.sealing = false;
           this.wakeRoomWaiters();
           this.maybeCompact(context);
@@ -275,14 +297,15 @@ export class PartitionActor implements Actor<PartitionMessage> {
       });
   }
 
-  /** Acks every held WAL message at or below the durable sequence. */
-  private ackThrough(sealedSeq: number): void {
-    let count = 0;
-    while (count < this.pendingAcks.length && this.pendingAcks[count].seq <= sealedSeq) {
-      this.options.nc.publish(this.pendingAcks[count].reply, ACK);
-      count++;
+  /** Acks exactly the WAL messages a seal made durable, and remembers them against redelivery. */
+  private ackSealed(sealedSeqs: readonly number[]): void {
+    for (const seq of sealedSeqs) {
+      const reply = this.held.get(seq);
+      if (reply === undefined) continue;
+      this.options.nc.publish(reply, ACK);
+      this.held.delete(seq);
+      this.durable.add(seq);
     }
-    if (count > 0) this.pendingAcks = this.pendingAcks.slice(count);
   }
 
   private reject(tenant: string, seq: number, rejected: { line: number; error: string }[], count: number): void {
@@ -313,10 +336,14 @@ export class PartitionActor implements Actor<PartitionMessage> {
       respond({ ok: false, shard: this.options.shard, code: "bad_request", error: `query protocol version ${String(request.v)} is not ${QUERY_PROTOCOL_VERSION}` });
       return;
     }
-    if (context.mailbox.isClosed || !context.mailbox.offer({ type: "query", request, respond })) {
-      this.counters.queriesBusy++;
-      respond({ ok: false, shard: this.options.shard, code: "busy", error: `shard ${this.options.shard} mailbox is full` });
+    // Queries bypass the WAL mailbox: under ingest load it is full by design (it is the
+    // consumer's backpressure), and a read must not wait behind writes. A query only
+    // takes a snapshot synchronously; its own bound is SHARD_QUERY_CONCURRENCY.
+    if (context.mailbox.isClosed) {
+      respond({ ok: false, shard: this.options.shard, code: "stopping", error: `shard ${this.options.shard} is stopping` });
+      return;
     }
+    this.startQuery(request, respond);
   }
 
   private startQuery(request: ShardQueryRequest, respond: (reply: ShardQueryReply) => void): void {

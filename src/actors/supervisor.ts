@@ -96,9 +96,14 @@ export class Supervisor {
     }));
   }
 
-  /** Stops children in reverse start order: close the mailbox, let it drain, then stop. */
-  async stopAll(reason: ExitReason = "quit"): Promise<void> {
-    for (const child of [...this.children].reverse()) await this.stopChild(child, reason);
+  /**
+   * Stops children in reverse start order: close the mailbox, let it drain, then stop.
+   * With `concurrently`, all at once (siblings that do not depend on each other).
+   */
+  async stopAll(reason: ExitReason = "quit", options: { concurrently?: boolean } = {}): Promise<void> {
+    const children = [...this.children].reverse();
+    if (options.concurrently) await Promise.all(children.map((child) => this.stopChild(child, reason)));
+    else for (const child of children) await this.stopChild(child, reason);
   }
 
   private async stopChild(child: Child<any>, reason: ExitReason): Promise<void> {

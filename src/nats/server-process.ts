@@ -78,7 +78,9 @@ export function natsConfigText(options: NatsServerOptions, version: NatsServerVe
     `server_name: ${JSON.stringify(options.serverName ?? "sluice-local")}`,
     `listen: "${host}:${options.port === 0 ? -1 : options.port}"`,
     `max_payload: ${NATS_MAX_PAYLOAD_BYTES}`,
-    // Slow consumers of core subjects are cut off rather than buffered without bound.
+    // A client is cut off as a slow consumer past this many unread bytes; a node reads
+    // all its shards on one connection, so allow it room beyond the 64 MiB default.
+    `max_pending: 268435456`,
     `write_deadline: "10s"`,
   ];
   const monitorPort = options.monitorPort ?? 0;
@@ -159,7 +161,9 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Runni
   const configPath = join(options.directory, "nats.conf");
   writeFileSync(configPath, natsConfigText(options, version));
   const logPath = join(options.directory, "nats-server.log");
-  const wrapper = Bun.spawn(["bash", "-c", WRAPPER_SCRIPT, "nats-wrapper", "-c", configPath, "--ports_file_dir", options.directory, "-l", logPath], {
+  // setsid: a terminal's Ctrl-C goes to our process group; nats-server must stay up
+  // until the node has sealed and acked, and then stop when the node tells it to.
+  const wrapper = Bun.spawn(["setsid", "bash", "-c", WRAPPER_SCRIPT, "nats-wrapper", "-c", configPath, "--ports_file_dir", options.directory, "-l", logPath], {
     stdin: "pipe",
     stdout: "ignore",
     stderr: "pipe",

@@ -131,7 +131,8 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     }
     cleanups.push(async () => {
       for (const actor of partitions) actor.stopIntake();
-      await supervisor.stopAll("quit");
+      // Partitions are independent of each other: seal them all at once.
+      await supervisor.stopAll("quit", { concurrently: true });
     });
 
     const ingest = new IngestGateway({ js, shards: options.shards, maxPayloadBytes, log });

@@ -8,8 +8,12 @@ export const FLUSH_ROWS_TRIGGER = 25_000;
 export const PENDING_ACKS_MAX = 20_000;
 /** The consumer's max_ack_pending: JetStream stops delivering past it. */
 export const CONSUMER_MAX_ACK_PENDING = 25_000;
-/** Bytes the pull consumer buffers per shard; must hold one maximal WAL message. */
-export const CONSUME_BUFFER_BYTES = 16 * 1024 * 1024;
+/**
+ * WAL messages a shard's pull consumer has outstanding. All shards share one NATS
+ * connection, and nats-server cuts a client off as a slow consumer once 64 MiB (its
+ * default max_pending) wait to be read: 16 shards x 8 x ~0.25 MB batches stay far below.
+ */
+export const CONSUME_MESSAGES_MAX = 8;
 /** Redelivery timer of the WAL consumer; seals must finish well inside it. */
 export const CONSUMER_ACK_WAIT_MS = 30_000;
 /** Concurrent queries one shard runs; more are answered busy (the gateway says 503). */
@@ -25,4 +29,3 @@ export const COMPACTION_SEGMENT_ROWS_TARGET = 2_000_000;
 
 if (PENDING_ACKS_MAX >= CONSUMER_MAX_ACK_PENDING) throw new Error("storage limits: forced seal must come before the consumer stalls");
 if (FLUSH_ROWS_TRIGGER >= PENDING_ROWS_MAX) throw new Error("storage limits: flush trigger above the pending bound");
-if (CONSUME_BUFFER_BYTES < 8 * 1024 * 1024) throw new Error("storage limits: consume buffer below one WAL message");

@@ -27,7 +27,7 @@ export interface SegmentMeta {
 export interface ShardManifest {
   version: number;
   shard: number;
-  /** Every event of this shard with a WAL sequence at or below this is in a listed segment. */
+  /** Highest WAL sequence any segment of this shard holds (for status; replays are checked exactly). */
   lastSeq: number;
   nextSegmentNumber: number;
   segments: SegmentMeta[];

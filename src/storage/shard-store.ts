@@ -51,6 +51,8 @@ interface MemTable {
   minSeq: number;
   maxSeq: number;
   tenants: Set<string>;
+  /** WAL sequences of every message whose rows (or lack of rows) this table holds. */
+  seqs: number[];
   firstRowAtMs: number;
   readers: number;
   /** Its rows are in a published segment: no new snapshot includes it. */
@@ -81,7 +83,6 @@ export interface StoreStats {
   segmentRows: number;
   segmentBytes: number;
   lastSeq: number;
-  flushedSeq: number;
   seals: number;
   compactions: number;
 }
@@ -93,10 +94,8 @@ export class ShardStore {
   private pending: PendingRows[] = [];
   private pendingRows = 0;
   private pendingSinceMs = 0;
-  /** Highest WAL sequence handed to append (events or not). */
-  private appendedSeq: number;
-  /** Highest WAL sequence whose rows are in a memtable. */
-  private flushedSeq: number;
+  /** WAL messages that carried no storable event, waiting to ride along with the next flush. */
+  private pendingEmptySeqs: number[] = [];
   private memTables: MemTable[] = [];
   private current!: MemTable;
   private chain: Promise<unknown> = Promise.resolve();
@@ -114,8 +113,6 @@ export class ShardStore {
   ) {
     this.now = options.now ?? Date.now;
     this.manifest = readManifest(manifestPath(options.paths, options.shard), options.shard);
-    this.appendedSeq = this.manifest.lastSeq;
-    this.flushedSeq = this.manifest.lastSeq;
     this.lastFlushAtMs = this.now();
   }
 
@@ -129,41 +126,33 @@ export class ShardStore {
     return store;
   }
 
-  /** Every event of this shard at or below this WAL sequence is in a segment. */
-  get durableSeq(): number {
-    return this.manifest.lastSeq;
-  }
-
-  get highestAppendedSeq(): number {
-    return this.appendedSeq;
-  }
-
   get pendingRowCount(): number {
     return this.pendingRows;
   }
 
-  /** Takes the rows of one WAL message. Sequences must rise: the actor drops replays first. */
+  /**
+   * Takes the rows of one WAL message. Messages may come in any order (a message lost
+   * in flight is redelivered later); the actor drops ones it already holds or sealed.
+   */
   append(rows: PendingRows): void {
-    assert(rows.seq > this.appendedSeq, `shard ${this.options.shard}: append of seq ${rows.seq} after ${this.appendedSeq}`);
-    this.appendedSeq = rows.seq;
     if (this.pendingRows === 0) this.pendingSinceMs = this.now();
     this.pending.push(rows);
     this.pendingRows += rows.lines.length;
   }
 
-  /** Records a WAL message that carried no storable events, so a seal can cover its sequence. */
+  /** Records a WAL message that carried no storable event, so the next seal acks it too. */
   skip(seq: number): void {
-    if (seq > this.appendedSeq) this.appendedSeq = seq;
+    this.pendingEmptySeqs.push(seq);
   }
 
   needsFlush(flushRowsTrigger: number): boolean {
-    if (this.pendingRows === 0) return this.appendedSeq > this.flushedSeq;
+    if (this.pendingRows === 0) return this.pendingEmptySeqs.length > 0;
     return this.pendingRows >= flushRowsTrigger || this.now() - this.lastFlushAtMs >= this.options.flushIntervalMs;
   }
 
   needsSeal(): boolean {
     const rows = this.current.rows + this.pendingRows;
-    if (rows === 0) return this.appendedSeq > this.manifest.lastSeq && this.now() - this.lastFlushAtMs >= this.options.sealAgeMs;
+    if (rows === 0) return (this.current.seqs.length > 0 || this.pendingEmptySeqs.length > 0) && this.now() - this.lastFlushAtMs >= this.options.sealAgeMs;
     const oldest = this.current.rows > 0 ? this.current.firstRowAtMs : this.pendingSinceMs;
     return rows >= this.options.sealRowsMax || this.current.bytes >= this.options.sealBytesMax || this.now() - oldest >= this.options.sealAgeMs;
   }
@@ -175,27 +164,42 @@ export class ShardStore {
 
   /**
    * Seals everything appended so far into a segment and publishes it. Resolves with
-   * the WAL sequence now durable: the caller acks the WAL up to it.
+   * the WAL sequences now durable: the caller acks exactly those.
    */
-  seal(): Promise<number> {
+  seal(): Promise<number[]> {
     return this.enqueue(async () => {
       await this.flushNow();
-      const sealedSeq = this.flushedSeq;
       const table = this.current;
       if (table.rows === 0) {
-        if (sealedSeq > this.manifest.lastSeq) this.publishManifest({ ...this.manifest, lastSeq: sealedSeq });
-        return this.manifest.lastSeq;
+        // Only empty messages: nothing to write, but they may be acked now.
+        const seqs = table.seqs;
+        table.seqs = [];
+        return seqs;
       }
       this.current = await this.newMemTable();
       const fileName = segmentFileName(this.manifest.nextSegmentNumber);
       const meta = await this.writeSegment(`SELECT ${COLUMN_NAMES} FROM ${table.name}`, fileName, 0);
       assert(meta.rows === table.rows, `shard ${this.options.shard}: segment ${fileName} holds ${meta.rows} rows, memtable ${table.rows}`);
-      assert(meta.maxSeq <= sealedSeq, `shard ${this.options.shard}: segment ${fileName} holds seq ${meta.maxSeq} above seal ${sealedSeq}`);
-      this.publishManifest(withSealedSegment(this.manifest, meta, sealedSeq));
+      this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq)));
       table.published = true;
       this.seals++;
       await this.dropIfUnused(table);
-      return sealedSeq;
+      return table.seqs;
+    });
+  }
+
+  /**
+   * WAL sequences at or above `minSeq` that segments already hold: after a restart,
+   * JetStream redelivers every unacked message from the lowest one on, and those that
+   * were sealed before the crash must be acked, not stored twice.
+   */
+  durableSeqsFrom(minSeq: number): Promise<Set<number>> {
+    return this.enqueue(async () => {
+      const segments = this.manifest.segments.filter((segment) => segment.maxSeq >= minSeq);
+      if (segments.length === 0) return new Set<number>();
+      const list = segments.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
+      const rows = await queryRows(this.connection, `SELECT DISTINCT seq FROM read_parquet([${list}]) WHERE seq >= $1`, [minSeq]);
+      return new Set(rows.map((row) => Number(row.seq)));
     });
   }
 
@@ -262,7 +266,6 @@ export class ShardStore {
       segmentRows: this.manifest.segments.reduce((sum, segment) => sum + segment.rows, 0),
       segmentBytes: this.manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0),
       lastSeq: this.manifest.lastSeq,
-      flushedSeq: this.flushedSeq,
       seals: this.seals,
       compactions: this.compactions,
     };
@@ -290,7 +293,7 @@ export class ShardStore {
   private async newMemTable(): Promise<MemTable> {
     const name = `mem_s${this.options.shard}_${++tableCounter}`;
     await execute(this.connection, createTableSql(name));
-    const table: MemTable = { name, rows: 0, bytes: 0, minTs: Infinity, maxTs: -Infinity, minSeq: Infinity, maxSeq: 0, tenants: new Set(), firstRowAtMs: 0, readers: 0, published: false };
+    const table: MemTable = { name, rows: 0, bytes: 0, minTs: Infinity, maxTs: -Infinity, minSeq: Infinity, maxSeq: 0, tenants: new Set(), seqs: [], firstRowAtMs: 0, readers: 0, published: false };
     this.memTables.push(table);
     return table;
   }
@@ -298,20 +301,19 @@ export class ShardStore {
   private async flushNow(): Promise<void> {
     this.lastFlushAtMs = this.now();
     const batches = this.pending;
-    const upToSeq = this.appendedSeq;
-    if (batches.length === 0) {
-      this.flushedSeq = upToSeq;
-      return;
-    }
+    const emptySeqs = this.pendingEmptySeqs;
     this.pending = [];
     this.pendingRows = 0;
+    this.pendingEmptySeqs = [];
+    const table = this.current;
+    for (const seq of emptySeqs) table.seqs.push(seq);
+    if (batches.length === 0) return;
     const lines: string[] = [];
     let bytes = 0;
     for (const batch of batches) {
       for (const line of batch.lines) lines.push(line);
       bytes += batch.bytes;
     }
-    const table = this.current;
     const inserted = await this.insertLines(table.name, lines);
     if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
     table.rows += inserted;
@@ -322,8 +324,8 @@ export class ShardStore {
       table.minSeq = Math.min(table.minSeq, batch.seq);
       table.maxSeq = Math.max(table.maxSeq, batch.seq);
       table.tenants.add(batch.tenant);
+      table.seqs.push(batch.seq);
     }
-    this.flushedSeq = upToSeq;
   }
 
   /** Bulk-loads lines; if DuckDB refuses the batch, bisects to isolate and report the bad rows. */
