@@ -7,13 +7,14 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { decodeWalPayload } from "../ingest/wal-payload.ts";
+import { decodeWalPayload, sniffFormat } from "../ingest/wal-payload.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../protocol/query-messages.ts";
 import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, parseWalSubject, QUERY_QUEUE_GROUP, querySubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM, type PayloadFormat } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
 import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, PENDING_ACKS_MAX, PENDING_ROWS_MAX, SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
-import { encodeRow, EVENTS_PER_MESSAGE_MAX } from "../storage/schema.ts";
+import { EVENTS_PER_MESSAGE_MAX } from "../storage/schema.ts";
+import { visitBatch } from "../protocol/wal-batch.ts";
 import { ShardStore } from "../storage/shard-store.ts";
 import { runShardQuery } from "../query/shard-query.ts";
 import type { Actor, ActorContext, ExitReason } from "./actor.ts";
@@ -222,34 +223,43 @@ export class PartitionActor implements Actor<PartitionMessage> {
     }
     const headers = message.headers;
     const formatHeader = headers?.get(FORMAT_HEADER) as PayloadFormat | undefined;
-    const decoded = decodeWalPayload(message.data, {
-      format: formatHeader && PAYLOAD_FORMATS.includes(formatHeader) ? formatHeader : undefined,
-      service: headers?.get(SERVICE_HEADER) || "",
-      hostname: headers?.get(HOSTNAME_HEADER) || "",
-      nowUs: ingestUs,
-    });
-    if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
-    const events = decoded.events;
-    if (events.length === 0 || events.length > EVENTS_PER_MESSAGE_MAX) {
-      if (events.length > 0) this.reject(subject.tenant, seq, [{ line: 0, error: `message carries ${events.length} events, over ${EVENTS_PER_MESSAGE_MAX}` }], events.length);
+    const format = formatHeader && PAYLOAD_FORMATS.includes(formatHeader) ? formatHeader : sniffFormat(message.data);
+    const rows = store.pendingRowBuffer;
+    const mark = rows.mark();
+    rows.beginMessage(ingestUs, seq, subject.tenant);
+    let minTs = Infinity;
+    let maxTs = -Infinity;
+    if (format === "flatbuffers") {
+      // Hot path: string bytes go from the batch into rows without decoding.
+      const data = message.data;
+      const visited = visitBatch(data, (event) => {
+        const ts = event.timestampUs > 0 ? event.timestampUs : ingestUs;
+        if (ts < minTs) minTs = ts;
+        if (ts > maxTs) maxTs = ts;
+        rows.appendRanges(data, event, ts);
+      });
+      if (!visited.ok) {
+        // A batch is all or nothing: its checksum covers every event.
+        rows.rollback(mark);
+        this.reject(subject.tenant, seq, [{ line: 0, error: `${visited.code}: ${visited.error}` }], 1);
+      }
+    } else {
+      const decoded = decodeWalPayload(message.data, { format, service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs });
+      if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
+      decoded.events.slice(0, EVENTS_PER_MESSAGE_MAX).forEach((event, index) => {
+        const ts = event.timestampUs > 0 ? event.timestampUs : ingestUs;
+        if (ts < minTs) minTs = ts;
+        if (ts > maxTs) maxTs = ts;
+        rows.appendEvent(event, index, ts);
+      });
+    }
+    const count = rows.rows - mark.rows;
+    if (count === 0) {
       store.skip(seq);
       return;
     }
-    const lines = new Array<string>(events.length);
-    let bytes = 0;
-    let minTs = Infinity;
-    let maxTs = -Infinity;
-    for (let index = 0; index < events.length; index++) {
-      const event = events[index];
-      const ts = event.timestampUs > 0 ? event.timestampUs : ingestUs;
-      if (ts < minTs) minTs = ts;
-      if (ts > maxTs) maxTs = ts;
-      const line = encodeRow(event, subject.tenant, ingestUs, seq, index);
-      bytes += line.length;
-      lines[index] = line;
-    }
-    store.append({ lines, bytes, seq, tenant: subject.tenant, minTs, maxTs });
-    this.counters.events += events.length;
+    store.append({ rows: count, seq, tenant: subject.tenant, minTs, maxTs });
+    this.counters.events += count;
   }
 
   private onTick(context: ActorContext<PartitionMessage>): void {

@@ -143,7 +143,8 @@ async function reapStaleServers(directory: string, log: (line: string) => void):
 
 const WRAPPER_SCRIPT = [
   "exec 3<&0",
-  'nats-server "$@" </dev/null &',
+  // GNU nice runs the command anyway (with a warning) when it may not lower niceness.
+  'nice -n -5 nats-server "$@" </dev/null 2>/dev/null &',
   "pid=$!",
   // The watcher returns when the parent's end of our stdin closes: exit, crash or kill -9.
   "cat <&3 >/dev/null &",
@@ -163,6 +164,9 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Runni
   const logPath = join(options.directory, "nats-server.log");
   // setsid: a terminal's Ctrl-C goes to our process group; nats-server must stay up
   // until the node has sealed and acked, and then stop when the node tells it to.
+  // nice: the WAL ack is the latency-critical path; on a small machine shared with
+  // DuckDB and the node's event loop, nats-server gets the CPU first (negative values
+  // need root; otherwise it runs at normal priority).
   const wrapper = Bun.spawn(["setsid", "bash", "-c", WRAPPER_SCRIPT, "nats-wrapper", "-c", configPath, "--ports_file_dir", options.directory, "-l", logPath], {
     stdin: "pipe",
     stdout: "ignore",

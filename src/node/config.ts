@@ -36,11 +36,11 @@ export const OPTION_TABLE = [
   { key: "sealRowsMax", env: "SLUICE_SEAL_ROWS", flag: "seal-rows", default: 500_000, min: 1, max: 50_000_000, doc: "seal a shard's memtable into a segment at this many rows" },
   { key: "sealAgeMs", env: "SLUICE_SEAL_AGE_MS", flag: "seal-age-ms", default: 5_000, min: 50, max: 20_000, doc: "... or when its oldest row is this old (must stay well under the WAL ack wait)" },
   { key: "sealBytesMax", env: "SLUICE_SEAL_BYTES", flag: "seal-bytes", default: 128 * 1024 * 1024, min: 1024, max: 4 * 1024 ** 3, doc: "... or at this many bytes of rows" },
-  { key: "flushIntervalMs", env: "SLUICE_FLUSH_INTERVAL_MS", flag: "flush-interval-ms", default: 200, min: 10, max: 5_000, doc: "rows become searchable within about this long" },
+  { key: "flushIntervalMs", env: "SLUICE_FLUSH_INTERVAL_MS", flag: "flush-interval-ms", default: 500, min: 10, max: 5_000, doc: "rows become searchable within about this long" },
   { key: "walMaxBytes", env: "SLUICE_WAL_MAX_BYTES", flag: "wal-max-bytes", default: 10 * 1024 ** 3, min: 64 * 1024 ** 2, max: 2 ** 50, doc: "bytes of unsealed WAL JetStream holds before ingest gets 503" },
   { key: "walReplicas", env: "SLUICE_WAL_REPLICAS", flag: "wal-replicas", default: 1, min: 1, max: 5, doc: "JetStream replicas of the WAL stream" },
   { key: "duckdbMemoryLimit", env: "SLUICE_DUCKDB_MEMORY", flag: "duckdb-memory", default: "2GB", doc: "DuckDB memory_limit" },
-  { key: "duckdbThreads", env: "SLUICE_DUCKDB_THREADS", flag: "duckdb-threads", default: Math.max(1, availableParallelism()), min: 1, max: 256, doc: "DuckDB worker threads" },
+  { key: "duckdbThreads", env: "SLUICE_DUCKDB_THREADS", flag: "duckdb-threads", default: Math.max(1, availableParallelism() - 1), min: 1, max: 256, doc: "DuckDB worker threads (default: cores - 1, leaving one to the event loop and NATS)" },
   { key: "apiKeys", env: "SLUICE_API_KEYS", flag: "api-keys", default: "", doc: "comma-separated key:tenant pairs; when set, requests need Authorization: Bearer <key>" },
 ] as const;
 

@@ -281,7 +281,8 @@ function reject(code: WalBatchErrorCode, message: string): never {
  */
 export function decodeBatch(bytes: Uint8Array): WalBatchDecodeResult {
   try {
-    return { ok: true, events: readBatch(bytes) };
+    const { view, start, end, count } = readBatch(bytes);
+    return { ok: true, events: readEventList(bytes, view, start, end, count) };
   } catch (error) {
     if (error instanceof WalBatchRejection) return { ok: false, code: error.code, error: error.message };
     throw error;
@@ -295,7 +296,7 @@ const EVENT_FIELD_BYTES = [8, 1, 4, 4, 4, 4, 4, 4] as const;
 /** Sizes of EventList's fields: events. */
 const EVENT_LIST_FIELD_BYTES = [4] as const;
 
-function readBatch(bytes: Uint8Array): NormalizedEvent[] {
+function readBatch(bytes: Uint8Array): { view: DataView; start: number; end: number; count: number } {
   const length = bytes.length;
   if (length > WAL_BATCH_BYTES_MAX) reject("over_limit", `batch is ${length} bytes; the limit is ${WAL_BATCH_BYTES_MAX}`);
   if (!isWalBatch(bytes)) reject("not_a_batch", `no "${WAL_BATCH_FILE_IDENTIFIER}" file identifier at bytes 4..8`);
@@ -320,14 +321,70 @@ function readBatch(bytes: Uint8Array): NormalizedEvent[] {
   const payload = bytes.subarray(payloadStart, payloadStart + payloadLength);
   const actual = crc32(payload);
   if (actual !== checksum) reject("checksum_mismatch", `payload CRC-32 is ${hex(actual)}; the batch says ${hex(checksum)}`);
-  return readEventList(bytes, view, payloadStart, payloadStart + payloadLength, count);
+  return { view, start: payloadStart, end: payloadStart + payloadLength, count };
+}
+
+/** One event's fields as a visitor of visitBatch sees them: numbers and byte ranges in the batch. */
+export interface EventRanges {
+  index: number;
+  timestampUs: number;
+  /** Index into LEVELS. */
+  levelOrdinal: number;
+  /** [first byte, length] pairs in the batch for service, hostname, trace_id, span_id, message, metadata. */
+  strings: Int32Array;
+}
+
+/**
+ * Validates a batch exactly as decodeBatch does, but hands each event's string fields
+ * to `visit` as byte ranges of `bytes` instead of decoded strings: the consumer copies
+ * them straight into its rows without a UTF-8 round trip. Never throws on bad input;
+ * `visit` sees events in order, and none at all when the batch is rejected before
+ * its events (header, version, checksum); a malformed event stops the visit there.
+ */
+export function visitBatch(bytes: Uint8Array, visit: (event: EventRanges) => void): { ok: true; count: number } | { ok: false; code: WalBatchErrorCode; error: string } {
+  try {
+    const { view, start, end, count } = readBatch(bytes);
+    const ranges = new Int32Array(12);
+    const event: EventRanges = { index: 0, timestampUs: 0, levelOrdinal: 0, strings: ranges };
+    visitEventList(bytes, view, start, end, count, (index, table, fields, strings) => {
+      event.index = index;
+      event.timestampUs = fields[0] ? readTimestamp(view, table + fields[0], index) : 0;
+      event.levelOrdinal = fields[1] ? readLevelOrdinal(view, table + fields[1], index) : 0;
+      for (let field = 0; field < 6; field++) strings.range(field, table, fields[field + 2]!, ranges);
+      visit(event);
+    });
+    return { ok: true, count };
+  } catch (error) {
+    if (error instanceof WalBatchRejection) return { ok: false, code: error.code, error: error.message };
+    throw error;
+  }
 }
 
 /**
  * Reads the nested EventList in [start, end). Its checksum matched, so a bad offset
  * here was written that way: every failure is "malformed" (or "over_limit").
  */
+/** Receives each event of a batch as it is validated: where its fields are, not copies of them. */
+type EventVisitor = (index: number, table: number, fields: Int32Array, strings: StringReader) => void;
+
 function readEventList(bytes: Uint8Array, view: DataView, start: number, end: number, count: number): NormalizedEvent[] {
+  const events: NormalizedEvent[] = [];
+  visitEventList(bytes, view, start, end, count, (index, table, eventFields, strings) => {
+    events.push({
+      timestampUs: eventFields[0] ? readTimestamp(view, table + eventFields[0], index) : 0,
+      level: LEVELS[eventFields[1] ? readLevelOrdinal(view, table + eventFields[1], index) : 0]!,
+      service: strings.read(0, table, eventFields[2]!),
+      hostname: strings.read(1, table, eventFields[3]!),
+      traceId: strings.read(2, table, eventFields[4]!),
+      spanId: strings.read(3, table, eventFields[5]!),
+      message: strings.read(4, table, eventFields[6]!),
+      metadata: strings.read(5, table, eventFields[7]!),
+    });
+  });
+  return events;
+}
+
+function visitEventList(bytes: Uint8Array, view: DataView, start: number, end: number, count: number, visit: EventVisitor): void {
   if (end - start < 4) reject("malformed", `payload is ${end - start} bytes, too short for a root offset`);
   const root = followOffset(view, start, end, start, 4, "malformed", "payload root");
   const listFields = new Int32Array(EVENT_LIST_FIELD_BYTES.length);
@@ -344,7 +401,6 @@ function readEventList(bytes: Uint8Array, view: DataView, start: number, end: nu
 
   const strings = new StringReader(bytes, view, start, end);
   const eventFields = new Int32Array(EVENT_FIELD_BYTES.length);
-  const events: NormalizedEvent[] = [];
   let layoutVtable = Number.NaN; // no vtable checked yet
   let tableBytes = 0;
   for (let index = 0; index < eventCount; index++) {
@@ -358,18 +414,8 @@ function readEventList(bytes: Uint8Array, view: DataView, start: number, end: nu
     } else if (tableBytes > end - table) {
       reject("malformed", `event ${index} of ${tableBytes} bytes at ${table} overruns the payload`);
     }
-    events.push({
-      timestampUs: eventFields[0] ? readTimestamp(view, table + eventFields[0], index) : 0,
-      level: eventFields[1] ? readLevel(view, table + eventFields[1], index) : LEVELS[0],
-      service: strings.read(0, table, eventFields[2]!),
-      hostname: strings.read(1, table, eventFields[3]!),
-      traceId: strings.read(2, table, eventFields[4]!),
-      spanId: strings.read(3, table, eventFields[5]!),
-      message: strings.read(4, table, eventFields[6]!),
-      metadata: strings.read(5, table, eventFields[7]!),
-    });
+    visit(index, table, eventFields, strings);
   }
-  return events;
 }
 
 /**
@@ -431,10 +477,10 @@ function readTimestamp(view: DataView, at: number, index: number): number {
   return value;
 }
 
-function readLevel(view: DataView, at: number, index: number): Level {
+function readLevelOrdinal(view: DataView, at: number, index: number): number {
   const ordinal = view.getUint8(at);
   if (ordinal >= LEVELS.length) reject("malformed", `event ${index} has level ${ordinal}; the largest is ${LEVELS.length - 1}`);
-  return LEVELS[ordinal]!;
+  return ordinal;
 }
 
 const textDecoder = new TextDecoder();
@@ -471,6 +517,34 @@ class StringReader {
     if (fieldOffset === 0) return "";
     const at = followOffset(this.view, this.start, this.end, table + fieldOffset, 4, "malformed", "string");
     if (at === this.positions[field]) return this.values[field]!;
+    const first = this.locate(field, at);
+    const length = this.view.getUint32(at, true);
+    const value = this.text
+      ? this.text.toString("utf8", first, first + length)
+      : textDecoder.decode(this.bytes.subarray(first, first + length));
+    this.positions[field] = at;
+    this.values[field] = value;
+    return value;
+  }
+
+  /**
+   * Where the string field lies in the batch, without decoding it: sets
+   * `ranges[2*field]` to its first byte and `ranges[2*field+1]` to its length (0,0 when absent).
+   */
+  range(field: number, table: number, fieldOffset: number, ranges: Int32Array): void {
+    if (fieldOffset === 0) {
+      ranges[2 * field] = 0;
+      ranges[2 * field + 1] = 0;
+      return;
+    }
+    const at = followOffset(this.view, this.start, this.end, table + fieldOffset, 4, "malformed", "string");
+    ranges[2 * field] = at === this.positions[field] ? at + 4 : this.locate(field, at);
+    ranges[2 * field + 1] = this.view.getUint32(at, true);
+    this.positions[field] = at;
+  }
+
+  /** Checks the string at `at` (length, terminator, budget) and returns its first byte. */
+  private locate(field: number, at: number): number {
     const length = this.view.getUint32(at, true);
     if (length > WAL_STRING_BYTES_MAX) {
       reject("over_limit", `string of ${length} bytes in field ${STRING_FIELD_NAMES[field]}; the limit is ${WAL_STRING_BYTES_MAX}`);
@@ -482,12 +556,7 @@ class StringReader {
     }
     this.budgetBytes -= length;
     if (this.budgetBytes < 0) reject("over_limit", "strings decode to more bytes than the payload holds");
-    const value = this.text
-      ? this.text.toString("utf8", first, first + length)
-      : textDecoder.decode(this.bytes.subarray(first, first + length));
-    this.positions[field] = at;
-    this.values[field] = value;
-    return value;
+    return first;
   }
 }
 

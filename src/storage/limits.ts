@@ -23,7 +23,7 @@ export const PARTITION_MAILBOX_CAPACITY = 64;
 /** Longest serialized row DuckDB's NDJSON reader accepts: a 256 KiB line escaped can grow ~6x. */
 export const FLUSH_OBJECT_BYTES_MAX = 16 * 1024 * 1024;
 /** Compaction merges a shard's small segments once it has this many. */
-export const COMPACTION_MIN_SEGMENTS = 8;
+export const COMPACTION_MIN_SEGMENTS = 16;
 /** A segment with at least this many rows is left alone by compaction. */
 export const COMPACTION_SEGMENT_ROWS_TARGET = 2_000_000;
 

@@ -3,6 +3,7 @@
 // manifest is replaced atomically (write, fsync, rename, fsync the directory).
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { SEGMENT_FILE_PATTERN } from "./paths.ts";
 
@@ -114,4 +115,24 @@ export function writeManifest(path: string, manifest: ShardManifest): void {
   }
   renameSync(tmp, path);
   fsyncPath(dirname(path));
+}
+
+/** writeManifest without blocking the event loop on fsync (the storage hot path uses this). */
+export async function writeManifestAsync(path: string, manifest: ShardManifest): Promise<void> {
+  validateManifest(manifest, manifest.shard);
+  const tmp = `${path}.tmp`;
+  const file = await open(tmp, "w");
+  try {
+    await file.writeFile(JSON.stringify(manifest));
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, path);
+  const directory = await open(dirname(path), "r");
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
 }

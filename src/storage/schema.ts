@@ -1,8 +1,8 @@
-// The stored row layout shared by memtables and segments, and the one place that
-// turns an event into the NDJSON line DuckDB bulk-loads (DESIGN.md: let DuckDB
-// parse in bulk; JSON.stringify per row measured ~1M rows/s here, the Appender ~0.3M).
+// The stored row layout shared by memtables and segments. Rows reach DuckDB as NDJSON
+// bulk-loaded by read_ndjson (DESIGN.md: let DuckDB parse in bulk; the Appender ran
+// ~0.3M rows/s from JS here); RowBuffer writes that NDJSON.
 
-import { LEVELS, type Level, type NormalizedEvent, type StoredEvent } from "../protocol/event.ts";
+import { LEVELS, type Level, type StoredEvent } from "../protocol/event.ts";
 
 /** Column order of every memtable and segment. level is the index into LEVELS. */
 export const COLUMNS = [
@@ -26,8 +26,15 @@ export function createTableSql(table: string): string {
   return `CREATE TABLE ${table} (${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")})`;
 }
 
-/** The `columns=` argument of read_ndjson, so DuckDB never guesses types. */
-export const NDJSON_COLUMNS_SPEC = `{${COLUMNS.map(([name, type]) => `${name}: '${type}'`).join(", ")}}`;
+/**
+ * Columns of the NDJSON rows RowBuffer writes: the stored columns less `id`, plus the
+ * event's index in its WAL message. DuckDB derives the id while loading (below), so
+ * no id string is built per event in JS.
+ */
+export const NDJSON_COLUMNS_SPEC = `{${[...COLUMNS.filter(([name]) => name !== "id"), ["idx", "UINTEGER"]].map(([name, type]) => `${name}: '${type}'`).join(", ")}}`;
+
+/** The SELECT list that turns loaded NDJSON rows into stored columns (same order as COLUMNS). */
+export const NDJSON_SELECT_LIST = COLUMNS.map(([name]) => (name === "id" ? `printf('%013x%012x%05x', ingest_ts, seq, idx) AS id` : name)).join(", ");
 
 const LEVEL_INDEX: Record<Level, number> = Object.fromEntries(LEVELS.map((level, index) => [level, index])) as Record<Level, number>;
 
@@ -36,7 +43,8 @@ export function levelIndex(level: Level): number {
 }
 
 /**
- * The event id: fixed-width hex of (stored time µs, stream sequence, index in the
+ * The event id (computed by DuckDB as rows load, see NDJSON_SELECT_LIST; this is the
+ * same function for tests and tools): fixed-width hex of (stored time µs, stream sequence, index in the
  * message). It sorts by ingest order, is unique in the stream, and a replay of the
  * same WAL message produces the same id.
  */
@@ -46,23 +54,6 @@ export function eventId(ingestUs: number, seq: number, index: number): string {
 
 /** Most events one WAL message may carry: the id reserves five hex digits for the index. */
 export const EVENTS_PER_MESSAGE_MAX = 0xfffff;
-
-export function encodeRow(event: NormalizedEvent, tenant: string, ingestUs: number, seq: number, index: number): string {
-  return JSON.stringify({
-    id: eventId(ingestUs, seq, index),
-    ts: event.timestampUs > 0 ? event.timestampUs : ingestUs,
-    ingest_ts: ingestUs,
-    seq,
-    tenant,
-    level: LEVEL_INDEX[event.level],
-    service: event.service,
-    hostname: event.hostname,
-    trace_id: event.traceId,
-    span_id: event.spanId,
-    message: event.message,
-    metadata: event.metadata,
-  });
-}
 
 function toNumber(value: unknown): number {
   return typeof value === "bigint" ? Number(value) : (value as number);

@@ -1,0 +1,10 @@
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { encodeBatch } from "./src/protocol/wal-batch.ts";
+import { readFileSync } from "fs";
+const msgs = readFileSync("tests/fixtures/loghub/Hadoop_2k.log","utf8").split("\n").filter(Boolean);
+const nc = await connect({ servers: "nats://127.0.0.1:14224" }); const js = jetstream(nc);
+const payloads = Array.from({length: 32}, (_, b) => encodeBatch(Array.from({length: 1000}, (_, i) => ({ timestampUs: Date.now()*1000 - i, level: "INFO" as const, service: "svc-"+(i%300), hostname: "host-"+(i%2000), traceId: (b*1000+i).toString(16).padStart(32,"0"), spanId: "0123456789abcdef", message: msgs[(b*1000+i)%msgs.length].slice(0,200), metadata: '{"user_id":'+i+',"duration_ms":12}' }))));
+const rate = 250000, secs = 15; const t0 = performance.now(); let sent = 0;
+const lanes = Array.from({length: 16}, async (_, l) => { while (performance.now() - t0 < secs*1000) { if (sent >= rate*(performance.now()-t0)/1000) { await Bun.sleep(2); continue; } sent += 1000; await js.publish("sluice.wal.default."+(sent/1000%16), payloads[(sent/1000)%32]); } });
+await Promise.all(lanes); console.log("sent", sent); await nc.close();

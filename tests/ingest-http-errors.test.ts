@@ -1,0 +1,101 @@
+// Goal: every way an ingest request can be bad or too much gets a clear error with
+// the right status (400, 413, 415, 429 with Retry-After), never a 500, and good
+// events of a partly bad batch are kept. Method: one real node over HTTP sockets.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { gzipSync } from "node:zlib";
+import { INGEST_REQUESTS_IN_FLIGHT_MAX } from "../src/ingest/ingest-gateway.ts";
+import { INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LINE_BYTES_MAX } from "../src/ingest/limits.ts";
+import { getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+let node: TestNode;
+beforeAll(async () => {
+  node = await startTestNode();
+});
+afterAll(async () => {
+  await node?.stop();
+});
+
+function post(body: BodyInit, headers: Record<string, string>, path = "/api/v1/logs") {
+  return getJson(`${node.httpUrl}${path}`, { method: "POST", body, headers });
+}
+
+describe("ingest errors", () => {
+  test.each([
+    ["malformed JSON body", "{\"message\": ", { "content-type": "application/json" }, 400, "invalid_json"],
+    ["empty body", "", { "content-type": "application/json" }, 400, "empty_body"],
+    ["a scalar", "42", { "content-type": "application/json" }, 400, "invalid_json"],
+    ["no valid event at all", JSON.stringify([{ message: 1 }, "x"]), { "content-type": "application/json" }, 400, "no_valid_events"],
+    ["unknown content type", "hello", { "content-type": "application/xml" }, 415, "unsupported_media_type"],
+    ["no content type", "hello", {}, 415, "unsupported_media_type"],
+    ["unknown content encoding", "hello", { "content-type": "text/plain", "content-encoding": "br" }, 415, "unsupported_encoding"],
+    ["corrupt gzip", "not gzip at all", { "content-type": "text/plain", "content-encoding": "gzip" }, 400, "bad_compression"],
+  ])("%s", async (_, body, headers, status, code) => {
+    const response = await post(body, headers as Record<string, string>);
+    expect(response.status).toBe(status as number);
+    expect(response.body.status).toBe("error");
+    expect(response.body.error.code).toBe(code as string);
+    expect(response.body.error.message.length).toBeGreaterThan(5);
+  });
+
+  test("wrong types are named per line and the good lines are kept", async () => {
+    const body = [JSON.stringify({ service: "types", message: "ok 1" }), JSON.stringify({ service: 5, message: "bad" }), JSON.stringify({ service: "types", message: "ok 2", timestamp: "yesterday" }), JSON.stringify({ service: "types", message: "ok 3", metadata: [1] })].join("\n");
+    const response = await post(body, { "content-type": "application/x-ndjson" });
+    expect(response.status).toBe(202);
+    expect(response.body.accepted).toBe(1);
+    expect(response.body.rejected.map((rejection: { line: number }) => rejection.line)).toEqual([2, 3, 4]);
+    expect(response.body.rejected[0].error).toContain('"service"');
+    expect(response.body.rejected[1].error).toContain("yesterday");
+    expect(response.body.rejected[2].error).toContain('"metadata"');
+  });
+
+  test("a body over the limit is 413 before it is read", async () => {
+    const response = await fetch(`${node.httpUrl}/api/v1/logs`, { method: "POST", body: new Uint8Array(INGEST_BODY_BYTES_MAX + 10), headers: { "content-type": "text/plain" } });
+    expect(response.status).toBe(413);
+  });
+
+  test("a line over the limit is 413 naming the line", async () => {
+    const body = `${JSON.stringify({ message: "fine" })}\n${JSON.stringify({ message: "x".repeat(INGEST_LINE_BYTES_MAX + 1) })}\n`;
+    const response = await post(body, { "content-type": "application/x-ndjson" });
+    expect(response.status).toBe(413);
+    expect(response.body.error.code).toBe("line_too_long");
+    expect(response.body.error.message).toContain("2");
+  });
+
+  test("a gzip bomb is stopped at the decompressed limit", async () => {
+    const bomb = gzipSync(Buffer.alloc(INGEST_DECOMPRESSED_BYTES_MAX + 1024 * 1024, 0x61), { level: 9 });
+    expect(bomb.byteLength).toBeLessThan(2 * 1024 * 1024);
+    const response = await post(bomb, { "content-type": "text/plain", "content-encoding": "gzip" });
+    expect(response.status).toBe(413);
+    expect(response.body.error.code).toBe("decompressed_too_large");
+  });
+
+  test("unknown routes and methods", async () => {
+    expect((await getJson(`${node.httpUrl}/api/v1/nope`)).status).toBe(404);
+    expect((await getJson(`${node.httpUrl}/api/v1/logs`)).status).toBe(405);
+  });
+
+  test(`past ${INGEST_REQUESTS_IN_FLIGHT_MAX} requests in flight the next one gets 429 with Retry-After`, async () => {
+    const releases: (() => void)[] = [];
+    const slow = Array.from({ length: INGEST_REQUESTS_IN_FLIGHT_MAX }, () => {
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(JSON.stringify({ service: "slow", message: "held" })));
+          releases.push(() => controller.close());
+        },
+      });
+      return fetch(`${node.httpUrl}/api/v1/logs`, { method: "POST", body: stream, headers: { "content-type": "application/x-ndjson" } });
+    });
+    await waitFor(async () => {
+      const { body } = await getJson(`${node.httpUrl}/api/v1/system/health`);
+      return body.ingest.requestsInFlight === INGEST_REQUESTS_IN_FLIGHT_MAX;
+    }, { what: "all slow requests in flight" });
+    const refused = await post(JSON.stringify({ message: "one too many" }), { "content-type": "application/json" });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    for (const release of releases) release();
+    const statuses = await Promise.all(slow.map(async (response) => (await response).status));
+    expect(statuses.every((status) => status === 202)).toBe(true);
+  });
+});

@@ -1,0 +1,256 @@
+// Goal: the one parser of search parameters turns URLSearchParams into a SearchFilter,
+// a SearchRequest and a group-by field, with every limit enforced and every rejection a
+// QueryError (status 400) whose message names the parameter and the offending value.
+// Method: tables of query strings, each compared whole against the expected filter or
+// against the expected error (class, code, status and message); cursors are round-
+// tripped and a table of foreign cursors is rejected.
+
+import { describe, expect, test } from "bun:test";
+import { LEVELS } from "../src/protocol/event.ts";
+import {
+  QueryError,
+  decodeCursor,
+  encodeCursor,
+  parseFilter,
+  parseGroupBy,
+  parseSearchRequest,
+  parseTerms,
+  type GroupByField,
+  type SearchFilter,
+} from "../src/query/filter.ts";
+import { FILTER_VALUES_MAX, QUERY_TERMS_MAX, QUERY_TEXT_CHARS_MAX, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "../src/query/limits.ts";
+
+/** What fn threw, as a comparable object. */
+function thrown(fn: () => unknown): { error: string; code: unknown; status: unknown; message: string } {
+  try {
+    fn();
+  } catch (error) {
+    return { error: (error as Error).constructor.name, code: (error as QueryError).code, status: (error as QueryError).status, message: (error as Error).message };
+  }
+  throw new Error("expected a throw");
+}
+
+function queryError(code: QueryError["code"], message: string) {
+  return { error: "QueryError", code, status: 400, message };
+}
+
+const EMPTY_FILTER: SearchFilter = { services: [], levels: [], hostnames: [], traceIds: [], terms: [], fromUs: undefined, toUs: undefined };
+
+function filterOf(query: string): SearchFilter {
+  return parseFilter(new URLSearchParams(query));
+}
+
+describe("parseTerms", () => {
+  test.each<[string, string[]]>([
+    ["", []],
+    ["   ", []],
+    ["error", ["error"]],
+    ["error timeout", ["error", "timeout"]],
+    ["  lots   of\tspace\n", ["lots", "of", "space"]],
+    ['"connection refused"', ["connection refused"]],
+    ['"connection refused" host-1', ["connection refused", "host-1"]],
+    ['payment "card declined" retry', ["payment", "card declined", "retry"]],
+    ['a"b"c', ["a", "b", "c"]],
+    ['"" "   " word', ["word"]],
+    ['"  padded  "', ["  padded  "]],
+    ["user_id=42 path=/api/pay 50%", ["user_id=42", "path=/api/pay", "50%"]],
+    ["ünïcödé 日本", ["ünïcödé", "日本"]],
+  ])("%p -> %p", (q, terms) => {
+    expect(parseTerms(q)).toEqual(terms);
+  });
+
+  test.each<[string, number]>([
+    ['"', 1],
+    ['error "conn', 7],
+    ['"a" "b" "c', 9],
+    ['x"', 2],
+  ])("unclosed quote in %p is reported at 1-based position %d", (q, position) => {
+    expect(thrown(() => parseTerms(q))).toEqual(queryError("bad_query", `q: unclosed quote at position ${position}`));
+  });
+
+  test("up to QUERY_TERMS_MAX terms are accepted; one more is an error", () => {
+    const words = Array.from({ length: QUERY_TERMS_MAX + 1 }, (_, index) => `w${index}`);
+    expect(parseTerms(words.slice(0, QUERY_TERMS_MAX).join(" "))).toEqual(words.slice(0, QUERY_TERMS_MAX));
+    expect(thrown(() => parseTerms(words.join(" ")))).toEqual(queryError("bad_query", `q has ${QUERY_TERMS_MAX + 1} terms, over the ${QUERY_TERMS_MAX} limit`));
+  });
+
+  test("up to QUERY_TEXT_CHARS_MAX characters are accepted; one more is an error", () => {
+    expect(parseTerms("a".repeat(QUERY_TEXT_CHARS_MAX))).toEqual(["a".repeat(QUERY_TEXT_CHARS_MAX)]);
+    expect(thrown(() => parseTerms("a".repeat(QUERY_TEXT_CHARS_MAX + 1)))).toEqual(
+      queryError("bad_query", `q is ${QUERY_TEXT_CHARS_MAX + 1} characters, over the ${QUERY_TEXT_CHARS_MAX} limit`),
+    );
+  });
+
+  // BUG (src/query/filter.ts, parseTerms): the separator check skips only " ", "\t" and
+  // "\n", but a word ends at /[\s"]/. Any other whitespace (\r, \v, \f, U+00A0, U+2028,
+  // U+3000, ...) is neither skipped nor part of a word, so the loop pushes "" and never
+  // advances: parseTerms("a\rb") loops forever, growing `terms` without bound (checked
+  // only after the loop). `GET /api/v1/search?q=a%0Db` hangs the gateway's event loop.
+  // Expected: ["a", "b"]. A todo, not an assertion, because running it hangs the runner.
+  test.todo('parseTerms("a\\rb") returns ["a", "b"] instead of looping forever');
+});
+
+describe("parseFilter", () => {
+  test("no parameters: the empty filter", () => {
+    expect(filterOf("")).toEqual(EMPTY_FILTER);
+  });
+
+  test("comma lists and repeated parameters are split, trimmed and emptied of blanks", () => {
+    expect(filterOf("service=api,%20web%20,&service=worker&hostname=h1&hostname=h2,h3&trace_id=abc,,def&q=timeout")).toEqual({
+      ...EMPTY_FILTER,
+      services: ["api", "web", "worker"],
+      hostnames: ["h1", "h2", "h3"],
+      traceIds: ["abc", "def"],
+      terms: ["timeout"],
+    });
+  });
+
+  test.each(["service", "hostname", "trace_id", "level"])("%s takes up to FILTER_VALUES_MAX values; one more is an error", (parameter) => {
+    const values = Array.from({ length: FILTER_VALUES_MAX + 1 }, () => (parameter === "level" ? "info" : "x"));
+    expect(() => filterOf(`${parameter}=${values.slice(0, FILTER_VALUES_MAX).join(",")}`)).not.toThrow();
+    expect(thrown(() => filterOf(`${parameter}=${values.join(",")}`))).toEqual(queryError("bad_parameter", `${parameter} has ${FILTER_VALUES_MAX + 1} values, over the ${FILTER_VALUES_MAX} limit`));
+  });
+
+  test.each<[string, SearchFilter["levels"]]>([
+    ["level=error", ["ERROR"]],
+    ["level=WARNING,err,Fatal", ["WARN", "ERROR", "FATAL"]],
+    ["level=%20info%20", ["INFO"]],
+    ["level=trc&level=dbg", ["TRACE", "DEBUG"]],
+    ["level=crit,emerg,panic", ["FATAL", "FATAL", "FATAL"]],
+    ["level=3,4", ["ERROR", "WARN"]],
+    ["level=30", ["INFO"]],
+  ])("level spellings are normalized: %s", (query, levels) => {
+    expect(filterOf(query)).toEqual({ ...EMPTY_FILTER, levels });
+  });
+
+  test.each(["loud", "infoo", "8", "99"])("an unknown level %p is an error that lists the valid levels", (raw) => {
+    expect(thrown(() => filterOf(`level=info,${raw}`))).toEqual(queryError("bad_parameter", `level: unknown level ${JSON.stringify(raw)}; use one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL`));
+    expect(LEVELS.join(", ")).toBe("TRACE, DEBUG, INFO, WARN, ERROR, FATAL");
+  });
+
+  test("a long unknown level is cut to 32 characters in the message", () => {
+    const raw = "x".repeat(100);
+    expect(thrown(() => filterOf(`level=${raw}`)).message).toBe(`level: unknown level "${"x".repeat(32)}"; use one of ${LEVELS.join(", ")}`);
+  });
+
+  const JAN_1_2026_US = Date.UTC(2026, 0, 1) * 1000;
+  test.each<[string, string, number]>([
+    ["RFC 3339 with Z", "2026-01-01T00:00:00Z", JAN_1_2026_US],
+    ["RFC 3339 with a fraction and an offset", "2026-01-01T02:00:00.250%2B02:00", JAN_1_2026_US + 250_000],
+    ["a date alone, midnight UTC", "2026-01-01", JAN_1_2026_US],
+    ["epoch seconds", "1767225600", JAN_1_2026_US],
+    ["epoch seconds with a fraction", "1767225600.5", JAN_1_2026_US + 500_000],
+    ["epoch milliseconds", "1767225600123", JAN_1_2026_US + 123_000],
+  ])("from and to accept %s", (_what, raw, us) => {
+    expect(filterOf(`from=${raw}`)).toEqual({ ...EMPTY_FILTER, fromUs: us });
+    expect(filterOf(`to=${raw}`)).toEqual({ ...EMPTY_FILTER, toUs: us });
+  });
+
+  test("both bounds together form the range [from, to)", () => {
+    expect(filterOf("from=2026-01-01T00:00:00Z&to=1767225601")).toEqual({ ...EMPTY_FILTER, fromUs: JAN_1_2026_US, toUs: JAN_1_2026_US + 1_000_000 });
+  });
+
+  test("an empty from or to is no bound", () => {
+    expect(filterOf("from=&to=")).toEqual(EMPTY_FILTER);
+  });
+
+  test.each([
+    ["from equal to to", "from=1767225600&to=2026-01-01T00:00:00Z"],
+    ["from after to", "from=1767225601&to=1767225600"],
+  ])("%s is an error", (_what, query) => {
+    expect(thrown(() => filterOf(query))).toEqual(queryError("bad_parameter", "from must be before to"));
+  });
+
+  test.each([
+    ["from", "yesterday"],
+    ["to", "2026-13-01T00:00:00Z"],
+    ["from", "-5"],
+    ["to", "2026-01-01T00:00:00Zjunk"],
+    ["from", "3000-01-01T00:00:00Z"],
+  ])("%s=%p is an error naming the parameter and the value", (name, raw) => {
+    expect(thrown(() => filterOf(`${name}=${encodeURIComponent(raw)}`))).toEqual(queryError("bad_parameter", `${name}: ${JSON.stringify(raw)} is not an RFC 3339 time or an epoch number`));
+  });
+
+  test("q goes through parseTerms", () => {
+    expect(filterOf(`q=${encodeURIComponent('"card declined" retry')}`)).toEqual({ ...EMPTY_FILTER, terms: ["card declined", "retry"] });
+    expect(thrown(() => filterOf(`q=${encodeURIComponent('"open')}`))).toEqual(queryError("bad_query", "q: unclosed quote at position 1"));
+  });
+});
+
+describe("parseSearchRequest", () => {
+  test.each<[string, number]>([
+    ["", SEARCH_LIMIT_DEFAULT],
+    ["limit=", SEARCH_LIMIT_DEFAULT],
+    ["limit=1", 1],
+    ["limit=250", 250],
+    [`limit=${SEARCH_LIMIT_MAX}`, SEARCH_LIMIT_MAX],
+    [`limit=${SEARCH_LIMIT_MAX + 1}`, SEARCH_LIMIT_MAX],
+    ["limit=1000000000", SEARCH_LIMIT_MAX],
+  ])("%p -> limit %d", (query, limit) => {
+    expect(parseSearchRequest(new URLSearchParams(query))).toEqual({ filter: EMPTY_FILTER, limit, cursor: undefined });
+  });
+
+  test.each(["0", "-1", "1.5", "ten", "NaN", "Infinity"])("limit=%p is an error", (raw) => {
+    expect(thrown(() => parseSearchRequest(new URLSearchParams({ limit: raw })))).toEqual(queryError("bad_parameter", `limit: ${JSON.stringify(raw)} is not a positive integer`));
+  });
+
+  test("a whole request: filter, limit and cursor", () => {
+    const cursor = { ts: 1_767_225_600_123_456, id: "0a1b2c" };
+    const params = new URLSearchParams({ service: "api", level: "warn", q: "timeout", limit: "20", cursor: encodeCursor(cursor) });
+    expect(parseSearchRequest(params)).toEqual({ filter: { ...EMPTY_FILTER, services: ["api"], levels: ["WARN"], terms: ["timeout"] }, limit: 20, cursor });
+  });
+
+  test("a foreign cursor is an error", () => {
+    expect(thrown(() => parseSearchRequest(new URLSearchParams({ cursor: "not-a-cursor" })))).toEqual(queryError("bad_cursor", "cursor is not one this server issued"));
+  });
+});
+
+describe("cursor", () => {
+  test.each([
+    { ts: 0, id: "0" },
+    { ts: 1_767_225_600_123_456, id: "00ff" },
+    { ts: Number.MAX_SAFE_INTEGER, id: "f".repeat(64) },
+    { ts: -1, id: "abcdef0123456789" },
+  ])("encode then decode round-trips ts=$ts id=$id", (cursor) => {
+    const text = encodeCursor(cursor);
+    expect(text).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeCursor(text)).toEqual(cursor);
+  });
+
+  const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url");
+  test.each<[string, string]>([
+    ["empty", ""],
+    ["not base64 JSON", "!!!"],
+    ["plain text", "hello"],
+    ["JSON null", encode(null)],
+    ["an object", encode({ ts: 1, id: "ab" })],
+    ["fractional ts", encode([1.5, "ab"])],
+    ["ts as text", encode(["1", "ab"])],
+    ["ts past 2^53", encode([2 ** 53, "ab"])],
+    ["id missing", encode([1])],
+    ["empty id", encode([1, ""])],
+    ["id not hex", encode([1, "XYZ"])],
+    ["id upper-case hex", encode([1, "AB"])],
+    ["id of 65 characters", encode([1, "a".repeat(65)])],
+    ["id with a quote", encode([1, "ab'; --"])],
+  ])("rejects %s", (_what, text) => {
+    expect(thrown(() => decodeCursor(text))).toEqual(queryError("bad_cursor", "cursor is not one this server issued"));
+  });
+});
+
+describe("parseGroupBy", () => {
+  test.each<[string, GroupByField]>([
+    ["", "service"],
+    ["group_by=service", "service"],
+    ["group_by=level", "level"],
+    ["group_by=hostname", "hostname"],
+  ])("%p -> %s", (query, field) => {
+    expect(parseGroupBy(new URLSearchParams(query))).toBe(field);
+  });
+
+  test.each(["tenant", "message", "", "SERVICE", "service; DROP TABLE x"])("group_by=%p is an error listing the fields", (raw) => {
+    expect(thrown(() => parseGroupBy(new URLSearchParams({ group_by: raw })))).toEqual(
+      queryError("bad_parameter", `group_by: ${JSON.stringify(raw.slice(0, 32))} is not one of service, level, hostname`),
+    );
+  });
+});

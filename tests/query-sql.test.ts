@@ -1,0 +1,186 @@
+// Goal: the shard query SQL carries every user value as a bound parameter and none in
+// its text; LIKE wildcards in search terms match literally; memtable names are checked
+// before they are inlined; search and aggregate statements have the expected shape.
+// Method: property-style tables of hostile inputs placed in every user-controlled slot
+// (tenant, services, hostnames, trace ids, terms, cursor id), asserting the SQL text is
+// the same as for harmless values of the same shape and does not contain the input,
+// while the params do; whole-string comparisons of the generated statements.
+
+import { describe, expect, test } from "bun:test";
+import type { Cursor, SearchFilter } from "../src/query/filter.ts";
+import { AGGREGATE_GROUPS_MAX } from "../src/query/limits.ts";
+import { aggregateSql, likeContains, searchSql, sourceSql, whereSql } from "../src/query/sql.ts";
+import { COLUMN_NAMES } from "../src/storage/schema.ts";
+
+const EMPTY_FILTER: SearchFilter = { services: [], levels: [], hostnames: [], traceIds: [], terms: [] };
+
+const HOSTILE_INPUTS = [
+  "'; DROP TABLE x; --",
+  "/etc/passwd",
+  "%_\\",
+  "read_csv('/etc/passwd')",
+  "' OR '1'='1",
+  "x' UNION ALL SELECT * FROM read_text('/etc/shadow') --",
+  '"; ATTACH \'evil.db\' AS e; --',
+  "mem_s0_1",
+  "ünïcödé \u0000 null",
+  "Robert'); DELETE FROM logs;--",
+];
+
+/** A filter and cursor with `value` in every slot that takes user text. */
+function filterWith(value: string): { filter: SearchFilter; cursor: Cursor } {
+  return {
+    filter: { services: [value, `${value}-2`], levels: ["ERROR"], hostnames: [value], traceIds: [value], terms: [value, "plain"], fromUs: 1, toUs: 2 },
+    cursor: { ts: 3, id: value },
+  };
+}
+
+describe("whereSql keeps user values out of the SQL text", () => {
+  const harmless = filterWith("harmless");
+  const harmlessSql = whereSql("harmless", harmless.filter, harmless.cursor).sql;
+
+  test.each(HOSTILE_INPUTS)("%p travels only as a parameter", (input) => {
+    const { filter, cursor } = filterWith(input);
+    const where = whereSql(input, filter, cursor);
+    expect(where.sql).toBe(harmlessSql);
+    expect(where.sql).not.toContain(input);
+    expect(where.params).toEqual([input, 1, 2, input, `${input}-2`, 4, input, input, likeContains(input), "%plain%", 3, 3, input]);
+  });
+
+  test("the SQL text has one placeholder per parameter, numbered in order", () => {
+    const { filter, cursor } = filterWith("x");
+    const where = whereSql("tenant", filter, cursor);
+    const placeholders = [...where.sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1]));
+    expect(placeholders).toEqual(where.params.map((_, index) => index + 1));
+  });
+});
+
+describe("whereSql shape", () => {
+  test("tenant only", () => {
+    expect(whereSql("acme", EMPTY_FILTER)).toEqual({ sql: "tenant = $1", params: ["acme"] });
+  });
+
+  test("every clause, single values as =, several as IN, levels as their indices", () => {
+    const filter: SearchFilter = {
+      services: ["api"],
+      levels: ["WARN", "ERROR"],
+      hostnames: ["h1", "h2"],
+      traceIds: ["t1"],
+      terms: ["50%_off", "a\\b"],
+      fromUs: 10,
+      toUs: 20,
+    };
+    expect(whereSql("acme", filter, { ts: 15, id: "ab" })).toEqual({
+      sql:
+        "tenant = $1 AND ts >= $2 AND ts < $3 AND service = $4 AND level IN ($5, $6) AND hostname IN ($7, $8) AND trace_id = $9" +
+        " AND message ILIKE $10 ESCAPE '\\' AND message ILIKE $11 ESCAPE '\\'" +
+        " AND (ts < $12 OR (ts = $13 AND id < $14))",
+      params: ["acme", 10, 20, "api", 3, 4, "h1", "h2", "t1", "%50\\%\\_off%", "%a\\\\b%", 15, 15, "ab"],
+    });
+  });
+
+  test("fromUs 0 is a bound, not a missing one", () => {
+    expect(whereSql("t", { ...EMPTY_FILTER, fromUs: 0 })).toEqual({ sql: "tenant = $1 AND ts >= $2", params: ["t", 0] });
+  });
+
+  test.each<[SearchFilter["levels"], string, number[]]>([
+    [["TRACE"], "level = $2", [0]],
+    [["FATAL"], "level = $2", [5]],
+    [["DEBUG", "INFO"], "level IN ($2, $3)", [1, 2]],
+  ])("levels %p bind as %s", (levels, clause, indices) => {
+    expect(whereSql("t", { ...EMPTY_FILTER, levels })).toEqual({ sql: `tenant = $1 AND ${clause}`, params: ["t", ...indices] });
+  });
+});
+
+describe("likeContains", () => {
+  test.each<[string, string]>([
+    ["plain", "%plain%"],
+    ["", "%%"],
+    ["50%", "%50\\%%"],
+    ["a_b", "%a\\_b%"],
+    ["C:\\temp", "%C:\\\\temp%"],
+    ["%_\\", "%\\%\\_\\\\%"],
+    ["\\%", "%\\\\\\%%"],
+    ["it's", "%it's%"],
+  ])("%p -> %p", (term, pattern) => {
+    expect(likeContains(term)).toBe(pattern);
+  });
+
+  /** Reads a LIKE pattern back with ESCAPE '\\': the literal text, and the wildcards left unescaped. */
+  function unescapeLike(pattern: string): { literal: string; bareWildcards: number } {
+    let literal = "";
+    let bareWildcards = 0;
+    for (let index = 0; index < pattern.length; index++) {
+      const char = pattern[index];
+      if (char === "\\") literal += pattern[++index];
+      else if (char === "%" || char === "_") bareWildcards++;
+      else literal += char;
+    }
+    return { literal, bareWildcards };
+  }
+
+  test.each(["%", "_", "\\", "a%b_c\\d", "%%__\\\\", "trailing\\"])("%p matches literally: only the wildcards at both ends stay", (term) => {
+    expect(unescapeLike(likeContains(term))).toEqual({ literal: term, bareWildcards: 2 });
+  });
+});
+
+describe("sourceSql", () => {
+  test("null when there is nothing to read", () => {
+    expect(sourceSql([], [])).toBeNull();
+  });
+
+  test("memtables and segments in one UNION ALL", () => {
+    expect(sourceSql(["mem_s0_1", "mem_s12_345"], ["'/data/a.parquet'", "'/data/b.parquet'"])).toBe(
+      `SELECT ${COLUMN_NAMES} FROM mem_s0_1 UNION ALL SELECT ${COLUMN_NAMES} FROM mem_s12_345 UNION ALL SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/a.parquet', '/data/b.parquet'])`,
+    );
+  });
+
+  test("segments alone", () => {
+    expect(sourceSql([], ["'/data/a.parquet'"])).toBe(`SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/a.parquet'])`);
+  });
+
+  test("memtables alone", () => {
+    expect(sourceSql(["mem_s3_7"], [])).toBe(`SELECT ${COLUMN_NAMES} FROM mem_s3_7`);
+  });
+
+  test.each([
+    "mem_s0_1; DROP TABLE x",
+    "mem_s0",
+    "mem_s_1",
+    "MEM_S0_1",
+    "mem_s0_1 ",
+    "mem_s0_1\n",
+    "mem_s-1_1",
+    "read_csv('/etc/passwd')",
+    "",
+  ])("rejects the memtable name %p", (table) => {
+    expect(() => sourceSql(["mem_s0_1", table], [])).toThrow(`invalid memtable name ${JSON.stringify(table)}`);
+  });
+});
+
+describe("searchSql and aggregateSql", () => {
+  const source = "SELECT 1";
+  const where = { sql: "tenant = $1", params: ["acme"] };
+
+  test("search: newest first with id tie-break, limited, params passed through", () => {
+    expect(searchSql(source, where, 50)).toEqual({
+      sql: `SELECT ${COLUMN_NAMES} FROM (SELECT 1) WHERE tenant = $1 ORDER BY ts DESC, id DESC LIMIT 50`,
+      params: ["acme"],
+    });
+  });
+
+  test("search: a fractional limit is truncated to an integer", () => {
+    expect(searchSql(source, where, 7.9).sql).toEndWith(" LIMIT 7");
+  });
+
+  test.each<["service" | "level" | "hostname", string]>([
+    ["service", "service"],
+    ["level", "level"],
+    ["hostname", "hostname"],
+  ])("aggregate by %s groups on column %s and asks for one group past the limit", (groupBy, column) => {
+    expect(aggregateSql(source, where, groupBy)).toEqual({
+      sql: `SELECT ${column} AS key, count(*) AS count FROM (SELECT 1) WHERE tenant = $1 GROUP BY 1 ORDER BY 2 DESC LIMIT ${AGGREGATE_GROUPS_MAX + 1}`,
+      params: ["acme"],
+    });
+  });
+});
