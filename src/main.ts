@@ -14,8 +14,10 @@ if (parsed.options.help) process.exit(0);
 const flags: Record<string, string | number | undefined> = {};
 for (const option of OPTION_TABLE) {
   const camel = option.flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
-  const value = parsed.options[camel];
-  if (value !== undefined) flags[option.key] = value as string | number;
+  const given = parsed.options[camel];
+  // A flag given twice: the last one wins, as in most CLIs.
+  const value = Array.isArray(given) ? given[given.length - 1] : given;
+  if (value !== undefined) flags[option.key] = typeof value === "number" ? value : String(value);
 }
 
 const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);

@@ -326,7 +326,7 @@ describe("stopAll", () => {
   // drain, then stop" (and stopAll itself waits out the whole backoff, up to
   // backoffMaxMs). Expected handled ["a", "b"]; actual [].
   // test.failing passes while the bug is present; remove `.failing` once it is fixed.
-  test.failing("stopAll during a restart backoff still drains the mailbox before stop", async () => {
+  test("stopAll during a restart backoff still drains the mailbox before stop", async () => {
     const { supervisor } = newSupervisor();
     const actor = new ToyActor("toy");
     const ref = await supervisor.spawn(actor, { capacity: 8, policy: "reject" }, { ...FAST_POLICY, backoffMinMs: 200, backoffMaxMs: 200 });
@@ -343,7 +343,7 @@ describe("stopAll", () => {
   // runLoop rejects, stopAll rejects with it, actor.stop() is never called, the child stays
   // "stopping" and the message is lost. Expected: stopAll resolves and stop runs.
   // test.failing passes while the bug is present; remove `.failing` once it is fixed.
-  test.failing("stopAll resolves and stops the actor when a failure and the close race a delivered message", async () => {
+  test("stopAll resolves and stops the actor when a failure and the close race a delivered message", async () => {
     // Not registered for afterEach: while the bug is present a second stopAll rejects too.
     const supervisor = new Supervisor({ name: "test", log: () => undefined });
     const actor = new ToyActor("toy");

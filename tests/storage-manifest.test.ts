@@ -157,7 +157,7 @@ describe("validateManifest", () => {
   // `segments: [null]` throws a TypeError ("null is not an object") instead of a
   // ManifestError, and readManifest surfaces that TypeError for such a corrupt file.
   // test.failing passes while the bug is present; remove `.failing` once it is fixed.
-  test.failing("rejects a segment entry that is null with a ManifestError", () => {
+  test("rejects a segment entry that is null with a ManifestError", () => {
     expect(thrown(() => validateManifest({ ...validManifest(), segments: [null] }, 3))).toMatchObject({ error: "ManifestError", code: "manifest_corrupt" });
   });
 });

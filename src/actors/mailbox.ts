@@ -120,6 +120,16 @@ export class Mailbox<T> {
     return new Promise((resolve) => this.takers.push(resolve));
   }
 
+  /**
+   * Puts a message back at the head of the line, even on a closed mailbox: for a
+   * supervisor returning a message it took in the same turn an actor failed.
+   */
+  requeueFront(message: T): void {
+    if (this.deliverToTaker(message)) return;
+    if (this.control.size < CONTROL_LANE_CAPACITY) this.control.push(message);
+    else throw new MailboxFullError(`${this.options.name}/control`, CONTROL_LANE_CAPACITY);
+  }
+
   /** Wakes pending takers with undefined without closing (a supervisor checking for a task failure). */
   interrupt(): void {
     for (const taker of this.takers.splice(0)) taker(undefined);

@@ -41,6 +41,7 @@ interface Child<M> {
   state: "starting" | "running" | "backoff" | "stopping" | "stopped";
   stopRequested: boolean;
   failTask?: (cause: unknown) => void;
+  wakeFromBackoff?: () => void;
 }
 
 export interface SupervisorOptions {
@@ -111,6 +112,7 @@ export class Supervisor {
     child.stopRequested = true;
     child.state = "stopping";
     child.mailbox.close();
+    child.wakeFromBackoff?.();
     await child.running;
     try {
       await child.actor.stop?.(reason);
@@ -162,7 +164,7 @@ export class Supervisor {
       const next = await child.mailbox.take();
       if (failed) {
         // A message taken in the same turn as the failure goes back first in line.
-        if (next !== undefined) child.mailbox.putControl(next);
+        if (next !== undefined) child.mailbox.requeueFront(next);
         return (failed as { cause: unknown }).cause;
       }
       if (next === undefined) {
@@ -187,8 +189,16 @@ export class Supervisor {
       }
       child.state = "backoff";
       const delayMs = Math.min(child.policy.backoffMaxMs, child.policy.backoffMinMs * 2 ** Math.min(attempt + child.failureTimes.length - 1, 16));
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-      if (child.stopRequested) return false;
+      // A stop during the backoff ends the wait: the actor restarts at once so what is
+      // queued behind the failure still drains before it stops.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        child.wakeFromBackoff = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      child.wakeFromBackoff = undefined;
       try {
         child.state = "starting";
         await child.actor.start?.(this.contextFor(child));

@@ -33,6 +33,8 @@ const CONTENT_TYPES: Record<string, BodyKind> = {
 
 export interface IngestGatewayOptions {
   js: JetStreamClient;
+  /** False while the NATS connection is down: requests then fail fast with 503 instead of waiting out the publish timeout. */
+  connected: () => boolean;
   shards: number;
   maxPayloadBytes: number;
   log: (line: string) => void;
@@ -56,6 +58,10 @@ export class IngestGateway {
   async ingest(request: Request, url: URL, tenant: string): Promise<Response> {
     this.counters.requests++;
     const kind = bodyKind(request.headers.get("content-type"));
+    if (!this.options.connected()) {
+      this.counters.unavailable++;
+      throw new HttpError(503, "wal_unavailable", "the NATS connection is down; the WAL cannot acknowledge events right now", 1);
+    }
     if (this.requestsInFlight >= INGEST_REQUESTS_IN_FLIGHT_MAX) {
       this.counters.overloaded++;
       throw new HttpError(429, "too_many_requests", `${INGEST_REQUESTS_IN_FLIGHT_MAX} ingest requests are in flight`, 1);

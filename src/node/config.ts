@@ -76,7 +76,9 @@ export function parseApiKeys(raw: string): Map<string, string> {
 export function parseNodeOptions(flags: RawOptions, env: Record<string, string | undefined>): NodeOptions {
   const result: Record<string, unknown> = {};
   for (const option of OPTION_TABLE) {
-    const raw = flags[option.key] ?? env[option.env] ?? option.default;
+    // An empty environment variable means unset, not 0.
+    const fromEnv = env[option.env]?.trim() ? env[option.env] : undefined;
+    const raw = flags[option.key] ?? fromEnv ?? option.default;
     const name = `--${option.flag} / ${option.env}`;
     if ("min" in option) result[option.key] = parseInteger(name, raw as string | number, option.min, option.max);
     else result[option.key] = raw === undefined || raw === "" ? undefined : String(raw);

@@ -104,6 +104,18 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     cleanups.push(async () => {
       if (!nc.isClosed()) await nc.drain();
     });
+    let natsConnected = true;
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === "disconnect") {
+          natsConnected = false;
+          log("NATS connection lost; ingest answers 503 until it is back");
+        } else if (status.type === "reconnect") {
+          natsConnected = true;
+          log("NATS connection restored");
+        }
+      }
+    })().catch((error) => log(`NATS status watcher ended: ${describe(error)}`));
     const serverVersion = nc.info?.version ?? "0.0.0";
     const maxPayloadBytes = nc.info?.max_payload ?? 1024 * 1024;
     const warnings = durabilityWarnings(serverVersion, natsServer !== undefined);
@@ -135,7 +147,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       await supervisor.stopAll("quit", { concurrently: true });
     });
 
-    const ingest = new IngestGateway({ js, shards: options.shards, maxPayloadBytes, log });
+    const ingest = new IngestGateway({ js, connected: () => natsConnected && !nc.isClosed(), shards: options.shards, maxPayloadBytes, log });
     const query = new QueryGateway({ nc, shards: options.shards });
     const rate = startRateSampler(partitions);
     cleanups.push(() => rate.stop());
@@ -153,7 +165,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
         health,
         ready: () => {
           const reasons: string[] = [];
-          if (nc.isClosed()) reasons.push("NATS connection closed");
+          if (nc.isClosed() || !natsConnected) reasons.push("NATS connection down");
           const states = supervisor.snapshot().filter((child) => child.state !== "running");
           for (const child of states) reasons.push(`${String(child.name)} is ${String(child.state)}`);
           return { ready: reasons.length === 0, reasons };

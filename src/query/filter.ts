@@ -49,7 +49,7 @@ export function parseTerms(q: string): string[] {
   let index = 0;
   while (index < q.length) {
     const char = q[index];
-    if (char === " " || char === "\t" || char === "\n") {
+    if (/\s/.test(char)) {
       index++;
       continue;
     }

@@ -73,6 +73,7 @@ export function validateManifest(value: unknown, shard: number): ShardManifest {
   if (!isFiniteInteger(manifest.nextSegmentNumber) || manifest.nextSegmentNumber < 1) fail("bad nextSegmentNumber");
   if (!Array.isArray(manifest.segments)) fail("segments is not a list");
   for (const segment of manifest.segments) {
+    if (typeof segment !== "object" || segment === null) fail("a segment entry is not an object");
     if (typeof segment.file !== "string" || !SEGMENT_FILE_PATTERN.test(segment.file)) fail(`bad segment file ${JSON.stringify(segment.file)}`);
     for (const key of ["rows", "bytes", "minTs", "maxTs", "minSeq", "maxSeq", "level"] as const) {
       if (!isFiniteInteger(segment[key])) fail(`segment ${segment.file}: bad ${key}`);
