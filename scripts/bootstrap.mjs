@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// The README's two commands land here (plain Node.js, no dependencies), so a fresh
+// Debian machine with only Node.js and npm can run Sluice:
+//   npm start  -> installs what is missing, then runs a single node (bun src/main.ts)
+//   npm test   -> installs what is missing, then runs the whole suite (bun test)
+//   npm run bench -> the ingest benchmark
+// Missing npm packages are installed with npm; a missing nats-server with apt-get
+// when running as root, otherwise it says how to install it.
+
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const BUN = join(ROOT, "node_modules", ".bin", "bun");
+const [command = "start", ...args] = process.argv.slice(2);
+
+function say(line) {
+  console.error(`[sluice] ${line}`);
+}
+
+function run(cmd, cmdArgs, options = {}) {
+  const result = spawnSync(cmd, cmdArgs, { stdio: "inherit", cwd: ROOT, ...options });
+  return result.status === 0;
+}
+
+function works(cmd, cmdArgs) {
+  const result = spawnSync(cmd, cmdArgs, { stdio: "ignore", cwd: ROOT });
+  return !result.error && result.status === 0;
+}
+
+function ensurePackages() {
+  const needed = ["bun", "@duckdb/node-api", "@nats-io/jetstream", "@nats-io/transport-node", "flatbuffers", "hdr-histogram-js", "cac"];
+  const missing = needed.filter((name) => !existsSync(join(ROOT, "node_modules", name, "package.json")));
+  if (missing.length > 0 || !works(BUN, ["--version"])) {
+    say(`installing npm packages (${missing.length > 0 ? `missing: ${missing.join(", ")}` : "bun not runnable"}) …`);
+    const lock = existsSync(join(ROOT, "package-lock.json"));
+    if (!run("npm", [lock ? "ci" : "install", "--no-audit", "--no-fund"])) {
+      say("npm install failed; see the output above");
+      process.exit(1);
+    }
+  }
+  if (!works(BUN, ["--version"])) {
+    // npm may skip the bun package's postinstall; it only links the platform binary.
+    say("running the bun package's install step …");
+    run("node", [join(ROOT, "node_modules", "bun", "install.js")]);
+  }
+  if (!works(BUN, ["--version"])) {
+    say("bun is not runnable from node_modules/.bin/bun; try `npm rebuild bun`");
+    process.exit(1);
+  }
+}
+
+function ensureNatsServer() {
+  if (process.env.SLUICE_NATS_URL && command === "start") return;
+  if (works("nats-server", ["--version"])) return;
+  const root = typeof process.getuid === "function" && process.getuid() === 0;
+  if (root && works("apt-get", ["--version"])) {
+    say("nats-server is missing; installing it with apt-get (Debian package nats-server) …");
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    if (run("apt-get", ["update", "-qq"], { env }) && run("apt-get", ["install", "-y", "-qq", "nats-server"], { env }) && works("nats-server", ["--version"])) return;
+    say("apt-get could not install nats-server");
+  }
+  say("nats-server is required: install it with `sudo apt-get install nats-server` (Debian/Ubuntu),");
+  say("or start Sluice with SLUICE_NATS_URL=nats://host:4222 pointing at a server with JetStream enabled.");
+  process.exit(1);
+}
+
+function exec(cmd, cmdArgs) {
+  const child = spawn(cmd, cmdArgs, { stdio: "inherit", cwd: ROOT });
+  // Ctrl-C reaches the whole process group already; a SIGTERM sent to us alone is passed on.
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+ensurePackages();
+ensureNatsServer();
+switch (command) {
+  case "start":
+    exec(BUN, [join(ROOT, "src", "main.ts"), ...args]);
+    break;
+  case "test":
+    exec(BUN, ["test", "--timeout", "180000", ...args]);
+    break;
+  case "bench":
+    exec(BUN, [join(ROOT, "scripts", "bench-ingest.ts"), ...args]);
+    break;
+  default:
+    say(`unknown command ${command}; use start, test or bench`);
+    process.exit(2);
+}
