@@ -77,25 +77,40 @@ describe("ingest errors", () => {
   });
 
   test(`past ${INGEST_REQUESTS_IN_FLIGHT_MAX} requests in flight the next one gets 429 with Retry-After`, async () => {
-    const releases: (() => void)[] = [];
-    const slow = Array.from({ length: INGEST_REQUESTS_IN_FLIGHT_MAX }, () => {
-      const stream = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(new TextEncoder().encode(JSON.stringify({ service: "slow", message: "held" })));
-          releases.push(() => controller.close());
-        },
-      });
-      return fetch(`${node.httpUrl}/api/v1/logs`, { method: "POST", body: stream, headers: { "content-type": "application/x-ndjson" } });
-    });
-    await waitFor(async () => {
-      const { body } = await getJson(`${node.httpUrl}/api/v1/system/health`);
-      return body.ingest.requestsInFlight === INGEST_REQUESTS_IN_FLIGHT_MAX;
-    }, { what: "all slow requests in flight" });
-    const refused = await post(JSON.stringify({ message: "one too many" }), { "content-type": "application/json" });
-    expect(refused.status).toBe(429);
-    expect(refused.headers.get("retry-after")).toBe("1");
-    for (const release of releases) release();
-    const statuses = await Promise.all(slow.map(async (response) => (await response).status));
-    expect(statuses.every((status) => status === 202)).toBe(true);
+    // Raw sockets send headers and half a body, so each request is in flight on the
+    // server until the test sends the rest.
+    const { hostname, port } = new URL(node.httpUrl);
+    const line = JSON.stringify({ service: "slow", message: "held" });
+    const half = Math.floor(line.length / 2);
+    const replies: string[] = [];
+    const sockets = await Promise.all(
+      Array.from({ length: INGEST_REQUESTS_IN_FLIGHT_MAX }, (_, index) =>
+        Bun.connect({
+          hostname,
+          port: Number(port),
+          socket: {
+            data(_socket, data) {
+              replies[index] = (replies[index] ?? "") + data.toString();
+            },
+          },
+        }),
+      ),
+    );
+    for (const socket of sockets) {
+      socket.write(`POST /api/v1/logs HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${line.length}\r\n\r\n${line.slice(0, half)}`);
+    }
+    try {
+      await waitFor(async () => {
+        const { body } = await getJson(`${node.httpUrl}/api/v1/system/health`);
+        return body.ingest.requestsInFlight === INGEST_REQUESTS_IN_FLIGHT_MAX;
+      }, { what: "all slow requests in flight" });
+      const refused = await post(JSON.stringify({ message: "one too many" }), { "content-type": "application/json" });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      for (const socket of sockets) socket.write(line.slice(half));
+      await waitFor(() => replies.filter((reply) => reply?.startsWith("HTTP/1.1 202")).length === INGEST_REQUESTS_IN_FLIGHT_MAX, { what: "every held request accepted" });
+    } finally {
+      for (const socket of sockets) socket.end();
+    }
   });
 });
