@@ -17,7 +17,7 @@ afterAll(async () => {
   await node?.stop();
 });
 
-function post(body: BodyInit, headers: Record<string, string>, path = "/api/v1/logs") {
+function post(body: string | Uint8Array, headers: Record<string, string>, path = "/api/v1/logs") {
   return getJson(`${node.httpUrl}${path}`, { method: "POST", body, headers });
 }
 

@@ -52,7 +52,7 @@ describe("publishing over NATS", () => {
 
   test("a FlatBuffers batch is stored; a corrupted one is rejected whole and reported", async () => {
     const rejects: unknown[] = [];
-    const subscription = nc.subscribe("sluice.rejects.default", { callback: (_, message) => rejects.push(message.json()) });
+    const subscription = nc.subscribe("sluice.rejects.default", { callback: (_, message) => void rejects.push(message.json()) });
     const events = Array.from({ length: 50 }, (_, index) => ({ timestampUs: 1_763_719_200_000_000 + index, level: "ERROR" as const, service: "nats-fb", hostname: "h", traceId: `fb-${index}`, spanId: "", message: `flat ${index}`, metadata: '{"k":1}' }));
     await js.publish(walSubject("default", 0), encodeBatch(events));
     const corrupted = encodeBatch(events.map((event) => ({ ...event, service: "nats-fb-bad" })));

@@ -6,27 +6,13 @@
 
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { countEvents, getJson, ROOT, startTestNode, tempDir, type TestNode } from "./helpers/processes.ts";
+import { countEvents, getJson, isAlive as alive, natsPidOf, ROOT, startTestNode, tempDir, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const nodes: TestNode[] = [];
 afterAll(async () => {
   for (const node of nodes) await node.stop();
 });
-
-function natsPidOf(dataDir: string): number {
-  const out = Bun.spawnSync(["sh", "-c", `ls ${dataDir}/nats | sed -n 's/^nats-server_\\([0-9]*\\)\\.ports$/\\1/p'`]).stdout.toString().trim();
-  return Number(out);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test("SIGTERM during ingest: exit 0, no orphan, and a restart has nothing left to replay", async () => {
   const dataDir = tempDir("lifecycle").path;

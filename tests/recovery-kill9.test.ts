@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createProducer, type Producer } from "../src/sdk/producer.ts";
 import type { NormalizedEvent } from "../src/protocol/event.ts";
-import { getJson, startTestNats, startTestNode, tempDir, type TestNats, type TestNode } from "./helpers/processes.ts";
+import { getJson, isAlive, natsPidOf, startTestNats, startTestNode, tempDir, type TestNats, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const BATCH_EVENTS = 100;
@@ -100,7 +100,7 @@ describe("kill -9 recovery", () => {
     const dataDir = tempDir("kill9-own").path;
     const port = await freePort();
     let node = await startTestNode({ dataDir, extraArgs: ["--nats-port", String(port)] });
-    const natsPid = () => Number(Bun.spawnSync(["sh", "-c", `ls ${dataDir}/nats | sed -n 's/^nats-server_\\([0-9]*\\)\\.ports$/\\1/p'`]).stdout.toString().trim());
+    const natsPid = () => natsPidOf(dataDir);
     const firstNatsPid = natsPid();
     expect(firstNatsPid).toBeGreaterThan(0);
     const nc = await connect({ servers: node.natsUrl, maxReconnectAttempts: 0 });
@@ -117,15 +117,6 @@ describe("kill -9 recovery", () => {
     await expectExactlyOnce(node, producer.acked, producer.failed);
   }, 120_000);
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function freePort(): Promise<number> {
   const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

@@ -2,7 +2,7 @@
 // processes, on free ports, in temporary directories, all stopped on teardown and on
 // test-runner exit so a failing test leaks nothing.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startNatsServer, type RunningNatsServer } from "../../src/nats/server-process.ts";
@@ -139,4 +139,20 @@ export async function countEvents(httpUrl: string, query = "", headers: Record<s
   if (status !== 200) throw new Error(`aggregate answered ${status}: ${JSON.stringify(body)}`);
   if (body.partial) throw new Error(`aggregate was partial: ${JSON.stringify(body.missing_shards)}`);
   return Object.values(body.aggregations as Record<string, number>).reduce((sum, count) => sum + count, 0);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    // ESRCH: no such process.
+    return false;
+  }
+}
+
+/** Pid of the nats-server child a node started in its data directory (from its ports file). */
+export function natsPidOf(dataDir: string): number {
+  const name = readdirSync(join(dataDir, "nats")).find((entry) => /^nats-server_\d+\.ports$/.test(entry));
+  return name ? Number(/_(\d+)\.ports$/.exec(name)![1]) : 0;
 }
