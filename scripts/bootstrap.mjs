@@ -35,8 +35,8 @@ function ensurePackages() {
   const missing = needed.filter((name) => !existsSync(join(ROOT, "node_modules", name, "package.json")));
   if (missing.length > 0 || !works(BUN, ["--version"])) {
     say(`installing npm packages (${missing.length > 0 ? `missing: ${missing.join(", ")}` : "bun not runnable"}) …`);
-    const lock = existsSync(join(ROOT, "package-lock.json"));
-    if (!run("npm", [lock ? "ci" : "install", "--no-audit", "--no-fund"])) {
+    // `npm install` rather than `npm ci`: it honours the lock but tolerates a lock made on another platform.
+    if (!run("npm", ["install", "--no-audit", "--no-fund"])) {
       say("npm install failed; see the output above");
       process.exit(1);
     }
