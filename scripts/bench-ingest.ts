@@ -1,11 +1,11 @@
 // Ingest benchmark (not a test): starts a real node (its own nats-server child),
-// publishes FlatBuffers (or NDJSON) batches over NATS at full speed for --seconds,
+// publishes FlatBuffers (or NDJSON) batches over NATS for --seconds (full speed, or capped by --rate),
 // and reports sustained events/s from first publish to last event searchable,
 // publish-ack and ingest-to-searchable latency percentiles (hdr-histogram-js), peak
 // RSS, and as the peer figure from the same run, raw JetStream publish throughput
 // into a scratch stream on the same server with nothing consuming it.
 //
-//   bun scripts/bench-ingest.ts [--seconds 60] [--batch 1000] [--inflight 32] [--format flatbuffers|ndjson] [--rate 0]
+//   bun scripts/bench-ingest.ts [--seconds 60] [--batch 1000] [--inflight 8] [--format flatbuffers|ndjson] [--rate 0]
 
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,12 +22,17 @@ import { walSubject } from "../src/protocol/subjects.ts";
 const cli = cac("bench-ingest");
 cli.option("--seconds <n>", "publish duration", { default: 60 });
 cli.option("--batch <n>", "events per WAL message", { default: 1000 });
-cli.option("--inflight <n>", "unacknowledged publishes at once", { default: 32 });
+// 8 batches (8,000 events, ~2.5 MB) in flight: by Little's law an ack-bounded
+// producer's ack latency is in-flight events / throughput, so 32 x 1000 at ~600k/s
+// meant ~50 ms p50 of pure queueing in nats-server; 8 keeps JetStream busy (the node,
+// not the publisher, is the bottleneck) and measured ack p99 69 ms vs 189 ms at 250k/s.
+cli.option("--inflight <n>", "unacknowledged publishes at once", { default: 8 });
 cli.option("--format <f>", "flatbuffers or ndjson", { default: "flatbuffers" });
 cli.option("--rate <n>", "events/s cap; 0 = full speed", { default: 0 });
 cli.option("--shards <n>", "node shards", { default: 16 });
 cli.option("--peer-seconds <n>", "seconds of raw JetStream publish for the peer figure", { default: 5 });
 cli.option("--json <file>", "also write the result as JSON");
+cli.option("--node-prof <dir>", "run the node under Bun's CPU profiler, writing a markdown profile to this directory on exit");
 cli.help();
 const args = cli.parse().options;
 const SECONDS = Number(args.seconds);
@@ -41,6 +46,16 @@ const ROOT = resolve(import.meta.dir, "..");
 
 const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 const percentiles = (h: ReturnType<typeof histogram>) => ({ p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, p999: h.getValueAtPercentile(99.9) / 1000, max: h.maxValue / 1000, count: h.totalCount });
+
+/** User + system CPU seconds a process has used so far (clock ticks of 1/100 s on Linux). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
 
 function rssBytes(pid: number): number {
   try {
@@ -80,7 +95,8 @@ function encode(events: NormalizedEvent[]): Uint8Array {
 
 // ---- start a node ----
 const dataDir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
-const node = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "--data-dir", dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(args.shards), "--api-keys", `benchkey-default:default,benchkey-probe:${PROBE_TENANT}`], {
+const profileArgs = args.nodeProf ? ["--cpu-prof-md", `--cpu-prof-dir=${resolve(String(args.nodeProf))}`] : [];
+const node = Bun.spawn([process.execPath, ...profileArgs, join(ROOT, "src/main.ts"), "--data-dir", dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(args.shards), "--api-keys", `benchkey-default:default,benchkey-probe:${PROBE_TENANT}`], {
   stdout: "pipe",
   stderr: "inherit",
 });
@@ -146,6 +162,8 @@ console.error(`peer: raw JetStream publish ${Math.round(peerRate).toLocaleString
 // ---- the run ----
 const ackLatency = histogram();
 const visibleLatency = histogram();
+/** How long each probe search poll took: the query's share of ingest-to-searchable. */
+const pollLatency = histogram();
 let publishedEvents = 0;
 let ackedEvents = 0;
 let peakNodeRss = 0;
@@ -153,6 +171,7 @@ let peakNatsRss = 0;
 const windows: { t: number; acked: number; rssMb: number }[] = [];
 const started = performance.now();
 const end = Date.now() + SECONDS * 1000;
+const cpuAtStart = { node: cpuSeconds(ready.pid), nats: natsPid ? cpuSeconds(natsPid) : 0, bench: process.cpuUsage() };
 let stopPublishing = false;
 
 const sampler = setInterval(() => {
@@ -187,8 +206,10 @@ const poller = (async () => {
       // Ask only for probes not found yet (probe event time = its publish time), so the
       // poll stays a small query instead of returning every probe of the run.
       const oldestUs = Math.floor((performance.timeOrigin + Math.min(...probes.values())) * 1000) - 1_000_000;
+      const pollStarted = performance.now();
       const result = await api(`/api/v1/logs/search?limit=1000&service=probe&from=${oldestUs}`, "benchkey-probe");
       const now = performance.now();
+      pollLatency.recordValue(Math.max(1, Math.round((now - pollStarted) * 1000)));
       for (const log of result.logs ?? []) {
         const sentAt = probes.get(log.trace_id);
         if (sentAt !== undefined) {
@@ -202,15 +223,23 @@ const poller = (async () => {
   }
 })();
 
+// Publishers. Each lane is a closed loop: one batch unacknowledged at a time, so all
+// lanes together hold at most --inflight batches, the bound a real producer has (it
+// waits for the PubAck before reusing its buffer). With --rate, sends follow a fixed
+// schedule: a lane takes the next slot (one batch every BATCH / RATE seconds across
+// all lanes) and sleeps once until that slot's time, rather than polling; a lane
+// behind schedule sends at once. Ack latency is measured from the actual send, so
+// time spent waiting for a slot is not counted as latency.
 let payloadIndex = 0;
+let nextSlot = 0;
+const slotMs = RATE > 0 ? (BATCH / RATE) * 1000 : 0;
 const lanes = Array.from({ length: INFLIGHT }, async () => {
   while (Date.now() < end) {
     if (RATE > 0) {
-      const allowed = (RATE * (performance.now() - started)) / 1000;
-      if (publishedEvents >= allowed) {
-        await Bun.sleep(2);
-        continue;
-      }
+      const dueMs = started + nextSlot++ * slotMs;
+      const waitMs = dueMs - performance.now();
+      if (waitMs >= 1) await Bun.sleep(waitMs);
+      if (Date.now() >= end) break;
     }
     const payload = payloads[payloadIndex++ % TEMPLATES];
     publishedEvents += BATCH;
@@ -240,6 +269,11 @@ while (Date.now() < drainDeadline) {
   await Bun.sleep(100);
 }
 const allSearchable = performance.now();
+const cpuUsed = {
+  node: Math.round((cpuSeconds(ready.pid) - cpuAtStart.node) * 10) / 10,
+  nats_server: natsPid ? Math.round((cpuSeconds(natsPid) - cpuAtStart.nats) * 10) / 10 : 0,
+  bench: Math.round(((({ user, system }) => user + system)(process.cpuUsage(cpuAtStart.bench)) / 1e6) * 10) / 10,
+};
 polling = false;
 await poller;
 clearInterval(sampler);
@@ -262,8 +296,10 @@ const result = {
   drain_after_publish_s: Math.round((allSearchable - publishEnded) / 100) / 10,
   publish_ack_ms: percentiles(ackLatency),
   ingest_to_searchable_ms: percentiles(visibleLatency),
+  search_poll_ms: percentiles(pollLatency),
   peak_rss_mb: { node: Math.round(peakNodeRss / 2 ** 20), nats_server: Math.round(peakNatsRss / 2 ** 20) },
   peer_raw_jetstream_events_per_s: Math.round(peerRate),
+  cpu_seconds_first_publish_to_searchable: cpuUsed,
   segments: health.storage_utilization?.segments,
   segment_bytes_per_event: health.storage_utilization?.segment_rows ? Math.round((health.storage_utilization.segment_bytes / health.storage_utilization.segment_rows) * 10) / 10 : null,
   windows_5s_events_per_s: windows.map((window) => Math.round(window.acked / 5)),
@@ -277,7 +313,9 @@ console.log(`
 | peer: raw JetStream publish, same server, same run | ${result.peer_raw_jetstream_events_per_s.toLocaleString()} |
 | publish ack p50 / p99 / p999 ms | ${result.publish_ack_ms.p50} / ${result.publish_ack_ms.p99} / ${result.publish_ack_ms.p999} |
 | ingest-to-searchable p50 / p99 / p999 ms | ${result.ingest_to_searchable_ms.p50} / ${result.ingest_to_searchable_ms.p99} / ${result.ingest_to_searchable_ms.p999} (${result.ingest_to_searchable_ms.count} probes) |
+| probe search poll p50 / p99 ms | ${result.search_poll_ms.p50} / ${result.search_poll_ms.p99} |
 | peak RSS node / nats-server MB | ${result.peak_rss_mb.node} / ${result.peak_rss_mb.nats_server} |
+| CPU s node / nats-server / bench (first publish -> last searchable) | ${cpuUsed.node} / ${cpuUsed.nats_server} / ${cpuUsed.bench} |
 | segment bytes per event | ${result.segment_bytes_per_event} |`);
 if (args.json) await Bun.write(String(args.json), JSON.stringify(result, null, 2));
 process.exit(searchable === ackedEvents ? 0 : 1);

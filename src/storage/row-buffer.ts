@@ -15,6 +15,8 @@ const BACKSLASH = 0x5c;
 const NEWLINE = 0x0a;
 /** Initial capacity; buffers double as needed. */
 const INITIAL_BYTES = 1 << 20;
+/** A buffer past this size that a flush used under a quarter of is given back (a burst's growth is not kept forever). */
+const SHRINK_ABOVE_BYTES = 16 << 20;
 
 /** JSON keys of the string fields, in the order of EventRanges.strings. */
 const STRING_KEYS = ["service", "hostname", "trace_id", "span_id", "message", "metadata"].map((key) => encoder.encode(`,"${key}":`));
@@ -74,7 +76,9 @@ export class RowBuffer {
     return this.bytes.subarray(0, this.length);
   }
 
+  /** Empties the buffer; one grown by a burst to over SHRINK_ABOVE_BYTES goes back to the initial size. */
   reset(): void {
+    if (this.bytes.length > SHRINK_ABOVE_BYTES && this.length < this.bytes.length / 4) this.bytes = new Uint8Array(INITIAL_BYTES);
     this.length = 0;
     this.rows = 0;
   }
