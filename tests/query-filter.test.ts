@@ -192,7 +192,7 @@ describe("parseSearchRequest", () => {
   });
 
   test("a whole request: filter, limit and cursor", () => {
-    const cursor = { ts: 1_767_225_600_123_456, id: "0a1b2c" };
+    const cursor = { ts: 1_767_225_600_123_456, id: "660cec46abf00" + "00000000000c" + "00003" };
     const params = new URLSearchParams({ service: "api", level: "warn", q: "timeout", limit: "20", cursor: encodeCursor(cursor) });
     expect(parseSearchRequest(params)).toEqual({ filter: { ...EMPTY_FILTER, services: ["api"], levels: ["WARN"], terms: ["timeout"] }, limit: 20, cursor });
   });
@@ -204,10 +204,10 @@ describe("parseSearchRequest", () => {
 
 describe("cursor", () => {
   test.each([
-    { ts: 0, id: "0" },
-    { ts: 1_767_225_600_123_456, id: "00ff" },
-    { ts: Number.MAX_SAFE_INTEGER, id: "f".repeat(64) },
-    { ts: -1, id: "abcdef0123456789" },
+    { ts: 0, id: "0".repeat(30) },
+    { ts: 1_767_225_600_123_456, id: "660cec46abf00" + "00000000000c" + "00003" },
+    { ts: Number.MAX_SAFE_INTEGER, id: "f".repeat(30) },
+    { ts: -1, id: "abcdef0123456789abcdef01234567" },
   ])("encode then decode round-trips ts=$ts id=$id", (cursor) => {
     const text = encodeCursor(cursor);
     expect(text).toMatch(/^[A-Za-z0-9_-]+$/);

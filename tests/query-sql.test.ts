@@ -31,9 +31,13 @@ const HOSTILE_INPUTS = [
 function filterWith(value: string): { filter: SearchFilter; cursor: Cursor } {
   return {
     filter: { services: [value, `${value}-2`], levels: ["ERROR"], hostnames: [value], traceIds: [value], terms: [value, "plain"], fromUs: 1, toUs: 2 },
-    cursor: { ts: 3, id: value },
+    cursor: { ts: 3, id: CURSOR_ID },
   };
 }
+
+/** A valid id: ingest time 0x660cec46abf00 µs, stream sequence 12, index 3. Cursor ids are checked when decoded, then bound as numbers. */
+const CURSOR_ID = "660cec46abf00" + "00000000000c" + "00003";
+const CURSOR_PARAMS = [3, 0x660cec46abf00, 12, 3];
 
 describe("whereSql keeps user values out of the SQL text", () => {
   const harmless = filterWith("harmless");
@@ -44,13 +48,14 @@ describe("whereSql keeps user values out of the SQL text", () => {
     const where = whereSql(input, filter, cursor);
     expect(where.sql).toBe(harmlessSql);
     expect(where.sql).not.toContain(input);
-    expect(where.params).toEqual([input, 1, 2, input, `${input}-2`, 4, input, input, likeContains(input), "%plain%", 3, 3, input]);
+    expect(where.params).toEqual([input, 1, 2, input, `${input}-2`, 4, input, input, likeContains(input), "%plain%", ...CURSOR_PARAMS]);
   });
 
-  test("the SQL text has one placeholder per parameter, numbered in order", () => {
+  test("the SQL text has a placeholder for every parameter, first used in order", () => {
     const { filter, cursor } = filterWith("x");
     const where = whereSql("tenant", filter, cursor);
-    const placeholders = [...where.sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1]));
+    // A value used twice (the cursor's time) is bound once and its placeholder repeated.
+    const placeholders = [...new Set([...where.sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1])))];
     expect(placeholders).toEqual(where.params.map((_, index) => index + 1));
   });
 });
@@ -70,12 +75,12 @@ describe("whereSql shape", () => {
       fromUs: 10,
       toUs: 20,
     };
-    expect(whereSql("acme", filter, { ts: 15, id: "ab" })).toEqual({
+    expect(whereSql("acme", filter, { ts: 15, id: CURSOR_ID })).toEqual({
       sql:
         "tenant = $1 AND ts >= $2 AND ts < $3 AND service = $4 AND level IN ($5, $6) AND hostname IN ($7, $8) AND trace_id = $9" +
         " AND message ILIKE $10 ESCAPE '\\' AND message ILIKE $11 ESCAPE '\\'" +
-        " AND (ts < $12 OR (ts = $13 AND id < $14))",
-      params: ["acme", 10, 20, "api", 3, 4, "h1", "h2", "t1", "%50\\%\\_off%", "%a\\\\b%", 15, 15, "ab"],
+        " AND (ts < $12 OR (ts = $12 AND (ingest_ts < $13 OR (ingest_ts = $13 AND (seq < $14 OR (seq = $14 AND idx < $15))))))",
+      params: ["acme", 10, 20, "api", 3, 4, "h1", "h2", "t1", "%50\\%\\_off%", "%a\\\\b%", 15, 0x660cec46abf00, 12, 3],
     });
   });
 
@@ -164,7 +169,7 @@ describe("searchSql and aggregateSql", () => {
 
   test("search: newest first with id tie-break, limited, params passed through", () => {
     expect(searchSql(source, where, 50)).toEqual({
-      sql: `SELECT ${COLUMN_NAMES} FROM (SELECT 1) WHERE tenant = $1 ORDER BY ts DESC, id DESC LIMIT 50`,
+      sql: `SELECT ${COLUMN_NAMES} FROM (SELECT 1) WHERE tenant = $1 ORDER BY ts DESC, ingest_ts DESC, seq DESC, idx DESC LIMIT 50`,
       params: ["acme"],
     });
   });

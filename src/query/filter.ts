@@ -111,7 +111,7 @@ export function encodeCursor(cursor: Cursor): string {
 export function decodeCursor(text: string): Cursor {
   try {
     const [ts, id] = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
-    if (Number.isSafeInteger(ts) && typeof id === "string" && /^[0-9a-f]{1,64}$/.test(id)) return { ts, id };
+    if (Number.isSafeInteger(ts) && typeof id === "string" && /^[0-9a-f]{30}$/.test(id)) return { ts, id };
   } catch {
     // Falls through to the error below: the cursor is not ours.
   }

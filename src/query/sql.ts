@@ -2,8 +2,8 @@
 // as bound parameters; identifiers come from fixed lists or validated names.
 
 import type { SqlParam } from "../storage/duckdb.ts";
-import { COLUMN_NAMES, levelIndex } from "../storage/schema.ts";
-import type { Cursor, GroupByField, SearchFilter } from "./filter.ts";
+import { COLUMN_NAMES, levelIndex, NEWEST_FIRST_SQL, parseEventId } from "../storage/schema.ts";
+import { QueryError, type Cursor, type GroupByField, type SearchFilter } from "./filter.ts";
 import { AGGREGATE_GROUPS_MAX } from "./limits.ts";
 
 const TABLE_NAME = /^mem_s\d+_\d+$/;
@@ -48,14 +48,22 @@ export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor):
   oneOf("hostname", filter.hostnames);
   oneOf("trace_id", filter.traceIds);
   for (const term of filter.terms) clauses.push(`message ILIKE ${bind(likeContains(term))} ESCAPE '\\'`);
-  if (cursor) clauses.push(`(ts < ${bind(cursor.ts)} OR (ts = ${bind(cursor.ts)} AND id < ${bind(cursor.id)}))`);
+  if (cursor) {
+    // Rows after the cursor in newest-first order: the id is (ingest_ts, seq, idx).
+    const at = parseEventId(cursor.id);
+    if (!at) throw new QueryError("bad_cursor", "cursor is not one this server issued");
+    const ts = bind(cursor.ts);
+    const ingest = bind(at.ingestUs);
+    const seq = bind(at.seq);
+    clauses.push(`(ts < ${ts} OR (ts = ${ts} AND (ingest_ts < ${ingest} OR (ingest_ts = ${ingest} AND (seq < ${seq} OR (seq = ${seq} AND idx < ${bind(at.index)}))))))`);
+  }
   return { sql: clauses.join(" AND "), params };
 }
 
 /** Newest first; ties broken by id so pages never skip or repeat. */
 export function searchSql(source: string, where: Sql, limit: number): Sql {
   return {
-    sql: `SELECT ${COLUMN_NAMES} FROM (${source}) WHERE ${where.sql} ORDER BY ts DESC, id DESC LIMIT ${Math.trunc(limit)}`,
+    sql: `SELECT ${COLUMN_NAMES} FROM (${source}) WHERE ${where.sql} ORDER BY ${NEWEST_FIRST_SQL} LIMIT ${Math.trunc(limit)}`,
     params: where.params,
   };
 }

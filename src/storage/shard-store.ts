@@ -14,7 +14,7 @@ import { readManifest, withCompaction, withSealedSegment, writeManifestAsync, ty
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
 import { flushFilePath, manifestPath, segmentFileName, segmentPath, segmentsDir, sealTempPath, SEGMENT_FILE_PATTERN, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import { RowBuffer } from "./row-buffer.ts";
-import { COLUMN_NAMES, createTableSql, NDJSON_COLUMNS_SPEC, NDJSON_SELECT_LIST } from "./schema.ts";
+import { COLUMN_NAMES, createTableSql, NDJSON_COLUMNS_SPEC } from "./schema.ts";
 
 async function fsyncPathAsync(path: string): Promise<void> {
   const handle = await open(path, "r");
@@ -381,7 +381,7 @@ export class ShardStore {
       await writeFile(path, part);
       await execute(
         this.connection,
-        `INSERT INTO ${table} SELECT ${NDJSON_SELECT_LIST} FROM read_ndjson(${sqlPathLiteral(this.options.paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited', maximum_object_size=${FLUSH_OBJECT_BYTES_MAX})`,
+        `INSERT INTO ${table} SELECT ${COLUMN_NAMES} FROM read_ndjson(${sqlPathLiteral(this.options.paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited', maximum_object_size=${FLUSH_OBJECT_BYTES_MAX})`,
       );
     };
     try {
