@@ -9,13 +9,27 @@ import { startNatsServer, type RunningNatsServer } from "../../src/nats/server-p
 
 export const ROOT = resolve(import.meta.dir, "../..");
 const live = new Set<{ kill(): void }>();
-process.on("exit", () => {
+const directories = new Set<string>();
+/** Kills every child still running and removes every temporary directory (the preload runs it after all tests). */
+export function cleanupTestResources(): void {
   for (const child of live) child.kill();
-});
+  // Children were just killed; their data directories go with them.
+  for (const path of directories) rmSync(path, { recursive: true, force: true });
+  directories.clear();
+}
+process.on("exit", cleanupTestResources);
 
+/** A temporary directory removed when the test process exits (or earlier with remove()). */
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `sluice-${prefix}-`));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+  directories.add(path);
+  return {
+    path,
+    remove: () => {
+      rmSync(path, { recursive: true, force: true });
+      directories.delete(path);
+    },
+  };
 }
 
 export interface TestNats extends RunningNatsServer {
