@@ -166,19 +166,19 @@ describe("on disk", () => {
   const directory = mkdtempSync(join(tmpdir(), "sluice-manifest-"));
   afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
-  test("writeManifest then readManifest round-trips the manifest and leaves no temporary file", () => {
+  test("writeManifest then readManifest round-trips the manifest and leaves no temporary file", async () => {
     const path = join(directory, "round-trip.json");
     const manifest = withSealedSegment(validManifest(), segment(3, { tenants: ["acme", "default"] }), 400);
-    writeManifest(path, manifest);
+    await writeManifest(path, manifest);
     expect(readManifest(path, 3)).toEqual(manifest);
     expect(existsSync(`${path}.tmp`)).toBe(false);
   });
 
-  test("a second write replaces the first", () => {
+  test("a second write replaces the first", async () => {
     const path = join(directory, "replace.json");
-    writeManifest(path, validManifest());
+    await writeManifest(path, validManifest());
     const next = withSealedSegment(validManifest(), segment(3), 400);
-    writeManifest(path, next);
+    await writeManifest(path, next);
     expect(readManifest(path, 3)).toEqual(next);
   });
 
@@ -190,23 +190,29 @@ describe("on disk", () => {
     ["cut in half", (text: string) => text.slice(0, Math.floor(text.length / 2))],
     ["missing its last byte", (text: string) => text.slice(0, -1)],
     ["empty", () => ""],
-  ])("a manifest file %s is rejected as invalid JSON", (_what, truncate) => {
+  ])("a manifest file %s is rejected as invalid JSON", async (_what, truncate) => {
     const path = join(directory, "truncated.json");
-    writeManifest(path, validManifest());
+    await writeManifest(path, validManifest());
     writeFileSync(path, truncate(readFileSync(path, "utf8")));
     expect(thrown(() => readManifest(path, 3))).toEqual(manifestError(`manifest ${path} is not valid JSON`));
   });
 
-  test("a well-formed file that fails validation is rejected, not read", () => {
+  test("a well-formed file that fails validation is rejected, not read", async () => {
     const path = join(directory, "other-shard.json");
-    writeManifest(path, validManifest());
+    await writeManifest(path, validManifest());
     expect(thrown(() => readManifest(path, 4))).toEqual(manifestError("manifest of shard 4: belongs to shard 3"));
   });
 
-  test("writeManifest refuses an invalid manifest and writes nothing", () => {
+  test("writeManifest refuses an invalid manifest and writes nothing", async () => {
     const path = join(directory, "never-written.json");
     const invalid = { ...validManifest(), segments: [segment(1, { minSeq: 5, maxSeq: 4 })] };
-    expect(thrown(() => writeManifest(path, invalid))).toEqual(manifestError("manifest of shard 3: segment seg-0000000001.parquet: sequences out of range"));
+    const refused = await writeManifest(path, invalid).then(
+      () => new Error("expected a rejection"),
+      (error: Error) => error,
+    );
+    expect(thrown(() => {
+      throw refused;
+    })).toEqual(manifestError("manifest of shard 3: segment seg-0000000001.parquet: sequences out of range"));
     expect([existsSync(path), existsSync(`${path}.tmp`)]).toEqual([false, false]);
   });
 });

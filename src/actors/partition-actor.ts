@@ -7,7 +7,7 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { decodeWalPayload, sniffFormat } from "../ingest/wal-payload.ts";
+import { decodeTextPayload, sniffFormat } from "../ingest/wal-payload.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../protocol/query-messages.ts";
 import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, parseWalSubject, QUERY_QUEUE_GROUP, querySubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM, type PayloadFormat } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
@@ -74,7 +74,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private queryConnections: DuckDBConnection[] = [];
   private roomWaiters: (() => void)[] = [];
   private stopping = false;
-  private counters = { pulled: 0, events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, queries: 0, queriesBusy: 0, sealFailures: 0 };
+  private counters = { events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, queries: 0, queriesBusy: 0, sealFailures: 0 };
 
   constructor(private readonly options: PartitionActorOptions) {
     this.name = `partition-${options.shard}`;
@@ -104,7 +104,6 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const messages = this.messages;
     this.consumeLoop = (async () => {
       for await (const message of messages) {
-        this.counters.pulled++;
         if (!this.recovered) {
           // The first delivery after a (re)start is the lowest unacked sequence: what
           // segments hold from there on was sealed but maybe not acked before a crash.
@@ -244,7 +243,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
         this.reject(subject.tenant, seq, [{ line: 0, error: `${visited.code}: ${visited.error}` }], 1);
       }
     } else {
-      const decoded = decodeWalPayload(message.data, { format, service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs });
+      const decoded = decodeTextPayload(message.data, { format, service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs });
       if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
       decoded.events.slice(0, EVENTS_PER_MESSAGE_MAX).forEach((event, index) => {
         const ts = event.timestampUs > 0 ? event.timestampUs : ingestUs;

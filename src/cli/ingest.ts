@@ -7,7 +7,7 @@
 // rejections, retries exhausted, or an unreadable input.
 
 import { randomUUID } from "node:crypto";
-import { WAL_DUPLICATE_WINDOW_MS } from "../nats/wal.ts";
+import { WAL_DUPLICATE_WINDOW_MS } from "../protocol/limits.ts";
 import type { ClientError, IngestAnswer, PostLogsRequest, Result, SluiceClient } from "./client.ts";
 import { formatClientError, formatIngestProgress, formatIngestSummary, type IngestTally, type InputRejection } from "./format.ts";
 import { CONTENT_TYPES, type BodyFormat } from "./input-format.ts";

@@ -2,7 +2,7 @@
 // relationships with the server's own limits are checked when the module loads, so a
 // change on either side that would make logctl send what the node refuses fails fast.
 
-import { INGEST_BODY_BYTES_MAX, INGEST_EVENTS_PER_REQUEST_MAX, INGEST_LINE_BYTES_MAX } from "../ingest/limits.ts";
+import { IDEMPOTENCY_KEY_CHARS_MAX, INGEST_BODY_BYTES_MAX, INGEST_EVENTS_PER_REQUEST_MAX, INGEST_LINE_BYTES_MAX } from "../ingest/limits.ts";
 import { SEARCH_LIMIT_MAX } from "../query/limits.ts";
 
 /** Node URL when neither --url nor SLUICE_URL is given: a node started with its defaults. */
@@ -59,8 +59,6 @@ export const TAIL_PAGES_PER_POLL_MAX = 10;
 
 /** Longest --run-id: the Idempotency-Key built from it must stay within the node's 128 characters. */
 export const RUN_ID_CHARS_MAX = 64;
-/** Longest Idempotency-Key the node accepts (IngestGateway). */
-export const IDEMPOTENCY_KEY_CHARS_MAX = 128;
 
 if (INGEST_CHUNK_BYTES_MAX * 3 > INGEST_BODY_BYTES_MAX) throw new Error("cli limits: a chunk could decode past the node's body limit");
 if (INGEST_LINE_BYTES_MAX > INGEST_CHUNK_BYTES_MAX) throw new Error("cli limits: a single line must fit in a chunk");

@@ -8,7 +8,7 @@ import { readRequestBody } from "../http/body.ts";
 import { describe } from "../actors/supervisor.ts";
 import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedBody } from "./body.ts";
 import { IngestError } from "./errors.ts";
-import { INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LABEL_CHARS_MAX } from "./limits.ts";
+import { IDEMPOTENCY_KEY_CHARS_MAX, INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LABEL_CHARS_MAX } from "./limits.ts";
 import { publishEvents, roundRobin } from "./wal-publisher.ts";
 
 /** Requests being read, parsed or published at once; beyond it, 429. */
@@ -17,8 +17,6 @@ export const INGEST_REQUESTS_IN_FLIGHT_MAX = 256;
 export const INGEST_BYTES_IN_FLIGHT_MAX = 1024 * 1024 * 1024;
 /** How long one batch waits for its JetStream ack before the request answers 503. */
 export const INGEST_PUBLISH_TIMEOUT_MS = 10_000;
-/** Longest Idempotency-Key accepted. */
-const IDEMPOTENCY_KEY_CHARS_MAX = 128;
 
 type BodyKind = "json" | "ndjson" | "text";
 

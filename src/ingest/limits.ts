@@ -13,6 +13,8 @@ export const INGEST_EVENTS_PER_REQUEST_MAX = 1_000_000;
 export const INGEST_REJECTIONS_REPORTED_MAX = 1000;
 /** Longest service / hostname / trace_id / span_id value, characters. */
 export const INGEST_LABEL_CHARS_MAX = 512;
+/** Longest Idempotency-Key header; it becomes part of JetStream message ids. */
+export const IDEMPOTENCY_KEY_CHARS_MAX = 128;
 /** Deepest nesting accepted inside metadata before it is rejected (JSON bombs). */
 export const INGEST_METADATA_DEPTH_MAX = 32;
 

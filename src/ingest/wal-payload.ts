@@ -1,21 +1,25 @@
-// Decodes one WAL message into events, whatever format its publisher chose:
-// a FlatBuffers batch (sniffed by its identifier), a JSON array, NDJSON, or text lines.
+// Recognizes a WAL message's format, and decodes the JSON and text formats into events.
+// FlatBuffers batches are read by the partition actor itself (visitBatch), straight
+// into rows, never through NormalizedEvent objects.
 
 import type { NormalizedEvent } from "../protocol/event.ts";
 import type { PayloadFormat } from "../protocol/subjects.ts";
-import { decodeBatch, isWalBatch } from "../protocol/wal-batch.ts";
+import { isWalBatch } from "../protocol/wal-batch.ts";
 import { parseJsonBody, parseNdjsonBody, parseTextBody } from "./body.ts";
 import { IngestError } from "./errors.ts";
 
+/** The formats decodeTextPayload reads. */
+export type TextPayloadFormat = Exclude<PayloadFormat, "flatbuffers">;
+
 export interface DecodedPayload {
-  format: PayloadFormat;
+  format: TextPayloadFormat;
   events: NormalizedEvent[];
   rejected: { line: number; error: string }[];
   rejectedCount: number;
 }
 
 export interface PayloadContext {
-  format?: PayloadFormat;
+  format: TextPayloadFormat;
   service: string;
   hostname: string;
   nowUs: number;
@@ -39,17 +43,12 @@ export function sniffFormat(bytes: Uint8Array): PayloadFormat {
   return "text";
 }
 
-export function decodeWalPayload(bytes: Uint8Array, context: PayloadContext): DecodedPayload {
-  const format = context.format ?? sniffFormat(bytes);
-  if (format === "flatbuffers") {
-    const decoded = decodeBatch(bytes);
-    if (!decoded.ok) return { format, events: [], rejected: [{ line: 0, error: `${decoded.code}: ${decoded.error}` }], rejectedCount: 1 };
-    return { format, events: decoded.events, rejected: [], rejectedCount: 0 };
-  }
+export function decodeTextPayload(bytes: Uint8Array, context: PayloadContext): DecodedPayload {
+  const format = context.format;
   const text = decoder.decode(bytes);
   try {
     const parsed = format === "json" ? parseJsonBody(text) : format === "ndjson" ? parseNdjsonBody(text) : parseTextBody(text, { service: context.service, hostname: context.hostname, nowUs: context.nowUs });
-    return { format, events: parsed.events, rejected: parsed.rejected, rejectedCount: parsed.rejectedCount ?? parsed.rejected.length };
+    return { format, events: parsed.events, rejected: parsed.rejected, rejectedCount: parsed.rejectedCount };
   } catch (error) {
     if (error instanceof IngestError) return { format, events: [], rejected: [{ line: 0, error: error.message }], rejectedCount: 1 };
     throw error;

@@ -104,7 +104,7 @@ export interface RunningNatsServer {
   exited: Promise<number>;
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -3,11 +3,10 @@
 // discard-new at the byte bound so a full WAL refuses publishes instead of losing data.
 
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { WAL_DUPLICATE_WINDOW_MS } from "../protocol/limits.ts";
 import { WAL_STREAM, walStreamSubjects } from "../protocol/subjects.ts";
 import { ConfigError } from "../node/config.ts";
 
-/** JetStream's deduplication window for publishes carrying a message id (SDK retries, Idempotency-Key). */
-export const WAL_DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 export interface WalOptions {
   shards: number;

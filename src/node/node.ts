@@ -5,7 +5,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { PartitionActor, type PartitionMessage } from "../actors/partition-actor.ts";
 import { describe, Supervisor, type ActorRef } from "../actors/supervisor.ts";
 import { createFetchHandler } from "../http/routes.ts";
@@ -147,11 +147,12 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       await supervisor.stopAll("quit", { concurrently: true });
     });
 
-    const ingest = new IngestGateway({ js, connected: () => natsConnected && !nc.isClosed(), shards: options.shards, maxPayloadBytes, log });
+    const connected = () => natsConnected && !nc.isClosed();
+    const ingest = new IngestGateway({ js, connected, shards: options.shards, maxPayloadBytes, log });
     const query = new QueryGateway({ nc, shards: options.shards });
     const rate = startRateSampler(partitions);
     cleanups.push(() => rate.stop());
-    const health = () => nodeHealth({ supervisor, partitions, ingest, query, jsm, nc, paths, rate: rate.perSecond(), warnings, serverVersion });
+    const health = () => nodeHealth({ supervisor, partitions, ingest, query, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion });
     const server = Bun.serve({
       hostname: options.httpHost,
       port: options.httpPort,
@@ -165,7 +166,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
         health,
         ready: () => {
           const reasons: string[] = [];
-          if (nc.isClosed() || !natsConnected) reasons.push("NATS connection down");
+          if (!connected()) reasons.push("NATS connection down");
           const states = supervisor.snapshot().filter((child) => child.state !== "running");
           for (const child of states) reasons.push(`${String(child.name)} is ${String(child.state)}`);
           return { ready: reasons.length === 0, reasons };
@@ -216,7 +217,7 @@ async function nodeHealth(input: {
   ingest: IngestGateway;
   query: QueryGateway;
   jsm: JetStreamManager;
-  nc: NatsConnection;
+  connected: () => boolean;
   paths: DataPaths;
   rate: number;
   warnings: string[];
@@ -242,7 +243,7 @@ async function nodeHealth(input: {
   const notRunning = actors.filter((child) => child.state !== "running");
   const querySnapshot = input.query.snapshot() as { latencyMs: { p50: number; p99: number; count: number } };
   return {
-    status: input.nc.isClosed() || notRunning.length > 0 || wal.available === false ? "degraded" : "healthy",
+    status: !input.connected() || notRunning.length > 0 || wal.available === false ? "degraded" : "healthy",
     ingestion_rate: Math.round(input.rate * 10) / 10,
     storage_utilization: {
       segments: sum("segments"),
@@ -255,7 +256,7 @@ async function nodeHealth(input: {
     query_latency: { p50_ms: querySnapshot.latencyMs.p50, p99_ms: querySnapshot.latencyMs.p99, count: querySnapshot.latencyMs.count },
     // No alerting supervisor runs yet, so nothing can be queued for it.
     alerting_queue_size: 0,
-    nats: { version: input.serverVersion, connected: !input.nc.isClosed() },
+    nats: { version: input.serverVersion, connected: input.connected() },
     ingest: input.ingest.snapshot(),
     query: querySnapshot,
     actors,

@@ -26,6 +26,12 @@ export const WAL_STRING_BYTES_MAX = 256 * 1024;
 export const WAL_BATCH_BYTES_MAX = 8 * 1024 * 1024;
 
 /**
+ * JetStream's deduplication window for WAL publishes that carry a message id (SDK
+ * retries, Idempotency-Key): a retry within it stores nothing twice.
+ */
+export const WAL_DUPLICATE_WINDOW_MS = 2 * 60_000;
+
+/**
  * Fewest bytes one event can take inside a batch: a 4-byte offset in the events
  * vector plus a 4-byte table that shares its vtable with other events. Used only to
  * check that WAL_BATCH_EVENTS_MAX is reachable within WAL_BATCH_BYTES_MAX.

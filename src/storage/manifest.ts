@@ -2,7 +2,7 @@
 // hold every event. A segment is published by writing its manifest entry last; the
 // manifest is replaced atomically (write, fsync, rename, fsync the directory).
 
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { SEGMENT_FILE_PATTERN } from "./paths.ts";
@@ -95,31 +95,18 @@ export function readManifest(path: string, shard: number): ShardManifest {
   return validateManifest(parsed, shard);
 }
 
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, "r");
+/** fsync a file or directory without blocking the event loop. */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
   try {
-    fsyncSync(fd);
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
 }
 
-export function writeManifest(path: string, manifest: ShardManifest): void {
-  validateManifest(manifest, manifest.shard);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, JSON.stringify(manifest));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  fsyncPath(dirname(path));
-}
-
-/** writeManifest without blocking the event loop on fsync (the storage hot path uses this). */
-export async function writeManifestAsync(path: string, manifest: ShardManifest): Promise<void> {
+/** Replaces the manifest atomically: write a temp file, fsync, rename, fsync the directory. */
+export async function writeManifest(path: string, manifest: ShardManifest): Promise<void> {
   validateManifest(manifest, manifest.shard);
   const tmp = `${path}.tmp`;
   const file = await open(tmp, "w");
@@ -130,10 +117,5 @@ export async function writeManifestAsync(path: string, manifest: ShardManifest):
     await file.close();
   }
   await rename(tmp, path);
-  const directory = await open(dirname(path), "r");
-  try {
-    await directory.sync();
-  } finally {
-    await directory.close();
-  }
+  await fsyncPath(dirname(path));
 }

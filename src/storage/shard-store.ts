@@ -6,24 +6,15 @@
 
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { open, rename, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import { assert } from "../actors/actor.ts";
 import { Duck, execute, queryRows } from "./duckdb.ts";
 import { FLUSH_OBJECT_BYTES_MAX } from "./limits.ts";
-import { readManifest, withCompaction, withSealedSegment, writeManifestAsync, type SegmentMeta, type ShardManifest } from "./manifest.ts";
+import { fsyncPath, readManifest, withCompaction, withSealedSegment, writeManifest, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
 import { flushFilePath, manifestPath, segmentFileName, segmentPath, segmentsDir, sealTempPath, SEGMENT_FILE_PATTERN, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import { COLUMN_NAMES, createTableSql, NDJSON_COLUMNS_SPEC } from "./schema.ts";
-
-async function fsyncPathAsync(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 function splitLines(ndjson: Uint8Array): Uint8Array[] {
   const lines: Uint8Array[] = [];
@@ -416,9 +407,9 @@ export class ShardStore {
     const final = segmentPath(paths, this.options.shard, fileName);
     await execute(this.connection, `COPY (${selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION ${compression}, ROW_GROUP_SIZE 122880)`);
     // fsync off the main thread: a synchronous one stalls every shard's event loop.
-    await fsyncPathAsync(tmp);
+    await fsyncPath(tmp);
     await rename(tmp, final);
-    await fsyncPathAsync(segmentsDir(paths, this.options.shard));
+    await fsyncPath(segmentsDir(paths, this.options.shard));
     const [row] = await queryRows(
       this.connection,
       `SELECT count(*) AS rows, min(ts) AS min_ts, max(ts) AS max_ts, min(seq) AS min_seq, max(seq) AS max_seq, list(DISTINCT tenant) AS tenants FROM read_parquet(${sqlPathLiteral(paths, final)})`,
@@ -438,7 +429,7 @@ export class ShardStore {
   }
 
   private async publishManifest(next: ShardManifest): Promise<void> {
-    await writeManifestAsync(manifestPath(this.options.paths, this.options.shard), next);
+    await writeManifest(manifestPath(this.options.paths, this.options.shard), next);
     this.manifest = next;
   }
 

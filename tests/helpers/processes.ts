@@ -5,7 +5,7 @@
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { startNatsServer, type RunningNatsServer } from "../../src/nats/server-process.ts";
+import { pidAlive, startNatsServer, type RunningNatsServer } from "../../src/nats/server-process.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 const live = new Set<{ kill(): void }>();
@@ -155,15 +155,8 @@ export async function countEvents(httpUrl: string, query = "", headers: Record<s
   return Object.values(body.aggregations as Record<string, number>).reduce((sum, count) => sum + count, 0);
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    // ESRCH: no such process.
-    return false;
-  }
-}
+/** Whether a process exists (the same check the node uses for stale nats-servers). */
+export const isAlive = pidAlive;
 
 /** Pid of the nats-server child a node started in its data directory (from its ports file). */
 export function natsPidOf(dataDir: string): number {
