@@ -96,7 +96,7 @@ function encode(events: NormalizedEvent[]): Uint8Array {
 // ---- start a node ----
 const dataDir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
 const profileArgs = args.nodeProf ? ["--cpu-prof-md", `--cpu-prof-dir=${resolve(String(args.nodeProf))}`] : [];
-const node = Bun.spawn([process.execPath, ...profileArgs, join(ROOT, "src/main.ts"), "--data-dir", dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(args.shards), "--api-keys", `benchkey-default:default,benchkey-probe:${PROBE_TENANT}`], {
+const node = Bun.spawn([...(process.env.BENCH_NODE_NICE ? ["nice", "-n", process.env.BENCH_NODE_NICE] : []), process.execPath, ...profileArgs, join(ROOT, "src/main.ts"), "--data-dir", dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(args.shards), "--api-keys", `benchkey-default:default,benchkey-probe:${PROBE_TENANT}`], {
   stdout: "pipe",
   stderr: "inherit",
 });

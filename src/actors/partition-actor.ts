@@ -397,10 +397,16 @@ function replySubject(message: JsMsg): string {
   return reply;
 }
 
-/** Deletes and recreates a shard's durable consumer (see start). Work-queue streams require explicit acks. */
+/**
+ * Deletes and recreates a shard's durable consumer (see start), starting just after
+ * the old one's ack floor: everything before it is acked, everything after it is
+ * delivered again (what segments already hold is recognized and acked).
+ */
 export async function recreateShardConsumer(jsm: JetStreamManager, shard: number): Promise<void> {
   const name = shardConsumerName(shard);
+  let ackFloor = 0;
   try {
+    ackFloor = (await jsm.consumers.info(WAL_STREAM, name)).ack_floor.stream_seq;
     await jsm.consumers.delete(WAL_STREAM, name);
   } catch (error) {
     if (!/not found/i.test(describe(error))) throw error;
@@ -409,7 +415,7 @@ export async function recreateShardConsumer(jsm: JetStreamManager, shard: number
     durable_name: name,
     filter_subject: walShardFilter(shard),
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    ...(ackFloor > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: ackFloor + 1 } : { deliver_policy: DeliverPolicy.All }),
     ack_wait: CONSUMER_ACK_WAIT_MS * 1_000_000,
     max_ack_pending: CONSUMER_MAX_ACK_PENDING,
     max_deliver: -1,

@@ -1,6 +1,13 @@
-// The WAL stream: one JetStream stream, one subject per shard, work-queue retention
-// (a message leaves once its shard acked it, i.e. once it is in a sealed segment),
-// discard-new at the byte bound so a full WAL refuses publishes instead of losing data.
+// The WAL stream: one JetStream stream, one subject per shard, limits retention with
+// no age limit (an unconsumed message never expires), discard-new at the byte bound so
+// a full WAL refuses publishes instead of losing data. Acked messages are removed by
+// the WalTrimmer, which purges everything below the lowest shard ack floor at once.
+//
+// Why not work-queue retention: there every ack deletes its message inside blocks
+// shared by all shards, and nats-server 2.9 then stalls publishes while it rewrites
+// them. Measured on this machine at 250 batches/s: publish-ack p99 2.6 ms with no
+// consumer, 58 ms with acks held ~5 s then sent (our seal-then-ack pattern), 23 ms
+// with limits retention and a purge below the lowest ack floor every 2 s.
 
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { WAL_DUPLICATE_WINDOW_MS } from "../protocol/limits.ts";
@@ -19,7 +26,7 @@ export function walStreamConfig(options: WalOptions): Partial<StreamConfig> & { 
   return {
     name: WAL_STREAM,
     subjects: walStreamSubjects(options.shards),
-    retention: RetentionPolicy.Workqueue,
+    retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     discard: DiscardPolicy.New,
     max_bytes: options.maxBytes,
@@ -39,6 +46,9 @@ export async function ensureWalStream(jsm: JetStreamManager, options: WalOptions
     if (!/not found/i.test(String((error as Error).message))) throw error;
     await jsm.streams.add(wanted);
     return;
+  }
+  if (existing.config.retention !== wanted.retention) {
+    throw new ConfigError(`the WAL stream ${WAL_STREAM} has ${existing.config.retention} retention; this version needs ${wanted.retention}: drain it and delete the stream (or use a new data directory)`);
   }
   const subjects = existing.config.subjects ?? [];
   if (subjects.length !== options.shards) {

@@ -13,6 +13,7 @@ import { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { INGEST_BODY_BYTES_MAX } from "../ingest/limits.ts";
 import { parseNatsVersion, startNatsServer, versionAtLeast, type RunningNatsServer } from "../nats/server-process.ts";
 import { ensureWalStream } from "../nats/wal.ts";
+import { WalTrimmer } from "../nats/wal-trimmer.ts";
 import { WAL_STREAM } from "../protocol/subjects.ts";
 import { QueryGateway } from "../query/query-gateway.ts";
 import { Duck } from "../storage/duckdb.ts";
@@ -22,6 +23,8 @@ import type { NodeOptions } from "./config.ts";
 
 /** Oldest nats-server release whose JetStream durability fixes production needs. */
 export const NATS_VERSION_RECOMMENDED = [2, 10, 23] as const;
+/** How long shutdown waits for the server to apply the final acks before the last purge. */
+const WAL_FINAL_TRIM_SETTLE_MS = 2_000;
 /** Seconds of history behind the ingestion rate in health. */
 const RATE_WINDOW_SECONDS = 10;
 
@@ -141,10 +144,15 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       partitions.push(actor);
       refs.push(await supervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" }));
     }
+    const trimmer = new WalTrimmer({ jsm, shards: options.shards, log });
+    await supervisor.spawn(trimmer, { capacity: 1, policy: "drop-oldest" });
     cleanups.push(async () => {
       for (const actor of partitions) actor.stopIntake();
       // Partitions are independent of each other: seal them all at once.
       await supervisor.stopAll("quit", { concurrently: true });
+      // The final acks are out: purge what they cover, so a restart finds an empty WAL.
+      await nc.flush();
+      await trimmer.trimNow(WAL_FINAL_TRIM_SETTLE_MS);
     });
 
     const connected = () => natsConnected && !nc.isClosed();

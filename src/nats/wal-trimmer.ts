@@ -1,0 +1,106 @@
+// WalTrimmer: removes acknowledged messages from the WAL. Every shard consumer's ack
+// floor says all of that shard's messages up to it are in segments, so everything
+// below the lowest floor of all shards can go; one purge removes whole blocks at once
+// (see wal.ts for why this beats work-queue retention). If any consumer cannot be read
+// (being recreated, NATS away), the round is skipped: trimming late is always safe.
+
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { Actor, ActorContext } from "../actors/actor.ts";
+import { describe } from "../actors/supervisor.ts";
+import { shardConsumerName, WAL_STREAM } from "../protocol/subjects.ts";
+
+/** How often acked messages are purged; the WAL holds at most about this much acked data beyond the unsealed part. */
+export const WAL_TRIM_INTERVAL_MS = 2_000;
+
+export type WalTrimmerMessage = { type: "tick" };
+
+export interface WalTrimmerOptions {
+  jsm: JetStreamManager;
+  shards: number;
+  log: (line: string) => void;
+  intervalMs?: number;
+}
+
+export interface ShardConsumerState {
+  ackFloor: number;
+  pending: number;
+  ackPending: number;
+}
+
+/**
+ * The highest sequence that may be purged: every shard acked all of its messages up to
+ * it. A shard with nothing pending and nothing unacked is caught up to `lastSeq` (the
+ * stream's last sequence, read before the consumers), so a quiet shard whose ack floor
+ * is old, or zero, does not hold the WAL back. Pure.
+ */
+export function purgeBelow(lastSeq: number, shards: readonly ShardConsumerState[]): number {
+  if (shards.length === 0) return 0;
+  return Math.min(...shards.map((shard) => (shard.pending === 0 && shard.ackPending === 0 ? lastSeq : shard.ackFloor)));
+}
+
+export class WalTrimmer implements Actor<WalTrimmerMessage> {
+  readonly name = "wal-trimmer";
+  private timer?: ReturnType<typeof setInterval>;
+  private trimming = false;
+  private purgedThrough = 0;
+  private purges = 0;
+  private messagesPurged = 0;
+  private lastError?: string;
+
+  constructor(private readonly options: WalTrimmerOptions) {}
+
+  async start(context: ActorContext<WalTrimmerMessage>): Promise<void> {
+    this.timer = setInterval(() => {
+      if (!this.trimming && !context.mailbox.isClosed && context.mailbox.size === 0) context.self({ type: "tick" });
+    }, this.options.intervalMs ?? WAL_TRIM_INTERVAL_MS);
+  }
+
+  async handle(): Promise<void> {
+    await this.trimNow();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /**
+   * One trim round. At shutdown, `settleMs` waits (bounded) until the server has
+   * applied the final acks, so the purge covers them.
+   */
+  async trimNow(settleMs = 0): Promise<void> {
+    if (this.trimming) return;
+    this.trimming = true;
+    try {
+      const deadline = Date.now() + settleMs;
+      let through: number;
+      for (;;) {
+        // The stream first: a message published after this read shows up as pending below.
+        const lastSeq = (await this.options.jsm.streams.info(WAL_STREAM)).state.last_seq;
+        const shards: ShardConsumerState[] = [];
+        for (let shard = 0; shard < this.options.shards; shard++) {
+          const info = await this.options.jsm.consumers.info(WAL_STREAM, shardConsumerName(shard));
+          shards.push({ ackFloor: info.ack_floor.stream_seq, pending: info.num_pending, ackPending: info.num_ack_pending });
+        }
+        through = purgeBelow(lastSeq, shards);
+        if (shards.every((shard) => shard.ackPending === 0) || Date.now() >= deadline) break;
+        await Bun.sleep(25);
+      }
+      if (through > this.purgedThrough) {
+        const result = await this.options.jsm.streams.purge(WAL_STREAM, { seq: through + 1 });
+        this.purgedThrough = through;
+        this.purges++;
+        this.messagesPurged += result.purged;
+      }
+      this.lastError = undefined;
+    } catch (error) {
+      // Skipped round: the WAL keeps acked messages a little longer, nothing else.
+      this.lastError = describe(error);
+    } finally {
+      this.trimming = false;
+    }
+  }
+
+  snapshot(): Record<string, unknown> {
+    return { purgedThrough: this.purgedThrough, purges: this.purges, messagesPurged: this.messagesPurged, lastError: this.lastError };
+  }
+}

@@ -1,0 +1,49 @@
+// Goal: acknowledged WAL messages are purged (limits retention, trimmed below the
+// lowest shard ack floor), including when some shards are quiet, and never before
+// every shard has acked them. Method: purgeBelow as a table of cases; then a real
+// node fed on one shard only, whose WAL must empty once events are searchable.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { purgeBelow } from "../src/nats/wal-trimmer.ts";
+import { walSubject } from "../src/protocol/subjects.ts";
+import { countEvents, getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+describe("purgeBelow", () => {
+  const caughtUp = (ackFloor: number) => ({ ackFloor, pending: 0, ackPending: 0 });
+  test.each([
+    ["no shards", 100, [], 0],
+    ["every shard caught up: the whole stream", 100, [caughtUp(40), caughtUp(0)], 100],
+    ["a shard with unacked messages holds it at its floor", 100, [caughtUp(90), { ackFloor: 55, pending: 0, ackPending: 3 }], 55],
+    ["a shard with undelivered messages holds it at its floor", 100, [caughtUp(90), { ackFloor: 70, pending: 2, ackPending: 0 }], 70],
+    ["the lowest floor wins", 100, [{ ackFloor: 30, pending: 1, ackPending: 0 }, { ackFloor: 20, pending: 0, ackPending: 1 }], 20],
+  ] as const)("%s", (_, lastSeq, shards, expected) => {
+    expect(purgeBelow(lastSeq, shards)).toBe(expected);
+  });
+});
+
+let node: TestNode;
+let nc: NatsConnection;
+beforeAll(async () => {
+  node = await startTestNode({ shards: 4, extraArgs: ["--seal-age-ms", "200"] });
+  nc = await connect({ servers: node.natsUrl });
+});
+afterAll(async () => {
+  await nc?.close();
+  await node?.stop();
+});
+
+test("the WAL empties after sealing even though three of four shards are quiet", async () => {
+  const js = jetstream(nc);
+  for (let index = 0; index < 20; index++) {
+    await js.publish(walSubject("default", 0), new TextEncoder().encode(JSON.stringify({ service: "trim", message: `m${index}` })));
+  }
+  await waitFor(async () => (await countEvents(node.httpUrl, "service=trim")) === 20, { what: "events searchable" });
+  await waitFor(async () => {
+    const { body } = await getJson(`${node.httpUrl}/api/v1/system/health`);
+    return body.storage_utilization.wal.messages === 0;
+  }, { timeoutMs: 20_000, what: "the WAL to be trimmed" });
+  expect(await countEvents(node.httpUrl, "service=trim")).toBe(20);
+});
