@@ -18,6 +18,7 @@ import type { NormalizedEvent } from "../src/protocol/event.ts";
 import { LEVELS } from "../src/protocol/event.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { walSubject } from "../src/protocol/subjects.ts";
+import { FlowGate } from "../src/sdk/flow-gate.ts";
 
 const cli = cac("bench-ingest");
 cli.option("--seconds <n>", "publish duration", { default: 60 });
@@ -28,10 +29,13 @@ cli.option("--batch <n>", "events per WAL message", { default: 1000 });
 // not the publisher, is the bottleneck) and measured ack p99 69 ms vs 189 ms at 250k/s.
 cli.option("--inflight <n>", "unacknowledged publishes at once", { default: 8 });
 cli.option("--wal-max-bytes <n>", "the node's WAL bound: past it publishes are refused and the lanes retry (backpressure); default: the node's");
+cli.option("--no-flow", "ignore the node's flow signal (publish even while it asks producers to pause)");
 cli.option("--format <f>", "flatbuffers or ndjson", { default: "flatbuffers" });
 cli.option("--rate <n>", "events/s cap; 0 = full speed", { default: 0 });
 cli.option("--shards <n>", "node shards", { default: 16 });
 cli.option("--peer-seconds <n>", "seconds of raw JetStream publish for the peer figure", { default: 5 });
+cli.option("--probe-interval-ms <n>", "how often a probe event is published (each is then polled for through the search API every 50 ms)", { default: 100 });
+cli.option("--trace", "print the node's flow state and storage queue every second");
 cli.option("--json <file>", "also write the result as JSON");
 cli.option("--node-prof <dir>", "run the node under Bun's CPU profiler, writing a markdown profile to this directory on exit");
 cli.help();
@@ -42,7 +46,7 @@ const INFLIGHT = Number(args.inflight);
 const FORMAT = String(args.format);
 const RATE = Number(args.rate);
 const PROBE_TENANT = "probe";
-const PROBE_INTERVAL_MS = 100;
+const PROBE_INTERVAL_MS = Number(args.probeIntervalMs);
 const ROOT = resolve(import.meta.dir, "..");
 
 const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
@@ -56,6 +60,35 @@ function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU seconds per thread name of a process (DuckDB workers, Bun's JS thread, GC helpers…): where a node's time goes. */
+function threadCpuSeconds(pid: number): Record<string, number> {
+  const byName: Record<string, number> = {};
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "#");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+      } catch {
+        // the thread ended between listing and reading
+      }
+    }
+  } catch {
+    // the process ended
+  }
+  return byName;
+}
+
+function threadCpuDelta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([name, seconds]) => [name, Math.round((seconds - (before[name] ?? 0)) * 10) / 10] as const)
+      .filter(([, seconds]) => seconds >= 0.1)
+      .sort((a, b) => b[1] - a[1]),
+  );
 }
 
 function rssBytes(pid: number): number {
@@ -129,6 +162,8 @@ const ready = await (async () => {
 })();
 const natsPid = Number(readdirSync(join(dataDir, "nats")).find((name) => name.endsWith(".ports"))?.match(/_(\d+)\.ports/)?.[1] ?? 0);
 const nc = await connect({ servers: ready.nats_url });
+// The producers' side of flow control, as the SDK producer does it: wait while the node asks to pause.
+const gate = args.flow === false ? undefined : FlowGate.listen(nc, (error) => console.error(`malformed flow signal: ${error}`));
 const js = jetstream(nc);
 const api = (path: string, key: string) => fetch(`${ready.http_url}${path}`, { headers: { authorization: `Bearer ${key}` } }).then((response) => response.json() as Promise<Record<string, any>>);
 
@@ -176,13 +211,25 @@ let peakNatsRss = 0;
 const windows: { t: number; acked: number; rssMb: number }[] = [];
 const started = performance.now();
 const end = Date.now() + SECONDS * 1000;
-const cpuAtStart = { node: cpuSeconds(ready.pid), nats: natsPid ? cpuSeconds(natsPid) : 0, bench: process.cpuUsage() };
+const cpuAtStart = { node: cpuSeconds(ready.pid), nats: natsPid ? cpuSeconds(natsPid) : 0, bench: process.cpuUsage(), nodeThreads: threadCpuSeconds(ready.pid) };
 let stopPublishing = false;
 
 const sampler = setInterval(() => {
   peakNodeRss = Math.max(peakNodeRss, rssBytes(ready.pid));
   if (natsPid) peakNatsRss = Math.max(peakNatsRss, rssBytes(natsPid));
 }, 250);
+const traceTimer = args.trace
+  ? setInterval(() => {
+      api(`/api/v1/system/health`, "benchkey-default").then(
+        (health) => {
+          const shards = (health.actors ?? []).filter((actor: any) => String(actor.name).startsWith("partition-"));
+          const worst = shards.reduce((max: number, actor: any) => Math.max(max, actor.snapshot?.lagMs ?? actor.lagMs ?? 0), 0);
+          console.error(`  trace t=${((performance.now() - started) / 1000).toFixed(1)}s flow=${health.flow?.state} lag=${health.flow?.lagMs}ms worst=${worst} queue=${JSON.stringify(health.storage_utilization?.work_queue?.waiting)} memtable_rows=${health.storage_utilization?.memtable_rows} work_ms=${JSON.stringify(health.storage_utilization?.work_ms)} counts=${JSON.stringify(health.storage_utilization?.work_counts)} pending=${shards.reduce((sum: number, actor: any) => sum + (actor.store?.pendingRows ?? 0), 0)} held=${shards.reduce((sum: number, actor: any) => sum + (actor.pendingAcks ?? 0), 0)} probes_waiting=${probes.size}`);
+        },
+        (error) => console.error(`  trace failed: ${error}`),
+      );
+    }, 1000)
+  : undefined;
 let lastWindowAcked = 0;
 const windowTimer = setInterval(() => {
   windows.push({ t: Math.round((performance.now() - started) / 1000), acked: ackedEvents - lastWindowAcked, rssMb: Math.round(rssBytes(ready.pid) / 2 ** 20) });
@@ -193,6 +240,8 @@ const windowTimer = setInterval(() => {
 
 // Probes: one event each in the probe tenant, found by trace id through the HTTP search API.
 const probes = new Map<string, number>();
+/** Every probe's send time into the run and latency; the slowest are reported, to tell a warm-up stall from a steady one. */
+const slowestProbes: { at_s: number; ms: number }[] = [];
 let probeCounter = 0;
 const probeTimer = setInterval(() => {
   if (stopPublishing) return;
@@ -219,6 +268,7 @@ const poller = (async () => {
         const sentAt = probes.get(log.trace_id);
         if (sentAt !== undefined) {
           visibleLatency.recordValue(Math.max(1, Math.round((now - sentAt) * 1000)));
+          slowestProbes.push({ at_s: Math.round((sentAt - started) / 100) / 10, ms: Math.round(now - sentAt) });
           probes.delete(log.trace_id);
         }
       }
@@ -246,6 +296,8 @@ const lanes = Array.from({ length: INFLIGHT }, async () => {
       if (waitMs >= 1) await Bun.sleep(waitMs);
       if (Date.now() >= end) break;
     }
+    if (gate && !gate.isOpen) await gate.wait();
+    if (Date.now() >= end) break;
     const payload = payloads[payloadIndex++ % TEMPLATES];
     const subject = walSubject("default", payloadIndex % Number(args.shards));
     publishedEvents += BATCH;
@@ -289,10 +341,12 @@ const cpuUsed = {
   nats_server: natsPid ? Math.round((cpuSeconds(natsPid) - cpuAtStart.nats) * 10) / 10 : 0,
   bench: Math.round(((({ user, system }) => user + system)(process.cpuUsage(cpuAtStart.bench)) / 1e6) * 10) / 10,
 };
+const nodeThreadCpu = threadCpuDelta(threadCpuSeconds(ready.pid), cpuAtStart.nodeThreads);
 polling = false;
 await poller;
 clearInterval(sampler);
 clearInterval(windowTimer);
+if (traceTimer) clearInterval(traceTimer);
 clearInterval(probeTimer);
 const health = await api(`/api/v1/system/health`, "benchkey-default");
 await nc.close();
@@ -303,6 +357,7 @@ const result = {
   batch: BATCH,
   inflight: INFLIGHT,
   wal_full_refusals_retried: refusedPublishes,
+  flow: gate ? { pauses_heard: gate.stats().pauses, lane_waits: gate.stats().waits, lane_wait_ms_total: gate.stats().waitedMs, node: health.flow } : "ignored (--no-flow)",
   seconds: SECONDS,
   payload_bytes_per_batch: Math.round(payloadBytes),
   events_acked: ackedEvents,
@@ -316,8 +371,11 @@ const result = {
   peak_rss_mb: { node: Math.round(peakNodeRss / 2 ** 20), nats_server: Math.round(peakNatsRss / 2 ** 20) },
   peer_raw_jetstream_events_per_s: Math.round(peerRate),
   cpu_seconds_first_publish_to_searchable: cpuUsed,
+  node_cpu_seconds_by_thread: nodeThreadCpu,
+  storage_work_ms: health.storage_utilization?.work_ms,
   segments: health.storage_utilization?.segments,
   segment_bytes_per_event: health.storage_utilization?.segment_rows ? Math.round((health.storage_utilization.segment_bytes / health.storage_utilization.segment_rows) * 10) / 10 : null,
+  slowest_probes: slowestProbes.sort((a, b) => b.ms - a.ms).slice(0, 10),
   windows_5s_events_per_s: windows.map((window) => Math.round(window.acked / 5)),
 };
 console.log(JSON.stringify(result, null, 2));
@@ -327,6 +385,7 @@ console.log(`
 | sustained events/s (first publish -> last searchable) | ${result.sustained_events_per_s.toLocaleString()} |
 | publish events/s (acked) | ${result.publish_events_per_s.toLocaleString()} |
 | publishes refused by a full WAL and retried | ${result.wal_full_refusals_retried.toLocaleString()} |
+| flow: pauses heard / node time paused ms | ${typeof result.flow === "string" ? result.flow : `${result.flow.pauses_heard} / ${result.flow.node?.pausedMs}`} |
 | peer: raw JetStream publish, same server, same run | ${result.peer_raw_jetstream_events_per_s.toLocaleString()} |
 | publish ack p50 / p99 / p999 ms | ${result.publish_ack_ms.p50} / ${result.publish_ack_ms.p99} / ${result.publish_ack_ms.p999} |
 | ingest-to-searchable p50 / p99 / p999 ms | ${result.ingest_to_searchable_ms.p50} / ${result.ingest_to_searchable_ms.p99} / ${result.ingest_to_searchable_ms.p999} (${result.ingest_to_searchable_ms.count} probes) |

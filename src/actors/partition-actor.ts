@@ -11,11 +11,12 @@ import { decodeTextPayload, sniffFormat } from "../ingest/wal-payload.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../protocol/query-messages.ts";
 import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, parseWalSubject, QUERY_QUEUE_GROUP, querySubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM, type PayloadFormat } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
-import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, PENDING_ACKS_MAX, PENDING_ROWS_MAX, SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
+import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_ROWS_MAX, SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import { EVENTS_PER_MESSAGE_MAX } from "../storage/schema.ts";
 import { visitBatch } from "../protocol/wal-batch.ts";
 import { ShardStore } from "../storage/shard-store.ts";
+import type { StorageWorkScheduler } from "../storage/work-scheduler.ts";
 import { runShardQuery } from "../query/shard-query.ts";
 import type { Actor, ActorContext, ExitReason } from "./actor.ts";
 import { describe } from "./supervisor.ts";
@@ -41,6 +42,8 @@ export interface PartitionActorOptions extends SealPolicy {
   log: (line: string) => void;
   /** How often the actor checks its flush and seal thresholds. */
   tickMs?: number;
+  /** The node-wide queue for storage work. */
+  storageWork?: StorageWorkScheduler;
 }
 
 const ACK = new TextEncoder().encode("+ACK");
@@ -74,6 +77,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private queryConnections: DuckDBConnection[] = [];
   private roomWaiters: (() => void)[] = [];
   private stopping = false;
+  /** Stored time (ms) of the last WAL message handled, and whether more were waiting then: the shard's lag. */
+  private lastHandledStoredMs = 0;
+  private moreWaiting = false;
   private counters = { events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, queries: 0, queriesBusy: 0, sealFailures: 0 };
 
   constructor(private readonly options: PartitionActorOptions) {
@@ -86,6 +92,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
     this.held = new Map();
     this.durable = new Set();
     this.recovered = false;
+    this.moreWaiting = false;
     this.store = await ShardStore.open({
       shard,
       paths: this.options.paths,
@@ -94,6 +101,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
       sealAgeMs: this.options.sealAgeMs,
       sealBytesMax: this.options.sealBytesMax,
       flushIntervalMs: this.options.flushIntervalMs,
+      scheduler: this.options.storageWork,
       onRejectedRows: (rows) => this.reportStorageRejects(rows),
     });
     // Recreating the durable consumer makes JetStream redeliver every unacked message
@@ -142,6 +150,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   handle(message: PartitionMessage, context: ActorContext<PartitionMessage>): void {
     switch (message.type) {
       case "wal":
+        this.noteLag(message.message, context);
         this.ingest(message.message);
         return;
       case "tick":
@@ -149,6 +158,27 @@ export class PartitionActor implements Actor<PartitionMessage> {
         this.onTick(context);
         return;
     }
+  }
+
+  /**
+   * How far behind this shard is: the age (since JetStream stored it) of the oldest
+   * message whose rows are not searchable yet, less the flush interval they may wait
+   * anyway. Rows waiting for a flush count, and so
+   * do messages not handled yet: while more waited behind the last one handled (in
+   * JetStream or the mailbox), the lag is at least that one's age. It grows while the
+   * shard is stalled, which is when it matters.
+   */
+  lagMs(nowMs: number): number {
+    const delivery = this.moreWaiting ? nowMs - this.lastHandledStoredMs : 0;
+    const oldestUnsearchable = this.store?.oldestUnsearchableStoredMs ?? Infinity;
+    // Rows wait up to a flush interval by design: only waiting beyond it is falling behind.
+    const flushWait = oldestUnsearchable === Infinity ? 0 : nowMs - oldestUnsearchable - this.options.flushIntervalMs;
+    return Math.max(0, delivery, flushWait);
+  }
+
+  private noteLag(message: JsMsg, context: ActorContext<PartitionMessage>): void {
+    this.lastHandledStoredMs = Number(message.timestampNanos / 1_000_000n);
+    this.moreWaiting = message.info.pending > 0 || context.mailbox.size > 0;
   }
 
   /** Stops intake: no more WAL messages are pulled; what is in the mailbox still gets handled. */
@@ -180,7 +210,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   }
 
   snapshot(): Record<string, unknown> {
-    return { shard: this.options.shard, pendingAcks: this.held.size, durableTracked: this.durable.size, activeQueries: this.activeQueries, ...this.counters, store: this.store?.stats() };
+    return { shard: this.options.shard, lagMs: this.lagMs(Date.now()), pendingAcks: this.held.size, durableTracked: this.durable.size, activeQueries: this.activeQueries, ...this.counters, store: this.store?.stats() };
   }
 
   /** Resolves when the shard has room for more WAL messages (backpressure to the pull consumer). */
@@ -190,7 +220,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
   }
 
   private hasRoom(): boolean {
-    return this.stopping || !this.store || (this.store.pendingRowCount < PENDING_ROWS_MAX && this.held.size < PENDING_ACKS_MAX);
+    if (this.stopping || !this.store) return true;
+    // Flushes continue while a seal runs, so the memtable can outgrow the seal threshold meanwhile: bound it.
+    return this.store.pendingRowCount < PENDING_ROWS_MAX && this.held.size < PENDING_ACKS_MAX && this.store.unsealedRowCount < this.options.sealRowsMax * UNSEALED_ROWS_SEAL_MULTIPLE;
   }
 
   private wakeRoomWaiters(): void {
@@ -257,7 +289,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
       store.skip(seq);
       return;
     }
-    store.append({ rows: count, seq, tenant: subject.tenant, minTs, maxTs });
+    store.append({ rows: count, seq, storedMs: ingestUs / 1000, tenant: subject.tenant, minTs, maxTs });
     this.counters.events += count;
   }
 
@@ -279,7 +311,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
           this.counters.sealFailures++;
           context.fail(new Error(`${this.name}: seal failed`, { cause: error }));
         });
-    } else if (!this.flushing && !this.sealing && store.needsFlush(FLUSH_ROWS_TRIGGER)) {
+    } else if (!this.flushing && store.needsFlush(FLUSH_ROWS_TRIGGER)) {
+      // Flushes go on while a seal writes its segment: rows must not wait for seals to become searchable.
       this.flushing = true;
       store
         .flush()

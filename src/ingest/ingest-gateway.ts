@@ -10,6 +10,7 @@ import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedBody } from "
 import { IngestError } from "./errors.ts";
 import { IDEMPOTENCY_KEY_CHARS_MAX, INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LABEL_CHARS_MAX } from "./limits.ts";
 import { publishEvents, roundRobin } from "./wal-publisher.ts";
+import type { Admission } from "../actors/flow-controller.ts";
 
 /** Requests being read, parsed or published at once; beyond it, 429. */
 export const INGEST_REQUESTS_IN_FLIGHT_MAX = 256;
@@ -33,6 +34,8 @@ export interface IngestGatewayOptions {
   js: JetStreamClient;
   /** False while the NATS connection is down: requests then fail fast with 503 instead of waiting out the publish timeout. */
   connected: () => boolean;
+  /** The node's flow state: while it is paused (a shard lags too far), requests get 429. */
+  admission?: () => Admission;
   shards: number;
   maxPayloadBytes: number;
   log: (line: string) => void;
@@ -43,7 +46,7 @@ export class IngestGateway {
   private requestsInFlight = 0;
   private bytesInFlight = 0;
   private readonly nextShard: () => number;
-  private counters = { requests: 0, accepted: 0, rejected: 0, overloaded: 0, unavailable: 0 };
+  private counters = { requests: 0, accepted: 0, rejected: 0, overloaded: 0, paused: 0, unavailable: 0 };
 
   constructor(private readonly options: IngestGatewayOptions) {
     this.nextShard = roundRobin(options.shards);
@@ -59,6 +62,11 @@ export class IngestGateway {
     if (!this.options.connected()) {
       this.counters.unavailable++;
       throw new HttpError(503, "wal_unavailable", "the NATS connection is down; the WAL cannot acknowledge events right now", 1);
+    }
+    const admission = this.options.admission?.();
+    if (admission && !admission.open) {
+      this.counters.paused++;
+      throw new HttpError(429, "ingest_paused", `the node is ${Math.round(admission.lagMs)} ms behind on storing events; retry later`, Math.ceil(admission.retryAfterMs / 1000));
     }
     if (this.requestsInFlight >= INGEST_REQUESTS_IN_FLIGHT_MAX) {
       this.counters.overloaded++;

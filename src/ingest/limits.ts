@@ -18,5 +18,21 @@ export const IDEMPOTENCY_KEY_CHARS_MAX = 128;
 /** Deepest nesting accepted inside metadata before it is rejected (JSON bombs). */
 export const INGEST_METADATA_DEPTH_MAX = 32;
 
+/**
+ * Flow control (see src/protocol/flow.ts). A node pauses producers once its slowest
+ * shard is the configured lag behind (--ingest-lag-max-ms), and opens again once the
+ * lag is down to this fraction of it: the gap keeps the signal from flapping on every
+ * tick, and resuming while some backlog is left keeps the shards busy meanwhile.
+ */
+export const FLOW_RESUME_LAG_FRACTION = 0.3;
+/** How often a node re-reads its shards' lag: a producer at full speed hears of a lag within about this long. */
+export const FLOW_TICK_MS = 50;
+/** A node repeats its flow state this often, so producers that connect late learn it. */
+export const FLOW_HEARTBEAT_MS = 1_000;
+/** A flow signal holds this long unless repeated: a node that dies while paused blocks nobody for longer. */
+export const FLOW_SIGNAL_TTL_MS = 3 * FLOW_HEARTBEAT_MS;
+
 if (INGEST_LINE_BYTES_MAX > INGEST_BODY_BYTES_MAX) throw new Error("ingest limits: a line must fit in a body");
+if (FLOW_SIGNAL_TTL_MS <= FLOW_HEARTBEAT_MS) throw new Error("ingest limits: a flow signal must outlive the heartbeat that renews it");
+if (FLOW_RESUME_LAG_FRACTION <= 0 || FLOW_RESUME_LAG_FRACTION >= 1) throw new Error("ingest limits: the resume lag must lie below the pause lag");
 if (INGEST_DECOMPRESSED_BYTES_MAX < INGEST_BODY_BYTES_MAX) throw new Error("ingest limits: decompressed cap below body cap");

@@ -2,6 +2,7 @@
 // one PartitionActor per shard, the gateways and the HTTP server; shuts down in
 // reverse on SIGTERM: stop intake, drain, seal, ack, exit, with no orphan process.
 
+import { hostname } from "node:os";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
@@ -14,10 +15,12 @@ import { INGEST_BODY_BYTES_MAX } from "../ingest/limits.ts";
 import { parseNatsVersion, startNatsServer, versionAtLeast, type RunningNatsServer } from "../nats/server-process.ts";
 import { ensureWalStream } from "../nats/wal.ts";
 import { WalTrimmer } from "../nats/wal-trimmer.ts";
+import { FlowController } from "../actors/flow-controller.ts";
 import { WAL_STREAM } from "../protocol/subjects.ts";
 import { QueryGateway } from "../query/query-gateway.ts";
 import { Duck } from "../storage/duckdb.ts";
-import { PARTITION_MAILBOX_CAPACITY } from "../storage/limits.ts";
+import { PARTITION_MAILBOX_CAPACITY, STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
+import { StorageWorkScheduler } from "../storage/work-scheduler.ts";
 import { dataPaths, type DataPaths } from "../storage/paths.ts";
 import type { NodeOptions } from "./config.ts";
 
@@ -137,13 +140,22 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
         process.kill(process.pid, "SIGTERM");
       },
     });
+    const storageWork = new StorageWorkScheduler(STORAGE_WORK_CONCURRENCY);
     const partitions: PartitionActor[] = [];
     const refs: ActorRef<PartitionMessage>[] = [];
     for (let shard = 0; shard < options.shards; shard++) {
-      const actor = new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs });
+      const actor = new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork });
       partitions.push(actor);
       refs.push(await supervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" }));
     }
+    const flow = new FlowController({
+      nc,
+      nodeId: `${hostname()}:${process.pid}`,
+      lagMs: (nowMs) => partitions.reduce((worst, actor) => Math.max(worst, actor.lagMs(nowMs)), 0),
+      pauseAtMs: options.ingestLagMaxMs,
+      log,
+    });
+    await supervisor.spawn(flow, { capacity: 1, policy: "drop-oldest" });
     const trimmer = new WalTrimmer({ jsm, shards: options.shards, log });
     await supervisor.spawn(trimmer, { capacity: 1, policy: "drop-oldest" });
     cleanups.push(async () => {
@@ -156,11 +168,11 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     });
 
     const connected = () => natsConnected && !nc.isClosed();
-    const ingest = new IngestGateway({ js, connected, shards: options.shards, maxPayloadBytes, log });
+    const ingest = new IngestGateway({ js, connected, admission: () => flow.admission(), shards: options.shards, maxPayloadBytes, log });
     const query = new QueryGateway({ nc, shards: options.shards });
     const rate = startRateSampler(partitions);
     cleanups.push(() => rate.stop());
-    const health = () => nodeHealth({ supervisor, partitions, ingest, query, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion });
+    const health = () => nodeHealth({ supervisor, partitions, ingest, query, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
     const server = Bun.serve({
       hostname: options.httpHost,
       port: options.httpPort,
@@ -230,6 +242,8 @@ async function nodeHealth(input: {
   rate: number;
   warnings: string[];
   serverVersion: string;
+  storageWork: StorageWorkScheduler;
+  flow: FlowController;
 }): Promise<Record<string, unknown>> {
   const actors = input.supervisor.snapshot();
   const stores = input.partitions.map((actor) => actor.snapshot().store as Record<string, number> | undefined).filter((store) => store !== undefined);
@@ -258,6 +272,9 @@ async function nodeHealth(input: {
       segment_rows: sum("segmentRows"),
       segment_bytes: sum("segmentBytes"),
       memtable_rows: sum("memtableRows") + sum("pendingRows"),
+      work_ms: { flush: sum("flushMs"), seal: sum("sealMs"), compact: sum("compactMs") },
+      work_counts: { flushes: sum("flushes"), seals: sum("seals"), compactions: sum("compactions") },
+      work_queue: input.storageWork.stats(),
       wal,
       disk,
     },
@@ -266,6 +283,7 @@ async function nodeHealth(input: {
     alerting_queue_size: 0,
     nats: { version: input.serverVersion, connected: input.connected() },
     ingest: input.ingest.snapshot(),
+    flow: input.flow.snapshot(),
     query: querySnapshot,
     actors,
     warnings: input.warnings,

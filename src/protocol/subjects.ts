@@ -8,6 +8,8 @@ export const WAL_SUBJECT_ROOT = "sluice.wal";
 export const QUERY_SUBJECT_ROOT = "sluice.query";
 /** Where consumers report events they had to reject: `sluice.rejects.<tenant>`. */
 export const REJECTS_SUBJECT_ROOT = "sluice.rejects";
+/** Where nodes announce ingest flow (open, or pause: the node is behind); see flow.ts. */
+export const FLOW_SUBJECT = "sluice.flow";
 /** Queue group shared by every replica that can answer a shard's queries. */
 export const QUERY_QUEUE_GROUP = "sluice-partition";
 

@@ -1,7 +1,8 @@
 // A TypeScript producer helper for services: normalizes records with the same rules
 // as the HTTP gateway, encodes them as FlatBuffers WAL batches, spreads batches over
 // the shards round-robin (no central router, and one dominant service still reaches
-// every shard), and resolves with JetStream's acks. The later SDK adds buffering.
+// every shard), waits while a node asks producers to pause (flow-gate.ts), and
+// resolves with JetStream's acks. The later SDK adds buffering.
 //
 //   import { connect } from "@nats-io/transport-node";
 //   import { createProducer } from "sluice/src/sdk/producer.ts";
@@ -14,6 +15,7 @@ import type { NormalizedEvent } from "../protocol/event.ts";
 import { DEFAULT_TENANT, isValidTenant, WAL_STREAM } from "../protocol/subjects.ts";
 import { normalizeRecord } from "../ingest/normalize.ts";
 import { publishEvents, roundRobin, type PublishOutcome } from "../ingest/wal-publisher.ts";
+import { FlowGate } from "./flow-gate.ts";
 
 export interface ProducerOptions {
   nc: NatsConnection;
@@ -22,7 +24,17 @@ export interface ProducerOptions {
   /** Shard count; read from the WAL stream when omitted. */
   shards?: number;
   publishTimeoutMs?: number;
+  /**
+   * Wait while a node asks producers to pause (it fell behind; src/protocol/flow.ts).
+   * Default true: a producer that ignores it fills the WAL until publishes are refused.
+   */
+  flowControl?: boolean;
+  /** Longest a send waits for a pause to lift before it fails with code "flow_paused". */
+  flowWaitMaxMs?: number;
 }
+
+/** Default bound on how long a send waits out a node's pause. */
+export const PRODUCER_FLOW_WAIT_MAX_MS = 60_000;
 
 export interface SendResult {
   accepted: number;
@@ -31,7 +43,7 @@ export interface SendResult {
 
 export class ProducerError extends Error {
   constructor(
-    readonly code: "bad_tenant" | "no_stream" | "publish_failed",
+    readonly code: "bad_tenant" | "no_stream" | "publish_failed" | "flow_paused",
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -48,8 +60,15 @@ export class Producer {
     readonly shards: number,
     private readonly maxPayloadBytes: number,
     private readonly publishTimeoutMs: number,
+    private readonly gate?: FlowGate,
+    private readonly flowWaitMaxMs = PRODUCER_FLOW_WAIT_MAX_MS,
   ) {
     this.nextShard = roundRobin(shards);
+  }
+
+  /** Stops listening for flow signals. The NATS connection stays the caller's. */
+  close(): void {
+    this.gate?.close();
   }
 
   /** Normalizes and publishes records; invalid ones are returned, valid ones are acked before this resolves. */
@@ -68,7 +87,14 @@ export class Producer {
   }
 
   /** Publishes already-normalized events (the fast path for generators and the benchmark). */
-  sendEvents(events: readonly NormalizedEvent[], messageIdPrefix?: string): Promise<PublishOutcome> {
+  async sendEvents(events: readonly NormalizedEvent[], messageIdPrefix?: string): Promise<PublishOutcome> {
+    if (this.gate) {
+      try {
+        await this.gate.wait(this.flowWaitMaxMs);
+      } catch (error) {
+        throw new ProducerError("flow_paused", error instanceof Error ? error.message : String(error), { cause: error });
+      }
+    }
     return publishEvents({ js: this.js, tenant: this.tenant, shards: this.shards, maxPayloadBytes: this.maxPayloadBytes, publishTimeoutMs: this.publishTimeoutMs, nextShard: this.nextShard }, events, messageIdPrefix);
   }
 }
@@ -85,5 +111,6 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
       throw new ProducerError("no_stream", `the WAL stream ${WAL_STREAM} is not there: is a Sluice node running on this NATS server?`, { cause: error });
     }
   }
-  return new Producer(jetstream(options.nc), tenant, shards, options.nc.info?.max_payload ?? 1024 * 1024, options.publishTimeoutMs ?? 10_000);
+  const gate = options.flowControl === false ? undefined : FlowGate.listen(options.nc);
+  return new Producer(jetstream(options.nc), tenant, shards, options.nc.info?.max_payload ?? 1024 * 1024, options.publishTimeoutMs ?? 10_000, gate, options.flowWaitMaxMs);
 }

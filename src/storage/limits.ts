@@ -7,6 +7,12 @@
  * behind; 60k (~25 MB a buffer) is still two flush triggers' worth.
  */
 export const PENDING_ROWS_MAX = 60_000;
+/**
+ * A shard stops pulling WAL messages once it holds this many times its seal row
+ * threshold unsealed (one memtable being written to a segment, the next filling
+ * meanwhile): the memory bound while seals are slower than intake.
+ */
+export const UNSEALED_ROWS_SEAL_MULTIPLE = 2;
 /** Flush to the memtable early once this many rows wait, so one flush stays a few MB. */
 export const FLUSH_ROWS_TRIGGER = 25_000;
 /** WAL messages held unacked per shard before a seal is forced; below the consumer's max_ack_pending. */
@@ -31,6 +37,19 @@ export const SHARD_QUERY_CONCURRENCY = 4;
 export const PARTITION_MAILBOX_CAPACITY = 16;
 /** Longest serialized row DuckDB's NDJSON reader accepts: a 256 KiB line escaped can grow ~6x. */
 export const FLUSH_OBJECT_BYTES_MAX = 16 * 1024 * 1024;
+/**
+ * A memtable seals when its oldest row is sealAgeMs x (1 - up to this fraction) old.
+ * Shards that start together would otherwise seal together every time, and 16 seals
+ * at once queue every flush and query behind them (the ingest benchmark's
+ * searchable-latency spikes came in step with the seal age).
+ */
+export const SEAL_AGE_JITTER_FRACTION = 0.25;
+/**
+ * Storage work items (flush, seal, compaction) running at once, node-wide. DuckDB
+ * statements run on Bun's worker pool (4 threads on a 2-core machine); two writers
+ * keep both cores busy under load and leave threads for queries.
+ */
+export const STORAGE_WORK_CONCURRENCY = 2;
 /** Compaction merges a shard's small segments once it has this many. */
 export const COMPACTION_MIN_SEGMENTS = 16;
 /** A segment with at least this many rows is left alone by compaction. */

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { SEGMENT_FILE_PATTERN } from "./paths.ts";
+import { SEGMENT_FILE_PATTERN, segmentNumberOf } from "./paths.ts";
 
 export const MANIFEST_VERSION = 1;
 
@@ -42,10 +42,19 @@ export function emptyManifest(shard: number): ShardManifest {
   return { version: MANIFEST_VERSION, shard, lastSeq: 0, nextSegmentNumber: 1, segments: [] };
 }
 
+/**
+ * The manifest's next segment number once `segment` is in it: above every number used.
+ * A compaction's output may be published after a later-numbered seal (segment numbers
+ * are reserved when work starts), so this is not just the old value plus one.
+ */
+function nextNumberAfter(manifest: ShardManifest, segment: SegmentMeta): number {
+  return Math.max(manifest.nextSegmentNumber, segmentNumberOf(segment.file) + 1);
+}
+
 /** Publishes a sealed segment: pure, returns the next manifest. */
 export function withSealedSegment(manifest: ShardManifest, segment: SegmentMeta, sealedSeq: number): ShardManifest {
   if (sealedSeq < manifest.lastSeq) throw new ManifestError(`seal sequence ${sealedSeq} is below the manifest's ${manifest.lastSeq}`);
-  return { ...manifest, lastSeq: sealedSeq, nextSegmentNumber: manifest.nextSegmentNumber + 1, segments: [...manifest.segments, segment] };
+  return { ...manifest, lastSeq: sealedSeq, nextSegmentNumber: nextNumberAfter(manifest, segment), segments: [...manifest.segments, segment] };
 }
 
 /** Replaces compacted inputs by their output: pure. */
@@ -53,7 +62,7 @@ export function withCompaction(manifest: ShardManifest, inputs: readonly string[
   const gone = new Set(inputs);
   const kept = manifest.segments.filter((segment) => !gone.has(segment.file));
   if (kept.length !== manifest.segments.length - gone.size) throw new ManifestError(`compaction inputs ${inputs.join(",")} are not all in the manifest`);
-  return { ...manifest, nextSegmentNumber: manifest.nextSegmentNumber + 1, segments: [...kept, output].sort((a, b) => a.minSeq - b.minSeq) };
+  return { ...manifest, nextSegmentNumber: nextNumberAfter(manifest, output), segments: [...kept, output].sort((a, b) => a.minSeq - b.minSeq) };
 }
 
 function isFiniteInteger(value: unknown): value is number {

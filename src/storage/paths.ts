@@ -38,6 +38,12 @@ export function segmentFileName(segmentNumber: number): string {
 
 export const SEGMENT_FILE_PATTERN = /^seg-\d{10}\.parquet$/;
 
+/** The number in a segment file name (inverse of segmentFileName). */
+export function segmentNumberOf(fileName: string): number {
+  if (!SEGMENT_FILE_PATTERN.test(fileName)) throw new Error(`invalid segment file name ${JSON.stringify(fileName)}`);
+  return Number(fileName.slice(4, 14));
+}
+
 export function segmentPath(paths: DataPaths, shard: number, fileName: string): string {
   if (!SEGMENT_FILE_PATTERN.test(fileName)) throw new Error(`invalid segment file name ${JSON.stringify(fileName)}`);
   return join(segmentsDir(paths, shard), fileName);

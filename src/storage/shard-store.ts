@@ -9,11 +9,12 @@ import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { assert } from "../actors/actor.ts";
 import { Duck, execute, queryRows } from "./duckdb.ts";
-import { FLUSH_OBJECT_BYTES_MAX } from "./limits.ts";
+import { FLUSH_OBJECT_BYTES_MAX, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
 import { fsyncPath, readManifest, withCompaction, withSealedSegment, writeManifest, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
 import { flushFilePath, manifestPath, segmentFileName, segmentPath, segmentsDir, sealTempPath, SEGMENT_FILE_PATTERN, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import { RowBuffer } from "./row-buffer.ts";
+import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_NAMES, createTableSql, NDJSON_COLUMNS_SPEC } from "./schema.ts";
 
 function splitLines(ndjson: Uint8Array): Uint8Array[] {
@@ -49,7 +50,11 @@ export interface ShardStoreOptions {
   /** Flush pending rows into the memtable at least this often. */
   flushIntervalMs: number;
   compaction?: CompactionPlanOptions;
+  /** The node-wide queue storage work waits in; without one, work runs as soon as the shard's previous work is done. */
+  scheduler?: StorageWorkScheduler;
   now?: () => number;
+  /** In [0, 1): spreads seal times (see SEAL_AGE_JITTER_FRACTION). */
+  random?: () => number;
   /** Called with rows DuckDB refused (after isolating them), so nothing vanishes silently. */
   onRejectedRows?: (rows: { line: string; error: string }[]) => void;
 }
@@ -58,6 +63,8 @@ export interface ShardStoreOptions {
 export interface PendingRows {
   rows: number;
   seq: number;
+  /** When JetStream stored the message (ms): how long its rows have waited to become searchable. */
+  storedMs: number;
   tenant: string;
   minTs: number;
   maxTs: number;
@@ -75,6 +82,8 @@ interface MemTable {
   /** WAL sequences of every message whose rows (or lack of rows) this table holds. */
   seqs: number[];
   firstRowAtMs: number;
+  /** This table seals once its oldest row is this old: sealAgeMs less a random part, so shards do not seal in step. */
+  sealAgeMs: number;
   readers: number;
   /** Its rows are in a published segment: no new snapshot includes it. */
   published: boolean;
@@ -106,6 +115,12 @@ export interface StoreStats {
   lastSeq: number;
   seals: number;
   compactions: number;
+  /** Wall milliseconds spent in DuckDB work of each kind since start: where storage time goes. */
+  flushMs: number;
+  sealMs: number;
+  compactMs: number;
+  /** Flush work items run (a seal's memtable swap counts as one). */
+  flushes: number;
 }
 
 let tableCounter = 0;
@@ -118,16 +133,27 @@ export class ShardStore {
   private rowBuffer = new RowBuffer();
   private spareRowBuffer: RowBuffer | undefined = new RowBuffer();
   private pendingSinceMs = 0;
+  /** Stored time of the oldest message whose rows are pending, and of the oldest in the flush running now. */
+  private pendingOldestStoredMs = Infinity;
+  private flushingOldestStoredMs = Infinity;
   /** WAL messages that carried no storable event, waiting to ride along with the next flush. */
   private pendingEmptySeqs: number[] = [];
   private memTables: MemTable[] = [];
   private current!: MemTable;
+  /** Memtable work (flushes, the swap that starts a seal), one at a time in order. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Segment work (seal writes, compactions, recovery reads), one at a time in order: each changes or reads the manifest. */
+  private segmentChain: Promise<unknown> = Promise.resolve();
+  /** The compaction writing now, if any (it runs outside the chains; close waits for it). */
+  private compaction: Promise<unknown> = Promise.resolve();
   private segmentReaders = new Map<string, number>();
   private retiredSegments = new Set<string>();
   private lastFlushAtMs: number;
   private seals = 0;
   private compactions = 0;
+  private nextSegmentNumber = 0;
+  private workMs = { flush: 0, seal: 0, compact: 0 };
+  private workCounts = { flush: 0, seal: 0, compact: 0 };
   private closed = false;
   private readonly now: () => number;
 
@@ -154,6 +180,16 @@ export class ShardStore {
     return this.pendingRows;
   }
 
+  /** Stored time (ms) of the oldest message whose rows are not searchable yet; Infinity when none wait. */
+  get oldestUnsearchableStoredMs(): number {
+    return Math.min(this.pendingOldestStoredMs, this.flushingOldestStoredMs);
+  }
+
+  /** Rows not yet in a published segment: pending, in the current memtable, and in one being sealed. */
+  get unsealedRowCount(): number {
+    return this.pendingRows + this.memTables.reduce((sum, table) => sum + (table.published ? 0 : table.rows), 0);
+  }
+
   /**
    * Takes the rows of one WAL message. Messages may come in any order (a message lost
    * in flight is redelivered later); the actor drops ones it already holds or sealed.
@@ -165,6 +201,7 @@ export class ShardStore {
 
   append(rows: PendingRows): void {
     if (this.pendingRows === 0) this.pendingSinceMs = this.now();
+    if (rows.storedMs < this.pendingOldestStoredMs) this.pendingOldestStoredMs = rows.storedMs;
     this.pending.push(rows);
     this.pendingRows += rows.rows;
   }
@@ -183,20 +220,22 @@ export class ShardStore {
     const rows = this.current.rows + this.pendingRows;
     if (rows === 0) return (this.current.seqs.length > 0 || this.pendingEmptySeqs.length > 0) && this.now() - this.lastFlushAtMs >= this.options.sealAgeMs;
     const oldest = this.current.rows > 0 ? this.current.firstRowAtMs : this.pendingSinceMs;
-    return rows >= this.options.sealRowsMax || this.current.bytes >= this.options.sealBytesMax || this.now() - oldest >= this.options.sealAgeMs;
+    return rows >= this.options.sealRowsMax || this.current.bytes >= this.options.sealBytesMax || this.now() - oldest >= this.current.sealAgeMs;
   }
 
   /** Moves pending rows into the memtable. */
   flush(): Promise<void> {
-    return this.enqueue(() => this.flushNow());
+    return this.enqueue(() => this.flushNow(), "flush");
   }
 
   /**
    * Seals everything appended so far into a segment and publishes it. Resolves with
-   * the WAL sequences now durable: the caller acks exactly those.
+   * the WAL sequences now durable: the caller acks exactly those. Only the memtable
+   * swap waits in line with flushes; the segment is written beside later flushes, so
+   * rows keep becoming searchable while a seal waits for its turn or runs.
    */
-  seal(): Promise<number[]> {
-    return this.enqueue(async () => {
+  async seal(): Promise<number[]> {
+    const frozen = await this.enqueue(async () => {
       await this.flushNow();
       const table = this.current;
       if (table.rows === 0) {
@@ -206,7 +245,12 @@ export class ShardStore {
         return seqs;
       }
       this.current = await this.newMemTable();
-      const fileName = segmentFileName(this.manifest.nextSegmentNumber);
+      return table;
+    }, "flush");
+    if (Array.isArray(frozen)) return frozen;
+    return this.enqueueSegmentWork(async () => {
+      const table = frozen;
+      const fileName = this.reserveSegmentFileName();
       // LZ4 on seal, zstd on compaction: a seal sits on the ingest path, and
       // compaction rewrites every row again anyway. On bench rows DuckDB wrote LZ4
       // ~25% faster than snappy (1.8M vs 1.4M rows/s, one thread) and ~12% smaller.
@@ -217,7 +261,7 @@ export class ShardStore {
       this.seals++;
       await this.dropIfUnused(table);
       return table.seqs;
-    });
+    }, "seal");
   }
 
   /**
@@ -226,7 +270,7 @@ export class ShardStore {
    * were sealed before the crash must be acked, not stored twice.
    */
   durableSeqsFrom(minSeq: number): Promise<Set<number>> {
-    return this.enqueue(async () => {
+    return this.enqueueSegmentWork(async () => {
       const segments = this.manifest.segments.filter((segment) => segment.maxSeq >= minSeq);
       if (segments.length === 0) return new Set<number>();
       const list = segments.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
@@ -235,23 +279,36 @@ export class ShardStore {
     });
   }
 
-  /** Merges small segments when there are enough; resolves whether it merged any. */
+  /**
+   * Merges small segments when there are enough; resolves whether it merged any. The
+   * merged file is written outside the segment chain (it waits in the scheduler, which
+   * defers compaction under load), so seals never wait behind a compaction; only the
+   * manifest swap is chained. The caller runs one compaction at a time per shard, and
+   * only compaction removes segments, so the inputs are still listed at the swap.
+   */
   compact(): Promise<boolean> {
-    return this.enqueue(async () => {
-      const inputs = planCompaction(this.manifest.segments, this.options.compaction ?? DEFAULT_COMPACTION_PLAN, this.retiredSegments);
-      if (!inputs) return false;
-      const fileName = segmentFileName(this.manifest.nextSegmentNumber);
-      const list = inputs.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
-      // A plain concatenation: sorting here doubled compaction's cost in the ingest
-      // benchmark; clustering for pruning comes with the query issue's skip indexes.
-      const meta = await this.writeSegment(`SELECT ${COLUMN_NAMES} FROM read_parquet([${list}])`, fileName, Math.max(...inputs.map((segment) => segment.level)) + 1, "zstd");
-      const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
-      assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
+    const running = this.compactNow();
+    this.compaction = running.catch(() => false);
+    return running;
+  }
+
+  private async compactNow(): Promise<boolean> {
+    if (this.closed) return false;
+    const inputs = planCompaction(this.manifest.segments, this.options.compaction ?? DEFAULT_COMPACTION_PLAN, this.retiredSegments);
+    if (!inputs) return false;
+    const fileName = this.reserveSegmentFileName();
+    const list = inputs.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
+    // A plain concatenation: sorting here doubled compaction's cost in the ingest
+    // benchmark; clustering for pruning comes with the query issue's skip indexes.
+    const meta = await this.runWork(() => this.writeSegment(`SELECT ${COLUMN_NAMES} FROM read_parquet([${list}])`, fileName, Math.max(...inputs.map((segment) => segment.level)) + 1, "zstd"), "compact");
+    const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
+    assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
+    await this.enqueueSegmentWork(async () => {
       await this.publishManifest(withCompaction(this.manifest, inputs.map((segment) => segment.file), meta));
       for (const segment of inputs) this.retireSegment(segment.file);
       this.compactions++;
-      return true;
     });
+    return true;
   }
 
   /** Takes a consistent read view; call release() when the query is done. */
@@ -301,32 +358,64 @@ export class ShardStore {
       lastSeq: this.manifest.lastSeq,
       seals: this.seals,
       compactions: this.compactions,
+      flushMs: Math.round(this.workMs.flush),
+      sealMs: Math.round(this.workMs.seal),
+      compactMs: Math.round(this.workMs.compact),
+      flushes: this.workCounts.flush,
     };
   }
 
   /** Waits for queued storage work, then drops memtables. Unsealed rows are lost here by design: the WAL still has them. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.chain.catch(() => undefined);
+    await Promise.all([this.chain, this.segmentChain, this.compaction]);
     for (const table of this.memTables) await execute(this.connection, `DROP TABLE IF EXISTS ${table.name}`);
     this.memTables = [];
     this.connection.closeSync();
   }
 
-  private enqueue<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.chain.then(() => {
-      if (this.closed) throw new Error(`shard ${this.options.shard} store is closed`);
-      return work();
-    });
+  private enqueue<T>(work: () => Promise<T>, kind?: StorageWorkKind): Promise<T> {
+    const next = this.chain.then(() => this.runWork(work, kind));
     // The chain continues after a failure; the caller sees the error.
     this.chain = next.catch(() => undefined);
     return next;
   }
 
+  private enqueueSegmentWork<T>(work: () => Promise<T>, kind?: StorageWorkKind): Promise<T> {
+    const next = this.segmentChain.then(() => this.runWork(work, kind));
+    this.segmentChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Runs one item of storage work through the node-wide scheduler, timing it by kind. */
+  private runWork<T>(work: () => Promise<T>, kind?: StorageWorkKind): Promise<T> {
+    const timed = async () => {
+      if (this.closed) throw new Error(`shard ${this.options.shard} store is closed`);
+      const startedAt = performance.now();
+      try {
+        return await work();
+      } finally {
+        if (kind) {
+          this.workMs[kind] += performance.now() - startedAt;
+          this.workCounts[kind]++;
+        }
+      }
+    };
+    const scheduler = this.options.scheduler;
+    return scheduler && kind ? scheduler.run(kind, timed) : timed();
+  }
+
+  /** A segment file name no other work of this shard uses (seals and compactions reserve theirs when they start). */
+  private reserveSegmentFileName(): string {
+    this.nextSegmentNumber = Math.max(this.nextSegmentNumber, this.manifest.nextSegmentNumber);
+    return segmentFileName(this.nextSegmentNumber++);
+  }
+
   private async newMemTable(): Promise<MemTable> {
     const name = `mem_s${this.options.shard}_${++tableCounter}`;
     await execute(this.connection, createTableSql(name));
-    const table: MemTable = { name, rows: 0, bytes: 0, minTs: Infinity, maxTs: -Infinity, minSeq: Infinity, maxSeq: 0, tenants: new Set(), seqs: [], firstRowAtMs: 0, readers: 0, published: false };
+    const sealAgeMs = this.options.sealAgeMs * (1 - SEAL_AGE_JITTER_FRACTION * (this.options.random ?? Math.random)());
+    const table: MemTable = { name, rows: 0, bytes: 0, minTs: Infinity, maxTs: -Infinity, minSeq: Infinity, maxSeq: 0, tenants: new Set(), seqs: [], firstRowAtMs: 0, sealAgeMs, readers: 0, published: false };
     this.memTables.push(table);
     return table;
   }
@@ -341,15 +430,23 @@ export class ShardStore {
     this.pending = [];
     this.pendingRows = 0;
     this.pendingEmptySeqs = [];
+    this.flushingOldestStoredMs = this.pendingOldestStoredMs;
+    this.pendingOldestStoredMs = Infinity;
     const table = this.current;
     for (const seq of emptySeqs) table.seqs.push(seq);
     if (batches.length === 0) {
       buffer.reset();
       this.spareRowBuffer = buffer;
+      this.flushingOldestStoredMs = Infinity;
       return;
     }
     const bytes = buffer.length;
-    const inserted = await this.insertRows(table.name, buffer.view(), buffer.rows);
+    let inserted: number;
+    try {
+      inserted = await this.insertRows(table.name, buffer.view(), buffer.rows);
+    } finally {
+      this.flushingOldestStoredMs = Infinity;
+    }
     buffer.reset();
     this.spareRowBuffer = buffer;
     if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
