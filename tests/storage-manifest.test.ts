@@ -1,6 +1,8 @@
 // Goal: a shard manifest changes only through the pure withSealedSegment and
-// withCompaction, validateManifest rejects every kind of corruption with a
-// ManifestError, and writeManifest/readManifest round-trip it on disk while a truncated
+// withCompaction, whose nextSegmentNumber stays above every segment number used (even
+// when a compaction's output is published after a later-numbered seal);
+// validateManifest rejects every kind of corruption with a ManifestError, and
+// writeManifest/readManifest round-trip it on disk while a truncated
 // file is rejected and a missing one reads as the empty manifest.
 // Method: whole-object comparisons of the pure results (and of the inputs, to show they
 // were not mutated); a table of corrupted copies of one valid manifest; real files in a
@@ -86,9 +88,43 @@ describe("withSealedSegment", () => {
   test("from the empty manifest", () => {
     expect(withSealedSegment(emptyManifest(0), segment(1), 100)).toEqual({ version: 1, shard: 0, lastSeq: 100, nextSegmentNumber: 2, segments: [segment(1)] });
   });
+
+  test("publishing segment 7 into a manifest whose nextSegmentNumber is 5 gives 8 (above every number used)", () => {
+    const before: ShardManifest = { ...validManifest(), nextSegmentNumber: 5 };
+    const after = withSealedSegment(before, segment(7), 800);
+    expect(after).toEqual({ version: 1, shard: 3, lastSeq: 800, nextSegmentNumber: 8, segments: [segment(1), segment(2), segment(7)] });
+    expect(validateManifest(after, 3)).toEqual(after);
+  });
+
+  test.each([
+    ["below the next number keeps it", 9, 3, 9],
+    ["one below the next number keeps it", 4, 3, 4],
+    ["equal to the next number advances it by one", 3, 3, 4],
+    ["far above the next number jumps past it", 3, 1_000, 1_001],
+  ])("a sealed segment numbered %s", (_what, next, number, expected) => {
+    const after = withSealedSegment({ ...validManifest(), nextSegmentNumber: next }, segment(number, { minSeq: 301, maxSeq: 400 }), 400);
+    expect(after.nextSegmentNumber).toBe(expected);
+  });
 });
 
 describe("withCompaction", () => {
+  test("a compaction output numbered 5 published after a seal numbered 6 (next already 7) keeps 7", () => {
+    // Compaction of segments 2 and 3 reserved number 5, then a seal reserved 6 and was published first.
+    const start: ShardManifest = { ...validManifest(), lastSeq: 400, nextSegmentNumber: 5, segments: [segment(1), segment(2), segment(3), segment(4)] };
+    const sealed = withSealedSegment(start, segment(6), 700);
+    expect(sealed.nextSegmentNumber).toBe(7);
+    const output = segment(5, { minSeq: 201, maxSeq: 400, rows: 5000, level: 1 });
+    const after = withCompaction(sealed, [segment(2).file, segment(3).file], output);
+    expect(after).toEqual({ version: 1, shard: 3, lastSeq: 700, nextSegmentNumber: 7, segments: [segment(1), output, segment(4), segment(6)] });
+    expect(validateManifest(after, 3)).toEqual(after);
+  });
+
+  test("a compaction output numbered above nextSegmentNumber raises it past the output", () => {
+    const before: ShardManifest = { ...validManifest(), nextSegmentNumber: 3 };
+    const output = segment(9, { minSeq: 101, maxSeq: 300, level: 1 });
+    expect(withCompaction(before, [segment(1).file, segment(2).file], output)).toEqual({ version: 1, shard: 3, lastSeq: 300, nextSegmentNumber: 10, segments: [output] });
+  });
+
   test("replaces the inputs by the output, keeps the others, sorts by minSeq and leaves lastSeq alone", () => {
     const before: ShardManifest = { ...validManifest(), lastSeq: 500, nextSegmentNumber: 6, segments: [segment(1), segment(2), segment(3), segment(4)] };
     const output = segment(6, { minSeq: 201, maxSeq: 400, rows: 7000, level: 1 });

@@ -22,9 +22,8 @@ export const COLUMNS = [
 
 export const COLUMN_NAMES = COLUMNS.map(([name]) => name).join(", ");
 
-export function createTableSql(table: string): string {
-  return `CREATE TABLE ${table} (${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")})`;
-}
+/** The columns cast to their stored types, for CREATE TABLE AS (read_ndjson already yields them; the casts pin the table's types). */
+export const COLUMN_CASTS = COLUMNS.map(([name, type]) => `${name}::${type} AS ${name}`).join(", ");
 
 /**
  * The `columns=` argument of read_ndjson, so DuckDB never guesses types. Rows carry
