@@ -19,9 +19,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { encodeFlowSignal, FLOW_PROTOCOL_VERSION, parseFlowSignal, type FlowSignal, type FlowState } from "../src/protocol/flow.ts";
 import { FLOW_SUBJECT, WAL_STREAM } from "../src/protocol/subjects.ts";
-import { FLOW_HEARTBEAT_MS, FLOW_RESUME_LAG_FRACTION, FLOW_SIGNAL_TTL_MS } from "../src/ingest/limits.ts";
+import { FLOW_HEARTBEAT_MS, FLOW_RESUME_LAG_FRACTION, FLOW_SIGNAL_TTL_MS, INGEST_HTTP_PAUSE_LAG_MIN_MS } from "../src/ingest/limits.ts";
 import { FlowController, nextFlowState, retryAfterMs, type Admission } from "../src/actors/flow-controller.ts";
 import { FLOW_GATE_NODES_MAX, FlowGate, FlowWaitTimeout } from "../src/sdk/flow-gate.ts";
+import { FLOW_SIGNAL_TTL_MAX_MS } from "../src/protocol/limits.ts";
 import { IngestGateway } from "../src/ingest/ingest-gateway.ts";
 import { errorResponse, HttpError } from "../src/http/errors.ts";
 import { ensureWalStream } from "../src/nats/wal.ts";
@@ -73,7 +74,9 @@ describe("flow signal wire format", () => {
     ["an array", "[]", "flow signal version undefined is not 1"],
     ["a wrong version", wire({ v: 2 }), "flow signal version 2 is not 1"],
     ["no version", wire({ v: undefined }), "flow signal version undefined is not 1"],
-    ["the version as text", wire({ v: "1" }), "flow signal version 1 is not 1"],
+    ["the version as text", wire({ v: "1" }), 'flow signal version "1" is not 1'],
+    ["a ttl over the bound", wire({ ttlMs: FLOW_SIGNAL_TTL_MAX_MS + 1 }), `flow signal ttlMs ${FLOW_SIGNAL_TTL_MAX_MS + 1} is over the ${FLOW_SIGNAL_TTL_MAX_MS} ms bound`],
+    ["a retry over the bound", wire({ retryAfterMs: 30 * 24 * 3600 * 1000 }), `flow signal retryAfterMs 2592000000 is over the ${FLOW_SIGNAL_TTL_MAX_MS} ms bound`],
     ["no node", wire({ node: undefined }), "flow signal has no node"],
     ["an empty node", wire({ node: "" }), "flow signal has no node"],
     ["a numeric node", wire({ node: 7 }), "flow signal has no node"],
@@ -238,7 +241,13 @@ describe("FlowController", () => {
         sent("pause", 5_000, FLOW_SIGNAL_TTL_MS),
         sent("open", 5_000, 0),
       ]);
-      expect(log).toEqual(["ingest paused: a shard is 1000 ms behind (bound 1000 ms)", "ingest open again after 1200 ms (lag 300 ms)", "ingest paused: a shard is 5000 ms behind (bound 1000 ms)"]);
+      expect(log).toEqual([
+        "ingest paused: a shard is 1000 ms behind (bound 1000 ms)",
+        "ingest open again after 1200 ms (lag 300 ms)",
+        "ingest paused: a shard is 5000 ms behind (bound 1000 ms)",
+        "ingest open again after 0 ms: the node is stopping",
+      ]);
+      expect(actor.snapshot()).toMatchObject({ state: "open", pauses: 2, pausedMs: 1_200 });
       expect(heard).toHaveLength(6);
     } finally {
       subscription.unsubscribe();
@@ -368,6 +377,14 @@ describe("FlowGate (injected clock)", () => {
     gate.observe(signal({ node: "node-7", state: "open" }));
     // The ignored node was never tracked, so nothing holds the gate.
     expect([gate.isOpen, gate.stats().pausedNodes]).toEqual([true, 0]);
+  });
+
+  test("expired pauses do not count against the node bound: a new node's pause is honoured once the old ones ran out", () => {
+    const { gate, clock } = gateAt(0);
+    for (let index = 0; index < FLOW_GATE_NODES_MAX; index++) gate.observe(signal({ node: `node-${index}`, ttlMs: 1_000 }));
+    clock.nowMs = 1_000;
+    gate.observe(signal({ node: "late-node", ttlMs: 5_000 }));
+    expect([gate.isOpen, gate.stats().pausedNodes]).toEqual([false, 1]);
   });
 
   test("wait(timeoutMs) rejects with FlowWaitTimeout when the pause outlasts it, and a later open finds no stale waiter", async () => {
@@ -523,6 +540,15 @@ describe("IngestGateway while the node is paused", () => {
     expect(log).toEqual([]);
     await nc.flush();
     expect(await walMessages()).toBe(before);
+  });
+
+  test(`paused but under ${INGEST_HTTP_PAUSE_LAG_MIN_MS} ms behind, HTTP ingest is still accepted (only NATS producers wait)`, async () => {
+    const before = await walMessages();
+    const { instance } = gateway({ open: false, lagMs: INGEST_HTTP_PAUSE_LAG_MIN_MS - 1, retryAfterMs: 1_000 });
+    const body = request();
+    const response = await instance.ingest(body, new URL(body.url), "default");
+    expect(response.status).toBe(202);
+    expect(await walMessages()).toBe(before + 1);
   });
 
   test("once admission is open the same request is published and acknowledged", async () => {

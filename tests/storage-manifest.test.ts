@@ -188,11 +188,7 @@ describe("validateManifest", () => {
     expect(thrown(() => validateManifest(corrupted, 3))).toEqual(manifestError(`manifest of shard 3: ${reason}`));
   });
 
-  // BUG (src/storage/manifest.ts, validateManifest, the segment loop): a segment entry
-  // of null is dereferenced as `segment.file` before any type check, so
-  // `segments: [null]` throws a TypeError ("null is not an object") instead of a
-  // ManifestError, and readManifest surfaces that TypeError for such a corrupt file.
-  // test.failing passes while the bug is present; remove `.failing` once it is fixed.
+  // A null entry once surfaced as a TypeError from `segment.file`; it must be a ManifestError.
   test("rejects a segment entry that is null with a ManifestError", () => {
     expect(thrown(() => validateManifest({ ...validManifest(), segments: [null] }, 3))).toMatchObject({ error: "ManifestError", code: "manifest_corrupt" });
   });

@@ -85,6 +85,9 @@ export class FlowController implements Actor<FlowControllerMessage> {
     this.timer = undefined;
     if (this.state === "pause" && !this.options.nc.isClosed()) {
       // Producers should not wait out the ttl on a node that is going away.
+      const now = this.now();
+      this.counters.pausedMs += now - this.pausedSinceMs;
+      this.options.log(`ingest open again after ${now - this.pausedSinceMs} ms: the node is stopping`);
       this.state = "open";
       this.signal(this.now());
     }

@@ -8,7 +8,7 @@ import { readRequestBody } from "../http/body.ts";
 import { describe } from "../actors/supervisor.ts";
 import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedBody } from "./body.ts";
 import { IngestError } from "./errors.ts";
-import { IDEMPOTENCY_KEY_CHARS_MAX, INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LABEL_CHARS_MAX } from "./limits.ts";
+import { INGEST_HTTP_PAUSE_LAG_MIN_MS, IDEMPOTENCY_KEY_CHARS_MAX, INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LABEL_CHARS_MAX } from "./limits.ts";
 import { publishEvents, roundRobin } from "./wal-publisher.ts";
 import type { Admission } from "../actors/flow-controller.ts";
 
@@ -34,7 +34,7 @@ export interface IngestGatewayOptions {
   js: JetStreamClient;
   /** False while the NATS connection is down: requests then fail fast with 503 instead of waiting out the publish timeout. */
   connected: () => boolean;
-  /** The node's flow state: while it is paused (a shard lags too far), requests get 429. */
+  /** The node's flow state: while it is paused and at least INGEST_HTTP_PAUSE_LAG_MIN_MS behind, requests get 429. */
   admission?: () => Admission;
   shards: number;
   maxPayloadBytes: number;
@@ -64,7 +64,7 @@ export class IngestGateway {
       throw new HttpError(503, "wal_unavailable", "the NATS connection is down; the WAL cannot acknowledge events right now", 1);
     }
     const admission = this.options.admission?.();
-    if (admission && !admission.open) {
+    if (admission && !admission.open && admission.lagMs >= INGEST_HTTP_PAUSE_LAG_MIN_MS) {
       this.counters.paused++;
       throw new HttpError(429, "ingest_paused", `the node is ${Math.round(admission.lagMs)} ms behind on storing events; retry later`, Math.ceil(admission.retryAfterMs / 1000));
     }

@@ -25,6 +25,14 @@ export const INGEST_METADATA_DEPTH_MAX = 32;
  * tick, and resuming while some backlog is left keeps the shards busy meanwhile.
  */
 export const FLOW_RESUME_LAG_FRACTION = 0.3;
+/**
+ * HTTP ingest is refused (429) while the node is paused only once it is this far
+ * behind. A paused NATS producer just waits a few milliseconds, but a 429 costs an
+ * HTTP client a retry: at 250k events/s, 60% of this machine's capacity, a seal
+ * hiccup paused the node 46 times a minute for ~65 ms each, which is no reason to
+ * turn requests away.
+ */
+export const INGEST_HTTP_PAUSE_LAG_MIN_MS = 1_000;
 /** How often a node re-reads its shards' lag: a producer at full speed hears of a lag within about this long. */
 export const FLOW_TICK_MS = 50;
 /** A node repeats its flow state this often, so producers that connect late learn it. */

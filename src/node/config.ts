@@ -40,7 +40,7 @@ export const OPTION_TABLE = [
   { key: "sealBytesMax", env: "SLUICE_SEAL_BYTES", flag: "seal-bytes", default: 128 * 1024 * 1024, min: 1024, max: 4 * 1024 ** 3, doc: "... or at this many bytes of rows" },
   { key: "flushIntervalMs", env: "SLUICE_FLUSH_INTERVAL_MS", flag: "flush-interval-ms", default: 500, min: 10, max: 5_000, doc: "rows become searchable within about this long" },
   { key: "walMaxBytes", env: "SLUICE_WAL_MAX_BYTES", flag: "wal-max-bytes", default: 10 * 1024 ** 3, min: 64 * 1024 ** 2, max: 2 ** 50, doc: "bytes of unsealed WAL JetStream holds before ingest gets 503" },
-  { key: "ingestLagMaxMs", env: "SLUICE_INGEST_LAG_MAX_MS", flag: "ingest-lag-max-ms", default: 100, min: 20, max: 600_000, doc: "when a shard is this far behind (beyond the flush interval), producers are asked to pause (sluice.flow) and HTTP ingest answers 429" },
+  { key: "ingestLagMaxMs", env: "SLUICE_INGEST_LAG_MAX_MS", flag: "ingest-lag-max-ms", default: 100, min: 20, max: 600_000, doc: "when a shard is this far behind (beyond the flush interval), producers are asked to pause (sluice.flow); HTTP ingest answers 429 from 1 s behind" },
   { key: "walReplicas", env: "SLUICE_WAL_REPLICAS", flag: "wal-replicas", default: 1, min: 1, max: 5, doc: "JetStream replicas of the WAL stream" },
   { key: "duckdbMemoryLimit", env: "SLUICE_DUCKDB_MEMORY", flag: "duckdb-memory", default: "2GB", doc: "DuckDB memory_limit" },
   { key: "duckdbThreads", env: "SLUICE_DUCKDB_THREADS", flag: "duckdb-threads", default: Math.max(1, availableParallelism() - 1), min: 1, max: 256, doc: "DuckDB worker threads (default: cores - 1, leaving one to the event loop and NATS)" },

@@ -7,6 +7,8 @@
 // never waits on a node that died while paused. Producers that ignore the signal
 // still meet the WAL's byte bound (publishes refused, HTTP 503).
 
+import { FLOW_SIGNAL_TTL_MAX_MS } from "./limits.ts";
+
 export const FLOW_PROTOCOL_VERSION = 1;
 
 export type FlowState = "open" | "pause";
@@ -40,12 +42,16 @@ export function parseFlowSignal(text: string): FlowParse {
   }
   if (typeof value !== "object" || value === null) return { ok: false, error: "flow signal is not an object" };
   const record = value as Record<string, unknown>;
-  if (record.v !== FLOW_PROTOCOL_VERSION) return { ok: false, error: `flow signal version ${String(record.v)} is not ${FLOW_PROTOCOL_VERSION}` };
+  if (record.v !== FLOW_PROTOCOL_VERSION) return { ok: false, error: `flow signal version ${JSON.stringify(record.v) ?? "undefined"} is not ${FLOW_PROTOCOL_VERSION}` };
   if (typeof record.node !== "string" || record.node === "") return { ok: false, error: "flow signal has no node" };
   if (record.state !== "open" && record.state !== "pause") return { ok: false, error: `flow state ${String(record.state)} is not open or pause` };
   for (const key of ["lagMs", "retryAfterMs", "ttlMs"] as const) {
     const number = record[key];
     if (typeof number !== "number" || !Number.isFinite(number) || number < 0) return { ok: false, error: `flow signal ${key} is not a non-negative number` };
+  }
+  // A pause that holds for days would be a denial of service by one bad message.
+  for (const key of ["retryAfterMs", "ttlMs"] as const) {
+    if ((record[key] as number) > FLOW_SIGNAL_TTL_MAX_MS) return { ok: false, error: `flow signal ${key} ${String(record[key])} is over the ${FLOW_SIGNAL_TTL_MAX_MS} ms bound` };
   }
   return { ok: true, signal: { v: FLOW_PROTOCOL_VERSION, node: record.node, state: record.state, lagMs: record.lagMs as number, retryAfterMs: record.retryAfterMs as number, ttlMs: record.ttlMs as number } };
 }

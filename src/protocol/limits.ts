@@ -55,3 +55,10 @@ if (WAL_BATCH_EVENTS_MAX * WAL_EVENT_BYTES_MIN > WAL_BATCH_BYTES_MAX) {
 // FlatBuffers offsets are signed 32-bit, and `count` is a uint.
 if (WAL_BATCH_BYTES_MAX >= 2 ** 31) throw new Error("protocol limits: a FlatBuffer cannot exceed 2 GiB");
 if (WAL_BATCH_EVENTS_MAX >= 2 ** 32) throw new Error("protocol limits: Batch.count is a uint");
+
+/**
+ * Longest a flow signal may ask producers to wait or hold a pause (src/protocol/flow.ts).
+ * Nodes send 3 s; a signal beyond a minute is refused as malformed, so one bad message
+ * cannot stall every producer for long (restrict who may publish on the flow subject).
+ */
+export const FLOW_SIGNAL_TTL_MAX_MS = 60_000;

@@ -49,6 +49,7 @@ export class FlowGate {
   observe(signal: FlowSignal): void {
     this.counters.signals++;
     if (signal.state === "pause") {
+      this.expire();
       if (!this.pausedUntil.has(signal.node)) {
         if (this.pausedUntil.size >= FLOW_GATE_NODES_MAX) return;
         this.counters.pauses++;
@@ -83,6 +84,7 @@ export class FlowGate {
       if (timeoutMs !== undefined) {
         deadline = setTimeout(() => {
           this.waiters = this.waiters.filter((waiter) => waiter !== done);
+          this.settle();
           reject(new FlowWaitTimeout(`Sluice asked producers to pause for over ${timeoutMs} ms: the node is behind on storing events`));
         }, timeoutMs);
       }
