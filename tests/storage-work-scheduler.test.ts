@@ -104,6 +104,14 @@ describe("nextStorageWork (pure)", () => {
     expect(nextStorageWork(queues(waiting), nowMs)).toBe(expected);
   });
 
+  test.each<[string, Partial<Record<StorageWorkKind, number[]>>, Partial<Record<StorageWorkKind, number>>, StorageWorkKind | undefined]>([
+    ["a compaction runs: an overdue one waits, nothing else does", { compact: [0] }, { compact: 1 }, undefined],
+    ["a compaction runs: a flush goes instead of an overdue compaction", { flush: [40_000], compact: [0] }, { compact: 1 }, "flush"],
+    ["seals and flushes have no cap of their own", { seal: [0] }, { seal: 5, flush: 5 }, "seal"],
+  ])("running caps: %s", (_what, waiting, running, expected) => {
+    expect(nextStorageWork(queues(waiting), 41_000, { flush: 0, seal: 0, compact: 0, ...running })).toBe(expected);
+  });
+
   test("it does not touch the queues", () => {
     const input = queues({ flush: [1, 2], seal: [0], compact: [0] });
     nextStorageWork(input, 50_000);
@@ -138,11 +146,30 @@ describe("StorageWorkScheduler", () => {
       await complete(next);
       done.push(next);
       expect(running()).toBeLessThanOrEqual(2);
-      expect(scheduler.stats().running).toBe(Math.min(2, names.length - done.length));
+      // At most one compaction runs at a time, so a slot may idle while only compactions wait.
+      const left = names.filter((name) => !done.includes(name));
+      const canRun = Math.min(2, left.filter((name) => !name.startsWith("compact")).length + Math.min(1, left.filter((name) => name.startsWith("compact")).length));
+      expect(scheduler.stats().running).toBe(canRun);
     }
     expect(mostRunning()).toBe(2);
     expect(started.toSorted()).toEqual(names.toSorted());
     expect(scheduler.stats()).toEqual({ running: 0, waiting: { flush: 0, seal: 0, compact: 0 }, queued: { flush: 3, seal: 2, compact: 3 } });
+  });
+
+  test("at most one compaction runs at once: a second waits even with a slot free, and a flush takes that slot", async () => {
+    const scheduler = new StorageWorkScheduler(2, () => 0);
+    const { started, submit, complete } = harness(scheduler);
+    submit("compact", "compact-a");
+    submit("compact", "compact-b");
+    await settle();
+    expect(started).toEqual(["compact-a"]);
+    expect(scheduler.stats()).toEqual({ running: 1, waiting: { flush: 0, seal: 0, compact: 1 }, queued: { flush: 0, seal: 0, compact: 1 } });
+    submit("flush", "flush-a");
+    await settle();
+    expect(started).toEqual(["compact-a", "flush-a"]);
+    await complete("compact-a");
+    await settle();
+    expect(started).toEqual(["compact-a", "flush-a", "compact-b"]);
   });
 
   test("as slots free up, waiting flushes start before seals before compactions, first come first served within a kind", async () => {

@@ -18,26 +18,41 @@ export type StorageWorkKind = (typeof STORAGE_WORK_KINDS)[number];
  */
 export const STORAGE_WORK_WAIT_MAX_MS: Record<StorageWorkKind, number> = { flush: 0, seal: 1_000, compact: 30_000 };
 
+/**
+ * Most items of a kind running at once. Compaction is capped at one: in a 180 s
+ * benchmark every shard reached its compaction threshold together, overdue
+ * compactions took both slots back to back, and flushes stalled for seconds.
+ */
+export const STORAGE_WORK_RUNNING_MAX: Record<StorageWorkKind, number> = { flush: Infinity, seal: Infinity, compact: 1 };
+
+const NONE_RUNNING: Readonly<Record<StorageWorkKind, number>> = Object.freeze({ flush: 0, seal: 0, compact: 0 });
+
 export interface Waiting {
   enqueuedAtMs: number;
   start: () => void;
 }
 
 /**
- * Which kind runs next (pure): the longest-waiting item past its kind's wait bound,
- * else the most urgent kind with work waiting; undefined when nothing waits.
+ * Which kind runs next (pure): among kinds with work waiting and under their running
+ * cap, the longest-waiting item past its kind's wait bound, else the most urgent
+ * kind; undefined when nothing may start.
  */
-export function nextStorageWork(queues: Readonly<Record<StorageWorkKind, readonly Waiting[]>>, nowMs: number): StorageWorkKind | undefined {
+export function nextStorageWork(
+  queues: Readonly<Record<StorageWorkKind, readonly Waiting[]>>,
+  nowMs: number,
+  running: Readonly<Record<StorageWorkKind, number>> = NONE_RUNNING,
+): StorageWorkKind | undefined {
+  const eligible = (kind: StorageWorkKind) => queues[kind].length > 0 && running[kind] < STORAGE_WORK_RUNNING_MAX[kind];
   let overdue: StorageWorkKind | undefined;
   let overdueSince = Infinity;
   for (const kind of STORAGE_WORK_KINDS) {
     const head = queues[kind][0];
-    if (head && kind !== "flush" && nowMs - head.enqueuedAtMs >= STORAGE_WORK_WAIT_MAX_MS[kind] && head.enqueuedAtMs < overdueSince) {
+    if (head && eligible(kind) && kind !== "flush" && nowMs - head.enqueuedAtMs >= STORAGE_WORK_WAIT_MAX_MS[kind] && head.enqueuedAtMs < overdueSince) {
       overdue = kind;
       overdueSince = head.enqueuedAtMs;
     }
   }
-  return overdue ?? STORAGE_WORK_KINDS.find((kind) => queues[kind].length > 0);
+  return overdue ?? STORAGE_WORK_KINDS.find(eligible);
 }
 
 export interface StorageWorkStats {
@@ -51,6 +66,7 @@ export class StorageWorkScheduler {
   private running = 0;
   private readonly queues: Record<StorageWorkKind, Waiting[]> = { flush: [], seal: [], compact: [] };
   private readonly queued: Record<StorageWorkKind, number> = { flush: 0, seal: 0, compact: 0 };
+  private readonly runningByKind: Record<StorageWorkKind, number> = { flush: 0, seal: 0, compact: 0 };
 
   /** `concurrency`: storage work items that may run at once (each is one DuckDB statement at a time). */
   constructor(
@@ -66,16 +82,20 @@ export class StorageWorkScheduler {
    * first served within a kind.
    */
   async run<T>(kind: StorageWorkKind, work: () => Promise<T>): Promise<T> {
-    if (this.running >= this.concurrency) {
-      this.queued[kind]++;
-      await new Promise<void>((resolve) => this.queues[kind].push({ enqueuedAtMs: this.now(), start: resolve }));
-    } else {
+    if (this.running < this.concurrency && this.runningByKind[kind] < STORAGE_WORK_RUNNING_MAX[kind]) {
       this.running++;
+      this.runningByKind[kind]++;
+    } else {
+      this.queued[kind]++;
+      // dispatch() counts the item as running before it resolves this.
+      await new Promise<void>((resolve) => this.queues[kind].push({ enqueuedAtMs: this.now(), start: resolve }));
     }
     try {
       return await work();
     } finally {
-      this.release();
+      this.running--;
+      this.runningByKind[kind]--;
+      this.dispatch();
     }
   }
 
@@ -87,10 +107,14 @@ export class StorageWorkScheduler {
     };
   }
 
-  /** Hands the slot straight to the most urgent waiter, or frees it. */
-  private release(): void {
-    const kind = nextStorageWork(this.queues, this.now());
-    if (kind) this.queues[kind].shift()!.start();
-    else this.running--;
+  /** Starts waiting work while slots are free, most urgent first (nextStorageWork). */
+  private dispatch(): void {
+    while (this.running < this.concurrency) {
+      const kind = nextStorageWork(this.queues, this.now(), this.runningByKind);
+      if (!kind) return;
+      this.running++;
+      this.runningByKind[kind]++;
+      this.queues[kind].shift()!.start();
+    }
   }
 }
