@@ -14,11 +14,11 @@ import {
   parseFilter,
   parseGroupBy,
   parseSearchRequest,
-  parseTerms,
+  parseQueryParam,
   type GroupByField,
   type SearchFilter,
 } from "../src/query/filter.ts";
-import { FILTER_VALUES_MAX, QUERY_TERMS_MAX, QUERY_TEXT_CHARS_MAX, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "../src/query/limits.ts";
+import { FILTER_VALUES_MAX, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "../src/query/limits.ts";
 
 /** What fn threw, as a comparable object. */
 function thrown(fn: () => unknown): { error: string; code: unknown; status: unknown; message: string } {
@@ -34,56 +34,32 @@ function queryError(code: QueryError["code"], message: string) {
   return { error: "QueryError", code, status: 400, message };
 }
 
-const EMPTY_FILTER: SearchFilter = { services: [], levels: [], hostnames: [], traceIds: [], terms: [], fromUs: undefined, toUs: undefined };
+const EMPTY_FILTER: SearchFilter = { services: [], levels: [], hostnames: [], traceIds: [], query: null, fromUs: undefined, toUs: undefined };
 
 function filterOf(query: string): SearchFilter {
   return parseFilter(new URLSearchParams(query));
 }
 
-describe("parseTerms", () => {
-  test.each<[string, string[]]>([
-    ["", []],
-    ["   ", []],
-    ["error", ["error"]],
-    ["error timeout", ["error", "timeout"]],
-    ["  lots   of\tspace\n", ["lots", "of", "space"]],
-    ['"connection refused"', ["connection refused"]],
-    ['"connection refused" host-1', ["connection refused", "host-1"]],
-    ['payment "card declined" retry', ["payment", "card declined", "retry"]],
-    ['a"b"c', ["a", "b", "c"]],
-    ['"" "   " word', ["word"]],
-    ['"  padded  "', ["  padded  "]],
-    ["user_id=42 path=/api/pay 50%", ["user_id=42", "path=/api/pay", "50%"]],
-    ["ünïcödé 日本", ["ünïcödé", "日本"]],
-  ])("%p -> %p", (q, terms) => {
-    expect(parseTerms(q)).toEqual(terms);
+describe("parseQueryParam (q through the query language; the language itself is in query-language.test.ts)", () => {
+  test.each<[string, SearchFilter["query"]]>([
+    ["", null],
+    ["   ", null],
+    ["error", { type: "text", value: "error" }],
+    ["error timeout", { type: "and", children: [{ type: "text", value: "error" }, { type: "text", value: "timeout" }] }],
+    ['"connection refused" host-1', { type: "and", children: [{ type: "text", value: "connection refused" }, { type: "text", value: "host-1" }] }],
+    ["ünïcödé 日本", { type: "and", children: [{ type: "text", value: "ünïcödé" }, { type: "text", value: "日本" }] }],
+  ])("%p", (q, query) => {
+    expect(parseQueryParam(q)).toEqual(query);
   });
 
-  test.each<[string, number]>([
-    ['"', 1],
-    ['error "conn', 7],
-    ['"a" "b" "c', 9],
-    ['x"', 2],
-  ])("unclosed quote in %p is reported at 1-based position %d", (q, position) => {
-    expect(thrown(() => parseTerms(q))).toEqual(queryError("bad_query", `q: unclosed quote at position ${position}`));
-  });
-
-  test("up to QUERY_TERMS_MAX terms are accepted; one more is an error", () => {
-    const words = Array.from({ length: QUERY_TERMS_MAX + 1 }, (_, index) => `w${index}`);
-    expect(parseTerms(words.slice(0, QUERY_TERMS_MAX).join(" "))).toEqual(words.slice(0, QUERY_TERMS_MAX));
-    expect(thrown(() => parseTerms(words.join(" ")))).toEqual(queryError("bad_query", `q has ${QUERY_TERMS_MAX + 1} terms, over the ${QUERY_TERMS_MAX} limit`));
-  });
-
-  test("up to QUERY_TEXT_CHARS_MAX characters are accepted; one more is an error", () => {
-    expect(parseTerms("a".repeat(QUERY_TEXT_CHARS_MAX))).toEqual(["a".repeat(QUERY_TEXT_CHARS_MAX)]);
-    expect(thrown(() => parseTerms("a".repeat(QUERY_TEXT_CHARS_MAX + 1)))).toEqual(
-      queryError("bad_query", `q is ${QUERY_TEXT_CHARS_MAX + 1} characters, over the ${QUERY_TEXT_CHARS_MAX} limit`),
-    );
+  test("a syntax error is a bad_query naming the position and what was expected", () => {
+    const error = thrown(() => parseQueryParam('error "conn'));
+    expect(error).toEqual(queryError("bad_query", "q: expected a closing quote at position 7, found the end of the query (unclosed quote)"));
   });
 
   // Any whitespace separates terms (a regression: \r once made the parser loop forever).
   test.each(["a\rb", "a\vb", "a\fb", "a\u00a0b", "a\u2028b", "a\u3000b", "a \r\n b"])("whitespace %j separates terms", (q) => {
-    expect(parseTerms(q)).toEqual(["a", "b"]);
+    expect(parseQueryParam(q)).toEqual({ type: "and", children: [{ type: "text", value: "a" }, { type: "text", value: "b" }] });
   });
 });
 
@@ -98,7 +74,7 @@ describe("parseFilter", () => {
       services: ["api", "web", "worker"],
       hostnames: ["h1", "h2", "h3"],
       traceIds: ["abc", "def"],
-      terms: ["timeout"],
+      query: { type: "text", value: "timeout" },
     });
   });
 
@@ -165,12 +141,28 @@ describe("parseFilter", () => {
     ["to", "2026-01-01T00:00:00Zjunk"],
     ["from", "3000-01-01T00:00:00Z"],
   ])("%s=%p is an error naming the parameter and the value", (name, raw) => {
-    expect(thrown(() => filterOf(`${name}=${encodeURIComponent(raw)}`))).toEqual(queryError("bad_parameter", `${name}: ${JSON.stringify(raw)} is not an RFC 3339 time or an epoch number`));
+    expect(thrown(() => filterOf(`${name}=${encodeURIComponent(raw)}`))).toEqual(queryError("bad_parameter", `${name}: ${JSON.stringify(raw)} is not an RFC 3339 time, an epoch number or a relative time like now-15m`));
   });
 
-  test("q goes through parseTerms", () => {
-    expect(filterOf(`q=${encodeURIComponent('"card declined" retry')}`)).toEqual({ ...EMPTY_FILTER, terms: ["card declined", "retry"] });
-    expect(thrown(() => filterOf(`q=${encodeURIComponent('"open')}`))).toEqual(queryError("bad_query", "q: unclosed quote at position 1"));
+  test("q goes through the query language", () => {
+    expect(filterOf(`q=${encodeURIComponent('"card declined" service:api')}`)).toEqual({
+      ...EMPTY_FILTER,
+      query: { type: "and", children: [{ type: "text", value: "card declined" }, { type: "match", field: { name: "service" }, value: "api", prefix: false }] },
+    });
+    expect(thrown(() => filterOf(`q=${encodeURIComponent('"open')}`))).toEqual(queryError("bad_query", "q: expected a closing quote at position 1, found the end of the query (unclosed quote)"));
+  });
+
+  test.each<[string, number]>([
+    ["now", 0],
+    ["now-15m", 15 * 60e6],
+    ["now - 2h", 2 * 3600e6],
+    ["now-7d", 7 * 86_400e6],
+    ["now-30s", 30e6],
+    ["now-1w", 604_800e6],
+    ["now-250ms", 250e3],
+  ])("from=%p is relative to now", (raw, backUs) => {
+    const nowUs = 1_800_000_000_000_000;
+    expect(parseFilter(new URLSearchParams({ from: raw }), nowUs).fromUs).toBe(nowUs - backUs);
   });
 });
 
@@ -194,7 +186,7 @@ describe("parseSearchRequest", () => {
   test("a whole request: filter, limit and cursor", () => {
     const cursor = { ts: 1_767_225_600_123_456, id: "660cec46abf00" + "00000000000c" + "00003" };
     const params = new URLSearchParams({ service: "api", level: "warn", q: "timeout", limit: "20", cursor: encodeCursor(cursor) });
-    expect(parseSearchRequest(params)).toEqual({ filter: { ...EMPTY_FILTER, services: ["api"], levels: ["WARN"], terms: ["timeout"] }, limit: 20, cursor });
+    expect(parseSearchRequest(params)).toEqual({ filter: { ...EMPTY_FILTER, services: ["api"], levels: ["WARN"], query: { type: "text", value: "timeout" } }, limit: 20, cursor });
   });
 
   test("a foreign cursor is an error", () => {

@@ -9,10 +9,16 @@
 import { describe, expect, test } from "bun:test";
 import type { Cursor, SearchFilter } from "../src/query/filter.ts";
 import { AGGREGATE_GROUPS_MAX } from "../src/query/limits.ts";
-import { aggregateSql, likeContains, searchSql, sourceSql, whereSql } from "../src/query/sql.ts";
+import { aggregateSql, searchSql, sourceSql, whereSql } from "../src/query/sql.ts";
+import { likeContains } from "../src/query/planner.ts";
 import { COLUMN_NAMES } from "../src/storage/schema.ts";
 
-const EMPTY_FILTER: SearchFilter = { services: [], levels: [], hostnames: [], traceIds: [], terms: [] };
+const EMPTY_FILTER: SearchFilter = { services: [], levels: [], hostnames: [], traceIds: [], query: null };
+
+/** A query of message words, as the parser builds it for `w1 w2 …`. */
+function words(...values: string[]): SearchFilter["query"] {
+  return values.length === 1 ? { type: "text", value: values[0] } : { type: "and", children: values.map((value) => ({ type: "text", value })) };
+}
 
 const HOSTILE_INPUTS = [
   "'; DROP TABLE x; --",
@@ -30,7 +36,7 @@ const HOSTILE_INPUTS = [
 /** A filter and cursor with `value` in every slot that takes user text. */
 function filterWith(value: string): { filter: SearchFilter; cursor: Cursor } {
   return {
-    filter: { services: [value, `${value}-2`], levels: ["ERROR"], hostnames: [value], traceIds: [value], terms: [value, "plain"], fromUs: 1, toUs: 2 },
+    filter: { services: [value, `${value}-2`], levels: ["ERROR"], hostnames: [value], traceIds: [value], query: words(value, "plain"), fromUs: 1, toUs: 2 },
     cursor: { ts: 3, id: CURSOR_ID },
   };
 }
@@ -71,14 +77,14 @@ describe("whereSql shape", () => {
       levels: ["WARN", "ERROR"],
       hostnames: ["h1", "h2"],
       traceIds: ["t1"],
-      terms: ["50%_off", "a\\b"],
+      query: words("50%_off", "a\\b"),
       fromUs: 10,
       toUs: 20,
     };
     expect(whereSql("acme", filter, { ts: 15, id: CURSOR_ID })).toEqual({
       sql:
         "tenant = $1 AND ts >= $2 AND ts < $3 AND service = $4 AND level IN ($5, $6) AND hostname IN ($7, $8) AND trace_id = $9" +
-        " AND message ILIKE $10 ESCAPE '\\' AND message ILIKE $11 ESCAPE '\\'" +
+        " AND ((message ILIKE $10 ESCAPE '\\') AND (message ILIKE $11 ESCAPE '\\'))" +
         " AND (ts < $12 OR (ts = $12 AND (ingest_ts < $13 OR (ingest_ts = $13 AND (seq < $14 OR (seq = $14 AND idx < $15))))))",
       params: ["acme", 10, 20, "api", 3, 4, "h1", "h2", "t1", "%50\\%\\_off%", "%a\\\\b%", 15, 0x660cec46abf00, 12, 3],
     });

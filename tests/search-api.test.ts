@@ -95,7 +95,7 @@ describe("search", () => {
     ["from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from must be before to"],
     ["limit=-3", "limit"],
     ["cursor=notacursor", "cursor"],
-    [`q=${encodeURIComponent('"unclosed')}`, "unclosed quote at position 1"],
+    [`q=${encodeURIComponent('"unclosed')}`, "expected a closing quote at position 1"],
   ])("bad parameter %s is a 400", async (query, fragment) => {
     const { status, body } = await search(query);
     expect(status).toBe(400);

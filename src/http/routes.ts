@@ -35,7 +35,7 @@ export function createFetchHandler(context: RouteContext): (request: Request) =>
       return await route(request, url, context);
     } catch (error) {
       if (error instanceof HttpError) return errorResponse(error);
-      if (error instanceof QueryError) return errorResponse(new HttpError(error.status, error.code, error.message));
+      if (error instanceof QueryError) return errorResponse(new HttpError(error.status, error.code, error.message, undefined, error.detail));
       context.log(`http: ${request.method} ${url.pathname} failed: ${describe(error)}`);
       return errorResponse(new HttpError(500, "internal", "internal error; see the node's log"));
     }

@@ -4,15 +4,17 @@
 import { LEVELS, type Level } from "../protocol/event.ts";
 import { normalizeLevel } from "../ingest/level.ts";
 import { parseTimestamp } from "../ingest/timestamp.ts";
-import { FILTER_VALUES_MAX, QUERY_TERMS_MAX, QUERY_TEXT_CHARS_MAX, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "./limits.ts";
+import { FILTER_VALUES_MAX, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "./limits.ts";
+import type { QueryNode } from "./ast.ts";
+import { parseQuery } from "./parser.ts";
 
 export interface SearchFilter {
   services: string[];
   levels: Level[];
   hostnames: string[];
   traceIds: string[];
-  /** Words and phrases that must all appear in the message, case-insensitively. */
-  terms: string[];
+  /** The parsed `q` (query language, README); null matches everything. */
+  query: QueryNode | null;
   /** Event-time range [fromUs, toUs), microseconds. */
   fromUs?: number;
   toUs?: number;
@@ -37,37 +39,18 @@ export class QueryError extends Error {
   constructor(
     readonly code: "bad_parameter" | "bad_query" | "bad_cursor",
     message: string,
+    /** Structured detail for the error body, e.g. the position of a syntax error. */
+    readonly detail?: Record<string, unknown>,
   ) {
     super(message);
   }
 }
 
-/** Splits q into words and "quoted phrases"; an unclosed quote is an error naming its position. */
-export function parseTerms(q: string): string[] {
-  if (q.length > QUERY_TEXT_CHARS_MAX) throw new QueryError("bad_query", `q is ${q.length} characters, over the ${QUERY_TEXT_CHARS_MAX} limit`);
-  const terms: string[] = [];
-  let index = 0;
-  while (index < q.length) {
-    const char = q[index];
-    if (/\s/.test(char)) {
-      index++;
-      continue;
-    }
-    if (char === '"') {
-      const end = q.indexOf('"', index + 1);
-      if (end < 0) throw new QueryError("bad_query", `q: unclosed quote at position ${index + 1}`);
-      const phrase = q.slice(index + 1, end);
-      if (phrase.trim() !== "") terms.push(phrase);
-      index = end + 1;
-      continue;
-    }
-    let end = index;
-    while (end < q.length && !/[\s"]/.test(q[end])) end++;
-    terms.push(q.slice(index, end));
-    index = end;
-  }
-  if (terms.length > QUERY_TERMS_MAX) throw new QueryError("bad_query", `q has ${terms.length} terms, over the ${QUERY_TERMS_MAX} limit`);
-  return terms;
+/** Parses q with the query language (parser.ts); a syntax error is a 400 naming the position and what was expected. */
+export function parseQueryParam(q: string): QueryNode | null {
+  const parsed = parseQuery(q);
+  if (!parsed.ok) throw new QueryError("bad_query", parsed.error.message, { position: parsed.error.position, expected: parsed.error.expected });
+  return parsed.query;
 }
 
 function listParam(params: URLSearchParams, name: string): string[] {
@@ -76,29 +59,39 @@ function listParam(params: URLSearchParams, name: string): string[] {
   return values;
 }
 
-function timeParam(params: URLSearchParams, name: string): number | undefined {
+const RELATIVE_TIME = /^now(?:\s*-\s*(\d{1,9})\s*(ms|s|m|h|d|w))?$/;
+const UNIT_US: Record<string, number> = { ms: 1e3, s: 1e6, m: 60e6, h: 3600e6, d: 86_400e6, w: 604_800e6 };
+
+/** `now`, `now-15m`, `now-2h`, `now-7d` (units ms, s, m, h, d, w) to microseconds; null if not relative. */
+export function parseRelativeTime(raw: string, nowUs: number): number | null {
+  const match = RELATIVE_TIME.exec(raw.trim());
+  if (!match) return null;
+  return match[1] === undefined ? nowUs : nowUs - Number(match[1]) * UNIT_US[match[2]];
+}
+
+function timeParam(params: URLSearchParams, name: string, nowUs: number): number | undefined {
   const raw = params.get(name);
   if (raw === null || raw === "") return undefined;
-  const value = parseTimestamp(/^\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw);
-  if (value === null) throw new QueryError("bad_parameter", `${name}: ${JSON.stringify(raw.slice(0, 64))} is not an RFC 3339 time or an epoch number`);
+  const value = parseRelativeTime(raw, nowUs) ?? parseTimestamp(/^\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw);
+  if (value === null) throw new QueryError("bad_parameter", `${name}: ${JSON.stringify(raw.slice(0, 64))} is not an RFC 3339 time, an epoch number or a relative time like now-15m`);
   return value;
 }
 
-export function parseFilter(params: URLSearchParams): SearchFilter {
+export function parseFilter(params: URLSearchParams, nowUs: number = Date.now() * 1000): SearchFilter {
   const levels = listParam(params, "level").map((raw) => {
     const level = normalizeLevel(raw);
     if (!level) throw new QueryError("bad_parameter", `level: unknown level ${JSON.stringify(raw.slice(0, 32))}; use one of ${LEVELS.join(", ")}`);
     return level;
   });
-  const fromUs = timeParam(params, "from");
-  const toUs = timeParam(params, "to");
+  const fromUs = timeParam(params, "from", nowUs);
+  const toUs = timeParam(params, "to", nowUs);
   if (fromUs !== undefined && toUs !== undefined && fromUs >= toUs) throw new QueryError("bad_parameter", "from must be before to");
   return {
     services: listParam(params, "service"),
     levels,
     hostnames: listParam(params, "hostname"),
     traceIds: listParam(params, "trace_id"),
-    terms: parseTerms(params.get("q") ?? ""),
+    query: parseQueryParam(params.get("q") ?? ""),
     fromUs,
     toUs,
   };

@@ -6,6 +6,8 @@ export const SEARCH_LIMIT_DEFAULT = 100;
 export const SEARCH_LIMIT_MAX = 1000;
 /** Terms in q; more is almost surely a pasted blob, and each is a scan predicate. */
 export const QUERY_TERMS_MAX = 32;
+/** Nesting of parentheses and NOT in q: deeper is no real query, and each level is a stack frame in the parser and planner. */
+export const QUERY_DEPTH_MAX = 16;
 /** Length of q in characters. */
 export const QUERY_TEXT_CHARS_MAX = 4096;
 /** Values in one comma-separated filter (service=a,b,c). */

@@ -5,6 +5,7 @@ import type { SqlParam } from "../storage/duckdb.ts";
 import { COLUMN_NAMES, levelIndex, NEWEST_FIRST_SQL, parseEventId } from "../storage/schema.ts";
 import { QueryError, type Cursor, type GroupByField, type SearchFilter } from "./filter.ts";
 import { AGGREGATE_GROUPS_MAX } from "./limits.ts";
+import { planPredicate } from "./planner.ts";
 
 const TABLE_NAME = /^mem_s\d+_\d+$/;
 const GROUP_COLUMNS: Record<GroupByField, string> = { service: "service", level: "level", hostname: "hostname" };
@@ -22,11 +23,6 @@ export function sourceSql(tables: readonly string[], segmentLiterals: readonly s
   });
   if (segmentLiterals.length > 0) parts.push(`SELECT ${COLUMN_NAMES} FROM read_parquet([${segmentLiterals.join(", ")}])`);
   return parts.length === 0 ? null : parts.join(" UNION ALL ");
-}
-
-/** Escapes LIKE wildcards so a term matches literally. */
-export function likeContains(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
 }
 
 export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor): Sql {
@@ -47,7 +43,7 @@ export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor):
   oneOf("level", filter.levels.map(levelIndex));
   oneOf("hostname", filter.hostnames);
   oneOf("trace_id", filter.traceIds);
-  for (const term of filter.terms) clauses.push(`message ILIKE ${bind(likeContains(term))} ESCAPE '\\'`);
+  if (filter.query) clauses.push(planPredicate(filter.query, bind));
   if (cursor) {
     // Rows after the cursor in newest-first order: the id is (ingest_ts, seq, idx).
     const at = parseEventId(cursor.id);
