@@ -103,6 +103,36 @@ describe("search", () => {
   });
 });
 
+describe("query language over the API (the language itself: query-language*.test.ts)", () => {
+  // A count over the whole data set for each q, computed here from the same records.
+  const all = Array.from({ length: TOTAL }, (_, index) => record(index));
+  test.each<[string, (r: ReturnType<typeof record>) => boolean]>([
+    ["service:api level:ERROR", (r) => r.service === "api" && r.level === "error"],
+    ["level:>=WARN", (r) => r.level !== "info"],
+    ["service:worker OR hostname:host-0", (r) => r.service === "worker" || r.hostname === "host-0"],
+    ["declined -service:api", (r) => r.message.includes("declined") && r.service !== "api"],
+    ["NOT (level:INFO OR level:WARN)", (r) => r.level === "error"],
+    ["trace_id:trace-12*", (r) => r.trace_id.startsWith("trace-12")],
+    ["metadata.index:>=2990", (r) => r.metadata.index >= 2990],
+    ["metadata.index:7", (r) => r.metadata.index === 7],
+    ['message:"payment declined" level:<WARN', (r) => r.message.toLowerCase().includes("payment declined") && r.level === "info"],
+  ])("q=%s counts exactly", async (q, predicate) => {
+    // Bounded to the data set's time range: other tests here ingest more events.
+    expect(await countEvents(node.httpUrl, `q=${encodeURIComponent(q)}&from=${BASE_US}&to=${BASE_US + TOTAL * 1000}`)).toBe(all.filter(predicate).length);
+  });
+
+  test("a syntax error is a 400 with the position and what was expected", async () => {
+    const { status, body } = await search(`q=${encodeURIComponent("service:api (level:ERROR")}`);
+    expect(status).toBe(400);
+    expect(body).toEqual({
+      status: "error",
+      error: { code: "bad_query", message: 'q: expected ")" to close the "(" at position 13 at position 25, found the end of the query' },
+      position: 25,
+      expected: '")" to close the "(" at position 13',
+    });
+  });
+});
+
 describe("aggregate", () => {
   test("counts by level are exact", async () => {
     const { body } = await getJson(`${node.httpUrl}/api/v1/logs/aggregate?group_by=level&service=api,worker&to=${BASE_US + TOTAL * 1000}`);
