@@ -37,6 +37,28 @@ test.each(PARAMETERS.flatMap((parameter) => HOSTILE.map((value) => [parameter, v
   }
 });
 
+// Every slot of the query language: field values, quoted values, prefixes, comparisons, metadata paths.
+const QUERY_SLOTS = (value: string) => [
+  `service:${JSON.stringify(value)}`,
+  `hostname:${JSON.stringify(value)}*`,
+  `metadata.path:${JSON.stringify(value)}`,
+  `metadata.a.b:>1 OR ${JSON.stringify(value)}`,
+  `NOT trace_id:${JSON.stringify(value)} ${JSON.stringify(value)}`,
+];
+test.each(HOSTILE.flatMap((value) => QUERY_SLOTS(value).map((q) => [q] as const)))("q=%s leaks nothing", async (q) => {
+  for (const path of ["search", "aggregate"]) {
+    const { status, body } = await getJson(`${node.httpUrl}/api/v1/logs/${path}?q=${encodeURIComponent(q)}`);
+    expect([200, 400]).toContain(status);
+    expect(JSON.stringify(body)).not.toContain(PASSWD_LINE);
+  }
+});
+
+test.each(["metadata.a'b:1", "metadata.x')--:1", "metadata.a..b:1", "metadata.$:1", "metadata:1"])("a metadata path outside [A-Za-z0-9_-] is a 400: %s", async (q) => {
+  const { status, body } = await getJson(`${node.httpUrl}/api/v1/logs/search?q=${encodeURIComponent(q)}`);
+  expect(status).toBe(400);
+  expect(body.error.code).toBe("bad_query");
+});
+
 test("the DuckDB configuration is locked to the data directory", async () => {
   const { Duck, queryRows } = await import("../src/storage/duckdb.ts");
   const { tempDir } = await import("./helpers/processes.ts");

@@ -175,7 +175,8 @@ class Parser {
   private parseWordTerm(token: { text: string; at: number }): QueryNode {
     const colon = token.text.indexOf(":");
     const name = colon > 0 ? token.text.slice(0, colon) : "";
-    if (colon <= 0 || !FIELD_SYNTAX.test(name)) {
+    // Anything naming metadata is a field (and a bad path an error), not text that happens to hold a colon.
+    if (colon <= 0 || !(FIELD_SYNTAX.test(name) || name === "metadata" || name.startsWith("metadata."))) {
       if (token.text.includes("*") && !/^[^*]+\*$/.test(token.text)) fail(token.at + token.text.indexOf("*"), "a trailing * only (words already match anywhere in the message)", JSON.stringify(token.text));
       return this.leaf({ type: "text", value: token.text.endsWith("*") ? token.text.slice(0, -1) : token.text }, token.at);
     }
