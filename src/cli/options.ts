@@ -105,7 +105,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
 const COMMAND_USAGE: Record<CommandName, { args: string; doc: string }> = {
   status: { args: "", doc: "node health: ingestion, storage, WAL, query latency, actors, warnings" },
   ingest: { args: "FILE|-", doc: "send a log file (or stdin) in batches; prints progress and rejected lines" },
-  search: { args: "[QUERY...]", doc: "search events, newest first; QUERY words must all appear in the message" },
+  search: { args: "[QUERY...]", doc: "search events, newest first; QUERY in the query language (words, \"phrases\", field:value, level:>=WARN, metadata.x:>5, AND OR NOT, parentheses; see the README)" },
   tail: { args: "[QUERY...]", doc: "print new matching events as they arrive, until Ctrl-C" },
 };
 
