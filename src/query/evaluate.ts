@@ -4,6 +4,9 @@
 
 import { LEVELS, type Level } from "../protocol/event.ts";
 import type { FieldRef, QueryNode } from "./ast.ts";
+import { NUMERIC_TEXT_PATTERN } from "./planner.ts";
+
+const NUMERIC_TEXT = new RegExp(NUMERIC_TEXT_PATTERN);
 
 /** The fields of an event a query can see. `metadata` is the stored JSON text. */
 export interface QueryableEvent {
@@ -76,7 +79,8 @@ export function matchesEvent(node: QueryNode | null, event: QueryableEvent, cach
     case "compare": {
       if ("name" in node.field) return compare(LEVELS.indexOf(event.level), node.op, node.value);
       const raw = metadataValue(event, node.field.metadata, cache);
-      const number = raw === null || raw.trim() === "" ? Number.NaN : Number(raw);
+      if (raw === null || !NUMERIC_TEXT.test(raw)) return false;
+      const number = Number(raw);
       return Number.isFinite(number) && compare(number, node.op, node.value);
     }
   }

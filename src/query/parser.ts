@@ -136,9 +136,16 @@ class Parser {
 
   private parseUnary(depth: number): QueryNode {
     const token = this.peek();
+    if (depth > QUERY_DEPTH_MAX) fail(this.at(), `at most ${QUERY_DEPTH_MAX} levels of nesting`, "deeper nesting");
     if (this.isWord(token, "NOT")) {
       this.index++;
       return { type: "not", child: this.parseUnary(depth + 1) };
+    }
+    const next = this.tokens[this.index + 1];
+    if (token?.kind === "word" && token.text === "-" && next && next.at === token.at + 1 && (next.kind === "quoted" || next.kind === "(")) {
+      // -"a phrase", -(a OR b): exclusion of a phrase or a group.
+      this.index++;
+      return { type: "not", child: this.parsePrimary(depth + 1) };
     }
     if (token?.kind === "word" && token.text.startsWith("-") && token.text.length > 1) {
       // -word, -field:value: Lucene's and KQL's exclusion.
@@ -202,7 +209,8 @@ class Parser {
       }
     }
     if (field === "message") {
-      return this.leaf({ type: "text", value: raw }, token.at);
+      // message:x is exactly the bare word x (quoted: the phrase).
+      return quoted ? this.leaf({ type: "text", value: raw }, token.at) : this.parseWordTerm({ text: raw, at: valueAt });
     }
     const op = quoted ? undefined : COMPARE_OPS.find((candidate) => raw.startsWith(candidate));
     if (op) return this.leaf(parseComparison(field, op, raw.slice(op.length), valueAt + op.length, name), token.at);
@@ -247,7 +255,8 @@ function parseComparison(field: FieldRef, op: CompareOp, raw: string, at: number
   }
   const value = raw.trim() === "" ? Number.NaN : Number(raw);
   if (!Number.isFinite(value)) fail(at, `a number after "${op}"`, JSON.stringify(raw));
-  return { type: "compare", field, op, value };
+  // -0 + 0 is 0: the printed form reads back the same.
+  return { type: "compare", field, op, value: value + 0 };
 }
 
 /** and/or of one child is the child; nested and-in-and (or-in-or) is flattened. */

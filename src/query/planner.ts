@@ -8,7 +8,20 @@ import { COMPARE_OPS, METADATA_SEGMENT_PATTERN, type FieldRef, type QueryNode } 
 import { QUERY_DEPTH_MAX, QUERY_TERMS_MAX } from "./limits.ts";
 import type { SqlParam } from "../storage/duckdb.ts";
 
-const COLUMNS: Record<string, string> = { service: "service", level: "level", hostname: "hostname", trace_id: "trace_id", span_id: "span_id" };
+const COLUMNS = new Map<unknown, string>([
+  ["service", "service"],
+  ["level", "level"],
+  ["hostname", "hostname"],
+  ["trace_id", "trace_id"],
+  ["span_id", "span_id"],
+]);
+
+/**
+ * What counts as a number in metadata, for comparisons: decimal notation only, the same
+ * test in SQL and in the evaluator (DuckDB's cast alone also takes "NaN", "inf" and
+ * "1_000"; JavaScript's Number takes "0x10").
+ */
+export const NUMERIC_TEXT_PATTERN = "^ *[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]{1,3})? *$";
 
 export class QueryPlanError extends Error {
   readonly code = "bad_query";
@@ -24,6 +37,7 @@ export function planPredicate(node: QueryNode, bind: (value: SqlParam) => string
   let leaves = 0;
   const plan = (current: QueryNode, depth: number): string => {
     if (depth > QUERY_DEPTH_MAX * 2) throw new QueryPlanError(`query nests deeper than ${QUERY_DEPTH_MAX}`);
+    if (typeof current !== "object" || current === null) throw new QueryPlanError("a query node is not an object");
     switch (current.type) {
       case "and":
       case "or":
@@ -36,6 +50,7 @@ export function planPredicate(node: QueryNode, bind: (value: SqlParam) => string
         return `(message ILIKE ${bind(likeContains(checkString(current.value)))} ESCAPE '\\')`;
       case "match": {
         countLeaf();
+        checkField(current.field);
         const value = checkString(current.value);
         if ("name" in current.field && current.field.name === "level") {
           const index = LEVELS.indexOf(value as (typeof LEVELS)[number]);
@@ -43,17 +58,21 @@ export function planPredicate(node: QueryNode, bind: (value: SqlParam) => string
           return `(level = ${bind(index)})`;
         }
         const column = columnSql(current.field, bind);
-        return current.prefix ? `(starts_with(${column}, ${bind(value)}))` : `(${column} = ${bind(value)})`;
+        // A metadata value may be absent (NULL): the term is then false, also under NOT.
+        const test = current.prefix ? `starts_with(${column}, ${bind(value)})` : `${column} = ${bind(value)}`;
+        return "metadata" in current.field ? `(COALESCE(${test}, false))` : `(${test})`;
       }
       case "compare": {
         countLeaf();
+        checkField(current.field);
         if (!COMPARE_OPS.includes(current.op)) throw new QueryPlanError(`comparison ${JSON.stringify(current.op)} is not one of ${COMPARE_OPS.join(" ")}`);
         if (typeof current.value !== "number" || !Number.isFinite(current.value)) throw new QueryPlanError("a comparison needs a finite number");
         if ("name" in current.field) {
           if (current.field.name !== "level") throw new QueryPlanError(`${current.field.name} cannot be compared, only level and metadata numbers`);
           return `(level ${current.op} ${bind(current.value)})`;
         }
-        return `(TRY_CAST(${columnSql(current.field, bind)} AS DOUBLE) ${current.op} ${bind(current.value)})`;
+        const column = columnSql(current.field, bind);
+        return `(COALESCE(CASE WHEN regexp_full_match(${column}, ${bind(NUMERIC_TEXT_PATTERN)}) THEN TRY_CAST(${column} AS DOUBLE) ${current.op} ${bind(current.value)} END, false))`;
       }
       default:
         throw new QueryPlanError(`unknown query node ${JSON.stringify((current as { type?: unknown }).type)}`);
@@ -63,6 +82,10 @@ export function planPredicate(node: QueryNode, bind: (value: SqlParam) => string
     if (++leaves > QUERY_TERMS_MAX) throw new QueryPlanError(`query has more than ${QUERY_TERMS_MAX} terms`);
   };
   return plan(node, 0);
+}
+
+function checkField(field: unknown): asserts field is FieldRef {
+  if (typeof field !== "object" || field === null) throw new QueryPlanError("a query field is not an object");
 }
 
 function checkString(value: unknown): string {
@@ -79,7 +102,7 @@ function columnSql(field: FieldRef, bind: (value: SqlParam) => string): string {
     const path = bind(`$.${field.metadata.map((segment) => `"${segment}"`).join(".")}`);
     return `(CASE WHEN json_valid(metadata) THEN json_extract_string(metadata, ${path}) END)`;
   }
-  const column = COLUMNS[(field as { name?: unknown }).name as string];
+  const column = COLUMNS.get((field as { name?: unknown }).name);
   if (!column) throw new QueryPlanError(`unknown field ${JSON.stringify((field as { name?: unknown }).name)}`);
   return column;
 }
