@@ -17,6 +17,7 @@ import { Event } from "../src/protocol/generated/sluice/wal/event.ts";
 import { EventList } from "../src/protocol/generated/sluice/wal/event-list.ts";
 import { WAL_BATCH_BYTES_MAX, WAL_BATCH_EVENTS_MAX, WAL_STRING_BYTES_MAX } from "../src/protocol/limits.ts";
 import {
+import { seeded } from "./helpers/random.ts";
   WAL_BATCH_VERSION,
   WalBatchEncodeError,
   crc32,
@@ -392,7 +393,7 @@ describe("CRC-32", () => {
   });
 
   test("Bun.hash.crc32 and the portable implementation agree on every length up to 100 and on a large buffer", () => {
-    const random = mulberry32(7);
+    const random = seeded(7);
     const bytes = Uint8Array.from({ length: 300_001 }, () => random() * 256);
     for (let length = 0; length <= 100; length++) {
       const slice = bytes.subarray(length, length * 2);
@@ -461,7 +462,7 @@ describe("fuzz", () => {
     const mutation = mutations[name]!;
     const outcomes = new Set<string>();
     for (let seed = 1; seed <= 1000; seed++) {
-      const bytes = mutation.make(mulberry32(seed));
+      const bytes = mutation.make(seeded(seed));
       let result: ReturnType<typeof decodeBatch>;
       try {
         result = decodeBatch(bytes);
@@ -481,20 +482,9 @@ describe("fuzz", () => {
   test("payload mutations behind a correct CRC reach both of the inner walk's rejections", () => {
     const outcomes = new Set<string>();
     for (let seed = 1; seed <= 1000; seed++) {
-      const result = decodeBatch(mutations["flip payload bytes, fix the CRC"]!.make(mulberry32(seed)));
+      const result = decodeBatch(mutations["flip payload bytes, fix the CRC"]!.make(seeded(seed)));
       outcomes.add(result.ok ? "ok" : result.code);
     }
     expect([...outcomes].sort()).toEqual(["malformed", "ok", "over_limit"]);
   });
 });
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
-}

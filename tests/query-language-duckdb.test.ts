@@ -25,31 +25,8 @@ import { planPredicate } from "../src/query/planner.ts";
 import { Duck, execute, queryRows, type SqlParam } from "../src/storage/duckdb.ts";
 import { COLUMNS, levelIndex } from "../src/storage/schema.ts";
 import { tempDir } from "./helpers/processes.ts";
+import { Draw, seeded } from "./helpers/random.ts";
 
-/** mulberry32: a small seeded PRNG, so every run draws the same events and queries. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Draw {
-  constructor(private readonly next: () => number) {}
-  int(below: number): number {
-    return Math.floor(this.next() * below);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-  chance(probability: number): boolean {
-    return this.next() < probability;
-  }
-}
 
 // ---------------------------------------------------------------------------------
 // The events.

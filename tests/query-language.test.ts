@@ -20,6 +20,7 @@ import { QUERY_DEPTH_MAX, QUERY_TERMS_MAX, QUERY_TEXT_CHARS_MAX } from "../src/q
 import { parseQuery, type QueryParse } from "../src/query/parser.ts";
 import { likeContains, NUMERIC_TEXT_PATTERN, planPredicate, QueryPlanError } from "../src/query/planner.ts";
 import type { SqlParam } from "../src/storage/duckdb.ts";
+import { Draw, seeded } from "./helpers/random.ts";
 
 // Tree builders, so the tables read like the trees they expect.
 const text = (value: string): QueryNode => ({ type: "text", value });
@@ -297,33 +298,6 @@ describe("printQuery", () => {
 // ---------------------------------------------------------------------------------
 // Property tests: a seeded generator of canonical trees.
 
-/** mulberry32: a small seeded PRNG, so every run draws the same cases. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Draw {
-  constructor(private readonly next: () => number) {}
-  int(below: number): number {
-    return Math.floor(this.next() * below);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-  chance(probability: number): boolean {
-    return this.next() < probability;
-  }
-  unit(): number {
-    return this.next();
-  }
-}
 
 /** Pieces of values: syntax characters, operator words, escapes, unicode, whitespace. */
 const VALUE_PIECES = [

@@ -2,22 +2,14 @@
 // planner builds (planner.ts): used by live tail and alert rules on the stream, and by
 // the tests that check parse/print round trips select the same events. Pure.
 
-import { LEVELS, type Level } from "../protocol/event.ts";
+import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
 import type { FieldRef, QueryNode } from "./ast.ts";
 import { NUMERIC_TEXT_PATTERN } from "./planner.ts";
 
 const NUMERIC_TEXT = new RegExp(NUMERIC_TEXT_PATTERN);
 
 /** The fields of an event a query can see. `metadata` is the stored JSON text. */
-export interface QueryableEvent {
-  level: Level;
-  service: string;
-  hostname: string;
-  traceId: string;
-  spanId: string;
-  message: string;
-  metadata: string;
-}
+export type QueryableEvent = Pick<NormalizedEvent, "level" | "service" | "hostname" | "traceId" | "spanId" | "message" | "metadata">;
 
 /** json_extract_string's view of a metadata value: strings as they are, other scalars and objects as JSON text; absent is null. */
 function metadataValue(event: QueryableEvent, path: readonly string[], cache: Map<string, unknown>): string | null {
