@@ -17,7 +17,6 @@ import { Event } from "../src/protocol/generated/sluice/wal/event.ts";
 import { EventList } from "../src/protocol/generated/sluice/wal/event-list.ts";
 import { WAL_BATCH_BYTES_MAX, WAL_BATCH_EVENTS_MAX, WAL_STRING_BYTES_MAX } from "../src/protocol/limits.ts";
 import {
-import { seeded } from "./helpers/random.ts";
   WAL_BATCH_VERSION,
   WalBatchEncodeError,
   crc32,
@@ -26,6 +25,7 @@ import { seeded } from "./helpers/random.ts";
   encodeBatch,
   isWalBatch,
 } from "../src/protocol/wal-batch.ts";
+import { seeded } from "./helpers/random.ts";
 
 const SCHEMA_PATH = join(import.meta.dir, "../src/protocol/wal-batch.fbs");
 
