@@ -176,7 +176,7 @@ describe("parseSearchRequest", () => {
     [`limit=${SEARCH_LIMIT_MAX + 1}`, SEARCH_LIMIT_MAX],
     ["limit=1000000000", SEARCH_LIMIT_MAX],
   ])("%p -> limit %d", (query, limit) => {
-    expect(parseSearchRequest(new URLSearchParams(query))).toEqual({ filter: EMPTY_FILTER, limit, cursor: undefined });
+    expect(parseSearchRequest(new URLSearchParams(query))).toEqual({ filter: EMPTY_FILTER, limit, order: "newest", cursor: undefined });
   });
 
   test.each(["0", "-1", "1.5", "ten", "NaN", "Infinity"])("limit=%p is an error", (raw) => {
@@ -186,7 +186,27 @@ describe("parseSearchRequest", () => {
   test("a whole request: filter, limit and cursor", () => {
     const cursor = { ts: 1_767_225_600_123_456, id: "660cec46abf00" + "00000000000c" + "00003" };
     const params = new URLSearchParams({ service: "api", level: "warn", q: "timeout", limit: "20", cursor: encodeCursor(cursor) });
-    expect(parseSearchRequest(params)).toEqual({ filter: { ...EMPTY_FILTER, services: ["api"], levels: ["WARN"], query: { type: "text", value: "timeout" } }, limit: 20, cursor });
+    expect(parseSearchRequest(params)).toEqual({ filter: { ...EMPTY_FILTER, services: ["api"], levels: ["WARN"], query: { type: "text", value: "timeout" } }, limit: 20, order: "newest", cursor });
+  });
+
+  test.each<[string, string]>([
+    ["newest", "newest"],
+    ["desc", "newest"],
+    ["OLDEST", "oldest"],
+    ["asc", "oldest"],
+  ])("order=%p is %p", (raw, order) => {
+    expect(parseSearchRequest(new URLSearchParams({ order: raw })).order).toBe(order as "newest" | "oldest");
+  });
+
+  test("an unknown order is an error", () => {
+    expect(thrown(() => parseSearchRequest(new URLSearchParams({ order: "random" })))).toEqual(queryError("bad_parameter", 'order: "random" is not newest or oldest'));
+  });
+
+  test("a cursor keeps its order: an oldest-first cursor is refused by a newest-first search and back", () => {
+    const cursor = { ts: 5, id: "0".repeat(30) };
+    expect(parseSearchRequest(new URLSearchParams({ order: "oldest", cursor: encodeCursor(cursor, "oldest") })).cursor).toEqual(cursor);
+    expect(thrown(() => parseSearchRequest(new URLSearchParams({ cursor: encodeCursor(cursor, "oldest") })))).toEqual(queryError("bad_cursor", "cursor continues an order=oldest search, not order=newest"));
+    expect(thrown(() => parseSearchRequest(new URLSearchParams({ order: "oldest", cursor: encodeCursor(cursor) })))).toEqual(queryError("bad_cursor", "cursor continues an order=newest search, not order=oldest"));
   });
 
   test("a foreign cursor is an error", () => {

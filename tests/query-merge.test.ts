@@ -207,3 +207,22 @@ describe("mergeAggregates", () => {
     expect(Object.keys(merged.groups)).toEqual(["web", "404", "7"]);
   });
 });
+
+describe("mergeSearch oldest first", () => {
+  test("rows come oldest first (ties by id ascending), and a truncated reply cuts the page at its last row", () => {
+    const merged = mergeSearch(
+      [
+        reply(0, [row(1, "a"), row(3, "a"), row(5, "a")], true),
+        reply(1, [row(1, "b"), row(2, "a"), row(6, "a")]),
+      ],
+      10,
+      "oldest",
+    );
+    expect(page(merged)).toEqual({ rows: ["1/a", "1/b", "2/a", "3/a", "5/a"], next: "5/a" });
+  });
+
+  test("a full page without truncation has a cursor at its last row", () => {
+    const merged = mergeSearch([reply(0, [row(2, "a"), row(4, "a")]), reply(1, [row(3, "a")])], 2, "oldest");
+    expect(page(merged)).toEqual({ rows: ["2/a", "3/a"], next: "3/a" });
+  });
+});

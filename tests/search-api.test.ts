@@ -83,6 +83,23 @@ describe("search", () => {
     expect(seen).toEqual([...seen].sort((a, b) => b - a));
   });
 
+  test("order=oldest pages through every match exactly once, oldest first, and its cursor keeps the order", async () => {
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    let page = 0;
+    do {
+      const { status, body } = await search(`service=api&level=ERROR&from=${BASE_US}&to=${BASE_US + TOTAL * 1000}&order=oldest&limit=${61}${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(status).toBe(200);
+      seen.push(...indexes(body.logs));
+      cursor = body.next_cursor;
+    } while (cursor && ++page < 100);
+    const expected = Array.from({ length: TOTAL }, (_, index) => index).filter((index) => index % 2 === 0 && index % 3 === 2);
+    expect(seen).toEqual(expected);
+    const first = await search(`service=api&order=oldest&limit=5`);
+    const { status, body } = await search(`service=api&limit=5&cursor=${first.body.next_cursor}`);
+    expect({ status, code: body.error?.code }).toEqual({ status: 400, code: "bad_cursor" });
+  });
+
   test(`limit is capped at ${SEARCH_LIMIT_MAX}`, async () => {
     const { body } = await search(`limit=${SEARCH_LIMIT_MAX * 5}`);
     expect(body.logs.length).toBe(SEARCH_LIMIT_MAX);

@@ -1,7 +1,7 @@
 // The request/reply messages of `sluice.query.<shard>` (JSON, version 1). The query
 // gateway scatters these over NATS even on one node, so a cluster only distributes them.
 
-import type { Cursor, GroupByField, SearchFilter } from "../query/filter.ts";
+import type { Cursor, GroupByField, SearchFilter, SearchOrder } from "../query/filter.ts";
 import type { StoredEvent } from "./event.ts";
 
 export const QUERY_PROTOCOL_VERSION = 1;
@@ -12,6 +12,8 @@ export interface ShardSearchRequest {
   tenant: string;
   filter: SearchFilter;
   limit: number;
+  /** Absent: newest first. */
+  order?: SearchOrder;
   cursor?: Cursor;
 }
 

@@ -25,9 +25,14 @@ export interface Cursor {
   id: string;
 }
 
+/** Result order of a search: newest first (the default) or oldest first. */
+export const SEARCH_ORDERS = ["newest", "oldest"] as const;
+export type SearchOrder = (typeof SEARCH_ORDERS)[number];
+
 export interface SearchRequest {
   filter: SearchFilter;
   limit: number;
+  order: SearchOrder;
   cursor?: Cursor;
 }
 
@@ -97,15 +102,20 @@ export function parseFilter(params: URLSearchParams, nowUs: number = Date.now() 
   };
 }
 
-export function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify([cursor.ts, cursor.id])).toString("base64url");
+/** A cursor names the last row of a page and the order it was read in (absent: newest first). */
+export function encodeCursor(cursor: Cursor, order: SearchOrder = "newest"): string {
+  return Buffer.from(JSON.stringify(order === "newest" ? [cursor.ts, cursor.id] : [cursor.ts, cursor.id, order])).toString("base64url");
 }
 
-export function decodeCursor(text: string): Cursor {
+export function decodeCursor(text: string, order: SearchOrder = "newest"): Cursor {
   try {
-    const [ts, id] = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
-    if (Number.isSafeInteger(ts) && typeof id === "string" && /^[0-9a-f]{30}$/.test(id)) return { ts, id };
-  } catch {
+    const [ts, id, cursorOrder = "newest"] = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
+    if (Number.isSafeInteger(ts) && typeof id === "string" && /^[0-9a-f]{30}$/.test(id)) {
+      if (cursorOrder !== order) throw new QueryError("bad_cursor", `cursor continues an order=${String(cursorOrder)} search, not order=${order}`);
+      return { ts, id };
+    }
+  } catch (error) {
+    if (error instanceof QueryError) throw error;
     // Falls through to the error below: the cursor is not ours.
   }
   throw new QueryError("bad_cursor", "cursor is not one this server issued");
@@ -119,8 +129,11 @@ export function parseSearchRequest(params: URLSearchParams): SearchRequest {
     if (!Number.isInteger(limit) || limit < 1) throw new QueryError("bad_parameter", `limit: ${JSON.stringify(rawLimit.slice(0, 32))} is not a positive integer`);
     limit = Math.min(limit, SEARCH_LIMIT_MAX);
   }
+  const rawOrder = (params.get("order") ?? "newest").toLowerCase();
+  const order: SearchOrder | undefined = rawOrder === "newest" || rawOrder === "desc" ? "newest" : rawOrder === "oldest" || rawOrder === "asc" ? "oldest" : undefined;
+  if (!order) throw new QueryError("bad_parameter", `order: ${JSON.stringify(rawOrder.slice(0, 32))} is not newest or oldest`);
   const rawCursor = params.get("cursor");
-  return { filter: parseFilter(params), limit, cursor: rawCursor ? decodeCursor(rawCursor) : undefined };
+  return { filter: parseFilter(params), limit, order, cursor: rawCursor ? decodeCursor(rawCursor, order) : undefined };
 }
 
 export function parseGroupBy(params: URLSearchParams): GroupByField {

@@ -3,7 +3,7 @@
 
 import type { StoredEvent } from "../protocol/event.ts";
 import type { ShardAggregateReply, ShardSearchReply } from "../protocol/query-messages.ts";
-import type { Cursor } from "./filter.ts";
+import type { Cursor, SearchOrder } from "./filter.ts";
 
 /** Compares two events newest first: positive when a sorts after b. */
 export function compareNewestFirst(a: { timestampUs: number; id: string }, b: { timestampUs: number; id: string }): number {
@@ -21,14 +21,15 @@ export interface MergedSearch {
  * one, so the merge keeps only rows at or before the earliest such cut: never a
  * silently skipped row, at worst a shorter page with a cursor.
  */
-export function mergeSearch(replies: readonly ShardSearchReply[], limit: number): MergedSearch {
-  const all = replies.flatMap((reply) => reply.rows).sort(compareNewestFirst);
+export function mergeSearch(replies: readonly ShardSearchReply[], limit: number, order: SearchOrder = "newest"): MergedSearch {
+  const compare = order === "newest" ? compareNewestFirst : (a: StoredEvent, b: StoredEvent) => compareNewestFirst(b, a);
+  const all = replies.flatMap((reply) => reply.rows).sort(compare);
   let cutoff: StoredEvent | undefined;
   for (const reply of replies) {
     const last = reply.rows[reply.rows.length - 1];
-    if (reply.truncated && last && (!cutoff || compareNewestFirst(last, cutoff) < 0)) cutoff = last;
+    if (reply.truncated && last && (!cutoff || compare(last, cutoff) < 0)) cutoff = last;
   }
-  let rows = cutoff ? all.filter((row) => compareNewestFirst(row, cutoff!) <= 0) : all;
+  let rows = cutoff ? all.filter((row) => compare(row, cutoff!) <= 0) : all;
   const cut = rows.length > limit || rows.length < all.length;
   rows = rows.slice(0, limit);
   const more = cut || replies.some((reply) => reply.truncated || reply.rows.length >= limit);

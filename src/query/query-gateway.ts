@@ -75,11 +75,11 @@ export class QueryGateway {
   async search(tenant: string, request: SearchRequest): Promise<Record<string, unknown>> {
     return this.timed(async () => {
       const started = performance.now();
-      const scatter = await this.scatter<ShardSearchReply>({ v: QUERY_PROTOCOL_VERSION, kind: "search", tenant, filter: request.filter, limit: request.limit, cursor: request.cursor });
-      const merged = mergeSearch(scatter.replies, request.limit);
+      const scatter = await this.scatter<ShardSearchReply>({ v: QUERY_PROTOCOL_VERSION, kind: "search", tenant, filter: request.filter, limit: request.limit, order: request.order, cursor: request.cursor });
+      const merged = mergeSearch(scatter.replies, request.limit, request.order);
       return {
         logs: merged.rows.map(eventToJson),
-        next_cursor: merged.nextCursor ? encodeCursor(merged.nextCursor) : null,
+        next_cursor: merged.nextCursor ? encodeCursor(merged.nextCursor, request.order) : null,
         ...this.footer(scatter, started),
       };
     });

@@ -22,7 +22,8 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
   );
   if (request.kind === "search") {
     if (!source) return { ok: true, kind: "search", rows: [], truncated: false, tookMs: 0, ...stats };
-    const query = searchSql(source, whereSql(request.tenant, request.filter, request.cursor), request.limit);
+    const order = request.order ?? "newest";
+    const query = searchSql(source, whereSql(request.tenant, request.filter, request.cursor, order), request.limit, order);
     const rows = (await queryRows(connection, query.sql, query.params)).map(rowToEvent);
     // Keep the reply under the NATS payload budget; the gateway handles the cut.
     let bytes = REPLY_ENVELOPE_BYTES;

@@ -2,8 +2,8 @@
 // as bound parameters; identifiers come from fixed lists or validated names.
 
 import type { SqlParam } from "../storage/duckdb.ts";
-import { COLUMN_NAMES, levelIndex, NEWEST_FIRST_SQL, parseEventId } from "../storage/schema.ts";
-import { QueryError, type Cursor, type GroupByField, type SearchFilter } from "./filter.ts";
+import { COLUMN_NAMES, levelIndex, NEWEST_FIRST_SQL, OLDEST_FIRST_SQL, parseEventId } from "../storage/schema.ts";
+import { QueryError, type Cursor, type GroupByField, type SearchFilter, type SearchOrder } from "./filter.ts";
 import { AGGREGATE_GROUPS_MAX } from "./limits.ts";
 import { planPredicate } from "./planner.ts";
 
@@ -25,7 +25,7 @@ export function sourceSql(tables: readonly string[], segmentLiterals: readonly s
   return parts.length === 0 ? null : parts.join(" UNION ALL ");
 }
 
-export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor): Sql {
+export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor, order: SearchOrder = "newest"): Sql {
   const clauses: string[] = [];
   const params: SqlParam[] = [];
   const bind = (value: SqlParam): string => {
@@ -45,21 +45,22 @@ export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor):
   oneOf("trace_id", filter.traceIds);
   if (filter.query) clauses.push(planPredicate(filter.query, bind));
   if (cursor) {
-    // Rows after the cursor in newest-first order: the id is (ingest_ts, seq, idx).
+    // Rows after the cursor in the search's order: the id is (ingest_ts, seq, idx).
+    const after = order === "newest" ? "<" : ">";
     const at = parseEventId(cursor.id);
     if (!at) throw new QueryError("bad_cursor", "cursor is not one this server issued");
     const ts = bind(cursor.ts);
     const ingest = bind(at.ingestUs);
     const seq = bind(at.seq);
-    clauses.push(`(ts < ${ts} OR (ts = ${ts} AND (ingest_ts < ${ingest} OR (ingest_ts = ${ingest} AND (seq < ${seq} OR (seq = ${seq} AND idx < ${bind(at.index)}))))))`);
+    clauses.push(`(ts ${after} ${ts} OR (ts = ${ts} AND (ingest_ts ${after} ${ingest} OR (ingest_ts = ${ingest} AND (seq ${after} ${seq} OR (seq = ${seq} AND idx ${after} ${bind(at.index)}))))))`);
   }
   return { sql: clauses.join(" AND "), params };
 }
 
 /** Newest first; ties broken by id so pages never skip or repeat. */
-export function searchSql(source: string, where: Sql, limit: number): Sql {
+export function searchSql(source: string, where: Sql, limit: number, order: SearchOrder = "newest"): Sql {
   return {
-    sql: `SELECT ${COLUMN_NAMES} FROM (${source}) WHERE ${where.sql} ORDER BY ${NEWEST_FIRST_SQL} LIMIT ${Math.trunc(limit)}`,
+    sql: `SELECT ${COLUMN_NAMES} FROM (${source}) WHERE ${where.sql} ORDER BY ${order === "newest" ? NEWEST_FIRST_SQL : OLDEST_FIRST_SQL} LIMIT ${Math.trunc(limit)}`,
     params: where.params,
   };
 }

@@ -35,6 +35,8 @@ export const NDJSON_COLUMNS_SPEC = `{${COLUMNS.map(([name, type]) => `${name}: '
 
 /** Newest first; ties in time broken by (ingest_ts, seq, idx), which is id order. */
 export const NEWEST_FIRST_SQL = "ts DESC, ingest_ts DESC, seq DESC, idx DESC";
+/** Oldest first, the exact reverse. */
+export const OLDEST_FIRST_SQL = "ts, ingest_ts, seq, idx";
 
 const LEVEL_INDEX: Record<Level, number> = Object.fromEntries(LEVELS.map((level, index) => [level, index])) as Record<Level, number>;
 
