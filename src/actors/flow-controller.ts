@@ -57,7 +57,7 @@ export class FlowController implements Actor<FlowControllerMessage> {
 
   async start(context: ActorContext<FlowControllerMessage>): Promise<void> {
     this.timer = setInterval(() => {
-      if (!context.mailbox.isClosed && context.mailbox.size === 0) context.self({ type: "tick" });
+      if (context.mailbox.size === 0) context.self({ type: "tick" });
     }, this.options.tickMs ?? FLOW_TICK_MS);
   }
 

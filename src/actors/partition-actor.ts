@@ -50,8 +50,6 @@ const ACK = new TextEncoder().encode("+ACK");
 /** Rejections echoed per WAL message on the rejects subject. */
 const REJECTIONS_PUBLISHED_MAX = 100;
 
-/** How often the actor reads its consumer's ack floor to forget sealed sequences below it. */
-const ACK_FLOOR_POLL_MS = 10_000;
 
 export class PartitionActor implements Actor<PartitionMessage> {
   readonly name: string;
@@ -69,10 +67,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
    */
   private durable = new Set<number>();
   private recovered = false;
-  private ackFloorTimer?: ReturnType<typeof setInterval>;
   private sealing = false;
   private flushing = false;
-  private compacting = false;
   private activeQueries = 0;
   private queryConnections: DuckDBConnection[] = [];
   private roomWaiters: (() => void)[] = [];
@@ -130,29 +126,26 @@ export class PartitionActor implements Actor<PartitionMessage> {
       callback: (error, message) => (error ? this.options.log(`${this.name}: query subscription: ${error.message}`) : this.receiveQuery(message, context)),
     });
     this.ticker = setInterval(() => {
-      if (this.tickQueued || context.mailbox.isClosed) return;
+      if (this.tickQueued) return;
       this.tickQueued = true;
       context.self({ type: "tick" });
     }, this.options.tickMs ?? Math.max(10, Math.min(100, this.options.flushIntervalMs / 2)));
-    this.ackFloorTimer = setInterval(() => {
-      this.pruneDurable().catch((error) => this.options.log(`${this.name}: reading the consumer's ack floor failed: ${describe(error)}`));
-    }, ACK_FLOOR_POLL_MS);
   }
 
-  /** Forgets sealed sequences JetStream can no longer redeliver. */
-  private async pruneDurable(): Promise<void> {
-    if (this.durable.size === 0) return;
-    const info = await this.options.jsm.consumers.info(WAL_STREAM, shardConsumerName(this.options.shard));
-    const floor = info.ack_floor.stream_seq;
-    for (const seq of this.durable) if (seq <= floor) this.durable.delete(seq);
+  /** Forgets sealed sequences JetStream can no longer redeliver (at or below the consumer's ack floor; the WAL trimmer reads it). */
+  forgetDurableThrough(ackFloor: number): void {
+    for (const seq of this.durable) if (seq <= ackFloor) this.durable.delete(seq);
   }
 
   handle(message: PartitionMessage, context: ActorContext<PartitionMessage>): void {
     switch (message.type) {
-      case "wal":
-        this.noteLag(message.message, context);
-        this.ingest(message.message);
+      case "wal": {
+        // The stored time is parsed out of the reply subject on every access: read it once.
+        const ingestUs = Number(message.message.timestampNanos / 1000n);
+        this.noteLag(message.message, ingestUs, context);
+        this.ingest(message.message, ingestUs);
         return;
+      }
       case "tick":
         this.tickQueued = false;
         this.onTick(context);
@@ -176,8 +169,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
     return Math.max(0, delivery, flushWait);
   }
 
-  private noteLag(message: JsMsg, context: ActorContext<PartitionMessage>): void {
-    this.lastHandledStoredMs = Number(message.timestampNanos / 1_000_000n);
+  private noteLag(message: JsMsg, ingestUs: number, context: ActorContext<PartitionMessage>): void {
+    this.lastHandledStoredMs = Math.floor(ingestUs / 1000);
     this.moreWaiting = message.info.pending > 0 || context.mailbox.size > 0;
   }
 
@@ -191,7 +184,6 @@ export class PartitionActor implements Actor<PartitionMessage> {
   async stop(reason: ExitReason): Promise<void> {
     this.stopIntake();
     if (this.ticker) clearInterval(this.ticker);
-    if (this.ackFloorTimer) clearInterval(this.ackFloorTimer);
     await this.consumeLoop;
     const store = this.store;
     if (reason === "quit" && store) {
@@ -207,6 +199,11 @@ export class PartitionActor implements Actor<PartitionMessage> {
     for (const connection of this.queryConnections.splice(0)) connection.closeSync();
     this.store = undefined;
     await store?.close();
+  }
+
+  /** Events stored so far (the node's ingestion rate samples it every second). */
+  get eventsTotal(): number {
+    return this.counters.events;
   }
 
   snapshot(): Record<string, unknown> {
@@ -229,7 +226,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
     if (this.hasRoom()) for (const waiter of this.roomWaiters.splice(0)) waiter();
   }
 
-  private ingest(message: JsMsg): void {
+  private ingest(message: JsMsg, ingestUs: number): void {
     const store = this.store!;
     const seq = message.seq;
     this.counters.messages++;
@@ -244,7 +241,6 @@ export class PartitionActor implements Actor<PartitionMessage> {
       this.counters.redeliveries++;
       return;
     }
-    const ingestUs = Number(message.timestampNanos / 1000n);
     const subject = parseWalSubject(message.subject);
     this.held.set(seq, replySubject(message));
     if (!subject || subject.shard !== this.options.shard) {
@@ -258,17 +254,10 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const rows = store.pendingRowBuffer;
     const mark = rows.mark();
     rows.beginMessage(ingestUs, seq, subject.tenant);
-    let minTs = Infinity;
-    let maxTs = -Infinity;
     if (format === "flatbuffers") {
       // Hot path: string bytes go from the batch into rows without decoding.
       const data = message.data;
-      const visited = visitBatch(data, (event) => {
-        const ts = event.timestampUs > 0 ? event.timestampUs : ingestUs;
-        if (ts < minTs) minTs = ts;
-        if (ts > maxTs) maxTs = ts;
-        rows.appendRanges(data, event, ts);
-      });
+      const visited = visitBatch(data, (event) => rows.appendRanges(data, event, event.timestampUs > 0 ? event.timestampUs : ingestUs));
       if (!visited.ok) {
         // A batch is all or nothing: its checksum covers every event.
         rows.rollback(mark);
@@ -277,19 +266,18 @@ export class PartitionActor implements Actor<PartitionMessage> {
     } else {
       const decoded = decodeTextPayload(message.data, { format, service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs });
       if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
-      decoded.events.slice(0, EVENTS_PER_MESSAGE_MAX).forEach((event, index) => {
-        const ts = event.timestampUs > 0 ? event.timestampUs : ingestUs;
-        if (ts < minTs) minTs = ts;
-        if (ts > maxTs) maxTs = ts;
-        rows.appendEvent(event, index, ts);
-      });
+      const events = decoded.events;
+      for (let index = 0; index < Math.min(events.length, EVENTS_PER_MESSAGE_MAX); index++) {
+        const event = events[index];
+        rows.appendEvent(event, index, event.timestampUs > 0 ? event.timestampUs : ingestUs);
+      }
     }
     const count = rows.rows - mark.rows;
     if (count === 0) {
       store.skip(seq);
       return;
     }
-    store.append({ rows: count, seq, storedMs: ingestUs / 1000, tenant: subject.tenant, minTs, maxTs });
+    store.append({ rows: count, seq, storedMs: ingestUs / 1000 });
     this.counters.events += count;
   }
 
@@ -328,15 +316,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
   }
 
   private maybeCompact(context: ActorContext<PartitionMessage>): void {
-    if (this.compacting || !this.store) return;
-    this.compacting = true;
-    this.store
-      .compact()
-      .then(() => (this.compacting = false))
-      .catch((error) => {
-        this.compacting = false;
-        context.fail(new Error(`${this.name}: compaction failed`, { cause: error }));
-      });
+    // The store runs one compaction at a time and answers false meanwhile.
+    this.store?.compact().catch((error) => context.fail(new Error(`${this.name}: compaction failed`, { cause: error })));
   }
 
   /** Acks exactly the WAL messages a seal made durable, and remembers them against redelivery. */

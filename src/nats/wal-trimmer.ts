@@ -17,7 +17,8 @@ export type WalTrimmerMessage = { type: "tick" };
 export interface WalTrimmerOptions {
   jsm: JetStreamManager;
   shards: number;
-  log: (line: string) => void;
+  /** Each round's ack floor per shard (index = shard): partitions forget sealed sequences below it. */
+  onAckFloors?: (floors: readonly number[]) => void;
   intervalMs?: number;
 }
 
@@ -81,6 +82,7 @@ export class WalTrimmer implements Actor<WalTrimmerMessage> {
           const info = await this.options.jsm.consumers.info(WAL_STREAM, shardConsumerName(shard));
           shards.push({ ackFloor: info.ack_floor.stream_seq, pending: info.num_pending, ackPending: info.num_ack_pending });
         }
+        this.options.onAckFloors?.(shards.map((shard) => shard.ackFloor));
         through = purgeBelow(lastSeq, shards);
         if (shards.every((shard) => shard.ackPending === 0) || Date.now() >= deadline) break;
         await Bun.sleep(25);

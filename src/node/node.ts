@@ -7,12 +7,12 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, write
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { PartitionActor, type PartitionMessage } from "../actors/partition-actor.ts";
-import { describe, Supervisor, type ActorRef } from "../actors/supervisor.ts";
+import { PartitionActor } from "../actors/partition-actor.ts";
+import { describe, Supervisor } from "../actors/supervisor.ts";
 import { createFetchHandler } from "../http/routes.ts";
 import { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { INGEST_BODY_BYTES_MAX } from "../ingest/limits.ts";
-import { parseNatsVersion, startNatsServer, versionAtLeast, type RunningNatsServer } from "../nats/server-process.ts";
+import { parseNatsVersion, pidAlive, startNatsServer, versionAtLeast, type RunningNatsServer } from "../nats/server-process.ts";
 import { ensureWalStream } from "../nats/wal.ts";
 import { WalTrimmer } from "../nats/wal-trimmer.ts";
 import { FlowController } from "../actors/flow-controller.ts";
@@ -50,15 +50,8 @@ function acquireLock(paths: DataPaths): () => void {
   const lockPath = join(paths.root, "LOCK");
   try {
     const owner = Number(readFileSync(lockPath, "utf8").trim());
-    if (owner && owner !== process.pid) {
-      try {
-        process.kill(owner, 0);
-        throw new NodeStartError(`data directory ${paths.root} is in use by process ${owner} (${lockPath})`);
-      } catch (error) {
-        if (error instanceof NodeStartError) throw error;
-        // ESRCH: the owner is gone; the lock is stale.
-      }
-    }
+    // A lock whose owner is gone is stale.
+    if (owner && owner !== process.pid && pidAlive(owner)) throw new NodeStartError(`data directory ${paths.root} is in use by process ${owner} (${lockPath})`);
   } catch (error) {
     if (error instanceof NodeStartError) throw error;
     // No lock file yet.
@@ -142,11 +135,10 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     });
     const storageWork = new StorageWorkScheduler(STORAGE_WORK_CONCURRENCY);
     const partitions: PartitionActor[] = [];
-    const refs: ActorRef<PartitionMessage>[] = [];
     for (let shard = 0; shard < options.shards; shard++) {
       const actor = new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork });
       partitions.push(actor);
-      refs.push(await supervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" }));
+      await supervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" });
     }
     const flow = new FlowController({
       nc,
@@ -156,7 +148,8 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       log,
     });
     await supervisor.spawn(flow, { capacity: 1, policy: "drop-oldest" });
-    const trimmer = new WalTrimmer({ jsm, shards: options.shards, log });
+    // The trimmer reads every shard consumer's ack floor anyway: partitions prune their replay guard from it.
+    const trimmer = new WalTrimmer({ jsm, shards: options.shards, onAckFloors: (floors) => floors.forEach((floor, shard) => partitions[shard]?.forgetDurableThrough(floor)) });
     await supervisor.spawn(trimmer, { capacity: 1, policy: "drop-oldest" });
     cleanups.push(async () => {
       for (const actor of partitions) actor.stopIntake();
@@ -172,7 +165,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     const query = new QueryGateway({ nc, shards: options.shards });
     const rate = startRateSampler(partitions);
     cleanups.push(() => rate.stop());
-    const health = () => nodeHealth({ supervisor, partitions, ingest, query, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
+    const health = () => nodeHealth({ supervisor, ingest, query, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
     const server = Bun.serve({
       hostname: options.httpHost,
       port: options.httpPort,
@@ -219,7 +212,7 @@ interface RateSampler {
 
 function startRateSampler(partitions: PartitionActor[]): RateSampler {
   const samples: number[] = [];
-  const total = () => partitions.reduce((sum, actor) => sum + Number(actor.snapshot().events ?? 0), 0);
+  const total = () => partitions.reduce((sum, actor) => sum + actor.eventsTotal, 0);
   samples.push(total());
   const timer = setInterval(() => {
     samples.push(total());
@@ -233,7 +226,6 @@ function startRateSampler(partitions: PartitionActor[]): RateSampler {
 
 async function nodeHealth(input: {
   supervisor: Supervisor;
-  partitions: PartitionActor[];
   ingest: IngestGateway;
   query: QueryGateway;
   jsm: JetStreamManager;
@@ -246,7 +238,8 @@ async function nodeHealth(input: {
   flow: FlowController;
 }): Promise<Record<string, unknown>> {
   const actors = input.supervisor.snapshot();
-  const stores = input.partitions.map((actor) => actor.snapshot().store as Record<string, number> | undefined).filter((store) => store !== undefined);
+  // The supervisor's snapshot already holds each partition's (with its store): do not build them twice.
+  const stores = actors.map((actor) => actor.store as Record<string, number> | undefined).filter((store) => store !== undefined);
   const sum = (key: string) => stores.reduce((total, store) => total + (store[key] ?? 0), 0);
   let wal: Record<string, unknown> = { available: false };
   try {

@@ -1,8 +1,8 @@
-// The storage engine of one shard: rows wait in JS, are flushed into an in-memory
-// DuckDB table (the memtable, queryable at once), are sealed into an immutable
-// Parquet segment (fsynced, verified, then published in the manifest) and small
-// segments are compacted. Flush, seal and compaction run one at a time on a chain;
-// queries take a snapshot and never block them.
+// The storage engine of one shard: rows wait in JS, are flushed into the memtable (a
+// DuckDB table per flush, queryable at once), are sealed into an immutable Parquet
+// segment (fsynced, verified, then published in the manifest) and small segments are
+// compacted. Memtable work and segment work each run in order on their own chain,
+// through the node-wide storage work queue; queries take a snapshot and never block them.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -22,24 +22,12 @@ function unionSql(parts: readonly string[]): string {
   return parts.map((part) => `SELECT ${COLUMN_NAMES} FROM ${part}`).join(" UNION ALL ");
 }
 
-function splitLines(ndjson: Uint8Array): Uint8Array[] {
-  const lines: Uint8Array[] = [];
-  let start = 0;
-  for (let index = ndjson.indexOf(0x0a); index >= 0; index = ndjson.indexOf(0x0a, index + 1)) {
-    lines.push(ndjson.subarray(start, index + 1));
-    start = index + 1;
-  }
-  return lines;
-}
-
-function joinLines(lines: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(lines.reduce((sum, line) => sum + line.byteLength, 0));
-  let offset = 0;
-  for (const line of lines) {
-    out.set(line, offset);
-    offset += line.byteLength;
-  }
-  return out;
+/** Where each line of NDJSON starts, then its end: line i is bytes [starts[i], starts[i + 1]). */
+function lineStarts(ndjson: Uint8Array): number[] {
+  const starts = [0];
+  for (let index = ndjson.indexOf(0x0a); index >= 0; index = ndjson.indexOf(0x0a, index + 1)) starts.push(index + 1);
+  if (starts[starts.length - 1] !== ndjson.length) starts.push(ndjson.length);
+  return starts;
 }
 
 export interface ShardStoreOptions {
@@ -70,9 +58,6 @@ export interface PendingRows {
   seq: number;
   /** When JetStream stored the message (ms): how long its rows have waited to become searchable. */
   storedMs: number;
-  tenant: string;
-  minTs: number;
-  maxTs: number;
 }
 
 /**
@@ -86,11 +71,6 @@ interface MemTable {
   parts: string[];
   rows: number;
   bytes: number;
-  minTs: number;
-  maxTs: number;
-  minSeq: number;
-  maxSeq: number;
-  tenants: Set<string>;
   /** WAL sequences of every message whose rows (or lack of rows) this table holds. */
   seqs: number[];
   firstRowAtMs: number;
@@ -152,12 +132,15 @@ export class ShardStore {
   private pendingEmptySeqs: number[] = [];
   private memTables: MemTable[] = [];
   private current!: MemTable;
-  /** Memtable work (flushes, the swap that starts a seal), one at a time in order. */
-  private chain: Promise<unknown> = Promise.resolve();
-  /** Segment work (seal writes, compactions, recovery reads), one at a time in order: each changes or reads the manifest. */
-  private segmentChain: Promise<unknown> = Promise.resolve();
+  /**
+   * Work that must run one at a time in order: "memtable" (flushes, the swap that
+   * starts a seal) and "segment" (seal writes, compaction swaps, recovery reads; each
+   * changes or reads the manifest).
+   */
+  private chains: Record<"memtable" | "segment", Promise<unknown>> = { memtable: Promise.resolve(), segment: Promise.resolve() };
   /** The compaction writing now, if any (it runs outside the chains; close waits for it). */
   private compaction: Promise<unknown> = Promise.resolve();
+  private compacting = false;
   private segmentReaders = new Map<string, number>();
   private retiredSegments = new Set<string>();
   private lastFlushAtMs: number;
@@ -165,7 +148,7 @@ export class ShardStore {
   private compactions = 0;
   private nextSegmentNumber = 0;
   private workMs = { flush: 0, seal: 0, compact: 0 };
-  private workCounts = { flush: 0, seal: 0, compact: 0 };
+  private flushes = 0;
   private closed = false;
   private readonly now: () => number;
 
@@ -202,15 +185,15 @@ export class ShardStore {
     return this.pendingRows + this.memTables.reduce((sum, table) => sum + (table.published ? 0 : table.rows), 0);
   }
 
-  /**
-   * Takes the rows of one WAL message. Messages may come in any order (a message lost
-   * in flight is redelivered later); the actor drops ones it already holds or sealed.
-   */
   /** Where the actor serializes the next message's rows before calling append. */
   get pendingRowBuffer(): RowBuffer {
     return this.rowBuffer;
   }
 
+  /**
+   * Takes the rows of one WAL message. Messages may come in any order (a message lost
+   * in flight is redelivered later); the actor drops ones it already holds or sealed.
+   */
   append(rows: PendingRows): void {
     if (this.pendingRows === 0) this.pendingSinceMs = this.now();
     if (rows.storedMs < this.pendingOldestStoredMs) this.pendingOldestStoredMs = rows.storedMs;
@@ -237,7 +220,7 @@ export class ShardStore {
 
   /** Moves pending rows into the memtable. */
   flush(): Promise<void> {
-    return this.enqueue(() => this.flushNow(), "flush");
+    return this.enqueue("memtable", () => this.flushNow(), "flush");
   }
 
   /**
@@ -247,7 +230,7 @@ export class ShardStore {
    * rows keep becoming searchable while a seal waits for its turn or runs.
    */
   async seal(): Promise<number[]> {
-    const frozen = await this.enqueue(async () => {
+    const frozen = await this.enqueue("memtable", async () => {
       await this.flushNow();
       const table = this.current;
       if (table.rows === 0) {
@@ -260,7 +243,7 @@ export class ShardStore {
       return table;
     }, "flush");
     if (Array.isArray(frozen)) return frozen;
-    return this.enqueueSegmentWork(async () => {
+    return this.enqueue("segment", async () => {
       const table = frozen;
       const fileName = this.reserveSegmentFileName();
       // LZ4 on seal, zstd on compaction: a seal sits on the ingest path, and
@@ -282,7 +265,7 @@ export class ShardStore {
    * were sealed before the crash must be acked, not stored twice.
    */
   durableSeqsFrom(minSeq: number): Promise<Set<number>> {
-    return this.enqueueSegmentWork(async () => {
+    return this.enqueue("segment", async () => {
       const segments = this.manifest.segments.filter((segment) => segment.maxSeq >= minSeq);
       if (segments.length === 0) return new Set<number>();
       const list = segments.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
@@ -295,11 +278,15 @@ export class ShardStore {
    * Merges small segments when there are enough; resolves whether it merged any. The
    * merged file is written outside the segment chain (it waits in the scheduler, which
    * defers compaction under load), so seals never wait behind a compaction; only the
-   * manifest swap is chained. The caller runs one compaction at a time per shard, and
-   * only compaction removes segments, so the inputs are still listed at the swap.
+   * manifest swap is chained. One compaction runs at a time per shard (a call while one
+   * runs resolves false), and only compaction removes segments, so the inputs are still
+   * listed at the swap.
    */
   compact(): Promise<boolean> {
-    const running = this.compactNow();
+    // One at a time: a second would plan the same inputs.
+    if (this.compacting) return Promise.resolve(false);
+    this.compacting = true;
+    const running = this.compactNow().finally(() => (this.compacting = false));
     this.compaction = running.catch(() => false);
     return running;
   }
@@ -315,7 +302,7 @@ export class ShardStore {
     const meta = await this.runWork(() => this.writeSegment(`SELECT ${COLUMN_NAMES} FROM read_parquet([${list}])`, fileName, Math.max(...inputs.map((segment) => segment.level)) + 1, "zstd"), "compact");
     const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
     assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
-    await this.enqueueSegmentWork(async () => {
+    await this.enqueue("segment", async () => {
       await this.publishManifest(withCompaction(this.manifest, inputs.map((segment) => segment.file), meta));
       for (const segment of inputs) this.retireSegment(segment.file);
       this.compactions++;
@@ -357,8 +344,9 @@ export class ShardStore {
   }
 
   stats(): StoreStats {
-    const memtableRows = this.memTables.filter((table) => !table.published).reduce((sum, table) => sum + table.rows, 0);
-    const memtableBytes = this.memTables.filter((table) => !table.published).reduce((sum, table) => sum + table.bytes, 0);
+    const unpublished = this.memTables.filter((table) => !table.published);
+    const memtableRows = unpublished.reduce((sum, table) => sum + table.rows, 0);
+    const memtableBytes = unpublished.reduce((sum, table) => sum + table.bytes, 0);
     return {
       shard: this.options.shard,
       pendingRows: this.pendingRows,
@@ -373,29 +361,23 @@ export class ShardStore {
       flushMs: Math.round(this.workMs.flush),
       sealMs: Math.round(this.workMs.seal),
       compactMs: Math.round(this.workMs.compact),
-      flushes: this.workCounts.flush,
+      flushes: this.flushes,
     };
   }
 
   /** Waits for queued storage work, then drops memtables. Unsealed rows are lost here by design: the WAL still has them. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([this.chain, this.segmentChain, this.compaction]);
+    await Promise.all([this.chains.memtable, this.chains.segment, this.compaction]);
     for (const table of this.memTables) await this.dropParts(table);
     this.memTables = [];
     this.connection.closeSync();
   }
 
-  private enqueue<T>(work: () => Promise<T>, kind?: StorageWorkKind): Promise<T> {
-    const next = this.chain.then(() => this.runWork(work, kind));
+  private enqueue<T>(chain: keyof ShardStore["chains"], work: () => Promise<T>, kind?: StorageWorkKind): Promise<T> {
+    const next = this.chains[chain].then(() => this.runWork(work, kind));
     // The chain continues after a failure; the caller sees the error.
-    this.chain = next.catch(() => undefined);
-    return next;
-  }
-
-  private enqueueSegmentWork<T>(work: () => Promise<T>, kind?: StorageWorkKind): Promise<T> {
-    const next = this.segmentChain.then(() => this.runWork(work, kind));
-    this.segmentChain = next.catch(() => undefined);
+    this.chains[chain] = next.catch(() => undefined);
     return next;
   }
 
@@ -407,10 +389,8 @@ export class ShardStore {
       try {
         return await work();
       } finally {
-        if (kind) {
-          this.workMs[kind] += performance.now() - startedAt;
-          this.workCounts[kind]++;
-        }
+        if (kind) this.workMs[kind] += performance.now() - startedAt;
+        if (kind === "flush") this.flushes++;
       }
     };
     const scheduler = this.options.scheduler;
@@ -425,7 +405,7 @@ export class ShardStore {
 
   private newMemTable(): MemTable {
     const sealAgeMs = this.options.sealAgeMs * (1 - SEAL_AGE_JITTER_FRACTION * (this.options.random ?? Math.random)());
-    const table: MemTable = { parts: [], rows: 0, bytes: 0, minTs: Infinity, maxTs: -Infinity, minSeq: Infinity, maxSeq: 0, tenants: new Set(), seqs: [], firstRowAtMs: 0, sealAgeMs, readers: 0, published: false };
+    const table: MemTable = { parts: [], rows: 0, bytes: 0, seqs: [], firstRowAtMs: 0, sealAgeMs, readers: 0, published: false };
     this.memTables.push(table);
     return table;
   }
@@ -464,14 +444,7 @@ export class ShardStore {
     if (table.rows === 0) table.firstRowAtMs = oldestPendingSinceMs || this.now();
     table.rows += inserted;
     table.bytes += bytes;
-    for (const batch of batches) {
-      table.minTs = Math.min(table.minTs, batch.minTs);
-      table.maxTs = Math.max(table.maxTs, batch.maxTs);
-      table.minSeq = Math.min(table.minSeq, batch.seq);
-      table.maxSeq = Math.max(table.maxSeq, batch.seq);
-      table.tenants.add(batch.tenant);
-      table.seqs.push(batch.seq);
-    }
+    for (const batch of batches) table.seqs.push(batch.seq);
   }
 
   /** Bulk-loads NDJSON rows as new parts of `table`; if DuckDB refuses them, bisects by line to isolate and report the bad rows. */
@@ -490,26 +463,33 @@ export class ShardStore {
       await load(ndjson);
       return rows;
     } catch (error) {
-      return this.bisectRows(splitLines(ndjson), load, error);
+      const starts = lineStarts(ndjson);
+      return this.bisectRows(ndjson, starts, 0, starts.length - 1, load, error);
     }
   }
 
-  private async bisectRows(lines: Uint8Array[], load: (part: Uint8Array) => Promise<void>, error: unknown): Promise<number> {
-    if (lines.length === 1) {
-      this.options.onRejectedRows?.([{ line: new TextDecoder().decode(lines[0]), error: error instanceof Error ? error.message : String(error) }]);
+  /** Loads lines [from, to) in halves (each a contiguous slice of `ndjson`) down to the single lines DuckDB refuses, which are reported. */
+  private async bisectRows(ndjson: Uint8Array, starts: readonly number[], from: number, to: number, load: (part: Uint8Array) => Promise<void>, error: unknown): Promise<number> {
+    if (to - from === 1) {
+      this.options.onRejectedRows?.([{ line: new TextDecoder().decode(ndjson.subarray(starts[from], starts[to])), error: error instanceof Error ? error.message : String(error) }]);
       return 0;
     }
+    const middle = from + ((to - from) >>> 1);
     let inserted = 0;
-    for (const half of [lines.slice(0, lines.length >>> 1), lines.slice(lines.length >>> 1)]) {
+    for (const [start, end] of [
+      [from, middle],
+      [middle, to],
+    ]) {
       try {
-        await load(joinLines(half));
-        inserted += half.length;
+        await load(ndjson.subarray(starts[start], starts[end]));
+        inserted += end - start;
       } catch (halfError) {
-        inserted += await this.bisectRows(half, load, halfError);
+        inserted += await this.bisectRows(ndjson, starts, start, end, load, halfError);
       }
     }
     return inserted;
   }
+
 
   /** COPY to a temp file, fsync, rename, fsync the directory, then read it back and check it. */
   private async writeSegment(selectSql: string, fileName: string, level: number, compression: "lz4_raw" | "zstd"): Promise<SegmentMeta> {
