@@ -35,7 +35,7 @@ export interface IngestGatewayOptions {
   /** False while the NATS connection is down: requests then fail fast with 503 instead of waiting out the publish timeout. */
   connected: () => boolean;
   /** The node's flow state: while it is paused and at least INGEST_HTTP_PAUSE_LAG_MIN_MS behind, requests get 429. */
-  admission?: () => Admission;
+  admission: () => Admission;
   shards: number;
   maxPayloadBytes: number;
   log: (line: string) => void;
@@ -63,8 +63,8 @@ export class IngestGateway {
       this.counters.unavailable++;
       throw new HttpError(503, "wal_unavailable", "the NATS connection is down; the WAL cannot acknowledge events right now", 1);
     }
-    const admission = this.options.admission?.();
-    if (admission && !admission.open && admission.lagMs >= INGEST_HTTP_PAUSE_LAG_MIN_MS) {
+    const admission = this.options.admission();
+    if (!admission.open && admission.lagMs >= INGEST_HTTP_PAUSE_LAG_MIN_MS) {
       this.counters.paused++;
       throw new HttpError(429, "ingest_paused", `the node is ${Math.round(admission.lagMs)} ms behind on storing events; retry later`, Math.ceil(admission.retryAfterMs / 1000));
     }
@@ -92,7 +92,7 @@ export class IngestGateway {
 
   private async publish(parsed: ParsedBody, tenant: string, idempotencyKey: string | null): Promise<Response> {
     const rejected = parsed.rejected;
-    const rejectedCount = parsed.rejectedCount ?? rejected.length;
+    const rejectedCount = parsed.rejectedCount;
     this.counters.rejected += rejectedCount;
     if (parsed.events.length === 0) {
       throw new HttpError(400, "no_valid_events", `none of the ${rejectedCount} event(s) is valid`, undefined, { accepted: 0, rejected });

@@ -28,12 +28,12 @@ import { parseTimestamp } from "./timestamp.ts";
 export type NormalizeResult = { ok: true; event: NormalizedEvent } | { ok: false; error: string };
 
 /** Longest slice of an offending value echoed back in an error message, characters. */
-export const ERROR_VALUE_ECHO_CHARS_MAX = 64;
+const ERROR_VALUE_ECHO_CHARS_MAX = 64;
 
 /** Prefix of the metadata key that keeps a payload's untrusted tenant / id / ingest_ts. */
-export const UNTRUSTED_FIELD_PREFIX = "_payload_";
+const UNTRUSTED_FIELD_PREFIX = "_payload_";
 /** Prefix of the metadata key that keeps a top-level field whose name metadata already uses. */
-export const COLLISION_PREFIX = "_top.";
+const COLLISION_PREFIX = "_top.";
 
 const enum Slot {
   Timestamp,

@@ -48,6 +48,8 @@ import {
   isDigitAt,
   parseEpochDigits,
   scanDateTime,
+  scanFraction,
+  scannedFractionMicros,
   utcMicros,
   utcYearOf,
   type TimestampScan,
@@ -62,11 +64,11 @@ export interface TextLineDefaults {
 }
 
 /** How far a year-less timestamp may lie ahead of `nowUs` before it is taken as last year's, µs (one day, for clock skew and zones). */
-export const YEARLESS_FUTURE_SLACK_US = 86_400_000_000;
+const YEARLESS_FUTURE_SLACK_US = 86_400_000_000;
 /** Characters searched for a level word when the line's shape gives none. */
-export const LEVEL_SEARCH_CHARS = 80;
+const LEVEL_SEARCH_CHARS = 80;
 /** Characters searched for an ISO date-time when the line does not start with a known shape. */
-export const TIMESTAMP_SEARCH_CHARS = 96;
+const TIMESTAMP_SEARCH_CHARS = 96;
 
 const CHAR_TAB = 9;
 const CHAR_SPACE = 32;
@@ -444,14 +446,8 @@ function readClock(line: string, position: number): boolean {
   let micros = 0;
   const mark = line.charCodeAt(position);
   if ((mark === CHAR_DOT || mark === CHAR_COMMA) && isDigitAt(line, position + 1)) {
-    let kept = 0;
-    for (position++; isDigitAt(line, position); position++) {
-      if (kept < 6) {
-        micros = micros * 10 + (line.charCodeAt(position) - CHAR_0);
-        kept++;
-      }
-    }
-    for (; kept < 6; kept++) micros *= 10;
+    position = scanFraction(line, position + 1);
+    micros = scannedFractionMicros;
   }
   clockMicros = ((hour * 60 + minute) * 60 + second) * MICROS_PER_SECOND + micros;
   readEnd = position;

@@ -5,7 +5,7 @@
 // regular expressions, no allocation on success.
 
 /** Earliest accepted event time, microseconds since the epoch: 1970-01-01T00:00:00Z. */
-export const TIMESTAMP_US_MIN = 0;
+const TIMESTAMP_US_MIN = 0;
 /** First rejected event time, microseconds since the epoch: 2200-01-01T00:00:00Z (exclusive bound). */
 export const TIMESTAMP_US_MAX = 7_258_118_400_000_000;
 
@@ -199,12 +199,13 @@ function storeScan(out: TimestampScan, us: number | null, end: number): boolean 
 }
 
 // Results of the two helpers below, kept in module state so the hot path allocates nothing.
-let scannedFractionMicros = 0;
+/** Microseconds read by the last scanFraction. */
+export let scannedFractionMicros = 0;
 let scannedZoneEnd = 0;
 const ZONE_INVALID = -1e9;
 
-/** Reads fraction digits from `position`; keeps the first six as microseconds, truncating the rest. */
-function scanFraction(text: string, position: number): number {
+/** Reads fraction digits from `position`; keeps the first six as microseconds (scannedFractionMicros), truncating the rest. */
+export function scanFraction(text: string, position: number): number {
   let micros = 0;
   let kept = 0;
   while (isDigitAt(text, position)) {

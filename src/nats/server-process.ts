@@ -12,6 +12,11 @@ export const NATS_START_TIMEOUT_MS = 20_000;
 export const NATS_STOP_TIMEOUT_MS = 15_000;
 /** Largest message the spawned server accepts: a WAL batch limit plus headers. */
 export const NATS_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
+/**
+ * Unread bytes before the server cuts a client off as a slow consumer: a node reads all
+ * its shards on one connection, so it gets room beyond the 64 MiB default.
+ */
+export const NATS_MAX_PENDING_BYTES = 256 * 1024 * 1024;
 
 export interface NatsServerOptions {
   /** Directory for the JetStream store, the config and the ports file. */
@@ -78,9 +83,7 @@ export function natsConfigText(options: NatsServerOptions, version: NatsServerVe
     `server_name: ${JSON.stringify(options.serverName ?? "sluice-local")}`,
     `listen: "${host}:${options.port === 0 ? -1 : options.port}"`,
     `max_payload: ${NATS_MAX_PAYLOAD_BYTES}`,
-    // A client is cut off as a slow consumer past this many unread bytes; a node reads
-    // all its shards on one connection, so allow it room beyond the 64 MiB default.
-    `max_pending: 268435456`,
+    `max_pending: ${NATS_MAX_PENDING_BYTES}`,
     `write_deadline: "10s"`,
   ];
   const monitorPort = options.monitorPort ?? 0;

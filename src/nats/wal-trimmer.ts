@@ -10,7 +10,7 @@ import { describe } from "../actors/supervisor.ts";
 import { shardConsumerName, WAL_STREAM } from "../protocol/subjects.ts";
 
 /** How often acked messages are purged; the WAL holds at most about this much acked data beyond the unsealed part. */
-export const WAL_TRIM_INTERVAL_MS = 2_000;
+const WAL_TRIM_INTERVAL_MS = 2_000;
 
 export type WalTrimmerMessage = { type: "tick" };
 

@@ -14,7 +14,6 @@ import { WAL_DUPLICATE_WINDOW_MS } from "../protocol/limits.ts";
 import { WAL_STREAM, walStreamSubjects } from "../protocol/subjects.ts";
 import { ConfigError } from "../node/config.ts";
 
-
 export interface WalOptions {
   shards: number;
   maxBytes: number;
