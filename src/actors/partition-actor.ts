@@ -264,7 +264,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
         this.reject(subject.tenant, seq, [{ line: 0, error: `${visited.code}: ${visited.error}` }], 1);
       }
     } else {
-      const decoded = decodeTextPayload(message.data, { format, service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs });
+      const decoded = decodeTextPayload(message.data, format, { service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs });
       if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
       const events = decoded.events;
       for (let index = 0; index < Math.min(events.length, EVENTS_PER_MESSAGE_MAX); index++) {

@@ -85,6 +85,16 @@ export function parseNdjsonBody(text: string): ParsedBody {
 }
 
 /** Plain text: one event per non-blank line (see parseTextLine); never rejects a line. */
+/** The body formats both HTTP ingest and the WAL consumer read. */
+export type BodyFormat = "json" | "ndjson" | "text";
+
+/** Parses a body of a known format; `textDefaults` is asked only for text (HTTP validates its query parameters there). */
+export function parseBodyAs(format: BodyFormat, text: string, textDefaults: () => TextLineDefaults): ParsedBody {
+  if (format === "json") return parseJsonBody(text);
+  if (format === "ndjson") return parseNdjsonBody(text);
+  return parseTextBody(text, textDefaults());
+}
+
 export function parseTextBody(text: string, defaults: TextLineDefaults): ParsedBody {
   const body = newBody();
   const events = body.events;

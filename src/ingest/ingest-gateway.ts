@@ -6,7 +6,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { HttpError, jsonResponse } from "../http/errors.ts";
 import { readRequestBody } from "../http/body.ts";
 import { describe } from "../actors/supervisor.ts";
-import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedBody } from "./body.ts";
+import { parseBodyAs, type BodyFormat, type ParsedBody } from "./body.ts";
 import { IngestError } from "./errors.ts";
 import { INGEST_HTTP_PAUSE_LAG_MIN_MS, IDEMPOTENCY_KEY_CHARS_MAX, INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LABEL_CHARS_MAX } from "./limits.ts";
 import { publishEvents, roundRobin } from "./wal-publisher.ts";
@@ -19,9 +19,7 @@ export const INGEST_BYTES_IN_FLIGHT_MAX = 1024 * 1024 * 1024;
 /** How long one batch waits for its JetStream ack before the request answers 503. */
 export const INGEST_PUBLISH_TIMEOUT_MS = 10_000;
 
-type BodyKind = "json" | "ndjson" | "text";
-
-const CONTENT_TYPES: Record<string, BodyKind> = {
+const CONTENT_TYPES: Record<string, BodyFormat> = {
   "application/json": "json",
   "application/x-ndjson": "ndjson",
   "application/ndjson": "ndjson",
@@ -121,7 +119,7 @@ export class IngestGateway {
   }
 }
 
-function bodyKind(contentType: string | null): BodyKind {
+function bodyKind(contentType: string | null): BodyFormat {
   const mediaType = (contentType ?? "").split(";")[0].trim().toLowerCase();
   const kind = CONTENT_TYPES[mediaType];
   if (!kind) {
@@ -136,11 +134,9 @@ function labelParam(url: URL, name: string): string {
   return value;
 }
 
-function parseBody(kind: BodyKind, text: string, url: URL): ParsedBody {
+function parseBody(kind: BodyFormat, text: string, url: URL): ParsedBody {
   try {
-    if (kind === "json") return parseJsonBody(text);
-    if (kind === "ndjson") return parseNdjsonBody(text);
-    return parseTextBody(text, { service: labelParam(url, "service"), hostname: labelParam(url, "hostname"), nowUs: Date.now() * 1000 });
+    return parseBodyAs(kind, text, () => ({ service: labelParam(url, "service"), hostname: labelParam(url, "hostname"), nowUs: Date.now() * 1000 }));
   } catch (error) {
     if (error instanceof IngestError) throw new HttpError(error.status, error.code, error.message);
     throw error;

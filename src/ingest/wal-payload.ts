@@ -2,28 +2,11 @@
 // FlatBuffers batches are read by the partition actor itself (visitBatch), straight
 // into rows, never through NormalizedEvent objects.
 
-import type { NormalizedEvent } from "../protocol/event.ts";
 import type { PayloadFormat } from "../protocol/subjects.ts";
 import { isWalBatch } from "../protocol/wal-batch.ts";
-import { parseJsonBody, parseNdjsonBody, parseTextBody } from "./body.ts";
+import { parseBodyAs, type BodyFormat, type ParsedBody } from "./body.ts";
+import type { TextLineDefaults } from "./text-line.ts";
 import { IngestError } from "./errors.ts";
-
-/** The formats decodeTextPayload reads. */
-export type TextPayloadFormat = Exclude<PayloadFormat, "flatbuffers">;
-
-export interface DecodedPayload {
-  format: TextPayloadFormat;
-  events: NormalizedEvent[];
-  rejected: { line: number; error: string }[];
-  rejectedCount: number;
-}
-
-export interface PayloadContext {
-  format: TextPayloadFormat;
-  service: string;
-  hostname: string;
-  nowUs: number;
-}
 
 const decoder = new TextDecoder();
 
@@ -43,14 +26,15 @@ export function sniffFormat(bytes: Uint8Array): PayloadFormat {
   return "text";
 }
 
-export function decodeTextPayload(bytes: Uint8Array, context: PayloadContext): DecodedPayload {
-  const format = context.format;
-  const text = decoder.decode(bytes);
+/**
+ * Decodes a JSON, NDJSON or text WAL message. A message that is wholly unreadable is one
+ * rejection, never a throw: the consumer reports it and acks the message.
+ */
+export function decodeTextPayload(bytes: Uint8Array, format: BodyFormat, textDefaults: TextLineDefaults): ParsedBody {
   try {
-    const parsed = format === "json" ? parseJsonBody(text) : format === "ndjson" ? parseNdjsonBody(text) : parseTextBody(text, { service: context.service, hostname: context.hostname, nowUs: context.nowUs });
-    return { format, events: parsed.events, rejected: parsed.rejected, rejectedCount: parsed.rejectedCount };
+    return parseBodyAs(format, decoder.decode(bytes), () => textDefaults);
   } catch (error) {
-    if (error instanceof IngestError) return { format, events: [], rejected: [{ line: 0, error: error.message }], rejectedCount: 1 };
+    if (error instanceof IngestError) return { events: [], rejected: [{ line: 0, error: error.message }], rejectedCount: 1 };
     throw error;
   }
 }
