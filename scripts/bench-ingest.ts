@@ -52,11 +52,16 @@ const ROOT = resolve(import.meta.dir, "..");
 const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 const percentiles = (h: ReturnType<typeof histogram>) => ({ p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, p999: h.getValueAtPercentile(99.9) / 1000, max: h.maxValue / 1000, count: h.totalCount });
 
-/** User + system CPU seconds a process has used so far (clock ticks of 1/100 s on Linux). */
+/** The name and user + system CPU seconds in a /proc stat line (clock ticks of 1/100 s on Linux; the name may hold spaces and parentheses). */
+function parseStat(stat: string): { name: string; cpuSeconds: number } {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
+}
+
+/** User + system CPU seconds a process has used so far. */
 function cpuSeconds(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuSeconds;
   } catch {
     return 0;
   }
@@ -68,10 +73,9 @@ function threadCpuSeconds(pid: number): Record<string, number> {
   try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {
       try {
-        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
-        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "#");
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+        const stat = parseStat(readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8"));
+        const name = stat.name.replace(/[0-9]+$/, "#");
+        byName[name] = (byName[name] ?? 0) + stat.cpuSeconds;
       } catch {
         // the thread ended between listing and reading
       }

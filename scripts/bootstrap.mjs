@@ -8,7 +8,7 @@
 // when running as root, otherwise it says how to install it.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -31,7 +31,9 @@ function works(cmd, cmdArgs) {
 }
 
 function ensurePackages() {
-  const needed = ["bun", "@duckdb/node-api", "@nats-io/jetstream", "@nats-io/transport-node", "flatbuffers", "hdr-histogram-js", "cac"];
+  const manifest = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  // What the node and tests run on: the dependencies, and bun itself (a devDependency).
+  const needed = ["bun", ...Object.keys(manifest.dependencies ?? {})];
   const missing = needed.filter((name) => !existsSync(join(ROOT, "node_modules", name, "package.json")));
   if (missing.length > 0 || !works(BUN, ["--version"])) {
     say(`installing npm packages (${missing.length > 0 ? `missing: ${missing.join(", ")}` : "bun not runnable"}) …`);

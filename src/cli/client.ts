@@ -4,6 +4,7 @@
 
 import type { Connection } from "./options.ts";
 import { HTTP_REQUEST_TIMEOUT_MS, HTTP_RESPONSE_BYTES_MAX } from "./limits.ts";
+import { readCapped } from "../http/body.ts";
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: ClientError };
 
@@ -60,10 +61,6 @@ export class SluiceClient {
     private readonly timeoutMs = HTTP_REQUEST_TIMEOUT_MS,
   ) {}
 
-  get url(): string {
-    return this.connection.url;
-  }
-
   health(signal?: AbortSignal): Promise<Result<Record<string, unknown>>> {
     return this.request("GET", "/api/v1/system/health", { signal });
   }
@@ -93,7 +90,7 @@ export class SluiceClient {
     let text: string;
     try {
       response = await fetch(url, { method, headers, body: init.body, signal });
-      text = await readCapped(response, HTTP_RESPONSE_BYTES_MAX);
+      text = await readResponseText(response, HTTP_RESPONSE_BYTES_MAX);
     } catch (error) {
       return { ok: false, error: transportError(error, url, this.timeoutMs, init.signal) };
     }
@@ -119,23 +116,9 @@ class ResponseTooLarge extends Error {
   }
 }
 
-async function readCapped(response: Response, bytesMax: number): Promise<string> {
+async function readResponseText(response: Response, bytesMax: number): Promise<string> {
   if (!response.body) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let bytes = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes += value.byteLength;
-    if (bytes > bytesMax) {
-      await reader.cancel();
-      throw new ResponseTooLarge(response.status);
-    }
-    text += decoder.decode(value, { stream: true });
-  }
-  return text + decoder.decode();
+  return new TextDecoder().decode(await readCapped(response.body, bytesMax, () => new ResponseTooLarge(response.status)));
 }
 
 /** A status and body to a Result; pure, so the error shapes are tested without a server. */

@@ -23,8 +23,6 @@ export interface OpenedInput {
   /** What the summary calls it: the path, or "stdin". */
   name: string;
   format: BodyFormat;
-  /** True when `auto` chose the format by looking at the content. */
-  sniffed: boolean;
   chunks: AsyncIterable<LineChunk>;
 }
 
@@ -35,11 +33,10 @@ export async function openInput(path: string, format: IngestFormat, batchLines: 
   const stream = path === "-" ? Bun.stdin.stream() : await openFile(path, resolved === "json");
   const reader = stream.getReader();
   let head: Uint8Array[] = [];
-  const sniffed = resolved === undefined;
   if (resolved === undefined) ({ format: resolved, head } = await sniff(reader));
   const bytes = prepend(head, reader);
   const chunks = resolved === "json" ? jsonChunks(name, bytes, batchLines) : lineChunks(bytes, batchLines);
-  return { name, format: resolved, sniffed, chunks };
+  return { name, format: resolved, chunks };
 }
 
 async function openFile(path: string, whole: boolean): Promise<ReadableStream<Uint8Array>> {

@@ -54,7 +54,7 @@ export async function runIngest(command: IngestCommand, io: CliIo, client: Sluic
     failure = error.message;
   }
   progress.finish();
-  const unit = input.format === "json" ? "element" : "line";
+  const unit = unitOf(input.format);
   const summary = { source: input.name, unit, tally, elapsedMs: io.nowMs() - startedMs } as const;
   if (command.json) await io.stdout(`${JSON.stringify(summaryJson(summary, plan, failure))}\n`);
   else await io.stdout(`${formatIngestSummary(summary).join("\n")}\n`);
@@ -97,8 +97,13 @@ function chunkRequest(chunk: LineChunk, plan: SendPlan): PostLogsRequest {
   };
 }
 
+/** What a position in the input counts: elements of a JSON array, or lines. */
+function unitOf(format: string): "element" | "line" {
+  return format === "json" ? "element" : "line";
+}
+
 function failedChunkHint(chunk: LineChunk, plan: SendPlan): string {
-  const unit = plan.format === "json" ? "element" : "line";
+  const unit = unitOf(plan.format);
   const last = chunk.firstLine + chunk.lines.length - 1;
   const where = last === chunk.firstLine ? `${unit} ${last}` : `${unit}s ${chunk.firstLine}-${last}`;
   const windowMinutes = WAL_DUPLICATE_WINDOW_MS / 60_000;

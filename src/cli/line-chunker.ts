@@ -10,6 +10,7 @@
 // request) and replaced by an empty line, so the numbering of the chunk still holds.
 
 import { INGEST_LINE_BYTES_MAX } from "../ingest/limits.ts";
+import { isBlank } from "../ingest/body.ts";
 import type { InputRejection } from "./format.ts";
 
 /** A run of consecutive input lines sent as one request. */
@@ -49,11 +50,6 @@ export function absoluteLine(chunk: LineChunk, relativeLine: number): number {
   return chunk.firstLine + relativeLine - 1;
 }
 
-/** Blank as the node defines it: only spaces, tabs and carriage returns. */
-function isBlank(line: string): boolean {
-  return /^[ \t\r]*$/.test(line);
-}
-
 export class LineChunker {
   private readonly lineBytesMax: number;
   private readonly decoder = new TextDecoder();
@@ -73,10 +69,6 @@ export class LineChunker {
     this.current = this.newChunk();
   }
 
-  /** Lines read so far. */
-  get lines(): number {
-    return this.linesSeen;
-  }
 
   /** Takes the next bytes of the input; returns the chunks they completed. */
   push(bytes: Uint8Array): LineChunk[] {
@@ -144,7 +136,8 @@ export class LineChunker {
     }
     chunk.lines.push(line);
     chunk.bytes += lineBytes;
-    if (!isBlank(line)) chunk.records++;
+    // Blank as the node defines it (lines hold no \n here).
+    if (!isBlank(line, 0, line.length)) chunk.records++;
     if (chunk.lines.length >= this.limits.linesMax) this.closeChunk();
   }
 

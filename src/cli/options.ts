@@ -8,6 +8,7 @@
 
 import { parseArgs } from "node:util";
 import { SEARCH_LIMIT_MAX } from "../query/limits.ts";
+import { UNIT_US } from "../query/filter.ts";
 import {
   DEFAULT_URL,
   INGEST_BATCH_LINES_DEFAULT,
@@ -263,13 +264,11 @@ function parseConnection(values: RawValues, env: Record<string, string | undefin
   return apiKey === "" ? { url: base } : { url: base, apiKey };
 }
 
-const AGO_UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** An "ago" duration (90s, 15m, 2h, 7d) becomes the RFC 3339 time that long before now; anything else passes through. */
 export function resolveTime(name: string, raw: string, nowMs: number): string {
   const match = /^(\d+)([smhd])$/.exec(raw.trim());
   if (!match) return raw;
-  const agoMs = Number(match[1]) * AGO_UNITS_MS[match[2]];
+  const agoMs = (Number(match[1]) * UNIT_US[match[2]]) / 1000;
   if (agoMs > nowMs) throw new UsageError(`--${name}: ${raw} ago is before 1970`);
   return new Date(nowMs - agoMs).toISOString();
 }

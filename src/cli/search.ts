@@ -12,6 +12,7 @@ import type { CliIo } from "./io.ts";
 import { TAIL_PAGES_PER_POLL_MAX } from "./limits.ts";
 import type { CliCommand, QueryFilter } from "./options.ts";
 import { SEARCH_LIMIT_MAX } from "../query/limits.ts";
+import { formatTimestampUs } from "../ingest/timestamp.ts";
 
 export type SearchCommand = Extract<CliCommand, { command: "search" }>;
 export type TailCommand = Extract<CliCommand, { command: "tail" }>;
@@ -90,7 +91,7 @@ function compare(left: string, right: string): number {
 
 /** Milliseconds since the epoch as the API writes times (microsecond digits), so they compare as text. */
 export function apiTimestamp(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 23)}000Z`;
+  return formatTimestampUs(ms * 1000);
 }
 
 /** Polls until `signal` aborts; exit status 0 then, 1 when a poll fails. */

@@ -9,7 +9,8 @@ export interface BodyLimits {
   decompressedBytesMax: number;
 }
 
-async function readCapped(stream: ReadableStream<Uint8Array>, cap: number, what: () => HttpError): Promise<Uint8Array> {
+/** Reads a whole stream, cancelling it and throwing `what()` once it passes `cap` bytes. */
+export async function readCapped(stream: ReadableStream<Uint8Array>, cap: number, what: () => Error): Promise<Uint8Array> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

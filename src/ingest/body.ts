@@ -125,7 +125,7 @@ function forEachLine(text: string, visit: (line: string, lineNumber: number) => 
 }
 
 /** True when `text[start, end)` holds only spaces, tabs, `\r` and `\n` (JSON's whitespace). */
-function isBlank(text: string, start: number, end: number): boolean {
+export function isBlank(text: string, start: number, end: number): boolean {
   for (let index = start; index < end; index++) {
     const code = text.charCodeAt(index);
     if (code !== CHAR_SPACE && code !== CHAR_TAB && code !== CHAR_RETURN && code !== CHAR_NEWLINE) return false;

@@ -320,3 +320,9 @@ function isAlphanumericAt(text: string, position: number): boolean {
   const code = text.charCodeAt(position) | 0x20; // folds A-Z onto a-z; NaN becomes 0x20
   return (code >= 97 && code <= 122) || (code >= CHAR_0 && code <= CHAR_9);
 }
+
+/** Formats microseconds as RFC 3339 with microsecond precision (how the API writes times). */
+export function formatTimestampUs(us: number): string {
+  const iso = new Date(Math.floor(us / 1000)).toISOString();
+  return `${iso.slice(0, 23)}${String(us % 1000).padStart(3, "0")}Z`;
+}

@@ -3,7 +3,7 @@
 // builds it, the planner turns it into SQL with bound parameters, and the evaluator
 // runs it over events in memory. Pure.
 
-import { LEVELS, type Level } from "../protocol/event.ts";
+import { LEVELS } from "../protocol/event.ts";
 
 /** Fields a term may name besides `metadata.<path>`. `message:` is the same as a bare word. */
 export const QUERY_FIELDS = ["service", "level", "hostname", "trace_id", "span_id", "message"] as const;
@@ -64,15 +64,8 @@ export function printQuery(node: QueryNode): string {
       return `${fieldName(node.field)}:${quoteValue(node.value)}${node.prefix ? "*" : ""}`;
     case "compare": {
       const isLevel = "name" in node.field && node.field.name === "level";
-      return `${fieldName(node.field)}:${node.op}${isLevel ? levelName(node.value) : formatNumber(node.value)}`;
+      return `${fieldName(node.field)}:${node.op}${isLevel ? levelName(node.value) : String(node.value)}`;
     }
   }
 }
 
-function formatNumber(value: number): string {
-  return Number.isInteger(value) ? String(value) : String(value);
-}
-
-export function isLevel(value: string): value is Level {
-  return (LEVELS as readonly string[]).includes(value);
-}

@@ -2,7 +2,8 @@
 // planner builds (planner.ts): used by live tail and alert rules on the stream, and by
 // the tests that check parse/print round trips select the same events. Pure.
 
-import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
+import type { NormalizedEvent } from "../protocol/event.ts";
+import { levelIndex } from "../storage/schema.ts";
 import type { FieldRef, QueryNode } from "./ast.ts";
 import { NUMERIC_TEXT_PATTERN } from "./planner.ts";
 
@@ -11,19 +12,25 @@ const NUMERIC_TEXT = new RegExp(NUMERIC_TEXT_PATTERN);
 /** The fields of an event a query can see. `metadata` is the stored JSON text. */
 export type QueryableEvent = Pick<NormalizedEvent, "level" | "service" | "hostname" | "traceId" | "spanId" | "message" | "metadata">;
 
+/** What one event's terms share, worked out at most once: the parsed metadata and the lower-cased message. */
+interface EventContext {
+  event: QueryableEvent;
+  metadataParsed: boolean;
+  metadata: unknown;
+  lowerMessage?: string;
+}
+
 /** json_extract_string's view of a metadata value: strings as they are, other scalars and objects as JSON text; absent is null. */
-function metadataValue(event: QueryableEvent, path: readonly string[], cache: Map<string, unknown>): string | null {
-  let parsed: unknown;
-  if (cache.has("")) parsed = cache.get("");
-  else {
+function metadataValue(context: EventContext, path: readonly string[]): string | null {
+  if (!context.metadataParsed) {
+    context.metadataParsed = true;
     try {
-      parsed = JSON.parse(event.metadata);
+      context.metadata = JSON.parse(context.event.metadata);
     } catch {
-      parsed = undefined; // not JSON: no path matches, as in SQL
+      context.metadata = undefined; // not JSON: no path matches, as in SQL
     }
-    cache.set("", parsed);
   }
-  let value = parsed;
+  let value = context.metadata;
   for (const segment of path) {
     if (typeof value !== "object" || value === null || Array.isArray(value) || !Object.hasOwn(value, segment)) return null;
     value = (value as Record<string, unknown>)[segment];
@@ -32,8 +39,9 @@ function metadataValue(event: QueryableEvent, path: readonly string[], cache: Ma
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-function fieldValue(event: QueryableEvent, field: FieldRef, cache: Map<string, unknown>): string | null {
-  if ("metadata" in field) return metadataValue(event, field.metadata, cache);
+function fieldValue(context: EventContext, field: FieldRef): string | null {
+  if ("metadata" in field) return metadataValue(context, field.metadata);
+  const event = context.event;
   switch (field.name) {
     case "service":
       return event.service;
@@ -52,28 +60,32 @@ function compare(left: number, op: string, right: number): boolean {
   return op === ">" ? left > right : op === ">=" ? left >= right : op === "<" ? left < right : left <= right;
 }
 
-export function matchesEvent(node: QueryNode | null, event: QueryableEvent, cache: Map<string, unknown> = new Map()): boolean {
-  if (node === null) return true;
+function matches(node: QueryNode, context: EventContext): boolean {
   switch (node.type) {
     case "and":
-      return node.children.every((child) => matchesEvent(child, event, cache));
+      return node.children.every((child) => matches(child, context));
     case "or":
-      return node.children.some((child) => matchesEvent(child, event, cache));
+      return node.children.some((child) => matches(child, context));
     case "not":
-      return !matchesEvent(node.child, event, cache);
+      return !matches(node.child, context);
     case "text":
-      return event.message.toLowerCase().includes(node.value.toLowerCase());
+      context.lowerMessage ??= context.event.message.toLowerCase();
+      return context.lowerMessage.includes(node.value.toLowerCase());
     case "match": {
-      const value = fieldValue(event, node.field, cache);
+      const value = fieldValue(context, node.field);
       if (value === null) return false;
       return node.prefix ? value.startsWith(node.value) : value === node.value;
     }
     case "compare": {
-      if ("name" in node.field) return compare(LEVELS.indexOf(event.level), node.op, node.value);
-      const raw = metadataValue(event, node.field.metadata, cache);
+      if ("name" in node.field) return compare(levelIndex(context.event.level), node.op, node.value);
+      const raw = metadataValue(context, node.field.metadata);
       if (raw === null || !NUMERIC_TEXT.test(raw)) return false;
       const number = Number(raw);
       return Number.isFinite(number) && compare(number, node.op, node.value);
     }
   }
+}
+
+export function matchesEvent(node: QueryNode | null, event: QueryableEvent): boolean {
+  return node === null || matches(node, { event, metadataParsed: false, metadata: undefined });
 }

@@ -7,6 +7,7 @@ import { parseTimestamp } from "../ingest/timestamp.ts";
 import { FILTER_VALUES_MAX, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "./limits.ts";
 import type { QueryNode } from "./ast.ts";
 import { parseQuery } from "./parser.ts";
+import { parseEventId } from "../storage/schema.ts";
 
 export interface SearchFilter {
   services: string[];
@@ -26,8 +27,7 @@ export interface Cursor {
 }
 
 /** Result order of a search: newest first (the default) or oldest first. */
-export const SEARCH_ORDERS = ["newest", "oldest"] as const;
-export type SearchOrder = (typeof SEARCH_ORDERS)[number];
+export type SearchOrder = "newest" | "oldest";
 
 export interface SearchRequest {
   filter: SearchFilter;
@@ -65,10 +65,11 @@ function listParam(params: URLSearchParams, name: string): string[] {
 }
 
 const RELATIVE_TIME = /^now(?:\s*-\s*(\d{1,9})\s*(ms|s|m|h|d|w))?$/;
-const UNIT_US: Record<string, number> = { ms: 1e3, s: 1e6, m: 60e6, h: 3600e6, d: 86_400e6, w: 604_800e6 };
+/** Microseconds in each unit of a relative time (also the CLI's "ago" durations). */
+export const UNIT_US: Readonly<Record<string, number>> = { ms: 1e3, s: 1e6, m: 60e6, h: 3600e6, d: 86_400e6, w: 604_800e6 };
 
 /** `now`, `now-15m`, `now-2h`, `now-7d` (units ms, s, m, h, d, w) to microseconds; null if not relative. */
-export function parseRelativeTime(raw: string, nowUs: number): number | null {
+function parseRelativeTime(raw: string, nowUs: number): number | null {
   const match = RELATIVE_TIME.exec(raw.trim());
   if (!match) return null;
   return match[1] === undefined ? nowUs : nowUs - Number(match[1]) * UNIT_US[match[2]];
@@ -108,17 +109,16 @@ export function encodeCursor(cursor: Cursor, order: SearchOrder = "newest"): str
 }
 
 export function decodeCursor(text: string, order: SearchOrder = "newest"): Cursor {
+  let parsed: unknown;
   try {
-    const [ts, id, cursorOrder = "newest"] = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
-    if (Number.isSafeInteger(ts) && typeof id === "string" && /^[0-9a-f]{30}$/.test(id)) {
-      if (cursorOrder !== order) throw new QueryError("bad_cursor", `cursor continues an order=${String(cursorOrder)} search, not order=${order}`);
-      return { ts, id };
-    }
-  } catch (error) {
-    if (error instanceof QueryError) throw error;
-    // Falls through to the error below: the cursor is not ours.
+    parsed = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
+  } catch {
+    parsed = undefined; // not ours: refused below
   }
-  throw new QueryError("bad_cursor", "cursor is not one this server issued");
+  const [ts, id, cursorOrder = "newest"] = Array.isArray(parsed) ? parsed : [];
+  if (!Number.isSafeInteger(ts) || typeof id !== "string" || parseEventId(id) === null) throw new QueryError("bad_cursor", "cursor is not one this server issued");
+  if (cursorOrder !== order) throw new QueryError("bad_cursor", `cursor continues an order=${String(cursorOrder)} search, not order=${order}`);
+  return { ts, id };
 }
 
 export function parseSearchRequest(params: URLSearchParams): SearchRequest {

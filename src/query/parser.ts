@@ -12,7 +12,7 @@
 //   op      := ">" | ">=" | "<" | "<="
 
 import { normalizeLevel } from "../ingest/level.ts";
-import { LEVELS } from "../protocol/event.ts";
+import { LEVELS, type Level } from "../protocol/event.ts";
 import { COMPARE_OPS, METADATA_SEGMENT_PATTERN, QUERY_FIELDS, type CompareOp, type FieldRef, type QueryNode } from "./ast.ts";
 import { QUERY_DEPTH_MAX, QUERY_TERMS_MAX, QUERY_TEXT_CHARS_MAX } from "./limits.ts";
 
@@ -114,7 +114,6 @@ class Parser {
   }
 
   private parseOr(depth: number): QueryNode {
-    if (depth > QUERY_DEPTH_MAX) fail(this.at(), `at most ${QUERY_DEPTH_MAX} levels of nesting`, "deeper nesting");
     const children = [this.parseAnd(depth)];
     while (this.isWord(this.peek(), "OR")) {
       this.index++;
@@ -183,7 +182,7 @@ class Parser {
     const colon = token.text.indexOf(":");
     const name = colon > 0 ? token.text.slice(0, colon) : "";
     // Anything naming metadata is a field (and a bad path an error), not text that happens to hold a colon.
-    if (colon <= 0 || !(FIELD_SYNTAX.test(name) || name === "metadata" || name.startsWith("metadata."))) {
+    if (colon <= 0 || !(FIELD_SYNTAX.test(name) || name.startsWith("metadata."))) {
       if (token.text.includes("*") && !/^[^*]+\*$/.test(token.text)) fail(token.at + token.text.indexOf("*"), "a trailing * only (words already match anywhere in the message)", JSON.stringify(token.text));
       return this.leaf({ type: "text", value: token.text.endsWith("*") ? token.text.slice(0, -1) : token.text }, token.at);
     }
@@ -202,10 +201,8 @@ class Parser {
       if (star?.kind === "word" && star.text === "*" && star.at === next.end) {
         // service:"my api"* : a quoted prefix.
         this.index++;
-        raw += "*";
-        quoted = false;
-        if (raw.slice(0, -1).includes("*")) fail(valueAt, "a * only at the end of a value (prefix match)", JSON.stringify(raw));
-        return this.matchOrLevel(field, name, raw.slice(0, -1), true, valueAt, token.at);
+        if (raw.includes("*")) fail(valueAt, "a * only at the end of a value (prefix match)", JSON.stringify(`${raw}*`));
+        return this.matchOrLevel(field, raw, true, valueAt, token.at);
       }
     }
     if (field === "message") {
@@ -221,16 +218,14 @@ class Parser {
     }
     if (!quoted && raw.includes("*")) fail(valueAt + raw.indexOf("*"), "a * only at the end of a value (prefix match)", JSON.stringify(raw));
     if (raw === "" && !quoted) fail(valueAt, `a value after "${name}:"`, prefix ? '"*" alone' : "nothing");
-    return this.matchOrLevel(field, name, raw, prefix, valueAt, token.at);
+    return this.matchOrLevel(field, raw, prefix, valueAt, token.at);
   }
 
-  private matchOrLevel(field: FieldRef | "message", name: string, raw: string, prefix: boolean, valueAt: number, termAt: number): QueryNode {
+  private matchOrLevel(field: FieldRef | "message", raw: string, prefix: boolean, valueAt: number, termAt: number): QueryNode {
     if (field === "message") return this.leaf({ type: "text", value: raw }, termAt);
     if ("name" in field && field.name === "level") {
       if (prefix) fail(valueAt, "a level without *", JSON.stringify(`${raw}*`));
-      const level = normalizeLevel(raw);
-      if (!level) fail(valueAt, `a level (${LEVELS.join(", ")})`, JSON.stringify(raw));
-      return this.leaf({ type: "match", field, value: level, prefix: false }, termAt);
+      return this.leaf({ type: "match", field, value: parseLevel(raw, valueAt), prefix: false }, termAt);
     }
     return this.leaf({ type: "match", field, value: raw, prefix }, termAt);
   }
@@ -246,12 +241,16 @@ function parseField(name: string, at: number): FieldRef | "message" {
   return name === "message" ? "message" : { name: name as Exclude<(typeof QUERY_FIELDS)[number], "message"> };
 }
 
+function parseLevel(raw: string, at: number): Level {
+  const level = normalizeLevel(raw);
+  if (!level) fail(at, `a level (${LEVELS.join(", ")})`, JSON.stringify(raw));
+  return level;
+}
+
 function parseComparison(field: FieldRef, op: CompareOp, raw: string, at: number, name: string): QueryNode {
   if ("name" in field) {
     if (field.name !== "level") fail(at - op.length, `a comparison only on level or a numeric metadata field, not ${name}`, JSON.stringify(op));
-    const level = normalizeLevel(raw);
-    if (!level) fail(at, `a level (${LEVELS.join(", ")})`, JSON.stringify(raw));
-    return { type: "compare", field, op, value: LEVELS.indexOf(level) };
+    return { type: "compare", field, op, value: LEVELS.indexOf(parseLevel(raw, at)) };
   }
   const value = raw.trim() === "" ? Number.NaN : Number(raw);
   if (!Number.isFinite(value)) fail(at, `a number after "${op}"`, JSON.stringify(raw));

@@ -4,17 +4,12 @@
 // (the shard plans what the gateway parsed). Pure.
 
 import { LEVELS } from "../protocol/event.ts";
-import { COMPARE_OPS, METADATA_SEGMENT_PATTERN, type FieldRef, type QueryNode } from "./ast.ts";
+import { COMPARE_OPS, METADATA_SEGMENT_PATTERN, QUERY_FIELDS, type FieldRef, type QueryNode } from "./ast.ts";
 import { QUERY_DEPTH_MAX, QUERY_TERMS_MAX } from "./limits.ts";
 import type { SqlParam } from "../storage/duckdb.ts";
 
-const COLUMNS = new Map<unknown, string>([
-  ["service", "service"],
-  ["level", "level"],
-  ["hostname", "hostname"],
-  ["trace_id", "trace_id"],
-  ["span_id", "span_id"],
-]);
+/** Fields that are columns of their own name (message is planned as text). */
+const COLUMN_FIELDS: ReadonlySet<unknown> = new Set(QUERY_FIELDS.filter((field) => field !== "message"));
 
 /**
  * What counts as a number in metadata, for comparisons: decimal notation only, the same
@@ -102,7 +97,7 @@ function columnSql(field: FieldRef, bind: (value: SqlParam) => string): string {
     const path = bind(`$.${field.metadata.map((segment) => `"${segment}"`).join(".")}`);
     return `(CASE WHEN json_valid(metadata) THEN json_extract_string(metadata, ${path}) END)`;
   }
-  const column = COLUMNS.get((field as { name?: unknown }).name);
-  if (!column) throw new QueryPlanError(`unknown field ${JSON.stringify((field as { name?: unknown }).name)}`);
-  return column;
+  const name = (field as { name?: unknown }).name;
+  if (!COLUMN_FIELDS.has(name)) throw new QueryPlanError(`unknown field ${JSON.stringify(name)}`);
+  return name as string;
 }

@@ -12,6 +12,7 @@ import type { StoredEvent } from "../protocol/event.ts";
 import { encodeCursor, type GroupByField, type SearchFilter, type SearchRequest } from "./filter.ts";
 import { GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_QUERY_TIMEOUT_MS } from "./limits.ts";
 import { mergeAggregates, mergeSearch } from "./merge.ts";
+import { formatTimestampUs } from "../ingest/timestamp.ts";
 
 export interface QueryGatewayOptions {
   nc: NatsConnection;
@@ -24,12 +25,6 @@ interface Scatter<R> {
   missing: { shard: number; reason: string }[];
   segmentsTotal: number;
   segmentsSkipped: number;
-}
-
-/** Formats microseconds as RFC 3339 with microsecond precision. */
-export function formatTimestampUs(us: number): string {
-  const iso = new Date(Math.floor(us / 1000)).toISOString();
-  return `${iso.slice(0, 23)}${String(us % 1000).padStart(3, "0")}Z`;
 }
 
 /** The API shape of an event. */

@@ -57,7 +57,7 @@ export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor, 
   return { sql: clauses.join(" AND "), params };
 }
 
-/** Newest first; ties broken by id so pages never skip or repeat. */
+/** In the search's order (newest first by default); ties broken by id so pages never skip or repeat. */
 export function searchSql(source: string, where: Sql, limit: number, order: SearchOrder = "newest"): Sql {
   return {
     sql: `SELECT ${COLUMN_NAMES} FROM (${source}) WHERE ${where.sql} ORDER BY ${order === "newest" ? NEWEST_FIRST_SQL : OLDEST_FIRST_SQL} LIMIT ${Math.trunc(limit)}`,
