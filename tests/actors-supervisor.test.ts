@@ -319,13 +319,7 @@ describe("stopAll", () => {
     expect(() => ref.tell(work("late"))).toThrow("mailbox toy is closed");
   });
 
-  // BUG (src/actors/supervisor.ts, restart: `if (child.stopRequested) return false;` after
-  // the backoff timer): stopAll on a child waiting out its restart backoff closes the
-  // mailbox, then runLoop returns without starting the actor again, so the messages
-  // queued behind the failure are never handled although stopAll promises to "let it
-  // drain, then stop" (and stopAll itself waits out the whole backoff, up to
-  // backoffMaxMs). Expected handled ["a", "b"]; actual [].
-  // test.failing passes while the bug is present; remove `.failing` once it is fixed.
+  // stopAll once gave up on a child in backoff, so the messages queued behind the failure were lost.
   test("stopAll during a restart backoff still drains the mailbox before stop", async () => {
     const { supervisor } = newSupervisor();
     const actor = new ToyActor("toy");
@@ -336,13 +330,25 @@ describe("stopAll", () => {
     expect({ handled: actor.handled, stops: actor.stops }).toEqual({ handled: ["a", "b"], stops: ["failure", "quit"] });
   });
 
-  // BUG (src/actors/supervisor.ts, processMessages: `if (next !== undefined)
-  // child.mailbox.putControl(next);`): when a message reaches the waiting actor, ctx.fail()
-  // is called and stopAll closes the mailbox, all in one turn, processMessages tries to put
-  // the message back on the now-closed mailbox; putControl throws MailboxClosedError,
-  // runLoop rejects, stopAll rejects with it, actor.stop() is never called, the child stays
-  // "stopping" and the message is lost. Expected: stopAll resolves and stop runs.
-  // test.failing passes while the bug is present; remove `.failing` once it is fixed.
+  // A message put back on a mailbox the close had just shut once made stopAll reject.
+  test("stopAll during a restart backoff does not wait out further backoffs when the actor cannot start again", async () => {
+    const { supervisor } = newSupervisor();
+    const actor = new ToyActor("toy");
+    const original = actor.start.bind(actor);
+    let failStarts = false;
+    actor.start = async (context) => {
+      await original(context);
+      if (failStarts) throw new Error("cannot open");
+    };
+    // A backoff far longer than the test's timeout: stopAll must not wait it out.
+    const ref = await supervisor.spawn(actor, { capacity: 8, policy: "reject" }, { ...FAST_POLICY, backoffMinMs: 600_000, backoffMaxMs: 600_000 });
+    failStarts = true;
+    ref.tell(boom("1"));
+    await waitFor(() => childSnapshot(supervisor, "toy").state === "backoff", { ...WAIT, intervalMs: 1, what: "backoff" });
+    await supervisor.stopAll();
+    expect({ starts: actor.starts, state: childSnapshot(supervisor, "toy").state }).toEqual({ starts: 2, state: "stopped" });
+  });
+
   test("stopAll resolves and stops the actor when a failure and the close race a delivered message", async () => {
     // Not registered for afterEach: while the bug is present a second stopAll rejects too.
     const supervisor = new Supervisor({ name: "test", log: () => undefined });

@@ -14,6 +14,7 @@ import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { HOSTNAME_HEADER, SERVICE_HEADER, walSubject } from "../src/protocol/subjects.ts";
 import { countEvents, getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { INGEST_EVENTS_PER_REQUEST_MAX } from "../src/ingest/limits.ts";
 
 const SHARDS = 8;
 let node: TestNode;
@@ -64,6 +65,19 @@ describe("publishing over NATS", () => {
     expect(await count("service=nats-fb-bad")).toBe(0);
     const { body } = await getJson(`${node.httpUrl}/api/v1/logs/search?trace_id=fb-7`, { headers: auth() });
     expect(body.logs.map((log: { message: string; metadata: unknown; level: string }) => [log.message, log.metadata, log.level])).toEqual([["flat 7", { k: 1 }, "ERROR"]]);
+    subscription.unsubscribe();
+  });
+
+  test(`a text message of more than INGEST_EVENTS_PER_REQUEST_MAX (${INGEST_EVENTS_PER_REQUEST_MAX}) lines is refused whole and reported, never cut short`, async () => {
+    const rejects: { rejected: { error: string }[] }[] = [];
+    const subscription = nc.subscribe("sluice.rejects.default", { callback: (_, message) => void rejects.push(message.json()) });
+    const lines = INGEST_EVENTS_PER_REQUEST_MAX + 1;
+    const textHeaders = headers();
+    textHeaders.set(SERVICE_HEADER, "nats-too-many");
+    await js.publish(walSubject("default", 2), new TextEncoder().encode("x\n".repeat(lines)), { headers: textHeaders, timeout: 10_000 });
+    const tooMany = () => rejects.find((report) => report.rejected[0]?.error.includes(`more than ${INGEST_EVENTS_PER_REQUEST_MAX} events`));
+    await waitFor(() => tooMany() !== undefined, { what: "the whole message reported" });
+    expect(await count("service=nats-too-many")).toBe(0);
     subscription.unsubscribe();
   });
 

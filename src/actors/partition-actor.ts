@@ -8,6 +8,7 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { decodeTextPayload, sniffFormat } from "../ingest/wal-payload.ts";
+import { INGEST_EVENTS_PER_REQUEST_MAX } from "../ingest/limits.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../protocol/query-messages.ts";
 import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, parseWalSubject, QUERY_QUEUE_GROUP, querySubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM, type PayloadFormat } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
@@ -47,6 +48,10 @@ export interface PartitionActorOptions extends SealPolicy {
 }
 
 const ACK = new TextEncoder().encode("+ACK");
+
+// A text message is parsed with the HTTP body rules, which refuse it whole past
+// INGEST_EVENTS_PER_REQUEST_MAX events; event ids must be able to index all of those.
+if (INGEST_EVENTS_PER_REQUEST_MAX > EVENTS_PER_MESSAGE_MAX) throw new Error("partition limits: a text message may carry more events than an event id can index");
 /** Rejections echoed per WAL message on the rejects subject. */
 const REJECTIONS_PUBLISHED_MAX = 100;
 
@@ -266,11 +271,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
     } else {
       const decoded = decodeTextPayload(message.data, format, { service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs });
       if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
-      const events = decoded.events;
-      for (let index = 0; index < Math.min(events.length, EVENTS_PER_MESSAGE_MAX); index++) {
-        const event = events[index];
-        rows.appendEvent(event, index, event.timestampUs > 0 ? event.timestampUs : ingestUs);
-      }
+      // The body parser refuses a message of more events than an id can index (checked below).
+      decoded.events.forEach((event, index) => rows.appendEvent(event, index, event.timestampUs > 0 ? event.timestampUs : ingestUs));
     }
     const count = rows.rows - mark.rows;
     if (count === 0) {

@@ -209,6 +209,8 @@ export class Supervisor {
         child.restarts.failure++;
         child.lastError = describe(error);
         this.log(`[${this.options.name}] ${child.actor.name} restart failed: ${child.lastError}`);
+        // A stop woke the backoff to drain the mailbox; if the actor cannot even start, stop waiting for it.
+        if (child.stopRequested) return false;
       }
     }
   }
