@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { INGEST_REQUESTS_IN_FLIGHT_MAX } from "../src/ingest/ingest-gateway.ts";
 import { INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LINE_BYTES_MAX } from "../src/ingest/limits.ts";
+import { WAL_STRING_BYTES_MAX } from "../src/protocol/limits.ts";
 import { getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -61,6 +62,29 @@ describe("ingest errors", () => {
     expect(response.status).toBe(413);
     expect(response.body.error.code).toBe("line_too_long");
     expect(response.body.error.message).toContain("2");
+  });
+
+  test("an array element whose message or metadata is over the WAL's string limit is rejected alone, not a 500", async () => {
+    const tooLong = "é".repeat(WAL_STRING_BYTES_MAX / 2 + 1); // 2 UTF-8 bytes each: over the limit in bytes, not in characters
+    const body = JSON.stringify([
+      { service: "string-limit", message: "ok" },
+      { service: "string-limit", message: tooLong },
+      { service: "string-limit", message: "metadata grows", metadata: { numbers: Array.from({ length: 40_000 }, () => 1e5) } },
+    ]);
+    const response = await post(body, { "content-type": "application/json" });
+    expect(response.status).toBe(202);
+    expect(response.body.accepted).toBe(1);
+    expect(response.body.rejected).toEqual([
+      { line: 2, error: `field "message" is ${WAL_STRING_BYTES_MAX + 2} bytes, over the limit of ${WAL_STRING_BYTES_MAX} bytes` },
+      { line: 3, error: `metadata is ${JSON.stringify({ numbers: Array.from({ length: 40_000 }, () => 1e5) }).length} bytes as JSON, over the limit of ${WAL_STRING_BYTES_MAX} bytes` },
+    ]);
+  });
+
+  test("a request whose events encode past one WAL batch's byte limit is split into several batches", async () => {
+    // Distinct 8 KiB messages (the encoder shares repeated strings): a default slice of 2,000 passes the 8 MiB batch limit.
+    const body = Array.from({ length: 2000 }, (_, index) => JSON.stringify({ service: "big-batch", message: `${index} ${"m".repeat(8 * 1024)}` })).join("\n");
+    const response = await post(body, { "content-type": "application/x-ndjson" });
+    expect({ status: response.status, accepted: response.body.accepted, rejected: response.body.rejected }).toEqual({ status: 202, accepted: 2000, rejected: [] });
   });
 
   test("a gzip bomb is stopped at the decompressed limit", async () => {

@@ -17,6 +17,7 @@ import {
   INGEST_REJECTIONS_REPORTED_MAX,
 } from "./limits.ts";
 import { jsonTypeName, normalizeRecord } from "./normalize.ts";
+import { utf8Length } from "./utf8.ts";
 import { parseTextLine, type TextLineDefaults } from "./text-line.ts";
 
 /** One refused record: where it was (1-based line, or element index in a JSON array) and why. */
@@ -145,21 +146,6 @@ function checkLineBytes(text: string, start: number, end: number, lineNumber: nu
     "line_too_long",
     `line ${lineNumber} is ${bytes} bytes, over the limit of ${INGEST_LINE_BYTES_MAX} bytes per line`,
   );
-}
-
-function utf8Length(text: string, start: number, end: number): number {
-  let bytes = 0;
-  for (let index = start; index < end; index++) {
-    const code = text.charCodeAt(index);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && index + 1 < end) {
-      // A surrogate pair is one code point of four bytes.
-      bytes += 4;
-      index++;
-    } else bytes += 3;
-  }
-  return bytes;
 }
 
 function newBody(): ParsedBody {

@@ -23,6 +23,8 @@ import { DEFAULT_LEVEL, type Level, type NormalizedEvent } from "../protocol/eve
 import { normalizeLevel } from "./level.ts";
 import { INGEST_LABEL_CHARS_MAX, INGEST_METADATA_DEPTH_MAX } from "./limits.ts";
 import { parseTimestamp } from "./timestamp.ts";
+import { utf8Length } from "./utf8.ts";
+import { WAL_STRING_BYTES_MAX } from "../protocol/limits.ts";
 
 /** Outcome of normalizing one record: the event, or a message naming the field at fault. */
 export type NormalizeResult = { ok: true; event: NormalizedEvent } | { ok: false; error: string };
@@ -87,6 +89,9 @@ export function normalizeRecord(value: unknown): NormalizeResult {
   const message = found.values[Slot.Message];
   if (message === undefined) return failure(`missing field "message"`);
   if (typeof message !== "string") return failure(wrongType(found.keys[Slot.Message], "a string", message));
+  // The WAL carries each string field up to WAL_STRING_BYTES_MAX; refuse this record, not the whole batch later.
+  const messageOver = overStringLimit(message);
+  if (messageOver > 0) return failure(`field "${found.keys[Slot.Message]}" is ${messageOver} bytes, over the limit of ${WAL_STRING_BYTES_MAX} bytes`);
 
   const service = labelField(Slot.Service);
   if (service === null) return failure(fieldError);
@@ -103,6 +108,9 @@ export function normalizeRecord(value: unknown): NormalizeResult {
   if (timestampUs === null) return failure(fieldError);
   const metadata = metadataField();
   if (metadata === null) return failure(fieldError);
+  // Numbers re-serialized (1e5 -> 100000) can make metadata longer than the line it came from.
+  const metadataOver = overStringLimit(metadata);
+  if (metadataOver > 0) return failure(`metadata is ${metadataOver} bytes as JSON, over the limit of ${WAL_STRING_BYTES_MAX} bytes`);
 
   return { ok: true, event: { timestampUs, level, service, hostname, traceId, spanId, message, metadata } };
 }
@@ -234,6 +242,13 @@ function nestsDeeperThan(value: unknown, levels: number): boolean {
   const record = value as Record<string, unknown>;
   for (const key in record) if (nestsDeeperThan(record[key], levels - 1)) return true;
   return false;
+}
+
+/** The UTF-8 size of `text` when it is over WAL_STRING_BYTES_MAX, else 0 (cheap for short strings: a UTF-16 unit is at most 3 bytes). */
+function overStringLimit(text: string): number {
+  if (text.length <= WAL_STRING_BYTES_MAX / 3) return 0;
+  const bytes = utf8Length(text, 0, text.length);
+  return bytes > WAL_STRING_BYTES_MAX ? bytes : 0;
 }
 
 function failure(error: string): NormalizeResult {

@@ -6,7 +6,7 @@ import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { NormalizedEvent } from "../protocol/event.ts";
 import { WAL_BATCH_BYTES_MAX, WAL_BATCH_EVENTS_MAX } from "../protocol/limits.ts";
 import { walSubject } from "../protocol/subjects.ts";
-import { encodeBatch } from "../protocol/wal-batch.ts";
+import { encodeBatch, WalBatchEncodeError } from "../protocol/wal-batch.ts";
 
 /** Events per batch a publisher aims for: ~1000 events of ~230 B is ~0.25 MB, well inside limits. */
 export const WAL_BATCH_EVENTS_TARGET = 2000;
@@ -46,8 +46,9 @@ export function encodeBatches(events: readonly NormalizedEvent[], maxPayloadByte
   const budget = Math.min(WAL_BATCH_BYTES_MAX, maxPayloadBytes - PAYLOAD_HEADROOM_BYTES);
   const out: { bytes: Uint8Array; count: number }[] = [];
   const take = (slice: readonly NormalizedEvent[]): void => {
-    const bytes = encodeBatch(slice);
-    if (bytes.byteLength <= budget || slice.length === 1) {
+    // The encoder stops as soon as a slice passes the batch limit: that slice is halved like one over the budget.
+    const bytes = slice.length === 1 ? encodeBatch(slice) : encodeUnlessOverLimit(slice);
+    if (bytes !== null && (bytes.byteLength <= budget || slice.length === 1)) {
       out.push({ bytes, count: slice.length });
       return;
     }
@@ -58,6 +59,15 @@ export function encodeBatches(events: readonly NormalizedEvent[], maxPayloadByte
   const step = Math.min(eventsTarget, WAL_BATCH_EVENTS_MAX);
   for (let start = 0; start < events.length; start += step) take(events.slice(start, start + step));
   return out;
+}
+
+function encodeUnlessOverLimit(events: readonly NormalizedEvent[]): Uint8Array | null {
+  try {
+    return encodeBatch(events);
+  } catch (error) {
+    if (error instanceof WalBatchEncodeError && error.code === "over_limit") return null;
+    throw error;
+  }
 }
 
 /**
