@@ -71,11 +71,10 @@ export class FlowController implements Actor<FlowControllerMessage> {
         this.counters.pauses++;
         this.pausedSinceMs = now;
         this.options.log(`ingest paused: a shard is ${Math.round(this.lagMs)} ms behind (bound ${this.options.pauseAtMs} ms)`);
+        this.state = next;
       } else {
-        this.counters.pausedMs += now - this.pausedSinceMs;
-        this.options.log(`ingest open again after ${now - this.pausedSinceMs} ms (lag ${Math.round(this.lagMs)} ms)`);
+        this.reopen(now, ` (lag ${Math.round(this.lagMs)} ms)`);
       }
-      this.state = next;
     }
     if (changed || now - this.lastSignalAtMs >= FLOW_HEARTBEAT_MS) this.signal(now);
   }
@@ -86,11 +85,16 @@ export class FlowController implements Actor<FlowControllerMessage> {
     if (this.state === "pause" && !this.options.nc.isClosed()) {
       // Producers should not wait out the ttl on a node that is going away.
       const now = this.now();
-      this.counters.pausedMs += now - this.pausedSinceMs;
-      this.options.log(`ingest open again after ${now - this.pausedSinceMs} ms: the node is stopping`);
-      this.state = "open";
-      this.signal(this.now());
+      this.reopen(now, ": the node is stopping");
+      this.signal(now);
     }
+  }
+
+  /** Ends a pause: counts its time and logs it with `why` appended. */
+  private reopen(now: number, why: string): void {
+    this.counters.pausedMs += now - this.pausedSinceMs;
+    this.options.log(`ingest open again after ${now - this.pausedSinceMs} ms${why}`);
+    this.state = "open";
   }
 
   /** What the HTTP gateway asks before taking a body. */
