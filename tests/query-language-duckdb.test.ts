@@ -22,6 +22,7 @@ import { COMPARE_OPS, printQuery, type FieldRef, type QueryNode } from "../src/q
 import { matchesEvent, type QueryableEvent } from "../src/query/evaluate.ts";
 import { parseQuery } from "../src/query/parser.ts";
 import { planPredicate } from "../src/query/planner.ts";
+import { mayMatch, skipKeysSql, skipTree } from "../src/query/skip-keys.ts";
 import { Duck, execute, queryRows, type SqlParam } from "../src/storage/duckdb.ts";
 import { COLUMNS, levelIndex } from "../src/storage/schema.ts";
 import { tempDir } from "./helpers/processes.ts";
@@ -147,6 +148,15 @@ function drawText(draw: Draw): string {
   return draw.pick([piece, piece, piece.toUpperCase(), piece.toLowerCase()]);
 }
 
+/** One or two whole words of a message, in some case. */
+function drawWord(draw: Draw): string {
+  const words = draw.pick(MESSAGES).split(/[^\p{L}\p{N}_]+/u).filter((word) => word !== "");
+  if (words.length === 0) return draw.pick(JUNK);
+  const start = draw.int(words.length);
+  const piece = words.slice(start, start + 1 + draw.int(2)).join(" ");
+  return draw.pick([piece, piece.toUpperCase(), piece.toLowerCase()]);
+}
+
 function drawStringMatch(draw: Draw, field: FieldRef, values: readonly string[]): QueryNode {
   const value = values.length === 0 || draw.chance(0.1) ? draw.pick(JUNK) : draw.pick(values);
   if (draw.chance(0.35) && !value.includes("*")) return { type: "match", field, value: prefixOf(draw, value), prefix: true };
@@ -157,8 +167,11 @@ function drawStringMatch(draw: Draw, field: FieldRef, values: readonly string[])
 function drawLeaf(draw: Draw, metadata: boolean): QueryNode {
   switch (draw.int(metadata ? 10 : 6)) {
     case 0:
-    case 1:
-      return { type: "text", value: drawText(draw) };
+    case 1: {
+      // Words match whole (words.ts): draw whole words of the messages often, or pieces, and sometimes a prefix.
+      const value = draw.chance(0.5) ? drawWord(draw) : drawText(draw);
+      return draw.chance(0.25) ? { type: "text", value, prefix: true } : { type: "text", value };
+    }
     case 2:
     case 3: {
       const name = draw.pick(["service", "hostname", "trace_id", "span_id"] as const);
@@ -390,6 +403,28 @@ describe("planner SQL in DuckDB and matchesEvent select the same events", () => 
 
   test("random queries, and their print/parse round trips", async () => {
     expect(await disagreements("events", ROWS, TREES)).toEqual([]);
+  });
+
+  // A segment is skipped when its skip index lacks a key the query requires
+  // (skip-keys.ts): every row the SQL selects must hold every key of its own that the
+  // tree asks for, or a skip would lose it.
+  test("the skip keys a query requires are held by every row it selects", async () => {
+    const keysOf = new Map<number, Set<string>>();
+    for (const row of ROWS) {
+      const keys = await queryRows(connection, skipKeysSql(`(SELECT * FROM events WHERE id = ${row.id})`));
+      keysOf.set(row.id, new Set(keys.map((key) => String(key.key))));
+    }
+    const lost: string[] = [];
+    let pruning = 0;
+    for (const tree of [...TREES, ...drawTrees(0xbee, 300, { metadataUnderNot: true })]) {
+      const required = skipTree({ services: [], levels: [], hostnames: [], traceIds: [], query: tree });
+      if (required !== true) pruning++;
+      for (const id of await sqlIds("events", tree)) {
+        if (!mayMatch(required, (key) => keysOf.get(id)!.has(key))) lost.push(`${printQuery(tree)} loses row ${id}`);
+      }
+    }
+    expect(lost).toEqual([]);
+    expect(pruning).toBeGreaterThan(100);
   });
 
   test("the random queries are not trivial: most select some events but not all", () => {

@@ -12,6 +12,7 @@
 // queries over a few events for the evaluator; hostile values in every slot and
 // malicious trees for the planner.
 
+import { wordsPatternRe2 } from "../src/query/words.ts";
 import { describe, expect, test } from "bun:test";
 import { LEVELS, type Level } from "../src/protocol/event.ts";
 import { COMPARE_OPS, printQuery, quoteValue, type CompareOp, type FieldRef, type QueryNode } from "../src/query/ast.ts";
@@ -125,7 +126,9 @@ describe("parseQuery: text to tree", () => {
     ['service:"my api"*', match("service", "my api", true)],
     ['service:""*', match("service", "", true)],
     ["metadata.region:eu-*", meta("region", "eu-", true)],
-    ["timeout*", text("timeout")],
+    ["timeout*", { type: "text", value: "timeout", prefix: true }],
+    ['"connection ref"*', { type: "text", value: "connection ref", prefix: true }],
+    ['message:"connection ref"*', { type: "text", value: "connection ref", prefix: true }],
     // message: is the same as a bare word or phrase.
     ['message:"x y"', text("x y")],
     ["message:timeout", text("timeout")],
@@ -148,10 +151,7 @@ describe("parseQuery: text to tree", () => {
     expect(parseQuery('-"foo bar"')).toEqual(parsed(not(text("foo bar"))));
   });
 
-  // ast.ts: "`message:` is the same as a bare word". The parser returns the text of a
-  // message: term before it handles the trailing *, so `message:timeout*` searches for
-  // the literal "timeout*" (`timeout*` searches for "timeout"), and `message:a*b` is
-  // accepted where `a*b` is a syntax error.
+  // ast.ts: "`message:` is the same as a bare word", also with a trailing * (a prefix).
   test("message:word* is the same as word*", () => {
     expect(parseQuery("message:timeout*")).toEqual(parseQuery("timeout*"));
   });
@@ -203,8 +203,8 @@ describe("parseQuery: errors name the position and what was expected", () => {
     ["unknown level", "level:loud", 7, LEVEL_EXPECTED, '"loud"'],
     ["unknown level in a comparison", "level:>=loud", 9, LEVEL_EXPECTED, '"loud"'],
     ["level prefix", "level:err*", 7, "a level without *", '"err*"'],
-    ["* inside a word", "foo*bar", 4, "a trailing * only (words already match anywhere in the message)", '"foo*bar"'],
-    ["* alone", "a *", 3, "a trailing * only (words already match anywhere in the message)", '"*"'],
+    ["* inside a word", "foo*bar", 4, "a * only at the end of a word (prefix match)", '"foo*bar"'],
+    ["* alone", "a *", 3, "a * only at the end of a word (prefix match)", '"*"'],
     ["* inside a value", "service:a*b", 10, STAR_EXPECTED, '"a*b"'],
     ["* inside a quoted prefix", 'service:"a*b"*', 9, STAR_EXPECTED, '"a*b*"'],
     ["service: with nothing after", "service:", 9, 'a value after "service:"', "the end of the query"],
@@ -578,9 +578,9 @@ describe("planPredicate", () => {
     const json = (param: string) => `(CASE WHEN json_valid(metadata) THEN json_extract_string(metadata, ${param}) END)`;
     expect(plan(parseOrThrow("error service:api* level:>=WARN metadata.user.id:42 NOT hostname:h1 level:fatal OR metadata.duration_ms:>0.5 OR trace_id:t"))).toEqual({
       sql:
-        "(((message ILIKE $1 ESCAPE '\\') AND (starts_with(service, $2)) AND (level >= $3) AND (COALESCE(" + json("$4") + " = $5, false)) AND (NOT (hostname = $6)) AND (level = $7))" +
-        " OR (COALESCE(CASE WHEN regexp_full_match(" + json("$8") + ", $9) THEN TRY_CAST(" + json("$8") + " AS DOUBLE) > $10 END, false)) OR (trace_id = $11))",
-      params: ["%error%", "api", 3, '$."user"."id"', "42", "h1", 5, '$."duration_ms"', NUMERIC_TEXT_PATTERN, 0.5, "t"],
+        "(((message ILIKE $1 ESCAPE '\\' AND regexp_matches(lower(message), $2)) AND (starts_with(service, $3)) AND (level >= $4) AND (COALESCE(" + json("$5") + " = $6, false)) AND (NOT (hostname = $7)) AND (level = $8))" +
+        " OR (COALESCE(CASE WHEN regexp_full_match(" + json("$9") + ", $10) THEN TRY_CAST(" + json("$9") + " AS DOUBLE) > $11 END, false)) OR (trace_id = $12))",
+      params: ["%error%", wordsPatternRe2("error"), "api", 3, '$."user"."id"', "42", "h1", 5, '$."duration_ms"', NUMERIC_TEXT_PATTERN, 0.5, "t"],
     });
   });
 
@@ -608,7 +608,8 @@ describe("planPredicate", () => {
     const { sql, params } = plan(parseOrThrow(everySlot(input)));
     expect(sql).toBe(harmless.sql);
     expect(sql).not.toContain(input);
-    expect(params).toEqual([likeContains(input), likeContains(input), input, input, input, input, input, '$."user"."id"', input, '$."a-b"."c_d"', input]);
+    const lower = input.toLowerCase();
+    expect(params).toEqual([likeContains(lower), wordsPatternRe2(lower), likeContains(lower), wordsPatternRe2(lower), input, input, input, input, input, '$."user"."id"', input, '$."a-b"."c_d"', input]);
   });
 
   test.each(["DROP_TABLE_x", "read_csv", "etc-passwd", "--", "x--y", "__proto__"])("metadata path segment %p travels only as a parameter", (segment) => {

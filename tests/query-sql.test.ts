@@ -11,6 +11,7 @@ import type { Cursor, SearchFilter } from "../src/query/filter.ts";
 import { AGGREGATE_GROUPS_MAX } from "../src/query/limits.ts";
 import { aggregateSql, searchSql, sourceSql, whereSql } from "../src/query/sql.ts";
 import { likeContains } from "../src/query/planner.ts";
+import { wordsPatternRe2 } from "../src/query/words.ts";
 import { COLUMN_NAMES } from "../src/storage/schema.ts";
 
 const EMPTY_FILTER: SearchFilter = { services: [], levels: [], hostnames: [], traceIds: [], query: null };
@@ -54,7 +55,8 @@ describe("whereSql keeps user values out of the SQL text", () => {
     const where = whereSql(input, filter, cursor);
     expect(where.sql).toBe(harmlessSql);
     expect(where.sql).not.toContain(input);
-    expect(where.params).toEqual([input, 1, 2, input, `${input}-2`, 4, input, input, likeContains(input), "%plain%", ...CURSOR_PARAMS]);
+    const lower = input.toLowerCase();
+    expect(where.params).toEqual([input, 1, 2, input, `${input}-2`, 4, input, input, likeContains(lower), wordsPatternRe2(lower), "%plain%", wordsPatternRe2("plain"), ...CURSOR_PARAMS]);
   });
 
   test("the SQL text has a placeholder for every parameter, first used in order", () => {
@@ -84,9 +86,9 @@ describe("whereSql shape", () => {
     expect(whereSql("acme", filter, { ts: 15, id: CURSOR_ID })).toEqual({
       sql:
         "tenant = $1 AND ts >= $2 AND ts < $3 AND service = $4 AND level IN ($5, $6) AND hostname IN ($7, $8) AND trace_id = $9" +
-        " AND ((message ILIKE $10 ESCAPE '\\') AND (message ILIKE $11 ESCAPE '\\'))" +
-        " AND (ts < $12 OR (ts = $12 AND (ingest_ts < $13 OR (ingest_ts = $13 AND (seq < $14 OR (seq = $14 AND idx < $15))))))",
-      params: ["acme", 10, 20, "api", 3, 4, "h1", "h2", "t1", "%50\\%\\_off%", "%a\\\\b%", 15, 0x660cec46abf00, 12, 3],
+        " AND ((message ILIKE $10 ESCAPE '\\' AND regexp_matches(lower(message), $11)) AND (message ILIKE $12 ESCAPE '\\' AND regexp_matches(lower(message), $13)))" +
+        " AND (ts < $14 OR (ts = $14 AND (ingest_ts < $15 OR (ingest_ts = $15 AND (seq < $16 OR (seq = $16 AND idx < $17))))))",
+      params: ["acme", 10, 20, "api", 3, 4, "h1", "h2", "t1", "%50\\%\\_off%", "(^|[^\\pL\\pN_])50\\x{25}_off([^\\pL\\pN_]|$)", "%a\\\\b%", "(^|[^\\pL\\pN_])a\\x{5c}b([^\\pL\\pN_]|$)", 15, 0x660cec46abf00, 12, 3],
     });
   });
 

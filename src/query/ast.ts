@@ -19,8 +19,8 @@ export type QueryNode =
   | { type: "and"; children: QueryNode[] }
   | { type: "or"; children: QueryNode[] }
   | { type: "not"; child: QueryNode }
-  /** The message contains `value`, case-insensitively (a word, or a phrase when quoted). */
-  | { type: "text"; value: string }
+  /** The message holds `value` as whole words, case-insensitively (words.ts); with `prefix` the last word may run on. */
+  | { type: "text"; value: string; prefix?: boolean }
   /** A field equals `value` exactly, or starts with it when `prefix`. Metadata fields are `{ metadata: ["a", "b"] }`. */
   | { type: "match"; field: FieldRef; value: string; prefix: boolean }
   /** A level or a numeric metadata value compared with `value`. */
@@ -59,7 +59,7 @@ export function printQuery(node: QueryNode): string {
     case "not":
       return `NOT ${node.child.type === "and" || node.child.type === "or" ? `(${printQuery(node.child)})` : printQuery(node.child)}`;
     case "text":
-      return quoteValue(node.value);
+      return `${quoteValue(node.value)}${node.prefix ? "*" : ""}`;
     case "match":
       return `${fieldName(node.field)}:${quoteValue(node.value)}${node.prefix ? "*" : ""}`;
     case "compare": {

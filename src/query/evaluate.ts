@@ -6,6 +6,7 @@ import type { NormalizedEvent } from "../protocol/event.ts";
 import { levelIndex } from "../storage/schema.ts";
 import type { FieldRef, QueryNode } from "./ast.ts";
 import { NUMERIC_TEXT_PATTERN } from "./planner.ts";
+import { containsWords } from "./words.ts";
 
 const NUMERIC_TEXT = new RegExp(NUMERIC_TEXT_PATTERN);
 
@@ -70,7 +71,7 @@ function matches(node: QueryNode, context: EventContext): boolean {
       return !matches(node.child, context);
     case "text":
       context.lowerMessage ??= context.event.message.toLowerCase();
-      return context.lowerMessage.includes(node.value.toLowerCase());
+      return containsWords(context.lowerMessage, node.value.toLowerCase(), node.prefix === true);
     case "match": {
       const value = fieldValue(context, node.field);
       if (value === null) return false;

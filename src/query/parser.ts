@@ -6,7 +6,7 @@
 //   and     := unary (["AND"] unary)*          AND is implied between terms
 //   unary   := "NOT" unary | "-" term | primary
 //   primary := "(" or ")" | term
-//   term    := word | "phrase" | field ":" value
+//   term    := word | word* | "phrase" | "phrase"* | field ":" value
 //   value   := word | "phrase" | word* (prefix) | op number | op level
 //   field   := service | level | hostname | trace_id | span_id | message | metadata.<path>
 //   op      := ">" | ">=" | "<" | "<="
@@ -167,9 +167,17 @@ class Parser {
     }
     if (token.kind === ")") return fail(token.at, "a term", '")" without a matching "("');
     this.index++;
-    if (token.kind === "quoted") return this.leaf({ type: "text", value: token.text }, token.at);
+    if (token.kind === "quoted") return this.leaf(this.takeStar(token) ? { type: "text", value: token.text, prefix: true } : { type: "text", value: token.text }, token.at);
     if (token.text === "AND" || token.text === "OR") fail(token.at, "a term before " + token.text, token.text);
     return this.parseWordTerm(token);
+  }
+
+  /** Consumes a `*` written right after a quoted value ("connection ref"*: a prefix). */
+  private takeStar(quoted: { end: number }): boolean {
+    const star = this.peek();
+    if (star?.kind !== "word" || star.text !== "*" || star.at !== quoted.end) return false;
+    this.index++;
+    return true;
   }
 
   private leaf(node: QueryNode, at: number): QueryNode {
@@ -183,8 +191,8 @@ class Parser {
     const name = colon > 0 ? token.text.slice(0, colon) : "";
     // Anything naming metadata is a field (and a bad path an error), not text that happens to hold a colon.
     if (colon <= 0 || !(FIELD_SYNTAX.test(name) || name.startsWith("metadata."))) {
-      if (token.text.includes("*") && !/^[^*]+\*$/.test(token.text)) fail(token.at + token.text.indexOf("*"), "a trailing * only (words already match anywhere in the message)", JSON.stringify(token.text));
-      return this.leaf({ type: "text", value: token.text.endsWith("*") ? token.text.slice(0, -1) : token.text }, token.at);
+      if (token.text.includes("*") && !/^[^*]+\*$/.test(token.text)) fail(token.at + token.text.indexOf("*"), "a * only at the end of a word (prefix match)", JSON.stringify(token.text));
+      return this.leaf(token.text.endsWith("*") ? { type: "text", value: token.text.slice(0, -1), prefix: true } : { type: "text", value: token.text }, token.at);
     }
     const field = parseField(name, token.at);
     let raw = token.text.slice(colon + 1);
@@ -197,11 +205,9 @@ class Parser {
       raw = next.text;
       quoted = true;
       valueAt = next.at;
-      const star = this.peek();
-      if (star?.kind === "word" && star.text === "*" && star.at === next.end) {
+      if (this.takeStar(next)) {
         // service:"my api"* : a quoted prefix.
-        this.index++;
-        if (raw.includes("*")) fail(valueAt, "a * only at the end of a value (prefix match)", JSON.stringify(`${raw}*`));
+        if (field !== "message" && raw.includes("*")) fail(valueAt, "a * only at the end of a value (prefix match)", JSON.stringify(`${raw}*`));
         return this.matchOrLevel(field, raw, true, valueAt, token.at);
       }
     }
@@ -222,7 +228,7 @@ class Parser {
   }
 
   private matchOrLevel(field: FieldRef | "message", raw: string, prefix: boolean, valueAt: number, termAt: number): QueryNode {
-    if (field === "message") return this.leaf({ type: "text", value: raw }, termAt);
+    if (field === "message") return this.leaf(prefix ? { type: "text", value: raw, prefix: true } : { type: "text", value: raw }, termAt);
     if ("name" in field && field.name === "level") {
       if (prefix) fail(valueAt, "a level without *", JSON.stringify(`${raw}*`));
       return this.leaf({ type: "match", field, value: parseLevel(raw, valueAt), prefix: false }, termAt);

@@ -7,6 +7,7 @@ import { LEVELS } from "../protocol/event.ts";
 import { COMPARE_OPS, METADATA_SEGMENT_PATTERN, QUERY_FIELDS, type FieldRef, type QueryNode } from "./ast.ts";
 import { QUERY_DEPTH_MAX, QUERY_TERMS_MAX } from "./limits.ts";
 import type { SqlParam } from "../storage/duckdb.ts";
+import { wordsPatternRe2 } from "./words.ts";
 
 /** Fields that are columns of their own name (message is planned as text). */
 const COLUMN_FIELDS: ReadonlySet<unknown> = new Set(QUERY_FIELDS.filter((field) => field !== "message"));
@@ -40,9 +41,13 @@ export function planPredicate(node: QueryNode, bind: (value: SqlParam) => string
         return `(${current.children.map((child) => plan(child, depth + 1)).join(current.type === "and" ? " AND " : " OR ")})`;
       case "not":
         return `(NOT ${plan(current.child, depth + 1)})`;
-      case "text":
+      case "text": {
         countLeaf();
-        return `(message ILIKE ${bind(likeContains(checkString(current.value)))} ESCAPE '\\')`;
+        const lower = checkString(current.value).toLowerCase();
+        if (current.prefix !== undefined && typeof current.prefix !== "boolean") throw new QueryPlanError("a text prefix flag is not a boolean");
+        // ILIKE is a cheap superset that DuckDB runs first; the pattern then checks the word edges (words.ts).
+        return `(message ILIKE ${bind(likeContains(lower))} ESCAPE '\\' AND regexp_matches(lower(message), ${bind(wordsPatternRe2(lower, current.prefix === true))}))`;
+      }
       case "match": {
         countLeaf();
         checkField(current.field);
