@@ -12,10 +12,8 @@ import {
   decodeCursor,
   encodeCursor,
   parseFilter,
-  parseGroupBy,
   parseSearchRequest,
   parseQueryParam,
-  type GroupByField,
   type SearchFilter,
 } from "../src/query/filter.ts";
 import { FILTER_VALUES_MAX, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "../src/query/limits.ts";
@@ -247,19 +245,3 @@ describe("cursor", () => {
   });
 });
 
-describe("parseGroupBy", () => {
-  test.each<[string, GroupByField]>([
-    ["", "service"],
-    ["group_by=service", "service"],
-    ["group_by=level", "level"],
-    ["group_by=hostname", "hostname"],
-  ])("%p -> %s", (query, field) => {
-    expect(parseGroupBy(new URLSearchParams(query))).toBe(field);
-  });
-
-  test.each(["tenant", "message", "", "SERVICE", "service; DROP TABLE x"])("group_by=%p is an error listing the fields", (raw) => {
-    expect(thrown(() => parseGroupBy(new URLSearchParams({ group_by: raw })))).toEqual(
-      queryError("bad_parameter", `group_by: ${JSON.stringify(raw.slice(0, 32))} is not one of service, level, hostname`),
-    );
-  });
-});

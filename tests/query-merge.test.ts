@@ -8,9 +8,10 @@
 
 import { describe, expect, test } from "bun:test";
 import type { StoredEvent } from "../src/protocol/event.ts";
-import type { ShardAggregateReply, ShardSearchReply } from "../src/protocol/query-messages.ts";
+import type { ShardSearchReply } from "../src/protocol/query-messages.ts";
 import type { Cursor } from "../src/query/filter.ts";
-import { compareNewestFirst, mergeAggregates, mergeSearch } from "../src/query/merge.ts";
+import { compareNewestFirst, mergeSearch } from "../src/query/merge.ts";
+import { aggregateResponse, mergeAggregateRows, type AggregateRow, type AggregateSpec } from "../src/query/aggregate.ts";
 
 function row(timestampUs: number, id: string): StoredEvent {
   return {
@@ -30,7 +31,7 @@ function row(timestampUs: number, id: string): StoredEvent {
 }
 
 function reply(shard: number, rows: StoredEvent[], truncated = false): ShardSearchReply {
-  return { ok: true, kind: "search", rows, truncated, shard, tookMs: 1, segmentsTotal: 0, segmentsSkipped: 0 };
+  return { ok: true, kind: "search", rows, truncated, shard, tookMs: 1, segmentsTotal: 0, segmentsSkipped: 0, rowsScanned: 0 };
 }
 
 /** Rows as "ts/id" strings, the cursor as one too. */
@@ -154,57 +155,52 @@ describe("mergeSearch with truncated replies", () => {
   });
 });
 
-describe("mergeAggregates", () => {
-  function aggregate(shard: number, groups: [string, number][], overflow = false): ShardAggregateReply {
-    return { ok: true, kind: "aggregate", groups, overflow, shard, tookMs: 1, segmentsTotal: 0, segmentsSkipped: 0 };
+describe("aggregate merge, seed shape", () => {
+  const SPEC: AggregateSpec = { groupBy: [{ name: "service" }], functions: [] };
+  function aggregate(groups: [string, number][], overflow = false): { rows: AggregateRow[]; overflow: boolean } {
+    return { rows: groups.map(([key, n]) => ({ key: [key], n, f: [] })), overflow };
   }
+  const merge = (...shards: { rows: AggregateRow[]; overflow: boolean }[]) => aggregateResponse(SPEC, mergeAggregateRows(SPEC, shards));
 
   test("sums counts across shards exactly and orders by count descending", () => {
-    const merged = mergeAggregates([
-      aggregate(0, [["api", 5], ["web", 3], ["worker", 1]]),
-      aggregate(1, [["web", 4], ["db", 2]]),
-      aggregate(2, [["worker", 9]]),
-    ]);
-    expect(merged).toEqual({ groups: { worker: 10, web: 7, api: 5, db: 2 }, overflow: false });
-    expect(Object.entries(merged.groups)).toEqual([
+    const merged = merge(aggregate([["api", 5], ["web", 3], ["worker", 1]]), aggregate([["web", 4], ["db", 2]]), aggregate([["worker", 9]]));
+    expect(merged.aggregations).toEqual({ worker: 10, web: 7, api: 5, db: 2 });
+    expect(Object.entries(merged.aggregations as object)).toEqual([
       ["worker", 10],
       ["web", 7],
       ["api", 5],
       ["db", 2],
     ]);
-  });
-
-  test("large counts are summed without rounding", () => {
-    const merged = mergeAggregates([aggregate(0, [["api", 4_503_599_627_370_495]]), aggregate(1, [["api", 4_503_599_627_370_496]])]);
-    expect(merged.groups).toEqual({ api: 9_007_199_254_740_991 });
-  });
-
-  test("equal counts are ordered by key", () => {
-    const merged = mergeAggregates([aggregate(0, [["c", 2], ["a", 2]]), aggregate(1, [["b", 2]])]);
-    expect(Object.entries(merged.groups)).toEqual([
-      ["a", 2],
-      ["b", 2],
-      ["c", 2],
+    expect(merged.buckets).toEqual([
+      { service: "worker", count: 10 },
+      { service: "web", count: 7 },
+      { service: "api", count: 5 },
+      { service: "db", count: 2 },
     ]);
   });
 
+  test("large counts are summed without rounding", () => {
+    expect(merge(aggregate([["api", 4_503_599_627_370_495]]), aggregate([["api", 4_503_599_627_370_496]])).aggregations).toEqual({ api: 9_007_199_254_740_991 });
+  });
+
+  test("equal counts are ordered by key", () => {
+    expect(Object.keys(merge(aggregate([["c", 2], ["a", 2]]), aggregate([["b", 2]])).aggregations as object)).toEqual(["a", "b", "c"]);
+  });
+
   test("overflow from any shard is reported", () => {
-    expect(mergeAggregates([aggregate(0, [["a", 1]]), aggregate(1, [["a", 1]], true)])).toEqual({ groups: { a: 2 }, overflow: true });
+    expect(merge(aggregate([["a", 1]]), aggregate([["a", 1]], true))).toEqual({ aggregations: { a: 2 }, group_by: "service", buckets: [{ service: "a", count: 2 }], overflow: true });
   });
 
   test("no replies: no groups", () => {
-    expect(mergeAggregates([])).toEqual({ groups: {}, overflow: false });
+    expect(merge()).toEqual({ aggregations: {}, group_by: "service", buckets: [], overflow: false });
   });
 
-  // BUG (src/query/merge.ts, mergeAggregates): the sorted groups are written into a plain
-  // object, and JavaScript enumerates integer-like keys ("404", "7") first in ascending
-  // numeric order whatever the insertion order. A service or hostname spelled as a
-  // number therefore loses its place: the JSON `aggregations` is no longer ordered by
-  // count. Expected order web (10), 404 (5), 7 (1); actual 7, 404, web.
-  // test.failing passes while the bug is present; remove `.failing` once it is fixed.
-  test.failing("order by count holds for keys that look like integers", () => {
-    const merged = mergeAggregates([aggregate(0, [["web", 10], ["404", 5], ["7", 1]])]);
-    expect(Object.keys(merged.groups)).toEqual(["web", "404", "7"]);
+  // A JSON object enumerates integer-like keys ("404", "7") first whatever the insertion
+  // order, so the seed-shaped `aggregations` cannot keep count order for them; `buckets`
+  // is a list and does.
+  test("order by count holds in buckets for keys that look like integers", () => {
+    const merged = merge(aggregate([["web", 10], ["404", 5], ["7", 1]]));
+    expect((merged.buckets as { service: string }[]).map((bucket) => bucket.service)).toEqual(["web", "404", "7"]);
   });
 });
 

@@ -186,14 +186,15 @@ describe("searchSql and aggregateSql", () => {
     expect(searchSql(source, where, 7.9).sql).toEndWith(" LIMIT 7");
   });
 
-  test.each<["service" | "level" | "hostname", string]>([
-    ["service", "service"],
-    ["level", "level"],
-    ["hostname", "hostname"],
-  ])("aggregate by %s groups on column %s and asks for one group past the limit", (groupBy, column) => {
-    expect(aggregateSql(source, where, groupBy)).toEqual({
-      sql: `SELECT ${column} AS key, count(*) AS count FROM (SELECT 1) WHERE tenant = $1 GROUP BY 1 ORDER BY 2 DESC LIMIT ${AGGREGATE_GROUPS_MAX + 1}`,
+  test("aggregate: the select list of the spec, grouped, largest first, one group past the limit", () => {
+    expect(aggregateSql(source, where, { groupBy: [{ name: "service" }], functions: [] })).toEqual({
+      sql: `SELECT service AS g0, count(*) AS n FROM (SELECT 1) WHERE tenant = $1 GROUP BY ALL ORDER BY n DESC LIMIT ${AGGREGATE_GROUPS_MAX + 1}`,
       params: ["acme"],
     });
+  });
+
+  test("search: a projection reads the ordering columns and the named ones only", () => {
+    expect(searchSql(source, where, 5, "oldest", ["message", "ts"]).sql).toBe("SELECT ts, ingest_ts, seq, idx, message FROM (SELECT 1) WHERE tenant = $1 ORDER BY ts, ingest_ts, seq, idx LIMIT 5");
+    expect(() => searchSql(source, where, 5, "oldest", ["message; DROP"])).toThrow("unknown column");
   });
 });

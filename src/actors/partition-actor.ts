@@ -18,7 +18,7 @@ import { EVENTS_PER_MESSAGE_MAX } from "../storage/schema.ts";
 import { visitBatch } from "../protocol/wal-batch.ts";
 import { ShardStore } from "../storage/shard-store.ts";
 import type { StorageWorkScheduler } from "../storage/work-scheduler.ts";
-import { runShardQuery } from "../query/shard-query.ts";
+import { ShardQueryServer } from "../query/shard-query-server.ts";
 import type { Actor, ActorContext, ExitReason } from "./actor.ts";
 import { describe } from "./supervisor.ts";
 
@@ -60,7 +60,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   readonly name: string;
   private store?: ShardStore;
   private messages?: ConsumerMessages;
-  private querySubscription?: Subscription;
+  private queries?: ShardQueryServer;
   private consumeLoop?: Promise<void>;
   private ticker?: ReturnType<typeof setInterval>;
   private tickQueued = false;
@@ -74,14 +74,12 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private recovered = false;
   private sealing = false;
   private flushing = false;
-  private activeQueries = 0;
-  private queryConnections: DuckDBConnection[] = [];
   private roomWaiters: (() => void)[] = [];
   private stopping = false;
   /** Stored time (ms) of the last WAL message handled, and whether more were waiting then: the shard's lag. */
   private lastHandledStoredMs = 0;
   private moreWaiting = false;
-  private counters = { events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, queries: 0, queriesBusy: 0, sealFailures: 0 };
+  private counters = { events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, sealFailures: 0 };
 
   constructor(private readonly options: PartitionActorOptions) {
     this.name = `partition-${options.shard}`;
@@ -126,10 +124,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
     })().catch((error) => {
       if (!this.stopping) context.fail(error);
     });
-    this.querySubscription = nc.subscribe(querySubject(shard), {
-      queue: QUERY_QUEUE_GROUP,
-      callback: (error, message) => (error ? this.options.log(`${this.name}: query subscription: ${error.message}`) : this.receiveQuery(message, context)),
-    });
+    this.queries = new ShardQueryServer({ nc, shard, duck: this.options.duck, paths: this.options.paths, store: () => (context.mailbox.isClosed ? undefined : this.store), log: this.options.log });
+    this.queries.start();
     this.ticker = setInterval(() => {
       if (this.tickQueued) return;
       this.tickQueued = true;
@@ -200,8 +196,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
         this.options.log(`${this.name}: final seal failed, the WAL will replay it: ${describe(error)}`);
       }
     }
-    await this.querySubscription?.drain().catch((error) => this.options.log(`${this.name}: query drain: ${describe(error)}`));
-    for (const connection of this.queryConnections.splice(0)) connection.closeSync();
+    await this.queries?.stop();
+    this.queries = undefined;
     this.store = undefined;
     await store?.close();
   }
@@ -212,7 +208,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   }
 
   snapshot(): Record<string, unknown> {
-    return { shard: this.options.shard, lagMs: this.lagMs(Date.now()), pendingAcks: this.held.size, durableTracked: this.durable.size, activeQueries: this.activeQueries, ...this.counters, store: this.store?.stats() };
+    return { shard: this.options.shard, lagMs: this.lagMs(Date.now()), pendingAcks: this.held.size, durableTracked: this.durable.size, activeQueries: this.queries?.activeQueries ?? 0, ...this.counters, ...this.queries?.counters, store: this.store?.stats() };
   }
 
   /** Resolves when the shard has room for more WAL messages (backpressure to the pull consumer). */
@@ -344,61 +340,6 @@ export class PartitionActor implements Actor<PartitionMessage> {
     this.counters.rejected += rows.length;
     this.options.log(`${this.name}: DuckDB refused ${rows.length} row(s): ${rows[0]?.error ?? ""}`);
     this.options.nc.publish(rejectsSubject("storage"), JSON.stringify({ shard: this.options.shard, rejected: rows.slice(0, 10).map((row) => ({ error: row.error, row: row.line.slice(0, 512) })) }));
-  }
-
-  private receiveQuery(message: Msg, context: ActorContext<PartitionMessage>): void {
-    const respond = (reply: ShardQueryReply) => {
-      if (message.reply) message.respond(JSON.stringify(reply));
-    };
-    let request: ShardQueryRequest;
-    try {
-      request = message.json<ShardQueryRequest>();
-    } catch (error) {
-      respond({ ok: false, shard: this.options.shard, code: "bad_request", error: `query is not JSON: ${describe(error)}` });
-      return;
-    }
-    if (request.v !== QUERY_PROTOCOL_VERSION) {
-      respond({ ok: false, shard: this.options.shard, code: "bad_request", error: `query protocol version ${String(request.v)} is not ${QUERY_PROTOCOL_VERSION}` });
-      return;
-    }
-    // Queries bypass the WAL mailbox: under ingest load it is full by design (it is the
-    // consumer's backpressure), and a read must not wait behind writes. A query only
-    // takes a snapshot synchronously; its own bound is SHARD_QUERY_CONCURRENCY.
-    if (context.mailbox.isClosed) {
-      respond({ ok: false, shard: this.options.shard, code: "stopping", error: `shard ${this.options.shard} is stopping` });
-      return;
-    }
-    this.startQuery(request, respond);
-  }
-
-  private startQuery(request: ShardQueryRequest, respond: (reply: ShardQueryReply) => void): void {
-    const store = this.store;
-    if (!store) {
-      respond({ ok: false, shard: this.options.shard, code: "stopping", error: `shard ${this.options.shard} is restarting` });
-      return;
-    }
-    if (this.activeQueries >= SHARD_QUERY_CONCURRENCY) {
-      this.counters.queriesBusy++;
-      respond({ ok: false, shard: this.options.shard, code: "busy", error: `shard ${this.options.shard} runs ${SHARD_QUERY_CONCURRENCY} queries already` });
-      return;
-    }
-    this.activeQueries++;
-    this.counters.queries++;
-    const snapshot = store.snapshot({ tenant: request.tenant, fromUs: request.filter.fromUs, toUs: request.filter.toUs });
-    const connection = this.queryConnections.pop();
-    (async () => {
-      const conn = connection ?? (await this.options.duck.connect());
-      try {
-        respond(await runShardQuery(conn, this.options.paths, this.options.shard, snapshot, request));
-      } finally {
-        this.queryConnections.push(conn);
-      }
-    })()
-      .catch((error) => respond({ ok: false, shard: this.options.shard, code: "failed", error: describe(error) }))
-      .finally(() => {
-        snapshot.release();
-        this.activeQueries--;
-      });
   }
 }
 

@@ -3,14 +3,18 @@
 
 import { describe } from "../actors/supervisor.ts";
 import { DEFAULT_TENANT } from "../protocol/subjects.ts";
-import { parseFilter, parseGroupBy, parseSearchRequest, QueryError } from "../query/filter.ts";
-import type { QueryGateway } from "../query/query-gateway.ts";
+import { parseAggregateSpec } from "../query/aggregate.ts";
+import { EXPORT_FORMATS, type Exporter, type ExportFormat } from "../query/export.ts";
+import { parseFields, parseFilter, parseSearchRequest, parseTimeoutMs, QueryError } from "../query/filter.ts";
+import { CONTEXT_EVENTS_MAX } from "../query/limits.ts";
+import { ClientGoneError, type QueryGateway } from "../query/query-gateway.ts";
 import type { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
 
 export interface RouteContext {
   ingest: IngestGateway;
   query: QueryGateway;
+  exporter: Exporter;
   apiKeys: ReadonlyMap<string, string>;
   health: () => Promise<Record<string, unknown>>;
   ready: () => { ready: boolean; reasons: string[] };
@@ -35,11 +39,26 @@ export function createFetchHandler(context: RouteContext): (request: Request) =>
       return await route(request, url, context);
     } catch (error) {
       if (error instanceof HttpError) return errorResponse(error);
+      // Nobody reads the answer; 499 is what proxies log for it.
+      if (error instanceof ClientGoneError) return new Response(null, { status: 499 });
       if (error instanceof QueryError) return errorResponse(new HttpError(error.status, error.code, error.message, undefined, error.detail));
       context.log(`http: ${request.method} ${url.pathname} failed: ${describe(error)}`);
       return errorResponse(new HttpError(500, "internal", "internal error; see the node's log"));
     }
   };
+}
+
+function queryOptions(request: Request, url: URL): { timeoutMs: number; signal: AbortSignal } {
+  return { timeoutMs: parseTimeoutMs(url.searchParams), signal: request.signal };
+}
+
+/** before/after of the context endpoint: 10 by default, at most CONTEXT_EVENTS_MAX. */
+function countParam(url: URL, name: string): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === "") return 10;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > CONTEXT_EVENTS_MAX) throw new HttpError(400, "bad_parameter", `${name}: ${JSON.stringify(raw.slice(0, 32))} is not an integer from 0 to ${CONTEXT_EVENTS_MAX}`);
+  return value;
 }
 
 async function route(request: Request, url: URL, context: RouteContext): Promise<Response> {
@@ -57,12 +76,27 @@ async function route(request: Request, url: URL, context: RouteContext): Promise
   if (path === "/api/v1/logs/search") {
     if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET to search");
     const tenant = tenantOf(request, context.apiKeys);
-    return jsonResponse(await context.query.search(tenant, parseSearchRequest(url.searchParams)));
+    return jsonResponse(await context.query.search(tenant, parseSearchRequest(url.searchParams), queryOptions(request, url)));
   }
   if (path === "/api/v1/logs/aggregate") {
     if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET to aggregate");
     const tenant = tenantOf(request, context.apiKeys);
-    return jsonResponse(await context.query.aggregate(tenant, parseFilter(url.searchParams), parseGroupBy(url.searchParams)));
+    const filter = parseFilter(url.searchParams);
+    return jsonResponse(await context.query.aggregate(tenant, filter, parseAggregateSpec(url.searchParams, filter), queryOptions(request, url)));
+  }
+  if (path === "/api/v1/logs/context") {
+    if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET for context");
+    const tenant = tenantOf(request, context.apiKeys);
+    const id = url.searchParams.get("id");
+    if (!id) throw new HttpError(400, "bad_parameter", "id: the event to show the context of is required");
+    return jsonResponse(await context.query.context(tenant, id, countParam(url, "before"), countParam(url, "after"), parseFields(url.searchParams), queryOptions(request, url)));
+  }
+  if (path === "/api/v1/logs/export") {
+    if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET to export");
+    const tenant = tenantOf(request, context.apiKeys);
+    const format = (url.searchParams.get("format") ?? "ndjson").toLowerCase();
+    if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new HttpError(400, "bad_parameter", `format: ${JSON.stringify(format.slice(0, 32))} is not one of ${EXPORT_FORMATS.join(", ")}`);
+    return context.exporter.open(tenant, parseSearchRequest(url.searchParams), format as ExportFormat, queryOptions(request, url));
   }
   if (path === "/api/v1/system/health") {
     if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");

@@ -18,6 +18,7 @@ import { WalTrimmer } from "../nats/wal-trimmer.ts";
 import { FlowController } from "../actors/flow-controller.ts";
 import { WAL_STREAM } from "../protocol/subjects.ts";
 import { QueryGateway } from "../query/query-gateway.ts";
+import { Exporter } from "../query/export.ts";
 import { Duck } from "../storage/duckdb.ts";
 import { PARTITION_MAILBOX_CAPACITY, STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
 import { StorageWorkScheduler } from "../storage/work-scheduler.ts";
@@ -163,9 +164,10 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     const connected = () => natsConnected && !nc.isClosed();
     const ingest = new IngestGateway({ js, connected, admission: () => flow.admission(), shards: options.shards, maxPayloadBytes, log });
     const query = new QueryGateway({ nc, shards: options.shards });
+    const exporter = new Exporter(query);
     const rate = startRateSampler(partitions);
     cleanups.push(() => rate.stop());
-    const health = () => nodeHealth({ supervisor, ingest, query, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
+    const health = () => nodeHealth({ supervisor, ingest, query, exporter, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
     const server = Bun.serve({
       hostname: options.httpHost,
       port: options.httpPort,
@@ -175,6 +177,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       fetch: createFetchHandler({
         ingest,
         query,
+        exporter,
         apiKeys: options.apiKeys,
         health,
         ready: () => {
@@ -228,6 +231,7 @@ async function nodeHealth(input: {
   supervisor: Supervisor;
   ingest: IngestGateway;
   query: QueryGateway;
+  exporter: Exporter;
   jsm: JetStreamManager;
   connected: () => boolean;
   paths: DataPaths;
@@ -278,6 +282,7 @@ async function nodeHealth(input: {
     ingest: input.ingest.snapshot(),
     flow: input.flow.snapshot(),
     query: querySnapshot,
+    export: input.exporter.snapshot(),
     actors,
     warnings: input.warnings,
   };

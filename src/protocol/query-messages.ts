@@ -1,28 +1,42 @@
 // The request/reply messages of `sluice.query.<shard>` (JSON, version 1). The query
 // gateway scatters these over NATS even on one node, so a cluster only distributes them.
 
-import type { Cursor, GroupByField, SearchFilter, SearchOrder } from "../query/filter.ts";
+import type { AggregateRow, AggregateSpec } from "../query/aggregate.ts";
+import type { Cursor, SearchFilter, SearchOrder } from "../query/filter.ts";
 import type { StoredEvent } from "./event.ts";
 
-export const QUERY_PROTOCOL_VERSION = 1;
+export const QUERY_PROTOCOL_VERSION = 2;
 
-export interface ShardSearchRequest {
+/** What every shard request carries: who asks, and how long the shard may work on it. */
+interface ShardRequestBase {
   v: number;
-  kind: "search";
+  /** Names the query for `sluice.query.cancel` (the client went away). */
+  id: string;
+  /** The shard interrupts its DuckDB work after this long and answers `timeout`. */
+  timeoutMs: number;
   tenant: string;
+}
+
+export interface ShardSearchRequest extends ShardRequestBase {
+  kind: "search";
   filter: SearchFilter;
   limit: number;
   /** Absent: newest first. */
   order?: SearchOrder;
   cursor?: Cursor;
+  /** Columns to read besides the ones ordering needs; absent: all. */
+  columns?: string[];
 }
 
-export interface ShardAggregateRequest {
-  v: number;
+export interface ShardAggregateRequest extends ShardRequestBase {
   kind: "aggregate";
-  tenant: string;
   filter: SearchFilter;
-  groupBy: GroupByField;
+  spec: AggregateSpec;
+}
+
+/** Published on `sluice.query.cancel`: stop work on this query. */
+export interface QueryCancel {
+  id: string;
 }
 
 export type ShardQueryRequest = ShardSearchRequest | ShardAggregateRequest;
@@ -32,6 +46,8 @@ export interface ShardReplyStats {
   tookMs: number;
   segmentsTotal: number;
   segmentsSkipped: number;
+  /** Rows in the memtables and segments the shard read (after skipping): an upper bound of rows scanned. */
+  rowsScanned: number;
 }
 
 export interface ShardSearchReply extends ShardReplyStats {
@@ -45,15 +61,15 @@ export interface ShardSearchReply extends ShardReplyStats {
 export interface ShardAggregateReply extends ShardReplyStats {
   ok: true;
   kind: "aggregate";
-  groups: [string, number][];
-  /** More distinct keys than AGGREGATE_GROUPS_MAX. */
+  rows: AggregateRow[];
+  /** More groups than AGGREGATE_GROUPS_MAX: the reply holds the largest. */
   overflow: boolean;
 }
 
 export interface ShardErrorReply {
   ok: false;
   shard: number;
-  code: "busy" | "bad_request" | "failed" | "stopping";
+  code: "busy" | "bad_request" | "failed" | "stopping" | "timeout" | "cancelled";
   error: string;
 }
 

@@ -6,6 +6,8 @@ export const WAL_STREAM = "SLUICE_WAL";
 export const WAL_SUBJECT_ROOT = "sluice.wal";
 /** Root of the per-shard query subjects: `sluice.query.<shard>`. */
 export const QUERY_SUBJECT_ROOT = "sluice.query";
+/** Where the gateway says a query's client went away: every shard stops work on it. */
+export const QUERY_CANCEL_SUBJECT = "sluice.query.cancel";
 /** Where consumers report events they had to reject: `sluice.rejects.<tenant>`. */
 export const REJECTS_SUBJECT_ROOT = "sluice.rejects";
 /** Where nodes announce ingest flow (open, or pause: the node is behind); see flow.ts. */

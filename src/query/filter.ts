@@ -4,7 +4,7 @@
 import { LEVELS, type Level } from "../protocol/event.ts";
 import { normalizeLevel } from "../ingest/level.ts";
 import { parseTimestamp } from "../ingest/timestamp.ts";
-import { FILTER_VALUES_MAX, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "./limits.ts";
+import { FILTER_VALUES_MAX, QUERY_TIMEOUT_DEFAULT_MS, QUERY_TIMEOUT_MAX_MS, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX } from "./limits.ts";
 import type { QueryNode } from "./ast.ts";
 import { parseQuery } from "./parser.ts";
 import { parseEventId } from "../storage/schema.ts";
@@ -19,6 +19,8 @@ export interface SearchFilter {
   /** Event-time range [fromUs, toUs), microseconds. */
   fromUs?: number;
   toUs?: number;
+  /** Only these events (ids as search returns them): the context endpoint's anchor. */
+  eventIds?: string[];
 }
 
 export interface Cursor {
@@ -34,10 +36,25 @@ export interface SearchRequest {
   limit: number;
   order: SearchOrder;
   cursor?: Cursor;
+  /** API fields to return (id always comes); absent: all. */
+  fields?: ApiField[];
 }
 
-export const GROUP_BY_FIELDS = ["service", "level", "hostname"] as const;
-export type GroupByField = (typeof GROUP_BY_FIELDS)[number];
+/** Fields of an event in the API, and the stored columns each needs. */
+export const API_FIELDS = {
+  id: [],
+  timestamp: [],
+  ingest_ts: [],
+  tenant: ["tenant"],
+  level: ["level"],
+  service: ["service"],
+  hostname: ["hostname"],
+  trace_id: ["trace_id"],
+  span_id: ["span_id"],
+  message: ["message"],
+  metadata: ["metadata"],
+} as const satisfies Record<string, readonly string[]>;
+export type ApiField = keyof typeof API_FIELDS;
 
 export class QueryError extends Error {
   readonly status = 400;
@@ -121,6 +138,26 @@ export function decodeCursor(text: string, order: SearchOrder = "newest"): Curso
   return { ts, id };
 }
 
+/** `fields=timestamp,service,message`: the API fields to return; undefined when absent. */
+export function parseFields(params: URLSearchParams): ApiField[] | undefined {
+  const raw = params.get("fields");
+  if (raw === null || raw.trim() === "") return undefined;
+  const fields = [...new Set(raw.split(",").map((field) => field.trim()).filter((field) => field !== ""))];
+  for (const field of fields) {
+    if (!Object.hasOwn(API_FIELDS, field)) throw new QueryError("bad_parameter", `fields: ${JSON.stringify(field.slice(0, 64))} is not one of ${Object.keys(API_FIELDS).join(", ")}`);
+  }
+  return fields as ApiField[];
+}
+
+/** `timeout_ms`: the query's time budget, default and maximum in limits.ts. */
+export function parseTimeoutMs(params: URLSearchParams): number {
+  const raw = params.get("timeout_ms");
+  if (raw === null || raw === "") return QUERY_TIMEOUT_DEFAULT_MS;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > QUERY_TIMEOUT_MAX_MS) throw new QueryError("bad_parameter", `timeout_ms: ${JSON.stringify(raw.slice(0, 32))} is not an integer from 1 to ${QUERY_TIMEOUT_MAX_MS}`);
+  return value;
+}
+
 export function parseSearchRequest(params: URLSearchParams): SearchRequest {
   const rawLimit = params.get("limit");
   let limit = SEARCH_LIMIT_DEFAULT;
@@ -133,11 +170,6 @@ export function parseSearchRequest(params: URLSearchParams): SearchRequest {
   const order: SearchOrder | undefined = rawOrder === "newest" || rawOrder === "desc" ? "newest" : rawOrder === "oldest" || rawOrder === "asc" ? "oldest" : undefined;
   if (!order) throw new QueryError("bad_parameter", `order: ${JSON.stringify(rawOrder.slice(0, 32))} is not newest or oldest`);
   const rawCursor = params.get("cursor");
-  return { filter: parseFilter(params), limit, order, cursor: rawCursor ? decodeCursor(rawCursor, order) : undefined };
-}
-
-export function parseGroupBy(params: URLSearchParams): GroupByField {
-  const raw = params.get("group_by") ?? "service";
-  if (!(GROUP_BY_FIELDS as readonly string[]).includes(raw)) throw new QueryError("bad_parameter", `group_by: ${JSON.stringify(raw.slice(0, 32))} is not one of ${GROUP_BY_FIELDS.join(", ")}`);
-  return raw as GroupByField;
+  const fields = parseFields(params);
+  return { filter: parseFilter(params), limit, order, cursor: rawCursor ? decodeCursor(rawCursor, order) : undefined, ...(fields ? { fields } : {}) };
 }

@@ -14,8 +14,24 @@ export const QUERY_TEXT_CHARS_MAX = 4096;
 export const FILTER_VALUES_MAX = 64;
 /** Groups an aggregation returns at most; exact counts up to this many distinct keys. */
 export const AGGREGATE_GROUPS_MAX = 10_000;
-/** How long the gateway waits for shards before answering partial. */
-export const SHARD_QUERY_TIMEOUT_MS = 10_000;
+/** A query's time budget when the request names none (`timeout_ms`). */
+export const QUERY_TIMEOUT_DEFAULT_MS = 10_000;
+/** The most a request may ask: longer work belongs in export, which pages. */
+export const QUERY_TIMEOUT_MAX_MS = 60_000;
+/** The gateway waits this much past the budget for shards to say they timed out, before counting them unreachable. */
+export const SHARD_REPLY_GRACE_MS = 1_000;
+/** Fields one aggregate groups by. */
+export const AGGREGATE_GROUP_FIELDS_MAX = 4;
+/** Functions one aggregate computes besides count. */
+export const AGGREGATE_FUNCTIONS_MAX = 8;
+/** Distinct values a shard sends for one group's count_distinct; past it the count is approximate. */
+export const COUNT_DISTINCT_EXACT_MAX = 1_000;
+/** Buckets of a time histogram. */
+export const HISTOGRAM_BUCKETS_MAX = 10_000;
+/** How far from the anchor event the context endpoint looks, each way. */
+export const CONTEXT_WINDOW_US = 3_600_000_000;
+/** Events before or after the anchor the context endpoint returns at most. */
+export const CONTEXT_EVENTS_MAX = 500;
 /** Bytes a shard puts in one reply; under NATS's 1 MiB default max_payload with headroom. */
 export const SHARD_REPLY_BYTES_MAX = 900 * 1024;
 /** Queries the gateway runs at once; more get 503 with Retry-After. */

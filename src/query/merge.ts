@@ -1,8 +1,8 @@
-// Merging shard replies: pure. Search results are a top-k by (ts, id) descending;
-// aggregates are summed exactly.
+// Merging shard search replies: pure. Search results are a top-k by (ts, id) in the
+// search's order (aggregates merge in aggregate.ts).
 
 import type { StoredEvent } from "../protocol/event.ts";
-import type { ShardAggregateReply, ShardSearchReply } from "../protocol/query-messages.ts";
+import type { ShardSearchReply } from "../protocol/query-messages.ts";
 import type { Cursor, SearchOrder } from "./filter.ts";
 
 /** Compares two events newest first: positive when a sorts after b. */
@@ -35,12 +35,4 @@ export function mergeSearch(replies: readonly ShardSearchReply[], limit: number,
   const more = cut || replies.some((reply) => reply.truncated || reply.rows.length >= limit);
   const last = rows[rows.length - 1];
   return { rows, nextCursor: more && last ? { ts: last.timestampUs, id: last.id } : null };
-}
-
-export function mergeAggregates(replies: readonly ShardAggregateReply[]): { groups: Record<string, number>; overflow: boolean } {
-  const totals = new Map<string, number>();
-  for (const reply of replies) for (const [key, count] of reply.groups) totals.set(key, (totals.get(key) ?? 0) + count);
-  const groups: Record<string, number> = {};
-  for (const [key, count] of [...totals].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) groups[key] = count;
-  return { groups, overflow: replies.some((reply) => reply.overflow) };
 }

@@ -7,17 +7,24 @@ import hdr from "hdr-histogram-js";
 import { describe } from "../actors/supervisor.ts";
 import { HttpError } from "../http/errors.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardAggregateReply, type ShardQueryReply, type ShardQueryRequest, type ShardSearchReply } from "../protocol/query-messages.ts";
-import { querySubject } from "../protocol/subjects.ts";
+import { QUERY_CANCEL_SUBJECT, querySubject } from "../protocol/subjects.ts";
 import type { StoredEvent } from "../protocol/event.ts";
-import { encodeCursor, type GroupByField, type SearchFilter, type SearchRequest } from "./filter.ts";
-import { GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_QUERY_TIMEOUT_MS } from "./limits.ts";
-import { mergeAggregates, mergeSearch } from "./merge.ts";
+import { aggregateResponse, mergeAggregateRows, type AggregateSpec } from "./aggregate.ts";
+import { API_FIELDS, encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
+import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS } from "./limits.ts";
+import { mergeSearch, type MergedSearch } from "./merge.ts";
 import { formatTimestampUs } from "../ingest/timestamp.ts";
+import { parseEventId } from "../storage/schema.ts";
 
 export interface QueryGatewayOptions {
   nc: NatsConnection;
   shards: number;
-  timeoutMs?: number;
+}
+
+/** How long a query may take, and the signal that says its client went away. */
+export interface QueryOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
 }
 
 interface Scatter<R> {
@@ -25,36 +32,81 @@ interface Scatter<R> {
   missing: { shard: number; reason: string }[];
   segmentsTotal: number;
   segmentsSkipped: number;
+  rowsScanned: number;
 }
 
-/** The API shape of an event. */
-export function eventToJson(event: StoredEvent): Record<string, unknown> {
-  let metadata: unknown = event.metadata;
+/** The query's client went away: nothing to answer. */
+export class ClientGoneError extends Error {}
+
+function parseMetadata(text: string): unknown {
   try {
-    metadata = JSON.parse(event.metadata);
+    return JSON.parse(text);
   } catch {
     // Stored metadata is validated at ingest; anything else is returned as text rather than dropped.
+    return text;
   }
-  return {
-    id: event.id,
-    timestamp: formatTimestampUs(event.timestampUs),
-    ingest_ts: formatTimestampUs(event.ingestTs),
-    tenant: event.tenant,
-    level: event.level,
-    service: event.service,
-    hostname: event.hostname,
-    trace_id: event.traceId,
-    span_id: event.spanId,
-    message: event.message,
-    metadata,
-  };
+}
+
+/** The API shape of an event; with `fields`, only those (and the id). */
+export function eventToJson(event: StoredEvent, fields?: readonly ApiField[]): Record<string, unknown> {
+  if (!fields) {
+    return {
+      id: event.id,
+      timestamp: formatTimestampUs(event.timestampUs),
+      ingest_ts: formatTimestampUs(event.ingestTs),
+      tenant: event.tenant,
+      level: event.level,
+      service: event.service,
+      hostname: event.hostname,
+      trace_id: event.traceId,
+      span_id: event.spanId,
+      message: event.message,
+      metadata: parseMetadata(event.metadata),
+    };
+  }
+  const out: Record<string, unknown> = { id: event.id };
+  for (const field of fields) {
+    switch (field) {
+      case "id":
+        break;
+      case "timestamp":
+        out.timestamp = formatTimestampUs(event.timestampUs);
+        break;
+      case "ingest_ts":
+        out.ingest_ts = formatTimestampUs(event.ingestTs);
+        break;
+      case "trace_id":
+        out.trace_id = event.traceId;
+        break;
+      case "span_id":
+        out.span_id = event.spanId;
+        break;
+      case "metadata":
+        out.metadata = parseMetadata(event.metadata);
+        break;
+      default:
+        out[field] = event[field];
+    }
+  }
+  return out;
+}
+
+/** The stored columns `fields` need (the ordering columns always come). */
+export function columnsFor(fields: readonly ApiField[] | undefined): string[] | undefined {
+  return fields ? [...new Set(fields.flatMap((field) => API_FIELDS[field] as readonly string[]))] : undefined;
+}
+
+/** One page of a search, as the export and context endpoints read them. */
+export interface SearchPage {
+  merged: MergedSearch;
+  scatter: Scatter<ShardSearchReply>;
 }
 
 export class QueryGateway {
   readonly name = "query-gateway";
   private inFlight = 0;
   private readonly latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
-  private counters = { queries: 0, partial: 0, busy: 0, overloaded: 0 };
+  private counters = { queries: 0, partial: 0, busy: 0, overloaded: 0, timedOut: 0, cancelled: 0 };
 
   constructor(private readonly options: QueryGatewayOptions) {}
 
@@ -67,31 +119,77 @@ export class QueryGateway {
     };
   }
 
-  async search(tenant: string, request: SearchRequest): Promise<Record<string, unknown>> {
+  async search(tenant: string, request: SearchRequest, options: QueryOptions): Promise<Record<string, unknown>> {
     return this.timed(async () => {
       const started = performance.now();
-      const scatter = await this.scatter<ShardSearchReply>({ v: QUERY_PROTOCOL_VERSION, kind: "search", tenant, filter: request.filter, limit: request.limit, order: request.order, cursor: request.cursor });
-      const merged = mergeSearch(scatter.replies, request.limit, request.order);
+      const page = await this.searchPage(tenant, request, options);
       return {
-        logs: merged.rows.map(eventToJson),
-        next_cursor: merged.nextCursor ? encodeCursor(merged.nextCursor, request.order) : null,
-        ...this.footer(scatter, started),
+        logs: page.merged.rows.map((row) => eventToJson(row, request.fields)),
+        next_cursor: page.merged.nextCursor ? encodeCursor(page.merged.nextCursor, request.order) : null,
+        ...this.footer(page.scatter, started),
       };
     });
   }
 
-  async aggregate(tenant: string, filter: SearchFilter, groupBy: GroupByField): Promise<Record<string, unknown>> {
+  /** One merged page, outside the in-flight count (export holds its slot for the whole stream). */
+  async searchPage(tenant: string, request: SearchRequest, options: QueryOptions): Promise<SearchPage> {
+    const scatter = await this.scatter<ShardSearchReply>(
+      { v: QUERY_PROTOCOL_VERSION, id: "", timeoutMs: options.timeoutMs, kind: "search", tenant, filter: request.filter, limit: request.limit, order: request.order, cursor: request.cursor, columns: columnsFor(request.fields) },
+      options,
+    );
+    return { merged: mergeSearch(scatter.replies, request.limit, request.order), scatter };
+  }
+
+  async aggregate(tenant: string, filter: SearchFilter, spec: AggregateSpec, options: QueryOptions): Promise<Record<string, unknown>> {
     return this.timed(async () => {
       const started = performance.now();
-      const scatter = await this.scatter<ShardAggregateReply>({ v: QUERY_PROTOCOL_VERSION, kind: "aggregate", tenant, filter, groupBy });
-      const merged = mergeAggregates(scatter.replies);
-      return { aggregations: merged.groups, group_by: groupBy, overflow: merged.overflow, ...this.footer(scatter, started) };
+      const scatter = await this.scatter<ShardAggregateReply>({ v: QUERY_PROTOCOL_VERSION, id: "", timeoutMs: options.timeoutMs, kind: "aggregate", tenant, filter, spec }, options);
+      return { ...aggregateResponse(spec, mergeAggregateRows(spec, scatter.replies)), ...this.footer(scatter, started) };
     });
   }
 
-  private footer(scatter: Scatter<unknown>, started: number): Record<string, unknown> {
+  /**
+   * The events around one event in its stream (same service and host), as Kibana's
+   * surrounding documents and Loki's context: up to `before` older and `after` newer,
+   * within CONTEXT_WINDOW_US of it, oldest first.
+   */
+  async context(tenant: string, id: string, before: number, after: number, fields: ApiField[] | undefined, options: QueryOptions): Promise<Record<string, unknown>> {
+    return this.timed(async () => {
+      const started = performance.now();
+      if (!parseEventId(id)) throw new QueryError("bad_parameter", `id: ${JSON.stringify(id.slice(0, 64))} is not an event id`);
+      const none: SearchFilter = { services: [], levels: [], hostnames: [], traceIds: [], query: null };
+      const found = await this.searchPage(tenant, { filter: { ...none, eventIds: [id] }, limit: 1, order: "newest" }, options);
+      const anchor = found.merged.rows[0];
+      if (!anchor) {
+        if (found.scatter.missing.length > 0) throw new HttpError(503, "shards_unreachable", `event ${id} was not found, and shards ${found.scatter.missing.map((shard) => shard.shard).join(", ")} did not answer`, 1);
+        throw new HttpError(404, "not_found", `no event ${id} for this tenant`);
+      }
+      const stream: SearchFilter = { ...none, services: [anchor.service], hostnames: [anchor.hostname], fromUs: anchor.timestampUs - CONTEXT_WINDOW_US, toUs: anchor.timestampUs + CONTEXT_WINDOW_US + 1 };
+      const cursor: Cursor = { ts: anchor.timestampUs, id: anchor.id };
+      const side = (order: SearchOrder, limit: number) =>
+        limit === 0 ? Promise.resolve(undefined) : this.searchPage(tenant, { filter: stream, limit, order, cursor, fields: undefined }, options);
+      const [older, newer] = await Promise.all([side("newest", before), side("oldest", after)]);
+      const scatters = [found.scatter, older?.scatter, newer?.scatter].filter((scatter): scatter is Scatter<ShardSearchReply> => scatter !== undefined);
+      const combined: Scatter<unknown> = {
+        replies: [],
+        missing: scatters.flatMap((scatter) => scatter.missing),
+        segmentsTotal: Math.max(...scatters.map((scatter) => scatter.segmentsTotal)),
+        segmentsSkipped: Math.min(...scatters.map((scatter) => scatter.segmentsSkipped)),
+        rowsScanned: scatters.reduce((sum, scatter) => sum + scatter.rowsScanned, 0),
+      };
+      return {
+        anchor: eventToJson(anchor, fields),
+        before: (older?.merged.rows ?? []).reverse().map((row) => eventToJson(row, fields)),
+        after: (newer?.merged.rows ?? []).map((row) => eventToJson(row, fields)),
+        ...this.footer(combined, started),
+      };
+    });
+  }
+
+  footer(scatter: Scatter<unknown>, started: number): Record<string, unknown> {
     return {
       took_ms: Math.round((performance.now() - started) * 100) / 100,
+      rows_scanned: scatter.rowsScanned,
       segments_total: scatter.segmentsTotal,
       segments_skipped: scatter.segmentsSkipped,
       partial: scatter.missing.length > 0,
@@ -99,7 +197,8 @@ export class QueryGateway {
     };
   }
 
-  private async timed<T>(work: () => Promise<T>): Promise<T> {
+  /** Counts a query in flight for its duration; past the bound, 503 with Retry-After. */
+  async timed<T>(work: () => Promise<T>): Promise<T> {
     if (this.inFlight >= GATEWAY_QUERIES_IN_FLIGHT_MAX) {
       this.counters.overloaded++;
       throw new HttpError(503, "too_many_queries", `${GATEWAY_QUERIES_IN_FLIGHT_MAX} queries are in flight`, 1);
@@ -115,33 +214,61 @@ export class QueryGateway {
     }
   }
 
-  private async scatter<R extends ShardSearchReply | ShardAggregateReply>(request: ShardQueryRequest): Promise<Scatter<R>> {
-    const payload = JSON.stringify(request);
-    const timeout = this.options.timeoutMs ?? SHARD_QUERY_TIMEOUT_MS;
-    const results = await Promise.all(
-      Array.from({ length: this.options.shards }, async (_, shard): Promise<ShardQueryReply | { ok: false; shard: number; code: "unreachable"; error: string }> => {
-        try {
-          const message = await this.options.nc.request(querySubject(shard), payload, { timeout });
-          return message.json<ShardQueryReply>();
-        } catch (error) {
-          return { ok: false, shard, code: "unreachable", error: describe(error) };
-        }
-      }),
-    );
-    const scatter: Scatter<R> = { replies: [], missing: [], segmentsTotal: 0, segmentsSkipped: 0 };
+  private async scatter<R extends ShardSearchReply | ShardAggregateReply>(request: ShardQueryRequest, options: QueryOptions): Promise<Scatter<R>> {
+    const id = crypto.randomUUID();
+    const payload = JSON.stringify({ ...request, id });
+    const { signal } = options;
+    if (signal?.aborted) throw new ClientGoneError("the client went away");
+    let onAbort: (() => void) | undefined;
+    const gone = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        this.counters.cancelled++;
+        this.options.nc.publish(QUERY_CANCEL_SUBJECT, JSON.stringify({ id }));
+        reject(new ClientGoneError("the client went away"));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    gone.catch(() => undefined);
+    const timeout = options.timeoutMs + SHARD_REPLY_GRACE_MS;
+    let results: (ShardQueryReply | { ok: false; shard: number; code: "unreachable"; error: string })[];
+    try {
+      results = await Promise.race([
+        gone,
+        Promise.all(
+          Array.from({ length: this.options.shards }, async (_, shard): Promise<ShardQueryReply | { ok: false; shard: number; code: "unreachable"; error: string }> => {
+            try {
+              const message = await this.options.nc.request(querySubject(shard), payload, { timeout });
+              return message.json<ShardQueryReply>();
+            } catch (error) {
+              return { ok: false, shard, code: "unreachable", error: describe(error) };
+            }
+          }),
+        ),
+      ]);
+    } finally {
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
+    const scatter: Scatter<R> = { replies: [], missing: [], segmentsTotal: 0, segmentsSkipped: 0, rowsScanned: 0 };
+    let timedOut = 0;
     for (const result of results) {
       if (result.ok) {
         scatter.replies.push(result as R);
         scatter.segmentsTotal += result.segmentsTotal;
         scatter.segmentsSkipped += result.segmentsSkipped;
+        scatter.rowsScanned += result.rowsScanned ?? 0;
       } else if (result.code === "busy") {
         this.counters.busy++;
         throw new HttpError(503, "shard_busy", `shard ${result.shard} is busy: ${result.error}`, 1);
       } else if (result.code === "bad_request") {
         throw new HttpError(400, "bad_query", result.error);
       } else {
+        if (result.code === "timeout") timedOut++;
         scatter.missing.push({ shard: result.shard, reason: `${result.code}: ${result.error}` });
       }
+    }
+    if (timedOut > 0) this.counters.timedOut++;
+    if (timedOut === this.options.shards) {
+      throw new HttpError(504, "query_timeout", `the query ran past its ${options.timeoutMs} ms budget on every shard; narrow the time range or the query, or raise timeout_ms`);
     }
     if (scatter.missing.length > 0) this.counters.partial++;
     return scatter;

@@ -3,12 +3,15 @@
 
 import type { SqlParam } from "../storage/duckdb.ts";
 import { COLUMN_NAMES, levelIndex, NEWEST_FIRST_SQL, OLDEST_FIRST_SQL, parseEventId } from "../storage/schema.ts";
-import { QueryError, type Cursor, type GroupByField, type SearchFilter, type SearchOrder } from "./filter.ts";
+import { aggregateSelectSql, type AggregateSpec } from "./aggregate.ts";
+import { QueryError, type Cursor, type SearchFilter, type SearchOrder } from "./filter.ts";
 import { AGGREGATE_GROUPS_MAX } from "./limits.ts";
 import { planPredicate } from "./planner.ts";
 
 const TABLE_NAME = /^mem_s\d+_\d+$/;
-const GROUP_COLUMNS: Record<GroupByField, string> = { service: "service", level: "level", hostname: "hostname" };
+/** Columns a search always reads: its order and the event id. */
+const ORDER_COLUMNS = ["ts", "ingest_ts", "seq", "idx"];
+const STORED_COLUMNS: ReadonlySet<string> = new Set(COLUMN_NAMES.split(", "));
 
 export interface Sql {
   sql: string;
@@ -43,6 +46,14 @@ export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor, 
   oneOf("level", filter.levels.map(levelIndex));
   oneOf("hostname", filter.hostnames);
   oneOf("trace_id", filter.traceIds);
+  if (filter.eventIds && filter.eventIds.length > 0) {
+    const matches = filter.eventIds.map((id) => {
+      const at = parseEventId(id);
+      if (!at) throw new QueryError("bad_parameter", `${JSON.stringify(id.slice(0, 64))} is not an event id`);
+      return `(ingest_ts = ${bind(at.ingestUs)} AND seq = ${bind(at.seq)} AND idx = ${bind(at.index)})`;
+    });
+    clauses.push(`(${matches.join(" OR ")})`);
+  }
   if (filter.query) clauses.push(planPredicate(filter.query, bind));
   if (cursor) {
     // Rows after the cursor in the search's order: the id is (ingest_ts, seq, idx).
@@ -58,17 +69,27 @@ export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor, 
 }
 
 /** In the search's order (newest first by default); ties broken by id so pages never skip or repeat. */
-export function searchSql(source: string, where: Sql, limit: number, order: SearchOrder = "newest"): Sql {
+export function searchSql(source: string, where: Sql, limit: number, order: SearchOrder = "newest", columns?: readonly string[]): Sql {
+  let list = COLUMN_NAMES;
+  if (columns) {
+    for (const column of columns) if (!STORED_COLUMNS.has(column)) throw new QueryError("bad_parameter", `unknown column ${JSON.stringify(column)}`);
+    list = [...new Set([...ORDER_COLUMNS, ...columns])].join(", ");
+  }
   return {
-    sql: `SELECT ${COLUMN_NAMES} FROM (${source}) WHERE ${where.sql} ORDER BY ${order === "newest" ? NEWEST_FIRST_SQL : OLDEST_FIRST_SQL} LIMIT ${Math.trunc(limit)}`,
+    sql: `SELECT ${list} FROM (${source}) WHERE ${where.sql} ORDER BY ${order === "newest" ? NEWEST_FIRST_SQL : OLDEST_FIRST_SQL} LIMIT ${Math.trunc(limit)}`,
     params: where.params,
   };
 }
 
-export function aggregateSql(source: string, where: Sql, groupBy: GroupByField): Sql {
-  const column = GROUP_COLUMNS[groupBy];
+/** A shard's groups, largest first, one past the bound so the merge knows of overflow. */
+export function aggregateSql(source: string, where: Sql, spec: AggregateSpec): Sql {
+  const params = [...where.params];
+  const { select } = aggregateSelectSql(spec, (value) => {
+    params.push(value);
+    return `$${params.length}`;
+  });
   return {
-    sql: `SELECT ${column} AS key, count(*) AS count FROM (${source}) WHERE ${where.sql} GROUP BY 1 ORDER BY 2 DESC LIMIT ${AGGREGATE_GROUPS_MAX + 1}`,
-    params: where.params,
+    sql: `SELECT ${select} FROM (${source}) WHERE ${where.sql} GROUP BY ALL ORDER BY n DESC LIMIT ${AGGREGATE_GROUPS_MAX + 1}`,
+    params,
   };
 }

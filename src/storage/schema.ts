@@ -72,14 +72,15 @@ export function rowToEvent(row: Record<string, unknown>): StoredEvent {
     id: eventId(toNumber(row.ingest_ts), toNumber(row.seq), toNumber(row.idx)),
     timestampUs: toNumber(row.ts),
     ingestTs: toNumber(row.ingest_ts),
-    tenant: row.tenant as string,
+    // A search that projects fields reads only their columns: the rest are empty.
+    tenant: (row.tenant as string | undefined) ?? "",
     level: LEVELS[toNumber(row.level)] ?? "INFO",
-    service: row.service as string,
-    hostname: row.hostname as string,
-    traceId: row.trace_id as string,
-    spanId: row.span_id as string,
-    message: row.message as string,
-    metadata: row.metadata as string,
+    service: (row.service as string | undefined) ?? "",
+    hostname: (row.hostname as string | undefined) ?? "",
+    traceId: (row.trace_id as string | undefined) ?? "",
+    spanId: (row.span_id as string | undefined) ?? "",
+    message: (row.message as string | undefined) ?? "",
+    metadata: (row.metadata as string | undefined) ?? "",
     seq: toNumber(row.seq),
   };
 }

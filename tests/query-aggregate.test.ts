@@ -1,0 +1,210 @@
+// Goal: aggregate parameters parse into a spec or a clear 400; a spec run as SQL on
+// several shards and merged gives exactly what one pass over all rows gives (counts,
+// distinct counts, min, max, sum, avg, histogram buckets), and percentiles within 1%.
+// Method: a real DuckDB holding 3,000 seeded rows split over three shard tables; the
+// expected answers are computed in JavaScript over the same rows.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { LEVELS } from "../src/protocol/event.ts";
+import { aggregateResponse, aggregateRowOf, mergeAggregateRows, parseAggregateSpec, sketchQuantile, type AggregateSpec } from "../src/query/aggregate.ts";
+import { QueryError } from "../src/query/filter.ts";
+import { aggregateSql } from "../src/query/sql.ts";
+import { Duck, execute, queryRows } from "../src/storage/duckdb.ts";
+import { COLUMNS } from "../src/storage/schema.ts";
+import { tempDir } from "./helpers/processes.ts";
+import { Draw, seeded } from "./helpers/random.ts";
+
+const HOUR_US = 3_600_000_000;
+const START_US = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+
+describe("parseAggregateSpec", () => {
+  const parse = (query: string) => parseAggregateSpec(new URLSearchParams(query), { fromUs: START_US, toUs: START_US + HOUR_US }, START_US + HOUR_US);
+
+  test.each<[string, AggregateSpec]>([
+    ["", { groupBy: [{ name: "service" }], functions: [], intervalUs: undefined, top: undefined }],
+    ["group_by=service,level", { groupBy: [{ name: "service" }, { name: "level" }], functions: [], intervalUs: undefined, top: undefined }],
+    ["group_by=metadata.http.status&top=5", { groupBy: [{ metadata: ["http", "status"] }], functions: [], intervalUs: undefined, top: 5 }],
+    ["interval=1m", { groupBy: [], functions: [], intervalUs: 60_000_000, top: undefined }],
+    [
+      "group_by=service&agg=count,count_distinct(trace_id),p99(metadata.duration_ms)&agg=avg(metadata.duration_ms)",
+      { groupBy: [{ name: "service" }], functions: [{ fn: "count_distinct", field: { name: "trace_id" } }, { fn: "p99", field: { metadata: ["duration_ms"] } }, { fn: "avg", field: { metadata: ["duration_ms"] } }], intervalUs: undefined, top: undefined },
+    ],
+  ])("%p", (query, spec) => {
+    expect(parse(query)).toEqual(spec);
+  });
+
+  test.each<[string, string]>([
+    ["group_by=message", 'group_by: "message" is not one of service, level, hostname, trace_id, span_id or metadata.<path>'],
+    ["group_by=metadata.a;b", 'group_by: "metadata.a;b" is not one of service, level, hostname, trace_id, span_id or metadata.<path>'],
+    ["group_by=service,level,hostname,trace_id,span_id", "group_by: at most 4 fields"],
+    ["interval=1x", 'interval: "1x" is not a duration like 30s, 1m, 1h or 1d'],
+    ["interval=500ms", "interval: the smallest bucket is 1s"],
+    ["interval=1s&group_by=service", "(a day of one-second buckets)"],
+    ["agg=median(metadata.x)", 'agg: "median(metadata.x)" is not one of count, count_distinct(field), min(field), max(field), sum(field), avg(field), p50(field), p90(field), p95(field), p99(field)'],
+    ["agg=p99", "agg: p99 needs a field, e.g. p99(metadata.duration_ms)"],
+    ["agg=max(service)", "agg: max needs a numeric metadata field, e.g. max(metadata.duration_ms)"],
+    ["agg=count(service)", "agg: count takes no field"],
+    ["top=0", 'top: "0" is not an integer from 1 to 10000'],
+  ])("%p is a 400", (query, message) => {
+    if (query === "interval=1s&group_by=service") {
+      // 3,600 one-second buckets fit; a day of them does not.
+      expect(() => parseAggregateSpec(new URLSearchParams(query), { fromUs: START_US, toUs: START_US + 24 * HOUR_US })).toThrow("86400 buckets over the range, more than 10000; use a wider interval");
+      return;
+    }
+    let thrown: unknown;
+    try {
+      parse(query);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(QueryError);
+    expect((thrown as QueryError).message).toBe(message);
+  });
+
+  test("interval without from is a 400", () => {
+    expect(() => parseAggregateSpec(new URLSearchParams("interval=1m"), {})).toThrow("interval needs from");
+  });
+});
+
+describe("sketchQuantile", () => {
+  test("every value of a wide range comes back within 1%", () => {
+    for (const value of [0.001, 0.5, 1, 7, 99.9, 12_345, 1e9, -3, -0.02]) {
+      const key = value > 0 ? Math.ceil(Math.log(value) / Math.log(1.02)) + 100_000 : -(Math.ceil(Math.log(-value) / Math.log(1.02)) + 100_000);
+      const estimate = sketchQuantile(new Map([[key, 1]]), 0.5)!;
+      expect(Math.abs(estimate - value)).toBeLessThanOrEqual(Math.abs(value) * 0.0101);
+    }
+    expect(sketchQuantile(new Map([[0, 3]]), 0.99)).toBe(0);
+    expect(sketchQuantile(new Map(), 0.5)).toBeNull();
+  });
+});
+
+interface Row {
+  ts: number;
+  level: number;
+  service: string;
+  hostname: string;
+  traceId: string;
+  metadata: string;
+  duration: number | null;
+}
+
+const SERVICES = ["api", "web", "db", "auth", "billing"];
+const draw = new Draw(seeded(0xa66));
+const ROWS: Row[] = Array.from({ length: 3000 }, (_, index) => {
+  const kind = draw.int(10);
+  const duration = kind < 7 ? Math.round(draw.int(100_000) * 100) / 1000 : kind === 7 ? -draw.int(50) : null;
+  const metadata = duration === null ? (kind === 8 ? '{"duration_ms":"slow"}' : "{}") : JSON.stringify({ duration_ms: duration, http: { status: draw.pick([200, 404, 500]) } });
+  return {
+    ts: START_US + draw.int(3 * HOUR_US),
+    level: draw.int(LEVELS.length),
+    service: draw.pick(SERVICES),
+    hostname: `h${draw.int(40)}`,
+    traceId: `t${draw.int(900)}`,
+    metadata,
+    duration,
+  };
+});
+
+const root = tempDir("query-aggregate");
+let duck: Duck;
+let connection: DuckDBConnection;
+
+beforeAll(async () => {
+  duck = await Duck.open({ dataDir: root.path, memoryLimit: "256MB", threads: 2 });
+  connection = await duck.connect();
+  for (let shard = 0; shard < 3; shard++) {
+    await execute(connection, `CREATE TABLE mem_s${shard}_1 (${COLUMNS.map(([column, type]) => `${column} ${type}`).join(", ")})`);
+    const rows = ROWS.filter((_, index) => index % 3 === shard);
+    for (let start = 0; start < rows.length; start += 200) {
+      const batch = rows.slice(start, start + 200);
+      const params: (string | number)[] = [];
+      const tuples = batch.map((row, offset) => {
+        const values = [row.ts, row.ts, start + offset, shard, "default", row.level, row.service, row.hostname, row.traceId, "", "m", row.metadata];
+        return `(${values.map((value) => (params.push(value), `$${params.length}`)).join(", ")})`;
+      });
+      await execute(connection, `INSERT INTO mem_s${shard}_1 VALUES ${tuples.join(", ")}`, params);
+    }
+  }
+});
+
+afterAll(() => {
+  connection?.closeSync();
+  duck?.close();
+  root.remove();
+});
+
+async function run(spec: AggregateSpec): Promise<Record<string, unknown>> {
+  const shards = [];
+  for (let shard = 0; shard < 3; shard++) {
+    const query = aggregateSql(`SELECT * FROM mem_s${shard}_1`, { sql: "tenant = $1", params: ["default"] }, spec);
+    const rows = await queryRows(connection, query.sql, query.params);
+    shards.push({ rows: rows.map((row) => aggregateRowOf(spec, row)), overflow: false });
+  }
+  return aggregateResponse(spec, mergeAggregateRows(spec, shards));
+}
+
+function groupsOf(keyOf: (row: Row) => string): Map<string, Row[]> {
+  const groups = new Map<string, Row[]>();
+  for (const row of ROWS) groups.set(keyOf(row), [...(groups.get(keyOf(row)) ?? []), row]);
+  return groups;
+}
+
+describe("an aggregate over three shards equals one pass over every row", () => {
+  test("count by service and level, largest first", async () => {
+    const result = await run({ groupBy: [{ name: "service" }, { name: "level" }], functions: [] });
+    const expected = groupsOf((row) => `${row.service}/${LEVELS[row.level]}`);
+    const buckets = result.buckets as { service: string; level: string; count: number }[];
+    expect(buckets.length).toBe(expected.size);
+    for (const bucket of buckets) expect(bucket.count).toBe(expected.get(`${bucket.service}/${bucket.level}`)!.length);
+    expect(buckets.map((bucket) => bucket.count)).toEqual([...buckets.map((bucket) => bucket.count)].sort((a, b) => b - a));
+    expect(result.aggregations).toBeUndefined();
+  });
+
+  test("count_distinct, min, max, sum, avg per service, exactly; percentiles within 1%", async () => {
+    const spec: AggregateSpec = {
+      groupBy: [{ name: "service" }],
+      functions: ["count_distinct", "min", "max", "sum", "avg", "p50", "p90", "p99"].map((fn) => ({ fn, field: fn === "count_distinct" ? { name: "trace_id" } : { metadata: ["duration_ms"] } }) as AggregateSpec["functions"][number]),
+    };
+    const result = await run(spec);
+    for (const bucket of result.buckets as Record<string, number | string>[]) {
+      const rows = ROWS.filter((row) => row.service === bucket.service);
+      const values = rows.map((row) => row.duration).filter((value): value is number => value !== null).sort((a, b) => a - b);
+      expect(bucket.count).toBe(rows.length);
+      expect(bucket["count_distinct(trace_id)"]).toBe(new Set(rows.map((row) => row.traceId)).size);
+      expect(bucket["min(metadata.duration_ms)"]).toBe(values[0]);
+      expect(bucket["max(metadata.duration_ms)"]).toBe(values[values.length - 1]);
+      const sum = values.reduce((total, value) => total + value, 0);
+      expect(bucket["sum(metadata.duration_ms)"] as number).toBeCloseTo(sum, 6);
+      expect(bucket["avg(metadata.duration_ms)"] as number).toBeCloseTo(sum / values.length, 6);
+      for (const [name, q] of [["p50", 0.5], ["p90", 0.9], ["p99", 0.99]] as const) {
+        const exact = values[Math.floor(q * (values.length - 1))];
+        expect(Math.abs((bucket[`${name}(metadata.duration_ms)`] as number) - exact)).toBeLessThanOrEqual(Math.abs(exact) * 0.0101 + 1e-9);
+      }
+    }
+  });
+
+  test("a 10-minute histogram by level, buckets in time order, counts exact", async () => {
+    const width = 600_000_000;
+    const result = await run({ groupBy: [{ name: "level" }], intervalUs: width, functions: [] });
+    const expected = groupsOf((row) => `${Math.floor(row.ts / width) * width}/${LEVELS[row.level]}`);
+    const buckets = result.buckets as { level: string; time: string; count: number }[];
+    expect(buckets.length).toBe(expected.size);
+    for (const bucket of buckets) expect(bucket.count).toBe(expected.get(`${Date.parse(bucket.time) * 1000}/${bucket.level}`)!.length);
+    const times = buckets.map((bucket) => Date.parse(bucket.time));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  test("group by a metadata path: absent is null; top keeps the largest", async () => {
+    const result = await run({ groupBy: [{ metadata: ["http", "status"] }], functions: [], top: 2 });
+    const counts = groupsOf((row) => String((JSON.parse(row.metadata) as { http?: { status: number } }).http?.status ?? null));
+    const expected = [...counts].map(([key, rows]) => [key, rows.length] as const).sort((a, b) => b[1] - a[1]).slice(0, 2);
+    expect((result.buckets as Record<string, unknown>[]).map((bucket) => [String(bucket["metadata.http.status"]), bucket.count])).toEqual(expected.map(([key, count]) => [key, count]));
+  });
+
+  test("the seed shape stays for one group_by and count only", async () => {
+    const result = await run({ groupBy: [{ name: "hostname" }], functions: [] });
+    expect(Object.values(result.aggregations as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(ROWS.length);
+    expect(result.group_by).toBe("hostname");
+  });
+});
