@@ -174,3 +174,34 @@ describe("time budgets", () => {
     expect((await api("search?timeout_ms=600000")).status).toBe(400);
   });
 });
+
+describe("tail through the node's own route", () => {
+  test("a matching event posted after ready arrives as an SSE log frame with its search id", async () => {
+    const abort = new AbortController();
+    const response = await fetch(`${node.httpUrl}/api/v1/logs/tail?q=${encodeURIComponent("service:tailme level:ERROR")}`, { signal: abort.signal });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toStartWith("text/event-stream");
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    const until = async (pattern: RegExp) => {
+      const deadline = Date.now() + 10_000;
+      while (!pattern.test(text)) {
+        if (Date.now() > deadline) throw new Error(`no ${pattern} in ${JSON.stringify(text)}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error("tail ended");
+        text += decoder.decode(value, { stream: true });
+      }
+    };
+    await until(/event: ready/);
+    const post = (record: object) => getJson(`${node.httpUrl}/api/v1/logs`, { method: "POST", body: JSON.stringify(record), headers: { "content-type": "application/json" } });
+    await post({ service: "tailme", level: "info", message: "not this one" });
+    await post({ service: "tailme", level: "error", message: "this one" });
+    await until(/event: log\nid: [0-9a-f]{30}\ndata: .*\n\n/);
+    const data = JSON.parse(/event: log\nid: [0-9a-f]{30}\ndata: (.*)\n/.exec(text)![1]);
+    expect(data).toMatchObject({ service: "tailme", level: "ERROR", message: "this one" });
+    expect(text).not.toContain("not this one");
+    abort.abort();
+    await waitFor(async () => (await getJson(`${node.httpUrl}/api/v1/system/health`)).body.tail.sessions === 0, { what: "tail released" });
+  });
+});

@@ -5,14 +5,12 @@
 
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import type { DuckDBConnection } from "@duckdb/node-api";
-import { decodeTextPayload, sniffFormat } from "../ingest/wal-payload.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeTextPayload, walPayloadFormat } from "../ingest/wal-payload.ts";
 import { INGEST_EVENTS_PER_REQUEST_MAX } from "../ingest/limits.ts";
-import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../protocol/query-messages.ts";
-import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, parseWalSubject, QUERY_QUEUE_GROUP, querySubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM, type PayloadFormat } from "../protocol/subjects.ts";
+import { FORMAT_HEADER, HOSTNAME_HEADER, parseWalSubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
-import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_ROWS_MAX, SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
+import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_ROWS_MAX } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import { EVENTS_PER_MESSAGE_MAX } from "../storage/schema.ts";
 import { visitBatch } from "../protocol/wal-batch.ts";
@@ -250,8 +248,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
       return;
     }
     const headers = message.headers;
-    const formatHeader = headers?.get(FORMAT_HEADER) as PayloadFormat | undefined;
-    const format = formatHeader && PAYLOAD_FORMATS.includes(formatHeader) ? formatHeader : sniffFormat(message.data);
+    const format = walPayloadFormat(message.data, headers?.get(FORMAT_HEADER) || undefined);
     const rows = store.pendingRowBuffer;
     const mark = rows.mark();
     rows.beginMessage(ingestUs, seq, subject.tenant);

@@ -8,6 +8,7 @@ import { EXPORT_FORMATS, type Exporter, type ExportFormat } from "../query/expor
 import { parseFields, parseFilter, parseSearchRequest, parseTimeoutMs, QueryError } from "../query/filter.ts";
 import { CONTEXT_EVENTS_MAX } from "../query/limits.ts";
 import { ClientGoneError, type QueryGateway } from "../query/query-gateway.ts";
+import type { TailHub } from "../query/tail.ts";
 import type { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
 
@@ -15,6 +16,7 @@ export interface RouteContext {
   ingest: IngestGateway;
   query: QueryGateway;
   exporter: Exporter;
+  tail: TailHub;
   apiKeys: ReadonlyMap<string, string>;
   health: () => Promise<Record<string, unknown>>;
   ready: () => { ready: boolean; reasons: string[] };
@@ -90,6 +92,11 @@ async function route(request: Request, url: URL, context: RouteContext): Promise
     const id = url.searchParams.get("id");
     if (!id) throw new HttpError(400, "bad_parameter", "id: the event to show the context of is required");
     return jsonResponse(await context.query.context(tenant, id, countParam(url, "before"), countParam(url, "after"), parseFields(url.searchParams), queryOptions(request, url)));
+  }
+  if (path === "/api/v1/logs/tail") {
+    if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET to tail");
+    const tenant = tenantOf(request, context.apiKeys);
+    return context.tail.open(tenant, parseFilter(url.searchParams), request.signal);
   }
   if (path === "/api/v1/logs/export") {
     if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET to export");

@@ -2,7 +2,7 @@
 // FlatBuffers batches are read by the partition actor itself (visitBatch), straight
 // into rows, never through NormalizedEvent objects.
 
-import type { PayloadFormat } from "../protocol/subjects.ts";
+import { PAYLOAD_FORMATS, type PayloadFormat } from "../protocol/subjects.ts";
 import { isWalBatch } from "../protocol/wal-batch.ts";
 import { parseBodyAs, type BodyFormat, type ParsedBody } from "./body.ts";
 import type { TextLineDefaults } from "./text-line.ts";
@@ -24,6 +24,13 @@ export function sniffFormat(bytes: Uint8Array): PayloadFormat {
   if (first === 0x5b /* [ */) return "json";
   if (first === 0x7b /* { */) return "ndjson";
   return "text";
+}
+
+/**
+ * The format of a WAL message: its format header when it names a known format, else sniffed.
+ */
+export function walPayloadFormat(data: Uint8Array, formatHeader: string | undefined): PayloadFormat {
+  return formatHeader && (PAYLOAD_FORMATS as readonly string[]).includes(formatHeader) ? (formatHeader as PayloadFormat) : sniffFormat(data);
 }
 
 /**

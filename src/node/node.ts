@@ -19,6 +19,7 @@ import { FlowController } from "../actors/flow-controller.ts";
 import { WAL_STREAM } from "../protocol/subjects.ts";
 import { QueryGateway } from "../query/query-gateway.ts";
 import { Exporter } from "../query/export.ts";
+import { TailHub } from "../query/tail.ts";
 import { Duck } from "../storage/duckdb.ts";
 import { PARTITION_MAILBOX_CAPACITY, STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
 import { StorageWorkScheduler } from "../storage/work-scheduler.ts";
@@ -165,9 +166,10 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     const ingest = new IngestGateway({ js, connected, admission: () => flow.admission(), shards: options.shards, maxPayloadBytes, log });
     const query = new QueryGateway({ nc, shards: options.shards });
     const exporter = new Exporter(query);
+    const tail = new TailHub({ nc, js, jsm, log });
     const rate = startRateSampler(partitions);
     cleanups.push(() => rate.stop());
-    const health = () => nodeHealth({ supervisor, ingest, query, exporter, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
+    const health = () => nodeHealth({ supervisor, ingest, query, exporter, tail, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
     const server = Bun.serve({
       hostname: options.httpHost,
       port: options.httpPort,
@@ -178,6 +180,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
         ingest,
         query,
         exporter,
+        tail,
         apiKeys: options.apiKeys,
         health,
         ready: () => {
@@ -191,6 +194,8 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       }),
     });
     cleanups.push(() => server.stop(true));
+    // Cleanups run last first: tails end with `event: closed` before the server stops and NATS drains.
+    cleanups.push(() => tail.close());
     const httpUrl = `http://${options.httpHost === "0.0.0.0" ? "127.0.0.1" : options.httpHost}:${server.port}`;
 
     let stopping: Promise<void> | undefined;
@@ -232,6 +237,7 @@ async function nodeHealth(input: {
   ingest: IngestGateway;
   query: QueryGateway;
   exporter: Exporter;
+  tail: TailHub;
   jsm: JetStreamManager;
   connected: () => boolean;
   paths: DataPaths;
@@ -283,6 +289,7 @@ async function nodeHealth(input: {
     flow: input.flow.snapshot(),
     query: querySnapshot,
     export: input.exporter.snapshot(),
+    tail: input.tail.snapshot(),
     actors,
     warnings: input.warnings,
   };

@@ -65,3 +65,27 @@ export function querySubject(shard: number): string {
 export function rejectsSubject(tenant: string): string {
   return `${REJECTS_SUBJECT_ROOT}.${tenant}`;
 }
+
+/**
+ * The filter subjects of a
+ * tenant's tail, one group per consumer ("lane"), from the WAL stream's subjects
+ * (`sluice.wal.*.<shard>`). nats-server 2.9 accepts only a filter that is a subset of
+ * ONE stream subject (`sluice.wal.acme.*` spans all of them and is refused), so there
+ * a tenant needs a consumer per shard; 2.10+ takes every shard's subject in one
+ * consumer's filter_subjects.
+ */
+export function tenantLaneFilters(tenant: string, streamSubjects: readonly string[], multipleFilters: boolean): string[][] {
+  const subjects: string[] = [];
+  for (const subject of streamSubjects) {
+    const parts = subject.split(".");
+    const shard = Number(parts[3]);
+    if (parts.length === 4 && `${parts[0]}.${parts[1]}` === WAL_SUBJECT_ROOT && parts[2] === "*" && Number.isInteger(shard) && shard >= 0) subjects.push(walSubject(tenant, shard));
+  }
+  if (subjects.length === 0) return [];
+  return multipleFilters ? [subjects] : subjects.map((subject) => [subject]);
+}
+
+/** Name prefix of a tail's ordered consumer (JetStream appends `_<serial>`). */
+export function tailConsumerPrefix(tenant: string, unique: string): string {
+  return `sluice-tail-${tenant}-${unique}`;
+}
