@@ -10,6 +10,7 @@ import { LEVELS } from "../src/protocol/event.ts";
 import { aggregateResponse, aggregateRowOf, mergeAggregateRows, parseAggregateSpec, sketchQuantile, type AggregateSpec } from "../src/query/aggregate.ts";
 import { QueryError } from "../src/query/filter.ts";
 import { aggregateSql } from "../src/query/sql.ts";
+import { counterPlan } from "../src/query/counter-aggregate.ts";
 import { Duck, execute, queryRows } from "../src/storage/duckdb.ts";
 import { COLUMNS } from "../src/storage/schema.ts";
 import { tempDir } from "./helpers/processes.ts";
@@ -206,5 +207,32 @@ describe("an aggregate over three shards equals one pass over every row", () => 
     const result = await run({ groupBy: [{ name: "hostname" }], functions: [] });
     expect(Object.values(result.aggregations as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(ROWS.length);
     expect(result.group_by).toBe("hostname");
+  });
+});
+
+describe("counterPlan", () => {
+  const M = 60_000_000;
+  const none = { services: [], levels: [], hostnames: [], traceIds: [], query: null };
+  const count: AggregateSpec = { groupBy: [{ name: "service" }, { name: "level" }], functions: [] };
+
+  test.each<[string, { fromUs?: number; toUs?: number }, { fromMinute: number; toMinute: number; edges: { fromUs: number; toUs: number }[] }]>([
+    ["aligned", { fromUs: 10 * M, toUs: 20 * M }, { fromMinute: 10, toMinute: 20, edges: [] }],
+    ["unaligned both", { fromUs: 10 * M + 5, toUs: 20 * M + 7 }, { fromMinute: 11, toMinute: 20, edges: [{ fromUs: 10 * M + 5, toUs: 11 * M }, { fromUs: 20 * M, toUs: 20 * M + 7 }] }],
+    ["inside one minute", { fromUs: 10 * M + 5, toUs: 10 * M + 9 }, { fromMinute: 11, toMinute: 10, edges: [{ fromUs: 10 * M + 5, toUs: 10 * M + 9 }] }],
+    ["aligned start inside one minute", { fromUs: 10 * M, toUs: 10 * M + 9 }, { fromMinute: 10, toMinute: 10, edges: [{ fromUs: 10 * M, toUs: 10 * M + 9 }] }],
+    ["no range", {}, { fromMinute: Number.MIN_SAFE_INTEGER, toMinute: Number.MAX_SAFE_INTEGER, edges: [] }],
+  ])("%s", (_name, range, expected) => {
+    expect(counterPlan(count, { ...none, ...range })).toEqual({ ...expected, bucketMinutes: null });
+  });
+
+  test.each<[string, AggregateSpec, object]>([
+    ["a function", { ...count, functions: [{ fn: "max", field: { metadata: ["x"] } }] }, {}],
+    ["a hostname group", { groupBy: [{ name: "hostname" }], functions: [] }, {}],
+    ["a metadata group", { groupBy: [{ metadata: ["x"] }], functions: [] }, {}],
+    ["30 s buckets", { ...count, intervalUs: 30_000_000 }, {}],
+    ["a q", count, { query: { type: "text", value: "x" } }],
+    ["a hostname filter", count, { hostnames: ["h"] }],
+  ])("no plan with %s", (_name, spec, filter) => {
+    expect(counterPlan(spec, { ...none, ...filter })).toBeNull();
   });
 });

@@ -33,7 +33,13 @@ beforeAll(async () => {
   const { status } = await getJson(`${node.httpUrl}/api/v1/logs`, { method: "POST", body, headers: { "content-type": "application/x-ndjson" } });
   if (status !== 202) throw new Error(`ingest failed: ${status}`);
   await waitFor(async () => (await countEvents(node.httpUrl, "service=api,worker")) === TOTAL, { what: "data set searchable" });
+  // A day later, 1,200 events a second apart over 20 minutes, for the per-minute counters.
+  const spread = Array.from({ length: SPREAD }, (_, index) => JSON.stringify({ timestamp: SPREAD_US + index * 1_000_000 + 123, level: ["info", "error"][index % 2], service: `spread-${index % 3}`, message: "tick" })).join("\n");
+  await getJson(`${node.httpUrl}/api/v1/logs`, { method: "POST", body: spread, headers: { "content-type": "application/x-ndjson" } });
+  await waitFor(async () => (await countEvents(node.httpUrl, "service=spread-0,spread-1,spread-2")) === SPREAD, { what: "spread searchable" });
 });
+const SPREAD = 1200;
+const SPREAD_US = BASE_US + 86_400_000_000;
 afterAll(async () => {
   await node?.stop();
 });
@@ -82,7 +88,7 @@ describe("context", () => {
 
 describe("aggregate", () => {
   test("count by service and level, with a percentile and a distinct count", async () => {
-    const { status, body } = await api("aggregate?group_by=service,level&agg=p50(metadata.duration_ms),count_distinct(trace_id),max(metadata.duration_ms)");
+    const { status, body } = await api("aggregate?service=api,worker&group_by=service,level&agg=p50(metadata.duration_ms),count_distinct(trace_id),max(metadata.duration_ms)");
     expect(status).toBe(200);
     expect(body.aggregations).toBeUndefined();
     const byKey = new Map(body.buckets.map((bucket: Record<string, unknown>) => [`${bucket.service}/${bucket.level}`, bucket]));
@@ -114,7 +120,7 @@ describe("aggregate", () => {
   });
 
   test("the seed shape is kept for one group_by", async () => {
-    const { body } = await api("aggregate?group_by=level");
+    const { body } = await api("aggregate?group_by=level&service=api,worker");
     expect(body.aggregations).toEqual({ ERROR: 1333, INFO: 1334, WARN: 1333 });
     expect(body.group_by).toBe("level");
   });
@@ -123,6 +129,37 @@ describe("aggregate", () => {
 async function readAll(response: Response): Promise<string> {
   return await response.text();
 }
+
+describe("per-minute counters", () => {
+  const iso = (us: number) => new Date(us / 1000).toISOString();
+  test.each<[string, string]>([
+    ["unaligned edges", `from=${iso(SPREAD_US + 90_500_000)}&to=${iso(SPREAD_US + 1_000_700_000)}`],
+    ["aligned edges", `from=${iso(SPREAD_US)}&to=${iso(SPREAD_US + 600_000_000)}`],
+    ["inside one minute", `from=${iso(SPREAD_US + 61_000_000)}&to=${iso(SPREAD_US + 62_500_000)}`],
+    ["a day wide", `from=${iso(SPREAD_US - 43_200_000_000 + 30_000_000)}&to=${iso(SPREAD_US + 43_200_000_000)}`],
+  ])("count by service and level answers from them, exactly as a scan: %s", async (_name, range) => {
+    for (const shape of ["group_by=service,level", "group_by=level&interval=1m", "group_by=service&interval=5m&level=ERROR"]) {
+      const counted = await api(`aggregate?${shape}&${range}`);
+      const scanned = await api(`aggregate?${shape}&${range}&counters=false`);
+      expect(counted.status).toBe(200);
+      expect(counted.body.from_counters).toBe(true);
+      expect(scanned.body.from_counters).toBe(false);
+      expect(counted.body.buckets).toEqual(scanned.body.buckets);
+    }
+  });
+
+  test("the counters hold exactly the events", async () => {
+    const { body } = await api(`aggregate?group_by=service&from=${new Date(SPREAD_US / 1000).toISOString()}`);
+    expect(body.from_counters).toBe(true);
+    expect(body.aggregations).toEqual({ "spread-0": 400, "spread-1": 400, "spread-2": 400 });
+  });
+
+  test("other shapes scan", async () => {
+    expect((await api("aggregate?group_by=hostname")).body.from_counters).toBe(false);
+    expect((await api("aggregate?group_by=service&q=tick")).body.from_counters).toBe(false);
+    expect((await api("aggregate?group_by=service&counters=maybe")).status).toBe(400);
+  });
+});
 
 describe("export", () => {
   test("NDJSON: every match exactly once, in order, each with a cursor that resumes after it", async () => {

@@ -6,7 +6,13 @@
 // reads them; a seal racing a compaction never reuses a segment file name, also after
 // the store is reopened from its manifest; durableSeqsFrom answers from the segments
 // after a reopen; needsSeal fires at the row threshold and the seal age, the age
-// counting from the oldest flushed row even when rows arrive during the flush.
+// counting from the oldest flushed row even when rows arrive during the flush. Each
+// segment gets its skip index before it is published (compaction output its own); a
+// snapshot with a skip tree leaves out exactly the segments whose index rules them
+// out; a missing, corrupt or other-version index means the segment is read, and it is
+// rebuilt in the background at compaction priority; orphan index files are removed
+// at open. The per-minute counts equal a GROUP BY over what a snapshot sees, through
+// flushes, seals, compaction and a reopen, and in the same tick while flushes run.
 // Method: a real DuckDB (one per file, locked to a temporary directory) and a real
 // store per test in its own data directory, driven the way the partition actor does it
 // (RowBuffer.beginMessage/appendEvent, append, skip, flush, seal, compact). Rows are
@@ -18,15 +24,19 @@
 // afterEach/afterAll, which run when a test fails too.
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import type { NormalizedEvent } from "../src/protocol/event.ts";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { LEVELS, type NormalizedEvent } from "../src/protocol/event.ts";
+import type { SkipTree } from "../src/query/skip-keys.ts";
+import { skipKeysSql } from "../src/query/skip-keys.ts";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { readManifest, type ShardManifest } from "../src/storage/manifest.ts";
-import { dataPaths, manifestPath, SEGMENT_FILE_PATTERN, segmentsDir, sqlPathLiteral, type DataPaths } from "../src/storage/paths.ts";
+import { dataPaths, manifestPath, SEGMENT_FILE_PATTERN, segmentsDir, skipIndexPath, sqlPathLiteral, type DataPaths } from "../src/storage/paths.ts";
 import { ShardStore, type ShardStoreOptions, type StoreSnapshot } from "../src/storage/shard-store.ts";
+import { BloomFilter } from "../src/storage/skip-index.ts";
 import { StorageWorkScheduler, type StorageWorkKind } from "../src/storage/work-scheduler.ts";
 import { tempDir } from "./helpers/processes.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const SHARD = 0;
 const TENANT = "default";
@@ -153,14 +163,15 @@ function makeEvents(seq: number, count: number): NormalizedEvent[] {
   }));
 }
 
-/** Adds one WAL message's rows, the way the partition actor does. */
-function appendMessage(fixture: Fixture, store: ShardStore, seq: number, count = EVENTS_PER_MESSAGE): void {
+/** Adds one WAL message's rows, the way the partition actor does (seed-shaped events unless given). */
+function appendMessage(fixture: Fixture, store: ShardStore, seq: number, count = EVENTS_PER_MESSAGE, events?: NormalizedEvent[], tenant = TENANT): void {
   const ingestUs = Date.now() * 1000;
   const rows = store.pendingRowBuffer;
-  rows.beginMessage(ingestUs, seq, TENANT);
-  makeEvents(seq, count).forEach((event, index) => rows.appendEvent(event, index, event.timestampUs));
-  store.append({ rows: count, seq, storedMs: ingestUs / 1000 });
-  fixture.appended.set(seq, count);
+  rows.beginMessage(ingestUs, seq, tenant);
+  const chosen = events ?? makeEvents(seq, count);
+  chosen.forEach((event, index) => rows.appendEvent(event, index, event.timestampUs));
+  store.append({ rows: chosen.length, seq, storedMs: ingestUs / 1000 });
+  fixture.appended.set(seq, chosen.length);
 }
 
 /** Records a WAL message that carried no storable event. */
@@ -554,5 +565,288 @@ describe("needsSeal", () => {
     await flushing;
     nowMs += 2_000; // the row of sequence 1 is now sealAgeMs old
     expect(store.needsSeal()).toBe(true);
+  });
+});
+
+/** Events of one message that carry `word` in their text, `traceId`, and hosts host-0..2. */
+function wordEvents(seq: number, word: string, traceId: string, count = 20): NormalizedEvent[] {
+  return makeEvents(seq, count).map((event, index) => ({ ...event, traceId: index === 0 ? traceId : "", message: `request ${index === 0 ? word : "ordinary"} done` }));
+}
+
+/** Which segments (by file name) and how many memtable parts a snapshot with `skip` reads, and what it reports. */
+function readFor(store: ShardStore, skip: SkipTree | undefined, extra: { fromUs?: number; toUs?: number } = {}) {
+  const snapshot = store.snapshot({ tenant: TENANT, skip, ...extra });
+  snapshot.release();
+  return {
+    segments: snapshot.segmentPaths.map((path) => basename(path)).sort(),
+    tables: snapshot.tables.length,
+    segmentsTotal: snapshot.segmentsTotal,
+    segmentsSkipped: snapshot.segmentsSkipped,
+    segmentsSkippedByIndex: snapshot.segmentsSkippedByIndex,
+  };
+}
+
+function segmentNames(fixture: Fixture): string[] {
+  return manifestOnDisk(fixture).segments.map((segment) => segment.file);
+}
+
+/** The skip keys skipKeysSql lists for a segment file: what its index must hold. */
+async function keysOfSegment(fixture: Fixture, file: string): Promise<string[]> {
+  const connection = await duck.connect();
+  try {
+    const source = `read_parquet(${sqlPathLiteral(fixture.paths, join(segmentsDir(fixture.paths, SHARD), file))})`;
+    return (await queryRows(connection, skipKeysSql(source))).map((row) => String(row.key));
+  } finally {
+    connection.closeSync();
+  }
+}
+
+describe("skip index", () => {
+  test("a seal indexes its segment; a snapshot leaves out the segments whose index lacks a required word, trace id, service or host, and always reads memtables", async () => {
+    const fixture = newFixture();
+    const store = await openStore(fixture);
+    appendMessage(fixture, store, 1, 0, wordEvents(1, "alphaword", "trace-a"));
+    expect(await store.seal()).toEqual([1]);
+    appendMessage(fixture, store, 2, 0, wordEvents(2, "betaword", "trace-b"));
+    expect(await store.seal()).toEqual([2]);
+    appendMessage(fixture, store, 3, 0, wordEvents(3, "gammaword", "trace-c")); // flushed, not sealed
+    await store.flush();
+
+    const [first, second] = segmentNames(fixture);
+    for (const file of [first, second]) {
+      const bloom = BloomFilter.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, file)));
+      const keys = await keysOfSegment(fixture, file);
+      expect({ keyCount: bloom.keyCount, missing: keys.filter((key) => !bloom.has(key)) }).toEqual({ keyCount: keys.length, missing: [] });
+    }
+    expect(store.stats()).toMatchObject({ segments: 2, segmentsUnindexed: 0 });
+    expect(store.stats().skipIndexBytes).toBeGreaterThan(0);
+
+    const both = [first, second].sort();
+    const cases: [string, SkipTree | undefined, string[], number][] = [
+      ["no tree", undefined, both, 0],
+      ["no requirement", true, both, 0],
+      ["a word of the first", { key: "w:alphaword" }, [first], 1],
+      ["a word only the memtable has", { key: "w:gammaword" }, [], 2],
+      ["either segment's word", { any: [{ key: "w:alphaword" }, { key: "w:betaword" }] }, both, 0],
+      ["a word of one and the trace of the other", { all: [{ key: "w:alphaword" }, { key: "t:trace-b" }] }, [], 2],
+      ["the second's trace", { key: "t:trace-b" }, [second], 1],
+      ["a service both have", { key: "s:service-1" }, both, 0],
+      ["an absent host", { key: "h:host-9" }, [], 2],
+    ];
+    for (const [what, skip, segments, skippedByIndex] of cases) {
+      expect({ what, ...readFor(store, skip) }).toEqual({ what, segments, tables: 1, segmentsTotal: 2, segmentsSkipped: skippedByIndex, segmentsSkippedByIndex: skippedByIndex });
+    }
+    // Time and index together: segmentsSkipped counts both reasons, segmentsSkippedByIndex only the index's.
+    expect(readFor(store, { key: "w:alphaword" }, { fromUs: Date.now() * 1000 + 3_600_000_000 })).toEqual({ segments: [], tables: 1, segmentsTotal: 2, segmentsSkipped: 2, segmentsSkippedByIndex: 0 });
+  });
+
+  test("compaction writes the output's own index, and the inputs' index files go with the inputs", async () => {
+    const fixture = newFixture();
+    const store = await openStore(fixture);
+    for (const seq of [1, 2, 3, 4]) {
+      appendMessage(fixture, store, seq, 0, wordEvents(seq, `word${seq}`, `trace-${seq}`));
+      expect(await store.seal()).toEqual([seq]);
+    }
+    const inputs = segmentNames(fixture);
+    const reading = store.snapshot({ tenant: TENANT });
+    expect(await store.compact()).toBe(true);
+    const [merged] = segmentNames(fixture);
+    // Still read by the snapshot: the inputs and their indexes stay until it is released.
+    expect(inputs.map((file) => existsSync(skipIndexPath(fixture.paths, SHARD, file)))).toEqual([true, true, true, true]);
+    reading.release();
+    expect(inputs.map((file) => existsSync(skipIndexPath(fixture.paths, SHARD, file)))).toEqual([false, false, false, false]);
+
+    const bloom = BloomFilter.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, merged)));
+    const keys = await keysOfSegment(fixture, merged);
+    expect({ keyCount: bloom.keyCount, missing: keys.filter((key) => !bloom.has(key)) }).toEqual({ keyCount: keys.length, missing: [] });
+    expect(readFor(store, { key: "w:word3" }).segments).toEqual([merged]);
+    expect(readFor(store, { key: "t:trace-4" }).segments).toEqual([merged]);
+    expect(readFor(store, { key: "w:word5" })).toMatchObject({ segments: [], segmentsSkippedByIndex: 1 });
+    expect(store.stats()).toMatchObject({ segments: 1, segmentsUnindexed: 0 });
+    expect(readdirSync(segmentsDir(fixture.paths, SHARD)).sort()).toEqual([merged, `${merged}.skip`]);
+  });
+
+  test("a missing, corrupt or other-version index is logged once and its segment read by every query until a background build at compaction priority replaces it; orphan index files are removed at open", async () => {
+    const fixture = newFixture();
+    let store = await openStore(fixture);
+    for (const seq of [1, 2, 3, 4]) {
+      appendMessage(fixture, store, seq, 0, wordEvents(seq, `word${seq}`, `trace-${seq}`));
+      expect(await store.seal()).toEqual([seq]);
+    }
+    await closeStore(store);
+    const files = segmentNames(fixture);
+    const indexOf = (file: string) => skipIndexPath(fixture.paths, SHARD, file);
+    rmSync(indexOf(files[0]));
+    const corrupt = readFileSync(indexOf(files[1]));
+    corrupt[40] ^= 0xff;
+    writeFileSync(indexOf(files[1]), corrupt);
+    const otherVersion = readFileSync(indexOf(files[2]));
+    otherVersion[4] = 99;
+    writeFileSync(indexOf(files[2]), otherVersion);
+    const dir = segmentsDir(fixture.paths, SHARD);
+    writeFileSync(join(dir, "seg-0000009999.parquet.skip"), "orphan"); // its segment is not in the manifest
+    writeFileSync(join(dir, `${files[3]}.skip.tmp`), "torn");
+    const liveIndexBefore = readFileSync(indexOf(files[3]));
+
+    const compactGate = fixture.scheduler.hold("compact");
+    const lines: string[] = [];
+    store = await openStore(fixture, { log: (line) => lines.push(line) });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("3 of 4 segments have no usable skip index, 2 unreadable");
+    expect(readdirSync(dir).sort()).toEqual([...files, `${files[1]}.skip`, `${files[2]}.skip`, `${files[3]}.skip`].sort());
+    expect(readFileSync(indexOf(files[3]))).toEqual(liveIndexBefore);
+    expect(store.stats()).toMatchObject({ segments: 4, segmentsUnindexed: 3 });
+
+    // Unindexed segments are read whatever the query needs; the indexed one only when it may match.
+    expect(readFor(store, { key: "w:word4" })).toMatchObject({ segments: [...files].sort(), segmentsSkippedByIndex: 0 });
+    expect(readFor(store, { key: "w:absent" })).toMatchObject({ segments: files.slice(0, 3).sort(), segmentsSkippedByIndex: 1 });
+
+    // The rebuild is compaction-priority storage work: it waits at the gate, not in open.
+    await compactGate.arrived;
+    expect(store.stats().segmentsUnindexed).toBe(3);
+    compactGate.open();
+    await waitFor(() => store.stats().segmentsUnindexed === 0, { timeoutMs: 30_000, what: "skip indexes rebuilt" });
+    for (const [index, file] of files.entries()) {
+      expect(readFor(store, { key: `w:word${index + 1}` })).toMatchObject({ segments: [file], segmentsSkippedByIndex: 3 });
+      expect(BloomFilter.decode(readFileSync(indexOf(file))).has(`t:trace-${index + 1}`)).toBe(true);
+    }
+    expect(lines).toHaveLength(1);
+    expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 4, rows: exactlyOnce(fixture) });
+  });
+});
+
+/** Rows by (service, level) of one tenant across a snapshot's tables and segments, by brute force: what counts.sum must say. */
+async function scannedCounts(fixture: Fixture, snapshot: Pick<StoreSnapshot, "tables" | "segmentPaths">, tenant: string, bucketMinutes: number | null): Promise<[string, number, number, number][]> {
+  const sources = snapshot.tables.map((table) => `SELECT tenant, service, level, ts FROM ${table}`);
+  if (snapshot.segmentPaths.length > 0) sources.push(`SELECT tenant, service, level, ts FROM read_parquet([${snapshot.segmentPaths.map((path) => sqlPathLiteral(fixture.paths, path)).join(", ")}])`);
+  if (sources.length === 0) return [];
+  const bucket = bucketMinutes === null ? "-1" : `floor(floor(ts / 60000000.0) / ${bucketMinutes}) * ${bucketMinutes}`;
+  const connection = await duck.connect();
+  try {
+    const rows = await queryRows(connection, `SELECT service, level, ${bucket}::BIGINT AS bucket, count(*) AS n FROM (${sources.join(" UNION ALL ")}) WHERE tenant = $1 GROUP BY ALL`, [tenant]);
+    return sortCountRows(rows.map((row) => [String(row.service), Number(row.level), Number(row.bucket), Number(row.n)]));
+  } finally {
+    connection.closeSync();
+  }
+}
+
+function sortCountRows(rows: [string, number, number, number][]): [string, number, number, number][] {
+  return rows.sort((a, b) => a[0].localeCompare(b[0]) || a[1] - b[1] || a[2] - b[2]);
+}
+
+/** What counts.sum visits over all time. */
+function summedCounts(store: ShardStore, tenant: string, bucketMinutes: number | null): [string, number, number, number][] {
+  const rows: [string, number, number, number][] = [];
+  store.counts.sum(tenant, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, bucketMinutes, (service, level, bucket, count) => rows.push([service, level, bucket, count]));
+  return sortCountRows(rows);
+}
+
+/** Takes a snapshot of `tenant` and the counts' sum in the same tick, then checks them against each other. */
+async function expectCountsAgree(fixture: Fixture, store: ShardStore, tenants: readonly string[]): Promise<void> {
+  for (const tenant of tenants) {
+    for (const bucketMinutes of [null, 1, 60]) {
+      const snapshot = store.snapshot({ tenant });
+      const summed = summedCounts(store, tenant, bucketMinutes);
+      try {
+        expect({ tenant, bucketMinutes, counts: summed }).toEqual({ tenant, bucketMinutes, counts: await scannedCounts(fixture, snapshot, tenant, bucketMinutes) });
+      } finally {
+        snapshot.release();
+      }
+    }
+  }
+}
+
+/** Events over ~5 hours around now and some before 1970, several services and every level. */
+function spreadEvents(seq: number, count: number): NormalizedEvent[] {
+  const nowUs = Date.now() * 1000;
+  return Array.from({ length: count }, (_, index) => ({
+    ...makeEvents(seq, 1)[0],
+    timestampUs: index % 10 === 0 ? -((seq * 7_919 + index) * 13_000_000) : nowUs - ((seq * 7_919 + index * 104_729) % (5 * 3_600_000)) * 1000,
+    level: LEVELS[(seq + index) % LEVELS.length],
+    service: `service-${(seq * 3 + index) % 5}`,
+  }));
+}
+
+describe("minute counts", () => {
+  const TENANTS = [TENANT, "acme"];
+
+  test("counts.sum equals a GROUP BY over the snapshot after flushes, seals, a compaction and a reopen", async () => {
+    const fixture = newFixture();
+    let store = await openStore(fixture);
+    let seq = 0;
+    const appendBoth = (count: number) => {
+      seq++;
+      appendMessage(fixture, store, seq, 0, spreadEvents(seq, count), TENANTS[seq % 2]);
+    };
+    await expectCountsAgree(fixture, store, TENANTS);
+    appendBoth(150);
+    appendBoth(80);
+    await store.flush();
+    await expectCountsAgree(fixture, store, TENANTS);
+    appendBoth(60);
+    await store.seal();
+    await expectCountsAgree(fixture, store, TENANTS);
+    for (let index = 0; index < 4; index++) {
+      appendBoth(40 + index);
+      await store.seal();
+    }
+    appendBoth(33);
+    await store.flush(); // stays in the memtable through the compaction
+    expect(await store.compact()).toBe(true);
+    await expectCountsAgree(fixture, store, TENANTS);
+    expect(store.stats()).toMatchObject({ segments: 1, memtableRows: 33, compactions: 1, countsOverflowed: false });
+
+    await closeStore(store);
+    store = await openStore(fixture);
+    // The flushed rows were dropped at close (the WAL replays them); the segments' rows are counted at open.
+    await expectCountsAgree(fixture, store, TENANTS);
+    appendBoth(70);
+    await store.flush();
+    await expectCountsAgree(fixture, store, TENANTS);
+    const total = (tenant: string) => summedCounts(store, tenant, null).reduce((sum, row) => sum + row[3], 0);
+    expect(total(TENANT) + total("acme")).toBe(150 + 80 + 60 + 40 + 41 + 42 + 43 + 70);
+  });
+
+  test("a snapshot and a sum taken in the same tick agree while flushes and a seal run", async () => {
+    const fixture = newFixture();
+    const store = await openStore(fixture);
+    const pairs: { snapshot: StoreSnapshot; counts: [string, number, number, number][] }[] = [];
+    const sample = () => {
+      const snapshot = store.snapshot({ tenant: TENANT });
+      pairs.push({ snapshot, counts: summedCounts(store, TENANT, null) });
+    };
+    try {
+      const work: Promise<unknown>[] = [];
+      const running = () => work.some((promise) => Bun.peek.status(promise) === "pending");
+      const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+      // Each message is appended and its flush (once, a seal) started while the one
+      // before still runs, and a sample is taken on every turn of the event loop until
+      // that one is done: the flushes' parts and the seal's segment appear between turns.
+      for (let seq = 1; seq <= 8; seq++) {
+        appendMessage(fixture, store, seq, 0, spreadEvents(seq, 50 + seq));
+        const previous = work.at(-1);
+        work.push(seq === 5 ? store.seal() : store.flush());
+        while (previous && Bun.peek.status(previous) === "pending") {
+          sample();
+          await nextTurn();
+        }
+      }
+      while (running()) {
+        sample();
+        await nextTurn();
+      }
+      sample();
+      for (const promise of work) await promise;
+      const totals = new Set(pairs.map((pair) => pair.counts.reduce((sum, row) => sum + row[3], 0)));
+      expect(totals.size).toBeGreaterThan(4); // the samples saw rows arrive, not just the end state
+      // Many samples show the same state; each distinct (snapshot, counts) pair is checked once.
+      const distinct = new Map<string, (typeof pairs)[number]>();
+      for (const pair of pairs) distinct.set(JSON.stringify([pair.snapshot.tables, pair.snapshot.segmentPaths, pair.counts]), pair);
+      for (const [index, pair] of [...distinct.values()].entries()) {
+        expect({ index, counts: pair.counts }).toEqual({ index, counts: await scannedCounts(fixture, pair.snapshot, TENANT, null) });
+      }
+    } finally {
+      for (const pair of pairs) pair.snapshot.release();
+    }
   });
 });

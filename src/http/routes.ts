@@ -84,7 +84,9 @@ async function route(request: Request, url: URL, context: RouteContext): Promise
     if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET to aggregate");
     const tenant = tenantOf(request, context.apiKeys);
     const filter = parseFilter(url.searchParams);
-    return jsonResponse(await context.query.aggregate(tenant, filter, parseAggregateSpec(url.searchParams, filter), queryOptions(request, url)));
+    const counters = url.searchParams.get("counters");
+    if (counters !== null && counters !== "true" && counters !== "false") throw new HttpError(400, "bad_parameter", "counters: true or false");
+    return jsonResponse(await context.query.aggregate(tenant, filter, parseAggregateSpec(url.searchParams, filter), { ...queryOptions(request, url), counters: counters !== "false" }));
   }
   if (path === "/api/v1/logs/context") {
     if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET for context");

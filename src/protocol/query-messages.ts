@@ -32,6 +32,8 @@ export interface ShardAggregateRequest extends ShardRequestBase {
   kind: "aggregate";
   filter: SearchFilter;
   spec: AggregateSpec;
+  /** false: scan even where the per-minute counters could answer (to check them). */
+  counters?: boolean;
 }
 
 /** Published on `sluice.query.cancel`: stop work on this query. */
@@ -64,6 +66,8 @@ export interface ShardAggregateReply extends ShardReplyStats {
   rows: AggregateRow[];
   /** More groups than AGGREGATE_GROUPS_MAX: the reply holds the largest. */
   overflow: boolean;
+  /** Answered from the per-minute counters (and a scan of the partial minutes at the edges). */
+  fromCounters?: boolean;
 }
 
 export interface ShardErrorReply {

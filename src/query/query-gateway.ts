@@ -140,11 +140,13 @@ export class QueryGateway {
     return { merged: mergeSearch(scatter.replies, request.limit, request.order), scatter };
   }
 
-  async aggregate(tenant: string, filter: SearchFilter, spec: AggregateSpec, options: QueryOptions): Promise<Record<string, unknown>> {
+  /** `counters: false` scans even where the per-minute counters could answer. */
+  async aggregate(tenant: string, filter: SearchFilter, spec: AggregateSpec, options: QueryOptions & { counters?: boolean }): Promise<Record<string, unknown>> {
     return this.timed(async () => {
       const started = performance.now();
-      const scatter = await this.scatter<ShardAggregateReply>({ v: QUERY_PROTOCOL_VERSION, id: "", timeoutMs: options.timeoutMs, kind: "aggregate", tenant, filter, spec }, options);
-      return { ...aggregateResponse(spec, mergeAggregateRows(spec, scatter.replies)), ...this.footer(scatter, started) };
+      const scatter = await this.scatter<ShardAggregateReply>({ v: QUERY_PROTOCOL_VERSION, id: "", timeoutMs: options.timeoutMs, kind: "aggregate", tenant, filter, spec, counters: options.counters }, options);
+      const fromCounters = scatter.replies.length > 0 && scatter.replies.every((reply) => reply.fromCounters === true);
+      return { ...aggregateResponse(spec, mergeAggregateRows(spec, scatter.replies)), from_counters: fromCounters, ...this.footer(scatter, started) };
     });
   }
 

@@ -13,7 +13,9 @@ import type { Duck } from "../storage/duckdb.ts";
 import { SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import type { ShardStore } from "../storage/shard-store.ts";
-import { QUERY_TIMEOUT_MAX_MS } from "./limits.ts";
+import type { AggregateRow } from "./aggregate.ts";
+import { addCountRows, counterPlan, counterRows } from "./counter-aggregate.ts";
+import { AGGREGATE_GROUPS_MAX, QUERY_TIMEOUT_MAX_MS } from "./limits.ts";
 import { ReplyTooLargeError, runShardQuery } from "./shard-query.ts";
 import { skipTree } from "./skip-keys.ts";
 
@@ -114,6 +116,9 @@ export class ShardQueryServer {
       respond({ ok: false, shard, code: "bad_request", error: describe(error) });
       return;
     }
+    // The counters are read in the same tick as the snapshot: both see the same rows.
+    const plan = request.kind === "aggregate" && request.counters !== false ? counterPlan(request.spec, request.filter) : null;
+    const counted = plan && !store.counts.overflowed && request.kind === "aggregate" ? counterRows(store.counts, request.tenant, request.spec, request.filter, plan) : undefined;
     const pooled = this.connections.pop();
     let running: Running | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -129,7 +134,30 @@ export class ShardQueryServer {
         }
       }, request.timeoutMs);
       try {
-        respond(await runShardQuery(connection, this.options.paths, shard, snapshot, request));
+        if (counted && plan && request.kind === "aggregate") {
+          const started = performance.now();
+          const edges: AggregateRow[][] = [];
+          let rowsScanned = 0;
+          for (const edge of plan.edges) {
+            const reply = await runShardQuery(connection, this.options.paths, shard, snapshot, { ...request, filter: { ...request.filter, fromUs: edge.fromUs, toUs: edge.toUs } });
+            if (!reply.ok || reply.kind !== "aggregate") return respond(reply);
+            edges.push(reply.rows);
+            rowsScanned += reply.rowsScanned;
+          }
+          const rows = addCountRows(counted, ...edges);
+          respond({
+            ok: true,
+            kind: "aggregate",
+            rows: rows.slice(0, AGGREGATE_GROUPS_MAX),
+            overflow: rows.length > AGGREGATE_GROUPS_MAX,
+            fromCounters: true,
+            shard,
+            tookMs: performance.now() - started,
+            segmentsTotal: snapshot.segmentsTotal,
+            segmentsSkipped: snapshot.segmentsSkipped,
+            rowsScanned,
+          });
+        } else respond(await runShardQuery(connection, this.options.paths, shard, snapshot, request));
       } finally {
         clearTimeout(timer);
         this.running.delete(request.id);

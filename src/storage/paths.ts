@@ -49,6 +49,24 @@ export function segmentPath(paths: DataPaths, shard: number, fileName: string): 
   return join(segmentsDir(paths, shard), fileName);
 }
 
+/** A segment's skip index (skip-index.ts) sits beside it, named after it. */
+export function skipIndexPath(paths: DataPaths, shard: number, segmentFileName: string): string {
+  return `${segmentPath(paths, shard, segmentFileName)}.skip`;
+}
+
+/** Where a skip index is written before it is renamed into place (removed at open like other temp files). */
+export function skipIndexTempPath(paths: DataPaths, shard: number, segmentFileName: string): string {
+  return `${skipIndexPath(paths, shard, segmentFileName)}.tmp`;
+}
+
+export const SKIP_INDEX_FILE_PATTERN = /^seg-\d{10}\.parquet\.skip$/;
+
+/** The segment a skip index file belongs to (inverse of skipIndexPath's file name). */
+export function segmentOfSkipIndex(fileName: string): string {
+  if (!SKIP_INDEX_FILE_PATTERN.test(fileName)) throw new Error(`invalid skip index file name ${JSON.stringify(fileName)}`);
+  return fileName.slice(0, -".skip".length);
+}
+
 export function flushFilePath(paths: DataPaths, shard: number): string {
   return join(paths.tmp, `${shardName(shard)}.flush.ndjson`);
 }
