@@ -1,6 +1,6 @@
 // Goal: every Loghub sample (16 systems, real text nobody here wrote) ingests as
 // plain text with exactly 2,000 events each, and full-text search counts equal what
-// `grep -ci` counts in the same file. Method: one real node; POST each file as
+// `grep -ciw` (whole words, as the query language reads them) counts in the same file. Method: one real node; POST each file as
 // text/plain; exact counts through the aggregate API; grep run as a real process.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -26,7 +26,7 @@ const TERMS: Record<string, string[]> = {
   mac: ["kernel", "Thunderbolt"],
   openssh: ["Failed password", "invalid user"],
   openstack: ["GET /v2", "nova.metadata"],
-  proxifier: ["HTTPS", "close, "],
+  proxifier: ["HTTPS", "close,"],
   spark: ["BlockManager", "Registered"],
   thunderbird: ["crond", "session opened"],
   windows: ["CBS", "Warning"],
@@ -34,7 +34,7 @@ const TERMS: Record<string, string[]> = {
 };
 
 function grepCount(term: string, file: string): number {
-  const result = Bun.spawnSync(["grep", "-ciF", "--", term, join(DIR, file)]);
+  const result = Bun.spawnSync(["grep", "-ciwF", "--", term, join(DIR, file)]);
   return Number(result.stdout.toString().trim());
 }
 
@@ -62,7 +62,7 @@ describe("Loghub samples", () => {
     expect(body.aggregations).toEqual(Object.fromEntries(FILES.map((file) => [serviceOf(file), 2000])));
   });
 
-  test.each(FILES.flatMap((file) => TERMS[serviceOf(file)].map((term) => [file, term] as const)))("%s: full-text %j counts like grep -ci", async (file, term) => {
+  test.each(FILES.flatMap((file) => TERMS[serviceOf(file)].map((term) => [file, term] as const)))("%s: full-text %j counts like grep -ciw", async (file, term) => {
     const expected = grepCount(term, file);
     expect(expected).toBeGreaterThan(0);
     const q = term.includes(" ") ? `"${term}"` : term;
