@@ -100,6 +100,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
       flushIntervalMs: this.options.flushIntervalMs,
       scheduler: this.options.storageWork,
       onRejectedRows: (rows) => this.reportStorageRejects(rows),
+      log: this.options.log,
     });
     // Recreating the durable consumer makes JetStream redeliver every unacked message
     // now, rather than after the ack wait of a previous (dead) incarnation.
