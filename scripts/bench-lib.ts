@@ -1,0 +1,285 @@
+// Helpers shared by the benchmarks in scripts/: latency histograms, process figures
+// from /proc, a Sluice node as a child process (with its own nats-server child), WAL
+// publishing that honours the node's flow signal and a full WAL, and cleanup of every
+// child on exit, signals and errors. The patterns are bench-ingest.ts's (which runs on
+// import, so it cannot be imported); nothing here runs on import.
+
+import { createWriteStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import hdr from "hdr-histogram-js";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { Subprocess } from "bun";
+import type { FlowGate } from "../src/sdk/flow-gate.ts";
+
+export const ROOT = resolve(import.meta.dir, "..");
+
+// ---- latency ----
+
+/** A histogram of microseconds, 1 µs to 1 h at 3 significant digits. */
+export const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+export type Histogram = ReturnType<typeof histogram>;
+
+/** Percentiles of a histogram of microseconds, in milliseconds. */
+export function percentiles(h: Histogram): { p50: number; p99: number; p999: number; max: number; count: number } {
+  const ms = (us: number) => Math.round(us / 10) / 100;
+  return { p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), p999: ms(h.getValueAtPercentile(99.9)), max: ms(h.maxValue), count: h.totalCount };
+}
+
+/** Records milliseconds (from performance.now() differences) into a histogram of microseconds. */
+export function recordMs(h: Histogram, ms: number): void {
+  h.recordValue(Math.max(1, Math.round(ms * 1000)));
+}
+
+// ---- processes ----
+
+/** The name and user + system CPU seconds in a /proc stat line (clock ticks of 1/100 s; the name may hold spaces and parentheses). */
+function parseStat(stat: string): { name: string; cpuSeconds: number } {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
+}
+
+/** User + system CPU seconds a process has used so far; 0 once it has ended. */
+export function cpuSeconds(pid: number): number {
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuSeconds;
+  } catch {
+    return 0; // the process ended
+  }
+}
+
+/** CPU seconds the whole machine has been busy (all cores: user, nice, system, irq, softirq, steal; /proc/stat). */
+export function machineBusySeconds(): number {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + (steal ?? 0)) / 100;
+}
+
+/** Resident set size of a process, bytes; 0 once it has ended. */
+export function rssBytes(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0; // the process ended
+  }
+}
+
+/** Bytes of every file under a directory (0 if it does not exist). */
+export function directoryBytes(path: string): number {
+  if (!existsSync(path)) return 0;
+  let total = 0;
+  for (const entry of readdirSync(path, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    try {
+      total += statSync(join(entry.parentPath, entry.name)).size;
+    } catch {
+      // removed between listing and stat (a compaction, a merge)
+    }
+  }
+  return total;
+}
+
+/** Peak RSS per named process, sampled every 250 ms while running; pids may be added later. */
+export class RssSampler {
+  readonly peaks: Record<string, number> = {};
+  private readonly pids = new Map<string, number>();
+  private readonly timer = setInterval(() => this.sample(), 250);
+
+  watch(name: string, pid: number): void {
+    if (pid > 0) this.pids.set(name, pid);
+  }
+
+  sample(): void {
+    for (const [name, pid] of this.pids) this.peaks[name] = Math.max(this.peaks[name] ?? 0, rssBytes(pid));
+  }
+
+  /** The peaks so far in MB, and starts over (for the next phase). */
+  takePeaksMb(): Record<string, number> {
+    this.sample();
+    const peaks = Object.fromEntries(Object.entries(this.peaks).map(([name, bytes]) => [name, Math.round(bytes / 2 ** 20)]));
+    for (const name of Object.keys(this.peaks)) delete this.peaks[name];
+    return peaks;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/**
+ * Every child the benchmark started, ended on normal exit, SIGINT, SIGTERM, an
+ * uncaught error or an unhandled rejection. `stop` handlers run first (graceful),
+ * in reverse order of registration; then anything still running is killed.
+ */
+export class Children {
+  private readonly processes = new Set<Subprocess>();
+  private readonly stops: (() => Promise<void>)[] = [];
+  private cleaning?: Promise<void>;
+
+  constructor(log: (line: string) => void) {
+    const fail = (reason: unknown) => {
+      log(`bench failed: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
+      void this.cleanup().then(() => process.exit(1));
+    };
+    process.on("SIGINT", () => void this.cleanup().then(() => process.exit(130)));
+    process.on("SIGTERM", () => void this.cleanup().then(() => process.exit(143)));
+    process.on("uncaughtException", fail);
+    process.on("unhandledRejection", fail);
+    process.on("exit", () => {
+      for (const child of this.processes) child.kill("SIGKILL");
+    });
+  }
+
+  /** The live set of plain child processes (killed with SIGTERM on cleanup). */
+  get set(): Set<Subprocess> {
+    return this.processes;
+  }
+
+  add(child: Subprocess): Subprocess {
+    this.processes.add(child);
+    void child.exited.then(() => this.processes.delete(child));
+    return child;
+  }
+
+  /** A graceful stop for something that owns children (a node, a server). */
+  onCleanup(stop: () => Promise<void>): void {
+    this.stops.push(stop);
+  }
+
+  cleanup(): Promise<void> {
+    this.cleaning ??= (async () => {
+      for (const stop of this.stops.splice(0).reverse()) {
+        try {
+          await stop();
+        } catch (error) {
+          console.error(`cleanup step failed: ${error}`);
+        }
+      }
+      for (const child of this.processes) child.kill("SIGTERM");
+      await Promise.all([...this.processes].map((child) => child.exited));
+    })();
+    return this.cleaning;
+  }
+}
+
+/** A free TCP port on loopback (bound and released; fine for a child started right after). */
+export function freePort(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+// ---- a Sluice node ----
+
+export interface SluiceNode {
+  httpUrl: string;
+  natsUrl: string;
+  pid: number;
+  /** The node's nats-server child (0 when not found). */
+  natsPid: number;
+  /** Graceful stop: SIGTERM (the node seals, acks and stops its nats-server), SIGKILL after 90 s. */
+  stop(): Promise<void>;
+}
+
+export interface SluiceNodeOptions {
+  dataDir: string;
+  shards: number;
+  /** File the node's stdout and stderr are appended to. */
+  logPath: string;
+  extraArgs?: string[];
+  children: Children;
+}
+
+/** Starts `bun src/main.ts` on free ports and waits for its ready line (as bench-ingest.ts does). */
+export async function startSluiceNode(options: SluiceNodeOptions): Promise<SluiceNode> {
+  const log = createWriteStream(options.logPath, { flags: "a" });
+  const child = options.children.add(
+    Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "--data-dir", options.dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(options.shards), ...(options.extraArgs ?? [])], { stdout: "pipe", stderr: "pipe" }),
+  );
+  // Both streams are read to the end, so a chatty node never blocks on a full pipe.
+  const pump = async (stream: ReadableStream<Uint8Array>, onText?: (text: string) => void) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      log.write(chunk);
+      onText?.(decoder.decode(chunk, { stream: true }));
+    }
+  };
+  let stdout = "";
+  const ready = new Promise<{ http_url: string; nats_url: string; pid: number }>((resolveReady, reject) => {
+    const onText = (text: string) => {
+      stdout += text;
+      const line = stdout.split("\n").find((candidate) => candidate.startsWith('{"event":"ready"'));
+      if (line) resolveReady(JSON.parse(line));
+    };
+    pump(child.stdout as ReadableStream<Uint8Array>, onText).catch(reject);
+    pump(child.stderr as ReadableStream<Uint8Array>).catch(reject);
+    void child.exited.then((code) => reject(new Error(`the node exited with code ${code} before it was ready; see ${options.logPath}`)));
+    setTimeout(() => reject(new Error(`the node was not ready within 120 s; see ${options.logPath}`)), 120_000).unref();
+  });
+  const info = await ready;
+  const natsDir = join(options.dataDir, "nats");
+  const natsPid = Number((existsSync(natsDir) ? readdirSync(natsDir) : []).find((name) => name.endsWith(".ports"))?.match(/_(\d+)\.ports/)?.[1] ?? 0);
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
+      await child.exited;
+      clearTimeout(timer);
+      log.end();
+    })());
+  options.children.onCleanup(stop);
+  return { httpUrl: info.http_url, natsUrl: info.nats_url, pid: info.pid, natsPid, stop };
+}
+
+// ---- publishing ----
+
+/** Pause before a lane resends a batch the full WAL refused. */
+const WAL_FULL_RETRY_MS = 10;
+
+export interface PublishCounters {
+  ackedEvents: number;
+  refusedPublishes: number;
+  failedPublishes: number;
+}
+
+/**
+ * Publishes one WAL batch the way a well-behaved producer does: waits while the node
+ * asks producers to pause, and resends after a short pause when the full WAL refuses it.
+ * Gives up (counting a failure) on any other error.
+ */
+export async function publishBatch(js: JetStreamClient, gate: FlowGate | undefined, subject: string, payload: Uint8Array, events: number, counters: PublishCounters): Promise<void> {
+  for (;;) {
+    if (gate && !gate.isOpen) await gate.wait();
+    try {
+      await js.publish(subject, payload, { timeout: 30_000 });
+      counters.ackedEvents += events;
+      return;
+    } catch (error) {
+      if (!/maximum bytes|resources|limit/i.test(String(error))) {
+        counters.failedPublishes++;
+        console.error(`publish failed: ${error}`);
+        return;
+      }
+      counters.refusedPublishes++;
+      await Bun.sleep(WAL_FULL_RETRY_MS);
+    }
+  }
+}
+
+/** `GET` a JSON API path of a node; throws on a non-2xx answer with its body. */
+export async function getJson(baseUrl: string, path: string, timeoutMs = 60_000): Promise<Record<string, any>> {
+  const response = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+/** Sums every count in an aggregate answer, whatever its shape: numbers in nested objects, or `count` fields of arrays of buckets. */
+export function sumCounts(value: unknown): number {
+  if (typeof value === "number") return value;
+  if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + (item !== null && typeof item === "object" && "count" in item ? sumCounts((item as { count: unknown }).count) : sumCounts(item)), 0);
+  if (value !== null && typeof value === "object") return Object.values(value).reduce((sum: number, item) => sum + sumCounts(item), 0);
+  return 0;
+}

@@ -1,0 +1,166 @@
+// ClickHouse for the query benchmark: Debian's clickhouse-server as a child process
+// with a config written into its own directory (loopback only, free ports, data under
+// that directory), the benchmark's schema (schema.sql beside this file), bulk loads of
+// TabSeparated rows and queries over the HTTP interface.
+
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, type Children } from "../bench-lib.ts";
+import { TSV_COLUMNS } from "../gen-dataset.ts";
+
+/** Where Debian's clickhouse-server package puts the server (apt-get install clickhouse-server). */
+const SERVER_PATHS = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"];
+/** Longest wait for a starting server to answer /ping (it loads every table's parts first). */
+const START_TIMEOUT_MS = 300_000;
+
+export interface ClickHouseServer {
+  httpUrl: string;
+  pid: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export class ClickHouseError extends Error {
+  readonly code = "clickhouse_error";
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+function serverBinary(): string {
+  const found = [process.env.CLICKHOUSE_SERVER, ...SERVER_PATHS].find((path) => path && existsSync(path));
+  if (!found) throw new Error(`clickhouse-server not found (looked in ${SERVER_PATHS.join(", ")}); install it with: apt-get install -y clickhouse-server clickhouse-client, set CLICKHOUSE_SERVER, or pass --no-clickhouse`);
+  return found;
+}
+
+/** config.xml and users.xml for a server that listens on loopback only and keeps everything under `dir`. */
+function writeConfig(dir: string, httpPort: number, tcpPort: number): string {
+  const data = join(dir, "data");
+  for (const path of [data, join(dir, "etc"), join(dir, "log")]) mkdirSync(path, { recursive: true });
+  const configPath = join(dir, "etc", "config.xml");
+  writeFileSync(
+    configPath,
+    `<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>${dir}/log/server.log</log><errorlog>${dir}/log/server.err.log</errorlog><size>100M</size><count>2</count></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>${httpPort}</http_port>
+  <tcp_port>${tcpPort}</tcp_port>
+  <path>${data}/</path>
+  <tmp_path>${data}/tmp/</tmp_path>
+  <user_files_path>${data}/user_files/</user_files_path>
+  <format_schema_path>${data}/format_schemas/</format_schema_path>
+  <users_config>${dir}/etc/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mark_cache_size>1073741824</mark_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+</yandex>
+`,
+  );
+  // LowCardinality is still marked experimental in 18.16.
+  writeFileSync(
+    join(dir, "etc", "users.xml"),
+    `<?xml version="1.0"?>
+<yandex>
+  <profiles><default><allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default></default></quotas>
+</yandex>
+`,
+  );
+  return configPath;
+}
+
+/** Starts clickhouse-server with its data in `dir` (kept across runs) and waits until it answers. */
+export async function startClickHouse(dir: string, children: Children): Promise<ClickHouseServer> {
+  const httpPort = freePort();
+  const configPath = writeConfig(dir, httpPort, freePort());
+  const log = createWriteStream(join(dir, "log", "stdout.log"), { flags: "a" });
+  const child = children.add(Bun.spawn([serverBinary(), `--config-file=${configPath}`], { cwd: dir, stdout: "pipe", stderr: "pipe" }));
+  for (const stream of [child.stdout, child.stderr] as ReadableStream<Uint8Array>[]) {
+    void (async () => {
+      for await (const chunk of stream) log.write(chunk);
+    })().catch((error) => console.error(`clickhouse log: ${error}`));
+  }
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`clickhouse-server exited with code ${child.exitCode}; see ${dir}/log/server.err.log`);
+    const answer = await fetch(`${httpUrl}/ping`).then(
+      (response) => response.text(),
+      () => "", // not listening yet
+    );
+    if (answer.startsWith("Ok")) break;
+    if (Date.now() > deadline) throw new Error(`clickhouse-server did not answer within ${START_TIMEOUT_MS / 1000} s; see ${dir}/log/server.err.log`);
+    await Bun.sleep(100);
+  }
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      await child.exited;
+      clearTimeout(timer);
+      log.end();
+    })());
+  children.onCleanup(stop);
+  return { httpUrl, pid: child.pid, dataDir: join(dir, "data"), stop };
+}
+
+/** Runs one statement over HTTP; returns the body. A non-200 answer is a ClickHouseError with ClickHouse's message. */
+export async function clickhouseQuery(httpUrl: string, sql: string, options: { body?: Uint8Array | string; timeoutMs?: number } = {}): Promise<string> {
+  const url = options.body === undefined ? httpUrl : `${httpUrl}/?query=${encodeURIComponent(sql)}`;
+  const response = await fetch(url, { method: "POST", body: options.body ?? sql, signal: AbortSignal.timeout(options.timeoutMs ?? 600_000) });
+  const text = await response.text();
+  if (!response.ok) throw new ClickHouseError(`ClickHouse ${response.status}: ${text.slice(0, 500)}`, response.status);
+  return text;
+}
+
+/** The statements of schema.sql (separated by a line holding only ";"), comments removed. */
+export function schemaStatements(): string[] {
+  return readFileSync(join(import.meta.dir, "schema.sql"), "utf8")
+    .split(/\n;\n/)
+    .map((statement) => statement.split("\n").filter((line) => !line.trimStart().startsWith("--")).join("\n").trim())
+    .filter((statement) => statement !== "");
+}
+
+/** Drops the benchmark's tables (a load that did not finish is started over). */
+export async function dropSchema(httpUrl: string): Promise<void> {
+  await clickhouseQuery(httpUrl, "DROP TABLE IF EXISTS logs_minute_counts");
+  await clickhouseQuery(httpUrl, "DROP TABLE IF EXISTS logs_trace_hours");
+  await clickhouseQuery(httpUrl, "DROP TABLE IF EXISTS logs");
+}
+
+export async function createSchema(httpUrl: string): Promise<void> {
+  for (const statement of schemaStatements()) await clickhouseQuery(httpUrl, statement);
+}
+
+/** The INSERT a TabSeparated body of gen-dataset's toTsv rows goes to. */
+export const INSERT_TSV = `INSERT INTO logs (${TSV_COLUMNS.join(", ")}) FORMAT TabSeparated`;
+
+/** Inserts TabSeparated rows (one INSERT). */
+export async function insertTsv(httpUrl: string, rows: Uint8Array | string): Promise<void> {
+  await clickhouseQuery(httpUrl, INSERT_TSV, { body: rows });
+}
+
+/** Active parts and their bytes on disk per table, and merges running. */
+export async function clickhouseStorage(httpUrl: string): Promise<{ tables: Record<string, { parts: number; rows: number; bytes: number }>; merges: number }> {
+  const parts = await clickhouseQuery(httpUrl, "SELECT table, count(), sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'default' GROUP BY table FORMAT TabSeparated");
+  const tables: Record<string, { parts: number; rows: number; bytes: number }> = {};
+  for (const line of parts.split("\n").filter(Boolean)) {
+    const [table, count, rows, bytes] = line.split("\t");
+    tables[table] = { parts: Number(count), rows: Number(rows), bytes: Number(bytes) };
+  }
+  const merges = Number((await clickhouseQuery(httpUrl, "SELECT count() FROM system.merges")).trim());
+  return { tables, merges };
+}
+
+/** A string literal for ClickHouse SQL. */
+export function sqlString(value: string): string {
+  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+}
