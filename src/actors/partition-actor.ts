@@ -8,11 +8,11 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeTextPayload, walPayloadFormat } from "../ingest/wal-payload.ts";
 import { INGEST_EVENTS_PER_REQUEST_MAX } from "../ingest/limits.ts";
-import { FORMAT_HEADER, HOSTNAME_HEADER, parseWalSubject, rejectsSubject, SERVICE_HEADER, shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
+import { FORMAT_HEADER, parseWalSubject, rejectsSubject, shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
 import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_ROWS_MAX } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
-import { EVENTS_PER_MESSAGE_MAX } from "../storage/schema.ts";
+import { EVENTS_PER_MESSAGE_MAX, storedTimestampUs } from "../storage/schema.ts";
 import { visitBatch } from "../protocol/wal-batch.ts";
 import { ShardStore } from "../storage/shard-store.ts";
 import type { StorageWorkScheduler } from "../storage/work-scheduler.ts";
@@ -256,17 +256,17 @@ export class PartitionActor implements Actor<PartitionMessage> {
     if (format === "flatbuffers") {
       // Hot path: string bytes go from the batch into rows without decoding.
       const data = message.data;
-      const visited = visitBatch(data, (event) => rows.appendRanges(data, event, event.timestampUs > 0 ? event.timestampUs : ingestUs));
+      const visited = visitBatch(data, (event) => rows.appendRanges(data, event, storedTimestampUs(event.timestampUs, ingestUs)));
       if (!visited.ok) {
         // A batch is all or nothing: its checksum covers every event.
         rows.rollback(mark);
         this.reject(subject.tenant, seq, [{ line: 0, error: `${visited.code}: ${visited.error}` }], 1);
       }
     } else {
-      const decoded = decodeTextPayload(message.data, format, { service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs });
+      const decoded = decodeTextPayload(message.data, format, headers, ingestUs);
       if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
       // The body parser refuses a message of more events than an id can index (checked below).
-      decoded.events.forEach((event, index) => rows.appendEvent(event, index, event.timestampUs > 0 ? event.timestampUs : ingestUs));
+      decoded.events.forEach((event, index) => rows.appendEvent(event, index, storedTimestampUs(event.timestampUs, ingestUs)));
     }
     const count = rows.rows - mark.rows;
     if (count === 0) {

@@ -2,7 +2,8 @@
 // FlatBuffers batches are read by the partition actor itself (visitBatch), straight
 // into rows, never through NormalizedEvent objects.
 
-import { PAYLOAD_FORMATS, type PayloadFormat } from "../protocol/subjects.ts";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import { HOSTNAME_HEADER, PAYLOAD_FORMATS, SERVICE_HEADER, type PayloadFormat } from "../protocol/subjects.ts";
 import { isWalBatch } from "../protocol/wal-batch.ts";
 import { parseBodyAs, type BodyFormat, type ParsedBody } from "./body.ts";
 import type { TextLineDefaults } from "./text-line.ts";
@@ -34,10 +35,12 @@ export function walPayloadFormat(data: Uint8Array, formatHeader: string | undefi
 }
 
 /**
- * Decodes a JSON, NDJSON or text WAL message. A message that is wholly unreadable is one
+ * Decodes a JSON, NDJSON or text WAL message; plain-text lines take their service and
+ * host from the message's headers. A message that is wholly unreadable is one
  * rejection, never a throw: the consumer reports it and acks the message.
  */
-export function decodeTextPayload(bytes: Uint8Array, format: BodyFormat, textDefaults: TextLineDefaults): ParsedBody {
+export function decodeTextPayload(bytes: Uint8Array, format: BodyFormat, headers: MsgHdrs | undefined, nowUs: number): ParsedBody {
+  const textDefaults: TextLineDefaults = { service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs };
   try {
     return parseBodyAs(format, decoder.decode(bytes), () => textDefaults);
   } catch (error) {

@@ -9,7 +9,7 @@
 // nothing here needs Bun; Bun's native CRC-32 is used when present.
 
 import { Builder } from "flatbuffers";
-import { LEVELS, type Level, type NormalizedEvent } from "./event.ts";
+import { LEVELS, type NormalizedEvent } from "./event.ts";
 import { Batch } from "./generated/sluice/wal/batch.ts";
 import { Event } from "./generated/sluice/wal/event.ts";
 import { EventList } from "./generated/sluice/wal/event-list.ts";

@@ -14,7 +14,7 @@ import { formatTimestampUs } from "../ingest/timestamp.ts";
 import { METADATA_SEGMENT_PATTERN } from "./ast.ts";
 import { QueryError, UNIT_US } from "./filter.ts";
 import { AGGREGATE_FUNCTIONS_MAX, AGGREGATE_GROUP_FIELDS_MAX, AGGREGATE_GROUPS_MAX, COUNT_DISTINCT_EXACT_MAX, HISTOGRAM_BUCKETS_MAX } from "./limits.ts";
-import { NUMERIC_TEXT_PATTERN } from "./planner.ts";
+import { metadataValueSql, NUMERIC_TEXT_PATTERN } from "./planner.ts";
 
 /** A field to group by or aggregate: a named column or a metadata path. */
 export type AggField = { name: "service" | "level" | "hostname" | "trace_id" | "span_id" } | { metadata: string[] };
@@ -118,9 +118,7 @@ export function isSimpleCount(spec: AggregateSpec): boolean {
 // SQL
 
 function fieldSql(field: AggField, bind: (value: SqlParam) => string): string {
-  if ("name" in field) return field.name;
-  const path = bind(`$.${field.metadata.map((segment) => `"${segment}"`).join(".")}`);
-  return `(CASE WHEN json_valid(metadata) THEN json_extract_string(metadata, ${path}) END)`;
+  return "name" in field ? field.name : metadataValueSql(field.metadata, bind);
 }
 
 function numberSql(field: AggField, bind: (value: SqlParam) => string): string {

@@ -94,8 +94,7 @@ export class Exporter {
               return;
             }
             if (text) controller.enqueue(encoder.encode(text));
-            const last = page.merged.rows[page.merged.rows.length - 1];
-            if (!page.merged.nextCursor || !last) {
+            if (!page.merged.nextCursor) {
               controller.close();
               finish();
               return;

@@ -93,14 +93,18 @@ function checkString(value: unknown): string {
   return value;
 }
 
+/** The metadata value at a checked path, as json_extract_string shows it (the path is bound; rows whose metadata is not JSON have none). */
+export function metadataValueSql(path: readonly string[], bind: (value: SqlParam) => string): string {
+  return `(CASE WHEN json_valid(metadata) THEN json_extract_string(metadata, ${bind(`$.${path.map((segment) => `"${segment}"`).join(".")}`)}) END)`;
+}
+
 /** A column, or a metadata value by its path (bound; rows whose metadata is not JSON have none). */
 function columnSql(field: FieldRef, bind: (value: SqlParam) => string): string {
   if ("metadata" in field) {
     if (!Array.isArray(field.metadata) || field.metadata.length === 0 || !field.metadata.every((segment) => typeof segment === "string" && METADATA_SEGMENT_PATTERN.test(segment))) {
       throw new QueryPlanError("a metadata path must be segments of letters, digits, _ and -");
     }
-    const path = bind(`$.${field.metadata.map((segment) => `"${segment}"`).join(".")}`);
-    return `(CASE WHEN json_valid(metadata) THEN json_extract_string(metadata, ${path}) END)`;
+    return metadataValueSql(field.metadata, bind);
   }
   const name = (field as { name?: unknown }).name;
   if (!COLUMN_FIELDS.has(name)) throw new QueryPlanError(`unknown field ${JSON.stringify(name)}`);

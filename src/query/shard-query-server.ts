@@ -13,10 +13,9 @@ import type { Duck } from "../storage/duckdb.ts";
 import { SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import type { ShardStore } from "../storage/shard-store.ts";
-import type { AggregateRow } from "./aggregate.ts";
-import { addCountRows, counterPlan, counterRows } from "./counter-aggregate.ts";
-import { AGGREGATE_GROUPS_MAX, QUERY_TIMEOUT_MAX_MS } from "./limits.ts";
-import { ReplyTooLargeError, runShardQuery } from "./shard-query.ts";
+import { counterPlan, counterRows } from "./counter-aggregate.ts";
+import { QUERY_TIMEOUT_MAX_MS } from "./limits.ts";
+import { ReplyTooLargeError, runCountedAggregate, runShardQuery } from "./shard-query.ts";
 import { skipTree } from "./skip-keys.ts";
 
 export interface ShardQueryServerOptions {
@@ -134,30 +133,8 @@ export class ShardQueryServer {
         }
       }, request.timeoutMs);
       try {
-        if (counted && plan && request.kind === "aggregate") {
-          const started = performance.now();
-          const edges: AggregateRow[][] = [];
-          let rowsScanned = 0;
-          for (const edge of plan.edges) {
-            const reply = await runShardQuery(connection, this.options.paths, shard, snapshot, { ...request, filter: { ...request.filter, fromUs: edge.fromUs, toUs: edge.toUs } });
-            if (!reply.ok || reply.kind !== "aggregate") return respond(reply);
-            edges.push(reply.rows);
-            rowsScanned += reply.rowsScanned;
-          }
-          const rows = addCountRows(counted, ...edges);
-          respond({
-            ok: true,
-            kind: "aggregate",
-            rows: rows.slice(0, AGGREGATE_GROUPS_MAX),
-            overflow: rows.length > AGGREGATE_GROUPS_MAX,
-            fromCounters: true,
-            shard,
-            tookMs: performance.now() - started,
-            segmentsTotal: snapshot.segmentsTotal,
-            segmentsSkipped: snapshot.segmentsSkipped,
-            rowsScanned,
-          });
-        } else respond(await runShardQuery(connection, this.options.paths, shard, snapshot, request));
+        if (counted && plan && request.kind === "aggregate") respond(await runCountedAggregate(connection, this.options.paths, shard, snapshot, request, counted, plan.edges));
+        else respond(await runShardQuery(connection, this.options.paths, shard, snapshot, request));
       } finally {
         clearTimeout(timer);
         this.running.delete(request.id);

@@ -1,7 +1,7 @@
 // Runs one shard's part of a search or aggregate against a store snapshot.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
-import type { ShardQueryReply, ShardQueryRequest } from "../protocol/query-messages.ts";
+import type { ShardAggregateRequest, ShardQueryReply, ShardQueryRequest } from "../protocol/query-messages.ts";
 import { queryRows } from "../storage/duckdb.ts";
 import { sqlPathLiteral, type DataPaths } from "../storage/paths.ts";
 import { rowToEvent } from "../storage/schema.ts";
@@ -9,6 +9,7 @@ import type { StoreSnapshot } from "../storage/shard-store.ts";
 import { aggregateRowOf, type AggregateRow } from "./aggregate.ts";
 import { AGGREGATE_GROUPS_MAX, SHARD_REPLY_BYTES_MAX } from "./limits.ts";
 import { aggregateSql, searchSql, sourceSql, whereSql } from "./sql.ts";
+import { addCountRows } from "./counter-aggregate.ts";
 
 /** Bytes of reply envelope reserved beside the rows. */
 const REPLY_ENVELOPE_BYTES = 1024;
@@ -58,4 +59,41 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
     throw new ReplyTooLargeError(`the aggregate has ${rows.length} groups and too much per group for one reply; ask for fewer group_by fields, a wider interval or a narrower time range`);
   }
   return { ok: true, kind: "aggregate", rows, overflow: found.length > AGGREGATE_GROUPS_MAX, tookMs: performance.now() - started, ...stats };
+}
+
+/**
+ * An aggregate the per-minute counters answered for whole minutes (`counted`, read in
+ * the snapshot's tick): scans only the partial minutes at the edges and adds them.
+ */
+export async function runCountedAggregate(
+  connection: DuckDBConnection,
+  paths: DataPaths,
+  shard: number,
+  snapshot: StoreSnapshot,
+  request: ShardAggregateRequest,
+  counted: readonly AggregateRow[],
+  edges: readonly { fromUs: number; toUs: number }[],
+): Promise<ShardQueryReply> {
+  const started = performance.now();
+  const scanned: AggregateRow[][] = [];
+  let rowsScanned = 0;
+  for (const edge of edges) {
+    const reply = await runShardQuery(connection, paths, shard, snapshot, { ...request, filter: { ...request.filter, ...edge } });
+    if (!reply.ok || reply.kind !== "aggregate") return reply;
+    scanned.push(reply.rows);
+    rowsScanned += reply.rowsScanned;
+  }
+  const rows = addCountRows(counted, ...scanned);
+  return {
+    ok: true,
+    kind: "aggregate",
+    rows: rows.slice(0, AGGREGATE_GROUPS_MAX),
+    overflow: rows.length > AGGREGATE_GROUPS_MAX,
+    fromCounters: true,
+    shard,
+    tookMs: performance.now() - started,
+    segmentsTotal: snapshot.segmentsTotal,
+    segmentsSkipped: snapshot.segmentsSkipped,
+    rowsScanned,
+  };
 }

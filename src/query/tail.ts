@@ -22,9 +22,9 @@ import { HttpError } from "../http/errors.ts";
 import { parseNatsVersion, versionAtLeast } from "../nats/server-process.ts";
 import { decodeTextPayload, walPayloadFormat } from "../ingest/wal-payload.ts";
 import type { NormalizedEvent, StoredEvent } from "../protocol/event.ts";
-import { FORMAT_HEADER, HOSTNAME_HEADER, parseWalSubject, SERVICE_HEADER, tailConsumerPrefix, tenantLaneFilters, WAL_STREAM } from "../protocol/subjects.ts";
+import { FORMAT_HEADER, parseWalSubject, tailConsumerPrefix, tenantLaneFilters, WAL_STREAM } from "../protocol/subjects.ts";
 import { decodeBatch } from "../protocol/wal-batch.ts";
-import { eventId } from "../storage/schema.ts";
+import { eventId, storedTimestampUs } from "../storage/schema.ts";
 import { matchesEvent } from "./evaluate.ts";
 import type { SearchFilter } from "./filter.ts";
 import { eventToJson } from "./query-gateway.ts";
@@ -60,12 +60,12 @@ export function decodeWalMessage(message: WalMessage): { tenant: string; events:
     const batch = decodeBatch(message.data);
     events = batch.ok ? batch.events : [];
   } else {
-    events = decodeTextPayload(message.data, format, { service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs: ingestUs }).events;
+    events = decodeTextPayload(message.data, format, headers, ingestUs).events;
   }
   const stored = events.map((event, index): StoredEvent => ({
     ...event,
     id: eventId(ingestUs, message.seq, index),
-    timestampUs: event.timestampUs > 0 ? event.timestampUs : ingestUs,
+    timestampUs: storedTimestampUs(event.timestampUs, ingestUs),
     ingestTs: ingestUs,
     tenant: subject.tenant,
     seq: message.seq,

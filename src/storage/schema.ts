@@ -59,6 +59,11 @@ export function parseEventId(id: string): { ingestUs: number; seq: number; index
   return { ingestUs: parseInt(id.slice(0, 13), 16), seq: parseInt(id.slice(13, 25), 16), index: parseInt(id.slice(25), 16) };
 }
 
+/** The time an event is stored under: its own, or the WAL's stored time when it has none (0). */
+export function storedTimestampUs(eventUs: number, ingestUs: number): number {
+  return eventUs > 0 ? eventUs : ingestUs;
+}
+
 /** Most events one WAL message may carry: the id reserves five hex digits for the index. */
 export const EVENTS_PER_MESSAGE_MAX = 0xfffff;
 
