@@ -242,3 +242,15 @@ describe("tail through the node's own route", () => {
     await waitFor(async () => (await getJson(`${node.httpUrl}/api/v1/system/health`)).body.tail.sessions === 0, { what: "tail released" });
   });
 });
+
+describe("readiness", () => {
+  // The flow controller's snapshot has a `state` (open or pause) of its own; it once
+  // overwrote the supervisor's "running", so every node answered 503 not_ready.
+  test("a running node is ready and healthy", async () => {
+    const ready = await getJson(`${node.httpUrl}/readyz`);
+    expect(ready).toMatchObject({ status: 200, body: { status: "ready", reasons: [] } });
+    const { body } = await getJson(`${node.httpUrl}/api/v1/system/health`);
+    expect(body.status).toBe("healthy");
+    expect(body.actors.every((actor: { state: string }) => actor.state === "running")).toBe(true);
+  });
+});

@@ -87,13 +87,14 @@ export class Supervisor {
 
   /** Observable state of every child, for health and status. */
   snapshot(): Record<string, unknown>[] {
+    // The actor's own fields first: the supervisor's state must win (the flow controller reports a `state` of its own).
     return this.children.map((child) => ({
+      ...child.actor.snapshot(),
       name: child.actor.name,
       state: child.state,
       mailbox: { size: child.mailbox.size, capacity: child.mailbox.options.capacity, policy: child.mailbox.options.policy, rejected: child.mailbox.rejected, dropped: child.mailbox.dropped },
       restarts: { ...child.restarts },
       lastError: child.lastError,
-      ...child.actor.snapshot(),
     }));
   }
 
