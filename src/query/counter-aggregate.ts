@@ -5,12 +5,10 @@
 // exactly what a scan of that snapshot gives. Pure apart from reading the counters.
 
 import { LEVELS } from "../protocol/event.ts";
-import type { MinuteCounts } from "../storage/minute-counts.ts";
+import { MINUTE_US, type MinuteCounts } from "../storage/minute-counts.ts";
 import { levelIndex } from "../storage/schema.ts";
 import type { AggregateRow, AggregateSpec } from "./aggregate.ts";
 import type { SearchFilter } from "./filter.ts";
-
-const MINUTE_US = 60_000_000;
 
 export interface CounterPlan {
   fromMinute: number;

@@ -114,17 +114,24 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-/** Replaces the manifest atomically: write a temp file, fsync, rename, fsync the directory. */
-export async function writeManifest(path: string, manifest: ShardManifest): Promise<void> {
-  validateManifest(manifest, manifest.shard);
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, "w");
+/**
+ * Replaces `path` by `data` atomically: write `tmpPath`, fsync it, rename it over
+ * `path`. The rename is durable only once the caller fsyncs the directory.
+ */
+export async function replaceFileSynced(path: string, tmpPath: string, data: string | Uint8Array): Promise<void> {
+  const file = await open(tmpPath, "w");
   try {
-    await file.writeFile(JSON.stringify(manifest));
+    await file.writeFile(data);
     await file.sync();
   } finally {
     await file.close();
   }
-  await rename(tmp, path);
+  await rename(tmpPath, path);
+}
+
+/** Replaces the manifest atomically: write a temp file, fsync, rename, fsync the directory. */
+export async function writeManifest(path: string, manifest: ShardManifest): Promise<void> {
+  validateManifest(manifest, manifest.shard);
+  await replaceFileSynced(path, `${path}.tmp`, JSON.stringify(manifest));
   await fsyncPath(dirname(path));
 }

@@ -1,7 +1,8 @@
 // Exact row counts per (tenant, service, level) and minute, kept as rows are ingested,
 // so "count by service and level over the last 24 h" and histograms answer from
 // counters in well under a millisecond instead of scanning (the role Redis plays in
-// the seeds). Pure: ShardStore feeds it the GROUP BY of each flush (minuteCountsSql).
+// the seeds). Pure: ShardStore feeds it the GROUP BY of each flush (minuteCountsSql,
+// decoded by addMinuteCountsResult).
 //
 // A series (service, level) of a tenant gets a small integer id. Each minute holds its
 // series' counts as two packed arrays sorted by id, and each hour holds the sum of its
@@ -9,6 +10,7 @@
 // two partial hours at its ends, not 1,440 minutes. Adds wait in a short list and are
 // merged in (sorted, summed, then merged with the old arrays) before the next read.
 
+import type { DuckDBMaterializedResult } from "@duckdb/node-api";
 import { assert } from "../actors/actor.ts";
 import { LEVELS } from "../protocol/event.ts";
 import { MINUTE_COUNT_ENTRIES_MAX } from "./limits.ts";
@@ -254,4 +256,16 @@ export class MinuteCounts {
 export function minuteCountsSql(source: string): string {
   const minute = `(ts // ${MINUTE_US} - CASE WHEN ts % ${MINUTE_US} < 0 THEN 1 ELSE 0 END)`;
   return `SELECT ${minute}::BIGINT AS minute, tenant, service, level, count(*) AS "count" FROM ${source} GROUP BY ALL`;
+}
+
+/** Adds the rows of a minuteCountsSql result to `counts` (read by column: a reopened shard may return ~1M groups). */
+export function addMinuteCountsResult(counts: MinuteCounts, result: DuckDBMaterializedResult): void {
+  for (let chunkIndex = 0; chunkIndex < result.chunkCount; chunkIndex++) {
+    const chunk = result.getChunk(chunkIndex);
+    // Columns in minuteCountsSql's SELECT order.
+    const [minutes, tenants, services, levels, rows] = [0, 1, 2, 3, 4].map((column) => chunk.getColumnVector(column));
+    for (let row = 0; row < chunk.rowCount; row++) {
+      counts.add(Number(minutes.getItem(row)), tenants.getItem(row) as string, services.getItem(row) as string, Number(levels.getItem(row)), Number(rows.getItem(row)));
+    }
+  }
 }

@@ -4,19 +4,22 @@
 // compacted. Memtable work and segment work each run in order on their own chain,
 // through the node-wide storage work queue; queries take a snapshot and never block them.
 // Each segment gets a skip index (a bloom filter of its words, trace ids, services and
-// hosts) before it is published, so a query skips segments that cannot match; and
-// every flushed row is counted per minute (MinuteCounts) as it becomes visible.
+// hosts; segment-skip-indexes.ts) before it is published, so a query skips segments
+// that cannot match; and every flushed row is counted per minute (MinuteCounts) as it
+// becomes visible.
 
 import type { DuckDBConnection, DuckDBMaterializedResult } from "@duckdb/node-api";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import { assert } from "../actors/actor.ts";
-import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
+import { describe } from "../actors/supervisor.ts";
+import type { SkipTree } from "../query/skip-keys.ts";
+import { sourceSql } from "../query/sql.ts";
 import { Duck, execute, queryRows } from "./duckdb.ts";
 import { FLUSH_OBJECT_BYTES_MAX, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
 import { fsyncPath, readManifest, withCompaction, withSealedSegment, writeManifest, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
-import { MinuteCounts, minuteCountsSql } from "./minute-counts.ts";
+import { addMinuteCountsResult, MinuteCounts, minuteCountsSql } from "./minute-counts.ts";
 import {
   flushFilePath,
   manifestPath,
@@ -28,30 +31,14 @@ import {
   SEGMENT_FILE_PATTERN,
   SKIP_INDEX_FILE_PATTERN,
   skipIndexPath,
-  skipIndexTempPath,
   sqlPathLiteral,
   type DataPaths,
 } from "./paths.ts";
-import { BloomFilter, buildSkipIndex, hashKey, writeSkipIndex, type KeyHashes } from "./skip-index.ts";
+import type { BloomFilter } from "./skip-index.ts";
+import { SegmentSkipIndexes } from "./segment-skip-indexes.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_CASTS, COLUMN_NAMES, NDJSON_COLUMNS_SPEC } from "./schema.ts";
-
-/** One SELECT over every part of a memtable, in the stored column order. */
-function unionSql(parts: readonly string[]): string {
-  return parts.map((part) => `SELECT ${COLUMN_NAMES} FROM ${part}`).join(" UNION ALL ");
-}
-
-/** Adds the rows of a minuteCountsSql result to `counts` (read by column: a reopened shard may return ~1M groups). */
-function addCountRows(counts: MinuteCounts, result: DuckDBMaterializedResult): void {
-  for (let chunkIndex = 0; chunkIndex < result.chunkCount; chunkIndex++) {
-    const chunk = result.getChunk(chunkIndex);
-    const [minutes, tenants, services, levels, rows] = [0, 1, 2, 3, 4].map((column) => chunk.getColumnVector(column));
-    for (let row = 0; row < chunk.rowCount; row++) {
-      counts.add(Number(minutes.getItem(row)), tenants.getItem(row) as string, services.getItem(row) as string, Number(levels.getItem(row)), Number(rows.getItem(row)));
-    }
-  }
-}
 
 /** Where each line of NDJSON starts, then its end: line i is bytes [starts[i], starts[i + 1]). */
 function lineStarts(ndjson: Uint8Array): number[] {
@@ -171,15 +158,10 @@ class MemtableCountError extends Error {
   readonly code = "memtable_count_failed";
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export class ShardStore {
   private manifest: ShardManifest;
   private pending: PendingRows[] = [];
-  private pendingRows = 0;
-  /** Serialized pending rows; the actor writes here, a flush swaps in the spare. */
+  /** Serialized pending rows (its row count is the rows waiting for the next flush); the actor writes here, a flush swaps in the spare. */
   private rowBuffer = new RowBuffer();
   private spareRowBuffer: RowBuffer | undefined = new RowBuffer();
   private pendingSinceMs = 0;
@@ -215,15 +197,7 @@ export class ShardStore {
   private closed = false;
   private readonly now: () => number;
   private readonly minuteCounts = new MinuteCounts();
-  /** Skip index of each published segment that has one; a segment absent here is always read. */
-  private skipIndexes = new Map<string, BloomFilter>();
-  private skipIndexMs = 0;
-  /** Segments whose index is to be built in the background, and whether that loop runs. */
-  private indexBacklog: string[] = [];
-  private indexerRunning = false;
-  private indexer: Promise<void> = Promise.resolve();
-  /** Segments whose keys would pass SKIP_INDEX_BYTES_MAX: not tried again while the store is open. */
-  private unindexable = new Set<string>();
+  private readonly skipIndexes: SegmentSkipIndexes;
 
   /**
    * One DuckDB connection per kind of work, because a connection runs one statement at
@@ -239,6 +213,18 @@ export class ShardStore {
     this.now = options.now ?? Date.now;
     this.manifest = readManifest(manifestPath(options.paths, options.shard), options.shard);
     this.lastFlushAtMs = this.now();
+    this.skipIndexes = new SegmentSkipIndexes({
+      paths: options.paths,
+      shard: options.shard,
+      connection: backgroundConnection,
+      isPublished: (file) => this.manifest.segments.some((segment) => segment.file === file),
+      holdSegment: (file) => {
+        this.acquireSegment(file);
+        return () => this.releaseSegment(file);
+      },
+      runBackground: (work) => this.runWork(work, "compact"),
+      log: (line) => this.log(line),
+    });
   }
 
   static async open(options: ShardStoreOptions): Promise<ShardStore> {
@@ -249,10 +235,10 @@ export class ShardStore {
       const store = new ShardStore(options, ...connections);
       store.removeOrphans();
       await store.countSegments();
-      const unindexed = await store.loadSkipIndexes();
+      const unindexed = await store.skipIndexes.load(store.manifest.segments);
       store.current = store.newMemTable();
       // Built at the lowest priority, not here: a reopened shard answers at once, reading those segments meanwhile.
-      store.scheduleIndexBuilds(unindexed);
+      store.skipIndexes.scheduleBuilds(unindexed);
       return store;
     } catch (error) {
       for (const connection of connections) connection.closeSync();
@@ -275,7 +261,7 @@ export class ShardStore {
   }
 
   get pendingRowCount(): number {
-    return this.pendingRows;
+    return this.rowBuffer.rows;
   }
 
   /** Stored time (ms) of the oldest message whose rows are not searchable yet; Infinity when none wait. */
@@ -285,7 +271,7 @@ export class ShardStore {
 
   /** Rows not yet in a published segment: pending, in the current memtable, and in one being sealed. */
   get unsealedRowCount(): number {
-    return this.pendingRows + this.memTables.reduce((sum, table) => sum + (table.published ? 0 : table.rows), 0);
+    return this.rowBuffer.rows + this.memTables.reduce((sum, table) => sum + (table.published ? 0 : table.rows), 0);
   }
 
   /** Where the actor serializes the next message's rows before calling append. */
@@ -298,10 +284,10 @@ export class ShardStore {
    * in flight is redelivered later); the actor drops ones it already holds or sealed.
    */
   append(rows: PendingRows): void {
-    if (this.pendingRows === 0) this.pendingSinceMs = this.now();
+    // The message's rows are in rowBuffer already: none were pending before them.
+    if (this.rowBuffer.rows === rows.rows) this.pendingSinceMs = this.now();
     if (rows.storedMs < this.pendingOldestStoredMs) this.pendingOldestStoredMs = rows.storedMs;
     this.pending.push(rows);
-    this.pendingRows += rows.rows;
   }
 
   /** Records a WAL message that carried no storable event, so the next seal acks it too. */
@@ -310,12 +296,13 @@ export class ShardStore {
   }
 
   needsFlush(flushRowsTrigger: number): boolean {
-    if (this.pendingRows === 0) return this.pendingEmptySeqs.length > 0;
-    return this.pendingRows >= flushRowsTrigger || this.now() - this.lastFlushAtMs >= this.options.flushIntervalMs;
+    const pendingRows = this.rowBuffer.rows;
+    if (pendingRows === 0) return this.pendingEmptySeqs.length > 0;
+    return pendingRows >= flushRowsTrigger || this.now() - this.lastFlushAtMs >= this.options.flushIntervalMs;
   }
 
   needsSeal(): boolean {
-    const rows = this.current.rows + this.pendingRows;
+    const rows = this.current.rows + this.rowBuffer.rows;
     if (rows === 0) return (this.current.seqs.length > 0 || this.pendingEmptySeqs.length > 0) && this.now() - this.lastFlushAtMs >= this.options.sealAgeMs;
     const oldest = this.current.rows > 0 ? this.current.firstRowAtMs : this.pendingSinceMs;
     return rows >= this.options.sealRowsMax || this.current.bytes >= this.options.sealBytesMax || this.now() - oldest >= this.current.sealAgeMs;
@@ -352,12 +339,12 @@ export class ShardStore {
       // LZ4 on seal, zstd on compaction: a seal sits on the ingest path, and
       // compaction rewrites every row again anyway. On bench rows DuckDB wrote LZ4
       // ~25% faster than snappy (1.8M vs 1.4M rows/s, one thread) and ~12% smaller.
-      const { meta, skipIndex } = await this.writeSegment(this.segmentConnection, unionSql(table.parts), fileName, 0, "lz4_raw");
+      const { meta, skipIndex } = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, "lz4_raw");
       assert(meta.rows === table.rows, `shard ${this.options.shard}: segment ${fileName} holds ${meta.rows} rows, memtable ${table.rows}`);
       // The memtable leaves snapshots in the same step the segment enters them: never both, never neither.
       await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq)), () => {
         table.published = true;
-        this.adoptSkipIndex(fileName, skipIndex);
+        this.skipIndexes.adopt(fileName, skipIndex);
       });
       this.seals++;
       await this.dropIfUnused(table);
@@ -374,8 +361,7 @@ export class ShardStore {
     return this.enqueue("segment", async () => {
       const segments = this.manifest.segments.filter((segment) => segment.maxSeq >= minSeq);
       if (segments.length === 0) return new Set<number>();
-      const list = segments.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
-      const rows = await queryRows(this.segmentConnection, `SELECT DISTINCT seq FROM read_parquet([${list}]) WHERE seq >= $1`, [minSeq]);
+      const rows = await queryRows(this.segmentConnection, `SELECT DISTINCT seq FROM ${this.segmentsSql(segments)} WHERE seq >= $1`, [minSeq]);
       return new Set(rows.map((row) => Number(row.seq)));
     });
   }
@@ -402,18 +388,17 @@ export class ShardStore {
     const inputs = planCompaction(this.manifest.segments, this.options.compaction ?? DEFAULT_COMPACTION_PLAN, this.retiredSegments);
     if (!inputs) return false;
     const fileName = this.reserveSegmentFileName();
-    const list = inputs.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
     // A plain concatenation: sorting here doubled compaction's cost in the ingest
     // benchmark; clustering for pruning comes with the query issue's skip indexes.
     const level = Math.max(...inputs.map((segment) => segment.level)) + 1;
     // The output's index is built from its own rows: filters of different sizes cannot be merged.
-    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM read_parquet([${list}])`, fileName, level, "zstd"), "compact");
+    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentsSql(inputs)}`, fileName, level, "zstd"), "compact");
     const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
     assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
     await this.enqueue("segment", async () => {
       await this.publishManifest(withCompaction(this.manifest, inputs.map((segment) => segment.file), meta), () => {
-        for (const segment of inputs) this.skipIndexes.delete(segment.file);
-        this.adoptSkipIndex(fileName, skipIndex);
+        this.skipIndexes.retire(inputs.map((segment) => segment.file));
+        this.skipIndexes.adopt(fileName, skipIndex);
       });
       for (const segment of inputs) this.retireSegment(segment.file);
       this.compactions++;
@@ -432,7 +417,7 @@ export class ShardStore {
     const inRange = this.manifest.segments.filter(
       (segment) => segment.tenants.includes(filter.tenant) && (filter.fromUs === undefined || segment.maxTs >= filter.fromUs) && (filter.toUs === undefined || segment.minTs < filter.toUs),
     );
-    const segments = filter.skip === undefined || filter.skip === true ? inRange : this.filterBySkipIndex(inRange, filter.skip);
+    const segments = filter.skip === undefined || filter.skip === true ? inRange : this.skipIndexes.filter(inRange, filter.skip);
     for (const segment of segments) this.acquireSegment(segment.file);
     let released = false;
     return {
@@ -456,27 +441,13 @@ export class ShardStore {
     };
   }
 
-  /** The segments whose skip index may hold what `tree` requires (or that have none). Each key is hashed once, not once per segment. */
-  private filterBySkipIndex(segments: SegmentMeta[], tree: SkipTree): SegmentMeta[] {
-    const hashes = new Map<string, KeyHashes>();
-    const hashesOf = (key: string): KeyHashes => {
-      let found = hashes.get(key);
-      if (!found) hashes.set(key, (found = hashKey(key)));
-      return found;
-    };
-    return segments.filter((segment) => {
-      const bloom = this.skipIndexes.get(segment.file);
-      return bloom === undefined || mayMatch(tree, (key) => bloom.hasHashes(hashesOf(key)));
-    });
-  }
-
   stats(): StoreStats {
     const unpublished = this.memTables.filter((table) => !table.published);
     const memtableRows = unpublished.reduce((sum, table) => sum + table.rows, 0);
     const memtableBytes = unpublished.reduce((sum, table) => sum + table.bytes, 0);
     return {
       shard: this.options.shard,
-      pendingRows: this.pendingRows,
+      pendingRows: this.rowBuffer.rows,
       memtableRows,
       memtableBytes,
       segments: this.manifest.segments.length,
@@ -489,10 +460,9 @@ export class ShardStore {
       sealMs: Math.round(this.workMs.seal),
       compactMs: Math.round(this.workMs.compact),
       flushes: this.flushes,
-      skipIndexBytes: [...this.skipIndexes.values()].reduce((sum, bloom) => sum + bloom.byteLength, 0),
-      segmentsUnindexed: this.manifest.segments.filter((segment) => !this.skipIndexes.has(segment.file)).length,
-      skipIndexMs: Math.round(this.skipIndexMs),
-      countEntries: this.minuteCounts.overflowed ? 0 : this.minuteCounts.entries,
+      ...this.skipIndexes.stats(this.manifest.segments),
+      // Zero once overflowed: the overflow drops every entry.
+      countEntries: this.minuteCounts.entries,
       countsOverflowed: this.minuteCounts.overflowed,
     };
   }
@@ -500,7 +470,8 @@ export class ShardStore {
   /** Waits for queued storage work, then drops memtables. Unsealed rows are lost here by design: the WAL still has them. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([this.chains.memtable, this.chains.segment, this.compaction, this.indexer, ...this.releaseDrops]);
+    const indexBuilds = this.skipIndexes.close();
+    await Promise.all([this.chains.memtable, this.chains.segment, this.compaction, indexBuilds, ...this.releaseDrops]);
     for (const table of this.memTables) await this.dropParts(table);
     this.memTables = [];
     for (const connection of [this.connection, this.segmentConnection, this.backgroundConnection]) connection.closeSync();
@@ -550,7 +521,6 @@ export class ShardStore {
     this.rowBuffer = this.spareRowBuffer ?? new RowBuffer();
     this.spareRowBuffer = undefined;
     this.pending = [];
-    this.pendingRows = 0;
     this.pendingEmptySeqs = [];
     this.flushingOldestStoredMs = this.pendingOldestStoredMs;
     this.pendingOldestStoredMs = Infinity;
@@ -598,7 +568,7 @@ export class ShardStore {
       }
       // Visible to snapshots and counted in one synchronous step (see the counts getter).
       table.parts.push(name);
-      addCountRows(this.minuteCounts, counted);
+      addMinuteCountsResult(this.minuteCounts, counted);
     };
     try {
       await load(ndjson);
@@ -613,7 +583,7 @@ export class ShardStore {
   /** Loads lines [from, to) in halves (each a contiguous slice of `ndjson`) down to the single lines DuckDB refuses, which are reported. */
   private async bisectRows(ndjson: Uint8Array, starts: readonly number[], from: number, to: number, load: (part: Uint8Array) => Promise<void>, error: unknown): Promise<number> {
     if (to - from === 1) {
-      this.options.onRejectedRows?.([{ line: new TextDecoder().decode(ndjson.subarray(starts[from], starts[to])), error: error instanceof Error ? error.message : String(error) }]);
+      this.options.onRejectedRows?.([{ line: new TextDecoder().decode(ndjson.subarray(starts[from], starts[to])), error: describe(error) }]);
       return 0;
     }
     const middle = from + ((to - from) >>> 1);
@@ -652,7 +622,7 @@ export class ShardStore {
     // Keys come from the file just written, not the memtable: Parquet's dictionaries
     // let DuckDB split repeated messages once (on bench rows, 30 ms of CPU against 70
     // for the memtable parts), and seal, compaction and rebuild share one path.
-    const skipIndex = await this.writeSkipIndexOf(connection, tmp, fileName);
+    const skipIndex = await this.skipIndexes.buildForSegment(connection, tmp, fileName);
     // fsync off the main thread: a synchronous one stalls every shard's event loop.
     await fsyncPath(tmp);
     await rename(tmp, final);
@@ -676,122 +646,16 @@ export class ShardStore {
     return { meta, skipIndex };
   }
 
-  /**
-   * Lists a Parquet file's skip keys and writes its index beside the segment it
-   * becomes (`fileName`); undefined when there is none, which is safe: the segment is
-   * then read by every query, and a failed build is tried again in the background.
-   */
-  private async writeSkipIndexOf(connection: DuckDBConnection, parquetPath: string, fileName: string): Promise<BloomFilter | undefined> {
-    const paths = this.options.paths;
-    const startedAt = performance.now();
-    try {
-      const bloom = await buildSkipIndex(connection, `read_parquet(${sqlPathLiteral(paths, parquetPath)})`);
-      if (!bloom) {
-        this.unindexable.add(fileName);
-        this.log(`segment ${fileName} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
-        return undefined;
-      }
-      await writeSkipIndex(skipIndexPath(paths, this.options.shard, fileName), skipIndexTempPath(paths, this.options.shard, fileName), bloom);
-      return bloom;
-    } catch (error) {
-      this.log(`building the skip index of segment ${fileName} failed; every query reads it until the index is rebuilt: ${describe(error)}`);
-      return undefined;
-    } finally {
-      this.skipIndexMs += performance.now() - startedAt;
-    }
-  }
-
-  /** Keeps a just-published segment's index in memory; without one, queues a background build (unless it can have none). */
-  private adoptSkipIndex(fileName: string, skipIndex: BloomFilter | undefined): void {
-    if (skipIndex) this.skipIndexes.set(fileName, skipIndex);
-    else if (!this.unindexable.has(fileName)) this.scheduleIndexBuilds([fileName]);
-  }
-
-  private isPublished(fileName: string): boolean {
-    return this.manifest.segments.some((segment) => segment.file === fileName);
-  }
-
-  /** Queues segments for a skip index build and starts the builder if it is idle. */
-  private scheduleIndexBuilds(fileNames: readonly string[]): void {
-    this.indexBacklog.push(...fileNames);
-    if (this.indexerRunning || this.indexBacklog.length === 0 || this.closed) return;
-    this.indexerRunning = true;
-    this.indexer = this.buildIndexBacklog();
-  }
-
-  /**
-   * Builds missing skip indexes one at a time as compaction-priority work, so they
-   * wait while the node is busy. Never rejects: a failed build is logged and the
-   * segment stays unindexed (read by every query).
-   */
-  private async buildIndexBacklog(): Promise<void> {
-    try {
-      while (!this.closed && this.indexBacklog.length > 0) {
-        const file = this.indexBacklog.shift()!;
-        if (this.skipIndexes.has(file) || this.unindexable.has(file) || this.retiredSegments.has(file) || !this.isPublished(file)) continue;
-        // Held like a snapshot holds it: a compaction retiring it meanwhile deletes it only after.
-        this.acquireSegment(file);
-        try {
-          await this.runWork(() => this.indexPublishedSegment(file), "compact");
-        } catch (error) {
-          if (!this.closed) this.log(`building the skip index of segment ${file} failed; every query reads it: ${describe(error)}`);
-        } finally {
-          this.releaseSegment(file);
-        }
-      }
-    } finally {
-      // Set in the same step as the last backlog check: a build queued after it starts a new loop.
-      this.indexerRunning = false;
-    }
-  }
-
-  private async indexPublishedSegment(file: string): Promise<void> {
-    const paths = this.options.paths;
-    const startedAt = performance.now();
-    try {
-      const bloom = await buildSkipIndex(this.backgroundConnection, `read_parquet(${sqlPathLiteral(paths, segmentPath(paths, this.options.shard, file))})`);
-      if (!bloom) {
-        this.unindexable.add(file);
-        this.log(`segment ${file} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
-        return;
-      }
-      await writeSkipIndex(skipIndexPath(paths, this.options.shard, file), skipIndexTempPath(paths, this.options.shard, file), bloom);
-      await fsyncPath(segmentsDir(paths, this.options.shard));
-      // A compaction may have retired the segment meanwhile; its index file goes with it.
-      if (this.isPublished(file)) this.skipIndexes.set(file, bloom);
-    } finally {
-      this.skipIndexMs += performance.now() - startedAt;
-    }
-  }
-
-  /**
-   * Reads the skip index of every segment in the manifest; returns the segments
-   * without a usable one (missing, torn, corrupt or of another version), which are
-   * read by every query until rebuilt. Logged once per open, not per segment.
-   */
-  private async loadSkipIndexes(): Promise<string[]> {
-    const unindexed: string[] = [];
-    const unreadable: string[] = [];
-    for (const segment of this.manifest.segments) {
-      try {
-        this.skipIndexes.set(segment.file, BloomFilter.decode(await readFile(skipIndexPath(this.options.paths, this.options.shard, segment.file))));
-      } catch (error) {
-        unindexed.push(segment.file);
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") unreadable.push(`${segment.file}: ${describe(error)}`);
-      }
-    }
-    if (unindexed.length > 0) {
-      const detail = unreadable.length > 0 ? `, ${unreadable.length} unreadable (${unreadable.slice(0, 3).join("; ")})` : "";
-      this.log(`${unindexed.length} of ${this.manifest.segments.length} segments have no usable skip index${detail}; queries read them until it is rebuilt in the background`);
-    }
-    return unindexed;
-  }
-
   /** Counts the rows of every segment in the manifest into `counts`: one GROUP BY over them all. */
   private async countSegments(): Promise<void> {
     if (this.manifest.segments.length === 0) return;
-    const list = this.manifest.segments.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
-    addCountRows(this.minuteCounts, await this.backgroundConnection.run(minuteCountsSql(`read_parquet([${list}])`)));
+    addMinuteCountsResult(this.minuteCounts, await this.backgroundConnection.run(minuteCountsSql(this.segmentsSql(this.manifest.segments))));
+  }
+
+  /** A read_parquet call over `segments` of this shard (at least one). */
+  private segmentsSql(segments: readonly SegmentMeta[]): string {
+    const list = segments.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
+    return `read_parquet([${list}])`;
   }
 
   private log(line: string): void {

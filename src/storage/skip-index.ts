@@ -11,17 +11,17 @@
 // before it, so a torn or corrupted file is rejected rather than trusted.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { open, rename } from "node:fs/promises";
 import { assert } from "../actors/actor.ts";
 import { skipKeysSql } from "../query/skip-keys.ts";
 import { SKIP_INDEX_BITS_MIN, SKIP_INDEX_BYTES_MAX } from "./limits.ts";
+import { replaceFileSynced } from "./manifest.ts";
 
 /** Format version written; a file of any other version is treated as missing. */
-export const SKIP_INDEX_VERSION = 1;
+const SKIP_INDEX_VERSION = 1;
 /** Bits per distinct key: with SKIP_INDEX_HASHES probes, about 0.8% false positives. */
 export const SKIP_INDEX_BITS_PER_KEY = 10;
 /** Probes per key (k); stored in each file, so a reader follows the writer's choice. */
-export const SKIP_INDEX_HASHES = 7;
+const SKIP_INDEX_HASHES = 7;
 
 const MAGIC = 0x58494b53; // "SKIX" read as a little-endian word
 const HEADER_BYTES = 24;
@@ -201,7 +201,7 @@ export class BloomFilter {
    * bit count. A key's hashes do not depend on the filter, so a query hashes each key
    * once and asks every segment's filter.
    */
-  addHashes(hashes: KeyHashes): void {
+  private addHashes(hashes: KeyHashes): void {
     const bits = this.bitCount;
     let bit = hashes.first % bits;
     const step = hashes.second % bits || 1;
@@ -272,14 +272,7 @@ export class BloomFilter {
  * a crash loses leaves the segment without an index, which is read until rebuilt.
  */
 export async function writeSkipIndex(path: string, tmpPath: string, bloom: BloomFilter): Promise<void> {
-  const file = await open(tmpPath, "w");
-  try {
-    await file.writeFile(bloom.encode());
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmpPath, path);
+  await replaceFileSynced(path, tmpPath, bloom.encode());
 }
 
 // ---- building one from a segment ----

@@ -7,7 +7,7 @@
 // searchable first when the node is busy.
 
 /** Kinds of storage work, most urgent first. */
-export const STORAGE_WORK_KINDS = ["flush", "seal", "compact"] as const;
+const STORAGE_WORK_KINDS = ["flush", "seal", "compact"] as const;
 export type StorageWorkKind = (typeof STORAGE_WORK_KINDS)[number];
 
 /**
@@ -23,7 +23,7 @@ export const STORAGE_WORK_WAIT_MAX_MS: Record<StorageWorkKind, number> = { flush
  * benchmark every shard reached its compaction threshold together, overdue
  * compactions took both slots back to back, and flushes stalled for seconds.
  */
-export const STORAGE_WORK_RUNNING_MAX: Record<StorageWorkKind, number> = { flush: Infinity, seal: Infinity, compact: 1 };
+const STORAGE_WORK_RUNNING_MAX: Record<StorageWorkKind, number> = { flush: Infinity, seal: Infinity, compact: 1 };
 
 const NONE_RUNNING: Readonly<Record<StorageWorkKind, number>> = Object.freeze({ flush: 0, seal: 0, compact: 0 });
 
@@ -55,7 +55,7 @@ export function nextStorageWork(
   return overdue ?? STORAGE_WORK_KINDS.find(eligible);
 }
 
-export interface StorageWorkStats {
+interface StorageWorkStats {
   running: number;
   waiting: Record<StorageWorkKind, number>;
   /** Work items that had to wait for a slot, by kind. */

@@ -1,0 +1,191 @@
+// The skip indexes of one shard's published segments: the filters held in memory,
+// their builds (beside a seal or compaction, or in the background for a segment that
+// has none) and the segment filtering a snapshot does with them. ShardStore owns the
+// manifest and the segment files; it tells this class when a segment is adopted or
+// retired, and lends it a way to hold a segment and to run background work.
+
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { readFile } from "node:fs/promises";
+import { describe } from "../actors/supervisor.ts";
+import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
+import { fsyncPath, type SegmentMeta } from "./manifest.ts";
+import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
+import { BloomFilter, buildSkipIndex, hashKey, writeSkipIndex, type KeyHashes } from "./skip-index.ts";
+
+export interface SegmentSkipIndexesOptions {
+  paths: DataPaths;
+  shard: number;
+  /** The connection background builds run on. */
+  connection: DuckDBConnection;
+  /** Whether `file` is in the shard's manifest now. */
+  isPublished: (file: string) => boolean;
+  /** Holds `file` like a snapshot holds it (a compaction retiring it meanwhile deletes it only after); returns the release. */
+  holdSegment: (file: string) => () => void;
+  /** Runs one background build as compaction-priority storage work; rejects once the store is closed. */
+  runBackground: (work: () => Promise<void>) => Promise<void>;
+  /** Operational notes (prefixed with the shard by the store). */
+  log: (line: string) => void;
+}
+
+/** What ShardStore reports of its skip indexes (see StoreStats). */
+export interface SkipIndexStats {
+  skipIndexBytes: number;
+  segmentsUnindexed: number;
+  skipIndexMs: number;
+}
+
+export class SegmentSkipIndexes {
+  /** Skip index of each published segment that has one; a segment absent here is always read. */
+  private filters = new Map<string, BloomFilter>();
+  private buildMs = 0;
+  /** Segments whose index is to be built in the background, and whether that loop runs. */
+  private backlog: string[] = [];
+  private builderRunning = false;
+  private builder: Promise<void> = Promise.resolve();
+  /** Segments whose keys would pass SKIP_INDEX_BYTES_MAX: not tried again while the store is open. */
+  private unindexable = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly options: SegmentSkipIndexesOptions) {}
+
+  /**
+   * Reads the skip index of every segment in the manifest; returns the segments
+   * without a usable one (missing, torn, corrupt or of another version), which are
+   * read by every query until rebuilt. Logged once per open, not per segment.
+   */
+  async load(segments: readonly SegmentMeta[]): Promise<string[]> {
+    const unindexed: string[] = [];
+    const unreadable: string[] = [];
+    for (const segment of segments) {
+      try {
+        this.filters.set(segment.file, BloomFilter.decode(await readFile(skipIndexPath(this.options.paths, this.options.shard, segment.file))));
+      } catch (error) {
+        unindexed.push(segment.file);
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") unreadable.push(`${segment.file}: ${describe(error)}`);
+      }
+    }
+    if (unindexed.length > 0) {
+      const detail = unreadable.length > 0 ? `, ${unreadable.length} unreadable (${unreadable.slice(0, 3).join("; ")})` : "";
+      this.options.log(`${unindexed.length} of ${segments.length} segments have no usable skip index${detail}; queries read them until it is rebuilt in the background`);
+    }
+    return unindexed;
+  }
+
+  /**
+   * Lists a Parquet file's skip keys and writes its index beside the segment it
+   * becomes (`fileName`); undefined when there is none, which is safe: the segment is
+   * then read by every query, and a failed build is tried again in the background.
+   * The caller fsyncs the directory (with the segment's own rename).
+   */
+  async buildForSegment(connection: DuckDBConnection, parquetPath: string, fileName: string): Promise<BloomFilter | undefined> {
+    try {
+      return await this.writeIndex(connection, parquetPath, fileName, { syncDirectory: false });
+    } catch (error) {
+      this.options.log(`building the skip index of segment ${fileName} failed; every query reads it until the index is rebuilt: ${describe(error)}`);
+      return undefined;
+    }
+  }
+
+  /** Keeps a just-published segment's index in memory; without one, queues a background build (unless it can have none). */
+  adopt(fileName: string, skipIndex: BloomFilter | undefined): void {
+    if (skipIndex) this.filters.set(fileName, skipIndex);
+    else if (!this.unindexable.has(fileName)) this.scheduleBuilds([fileName]);
+  }
+
+  /** Drops the filters of segments leaving the manifest (their files go with the segments). */
+  retire(fileNames: readonly string[]): void {
+    for (const fileName of fileNames) this.filters.delete(fileName);
+  }
+
+  /** Queues segments for a skip index build and starts the builder if it is idle. */
+  scheduleBuilds(fileNames: readonly string[]): void {
+    this.backlog.push(...fileNames);
+    if (this.builderRunning || this.backlog.length === 0 || this.closed) return;
+    this.builderRunning = true;
+    this.builder = this.buildBacklog();
+  }
+
+  /** The segments whose skip index may hold what `tree` requires (or that have none). Each key is hashed once, not once per segment. */
+  filter(segments: SegmentMeta[], tree: SkipTree): SegmentMeta[] {
+    const hashes = new Map<string, KeyHashes>();
+    const hashesOf = (key: string): KeyHashes => {
+      let found = hashes.get(key);
+      if (!found) hashes.set(key, (found = hashKey(key)));
+      return found;
+    };
+    return segments.filter((segment) => {
+      const bloom = this.filters.get(segment.file);
+      return bloom === undefined || mayMatch(tree, (key) => bloom.hasHashes(hashesOf(key)));
+    });
+  }
+
+  stats(segments: readonly SegmentMeta[]): SkipIndexStats {
+    return {
+      skipIndexBytes: [...this.filters.values()].reduce((sum, bloom) => sum + bloom.byteLength, 0),
+      segmentsUnindexed: segments.filter((segment) => !this.filters.has(segment.file)).length,
+      skipIndexMs: Math.round(this.buildMs),
+    };
+  }
+
+  /** Stops background builds; resolves once the one running (if any) is done. Never rejects. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.builder;
+  }
+
+  /**
+   * Builds missing skip indexes one at a time as compaction-priority work, so they
+   * wait while the node is busy. Never rejects: a failed build is logged and the
+   * segment stays unindexed (read by every query).
+   */
+  private async buildBacklog(): Promise<void> {
+    try {
+      while (!this.closed && this.backlog.length > 0) {
+        const file = this.backlog.shift()!;
+        // A retired segment is no longer published: segment names are never reused.
+        if (this.filters.has(file) || this.unindexable.has(file) || !this.options.isPublished(file)) continue;
+        const release = this.options.holdSegment(file);
+        try {
+          await this.options.runBackground(() => this.indexPublishedSegment(file));
+        } catch (error) {
+          if (!this.closed) this.options.log(`building the skip index of segment ${file} failed; every query reads it: ${describe(error)}`);
+        } finally {
+          release();
+        }
+      }
+    } finally {
+      // Set in the same step as the last backlog check: a build queued after it starts a new loop.
+      this.builderRunning = false;
+    }
+  }
+
+  private async indexPublishedSegment(file: string): Promise<void> {
+    const bloom = await this.writeIndex(this.options.connection, segmentPath(this.options.paths, this.options.shard, file), file, { syncDirectory: true });
+    // A compaction may have retired the segment meanwhile; its index file goes with it.
+    if (bloom && this.options.isPublished(file)) this.filters.set(file, bloom);
+  }
+
+  /**
+   * Lists the skip keys of the Parquet file at `parquetPath` and writes the index of
+   * segment `fileName` (then fsyncs the directory when asked); undefined when the keys
+   * do not fit SKIP_INDEX_BYTES_MAX, which is logged and not tried again. Timed into
+   * skipIndexMs, failures included.
+   */
+  private async writeIndex(connection: DuckDBConnection, parquetPath: string, fileName: string, options: { syncDirectory: boolean }): Promise<BloomFilter | undefined> {
+    const { paths, shard } = this.options;
+    const startedAt = performance.now();
+    try {
+      const bloom = await buildSkipIndex(connection, `read_parquet(${sqlPathLiteral(paths, parquetPath)})`);
+      if (!bloom) {
+        this.unindexable.add(fileName);
+        this.options.log(`segment ${fileName} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
+        return undefined;
+      }
+      await writeSkipIndex(skipIndexPath(paths, shard, fileName), skipIndexTempPath(paths, shard, fileName), bloom);
+      if (options.syncDirectory) await fsyncPath(segmentsDir(paths, shard));
+      return bloom;
+    } finally {
+      this.buildMs += performance.now() - startedAt;
+    }
+  }
+}
