@@ -104,9 +104,7 @@ export class Mailbox<T> {
   /** Puts a control message ahead of all data. */
   putControl(message: T): void {
     if (this.closed) throw new MailboxClosedError(this.options.name);
-    if (this.deliverToTaker(message)) return;
-    if (this.control.size >= CONTROL_LANE_CAPACITY) throw new MailboxFullError(`${this.options.name}/control`, CONTROL_LANE_CAPACITY);
-    this.control.push(message);
+    this.requeueFront(message);
   }
 
   /** Takes the next message, control first; resolves undefined once closed and empty. */
@@ -121,8 +119,9 @@ export class Mailbox<T> {
   }
 
   /**
-   * Puts a message back at the head of the line, even on a closed mailbox: for a
-   * supervisor returning a message it took in the same turn an actor failed.
+   * Puts a message in the control lane (ahead of all data, behind earlier control
+   * messages), even on a closed mailbox: for a supervisor returning a message it took
+   * in the same turn an actor failed.
    */
   requeueFront(message: T): void {
     if (this.deliverToTaker(message)) return;

@@ -8,7 +8,7 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeTextPayload, walPayloadFormat } from "../ingest/wal-payload.ts";
 import { INGEST_EVENTS_PER_REQUEST_MAX } from "../ingest/limits.ts";
-import { FORMAT_HEADER, parseWalSubject, rejectsSubject, shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
+import { parseWalSubject, rejectsSubject, shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
 import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_ROWS_MAX } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
@@ -249,7 +249,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
       return;
     }
     const headers = message.headers;
-    const format = walPayloadFormat(message.data, headers?.get(FORMAT_HEADER) || undefined);
+    const format = walPayloadFormat(message.data, headers);
     const rows = store.pendingRowBuffer;
     const mark = rows.mark();
     rows.beginMessage(ingestUs, seq, subject.tenant);

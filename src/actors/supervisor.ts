@@ -85,6 +85,11 @@ export class Supervisor {
     };
   }
 
+  /** Children not running, by name: what readiness needs, without every actor's full snapshot. */
+  notRunning(): { name: string; state: string }[] {
+    return this.children.filter((child) => child.state !== "running").map((child) => ({ name: child.actor.name, state: child.state }));
+  }
+
   /** Observable state of every child, for health and status. */
   snapshot(): Record<string, unknown>[] {
     // The actor's own fields first: the supervisor's state must win (the flow controller reports a `state` of its own).

@@ -11,6 +11,7 @@ import { ClientGoneError, type QueryGateway } from "../query/query-gateway.ts";
 import type { TailHub } from "../query/tail.ts";
 import type { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
+import { IngestError } from "../ingest/errors.ts";
 
 export interface RouteContext {
   ingest: IngestGateway;
@@ -44,6 +45,7 @@ export function createFetchHandler(context: RouteContext): (request: Request) =>
       // Nobody reads the answer; 499 is what proxies log for it.
       if (error instanceof ClientGoneError) return new Response(null, { status: 499 });
       if (error instanceof QueryError) return errorResponse(new HttpError(error.status, error.code, error.message, undefined, error.detail));
+      if (error instanceof IngestError) return errorResponse(new HttpError(error.status, error.code, error.message));
       context.log(`http: ${request.method} ${url.pathname} failed: ${describe(error)}`);
       return errorResponse(new HttpError(500, "internal", "internal error; see the node's log"));
     }

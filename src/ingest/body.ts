@@ -85,7 +85,6 @@ export function parseNdjsonBody(text: string): ParsedBody {
   return finished(body);
 }
 
-/** Plain text: one event per non-blank line (see parseTextLine); never rejects a line. */
 /** The body formats both HTTP ingest and the WAL consumer read. */
 export type BodyFormat = "json" | "ndjson" | "text";
 
@@ -96,6 +95,7 @@ export function parseBodyAs(format: BodyFormat, text: string, textDefaults: () =
   return parseTextBody(text, textDefaults());
 }
 
+/** Plain text: one event per non-blank line (see parseTextLine); never rejects a line. */
 export function parseTextBody(text: string, defaults: TextLineDefaults): ParsedBody {
   const body = newBody();
   const events = body.events;

@@ -7,7 +7,6 @@ import { HttpError, jsonResponse } from "../http/errors.ts";
 import { readRequestBody } from "../http/body.ts";
 import { describe } from "../actors/supervisor.ts";
 import { parseBodyAs, type BodyFormat, type ParsedBody } from "./body.ts";
-import { IngestError } from "./errors.ts";
 import { INGEST_HTTP_PAUSE_LAG_MIN_MS, IDEMPOTENCY_KEY_CHARS_MAX, INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LABEL_CHARS_MAX } from "./limits.ts";
 import { publishEvents, roundRobin } from "./wal-publisher.ts";
 import type { Admission } from "../actors/flow-controller.ts";
@@ -99,7 +98,7 @@ export class IngestGateway {
       throw new HttpError(400, "bad_idempotency_key", `Idempotency-Key must be 1..${IDEMPOTENCY_KEY_CHARS_MAX} characters`);
     }
     const outcome = await publishEvents(
-      { js: this.options.js, tenant, shards: this.options.shards, maxPayloadBytes: this.options.maxPayloadBytes, publishTimeoutMs: INGEST_PUBLISH_TIMEOUT_MS, nextShard: this.nextShard },
+      { js: this.options.js, tenant, maxPayloadBytes: this.options.maxPayloadBytes, publishTimeoutMs: INGEST_PUBLISH_TIMEOUT_MS, nextShard: this.nextShard },
       parsed.events,
       idempotencyKey ? `${tenant}:${idempotencyKey}` : undefined,
     );
@@ -134,11 +133,7 @@ function labelParam(url: URL, name: string): string {
   return value;
 }
 
+/** The body's events; a body the parser refuses whole throws an IngestError (the HTTP edge maps it). */
 function parseBody(kind: BodyFormat, text: string, url: URL): ParsedBody {
-  try {
-    return parseBodyAs(kind, text, () => ({ service: labelParam(url, "service"), hostname: labelParam(url, "hostname"), nowUs: Date.now() * 1000 }));
-  } catch (error) {
-    if (error instanceof IngestError) throw new HttpError(error.status, error.code, error.message);
-    throw error;
-  }
+  return parseBodyAs(kind, text, () => ({ service: labelParam(url, "service"), hostname: labelParam(url, "hostname"), nowUs: Date.now() * 1000 }));
 }

@@ -3,7 +3,7 @@
 // into rows, never through NormalizedEvent objects.
 
 import type { MsgHdrs } from "@nats-io/transport-node";
-import { HOSTNAME_HEADER, PAYLOAD_FORMATS, SERVICE_HEADER, type PayloadFormat } from "../protocol/subjects.ts";
+import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, SERVICE_HEADER, type PayloadFormat } from "../protocol/subjects.ts";
 import { isWalBatch } from "../protocol/wal-batch.ts";
 import { parseBodyAs, type BodyFormat, type ParsedBody } from "./body.ts";
 import type { TextLineDefaults } from "./text-line.ts";
@@ -30,7 +30,8 @@ export function sniffFormat(bytes: Uint8Array): PayloadFormat {
 /**
  * The format of a WAL message: its format header when it names a known format, else sniffed.
  */
-export function walPayloadFormat(data: Uint8Array, formatHeader: string | undefined): PayloadFormat {
+export function walPayloadFormat(data: Uint8Array, headers: MsgHdrs | undefined): PayloadFormat {
+  const formatHeader = headers?.get(FORMAT_HEADER);
   return formatHeader && (PAYLOAD_FORMATS as readonly string[]).includes(formatHeader) ? (formatHeader as PayloadFormat) : sniffFormat(data);
 }
 
@@ -40,9 +41,10 @@ export function walPayloadFormat(data: Uint8Array, formatHeader: string | undefi
  * rejection, never a throw: the consumer reports it and acks the message.
  */
 export function decodeTextPayload(bytes: Uint8Array, format: BodyFormat, headers: MsgHdrs | undefined, nowUs: number): ParsedBody {
-  const textDefaults: TextLineDefaults = { service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs };
+  // Only plain text asks for the defaults: JSON and NDJSON messages never read the headers.
+  const textDefaults = (): TextLineDefaults => ({ service: headers?.get(SERVICE_HEADER) || "", hostname: headers?.get(HOSTNAME_HEADER) || "", nowUs });
   try {
-    return parseBodyAs(format, decoder.decode(bytes), () => textDefaults);
+    return parseBodyAs(format, decoder.decode(bytes), textDefaults);
   } catch (error) {
     if (error instanceof IngestError) return { events: [], rejected: [{ line: 0, error: error.message }], rejectedCount: 1 };
     throw error;

@@ -2,21 +2,20 @@
 // fit the server's max payload, spreads batches over shards round-robin (so one
 // dominant service still lands on every shard), and resolves only with JetStream's acks.
 
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NormalizedEvent } from "../protocol/event.ts";
 import { WAL_BATCH_BYTES_MAX, WAL_BATCH_EVENTS_MAX } from "../protocol/limits.ts";
 import { walSubject } from "../protocol/subjects.ts";
 import { encodeBatch, WalBatchEncodeError } from "../protocol/wal-batch.ts";
 
-/** Events per batch a publisher aims for: ~1000 events of ~230 B is ~0.25 MB, well inside limits. */
-export const WAL_BATCH_EVENTS_TARGET = 2000;
+/** Events per batch a publisher aims for: ~2000 events of ~230 B is ~0.5 MB, well inside limits. */
+const WAL_BATCH_EVENTS_TARGET = 2000;
 /** Bytes reserved below max_payload for subject, headers and framing. */
 const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
 
 export interface PublishTarget {
   js: JetStreamClient;
   tenant: string;
-  shards: number;
   /** The server's max_payload. */
   maxPayloadBytes: number;
   publishTimeoutMs: number;
@@ -29,11 +28,11 @@ export interface PublishOutcome {
   failed: number;
   /** The first failure, if any; later ones are usually the same cause. */
   error?: unknown;
-  acks: PubAck[];
 }
 
-export function roundRobin(shards: number, start = Math.floor(Math.random() * shards)): () => number {
-  let next = start;
+/** Shards in turn, from a random one (so nodes and producers started together do not all begin on shard 0). */
+export function roundRobin(shards: number): () => number {
+  let next = Math.floor(Math.random() * shards);
   return () => {
     const shard = next % shards;
     next = (next + 1) % shards;
@@ -42,7 +41,7 @@ export function roundRobin(shards: number, start = Math.floor(Math.random() * sh
 }
 
 /** Splits events into encoded batches under the byte budget (halving a batch that encodes too large). */
-export function encodeBatches(events: readonly NormalizedEvent[], maxPayloadBytes: number, eventsTarget = WAL_BATCH_EVENTS_TARGET): { bytes: Uint8Array; count: number }[] {
+function encodeBatches(events: readonly NormalizedEvent[], maxPayloadBytes: number): { bytes: Uint8Array; count: number }[] {
   const budget = Math.min(WAL_BATCH_BYTES_MAX, maxPayloadBytes - PAYLOAD_HEADROOM_BYTES);
   const out: { bytes: Uint8Array; count: number }[] = [];
   const take = (slice: readonly NormalizedEvent[]): void => {
@@ -56,7 +55,7 @@ export function encodeBatches(events: readonly NormalizedEvent[], maxPayloadByte
     take(slice.slice(0, middle));
     take(slice.slice(middle));
   };
-  const step = Math.min(eventsTarget, WAL_BATCH_EVENTS_MAX);
+  const step = Math.min(WAL_BATCH_EVENTS_TARGET, WAL_BATCH_EVENTS_MAX);
   for (let start = 0; start < events.length; start += step) take(events.slice(start, start + step));
   return out;
 }
@@ -84,12 +83,11 @@ export async function publishEvents(target: PublishTarget, events: readonly Norm
       }),
     ),
   );
-  const outcome: PublishOutcome = { accepted: 0, failed: 0, acks: [] };
+  const outcome: PublishOutcome = { accepted: 0, failed: 0 };
   results.forEach((result, index) => {
     if (result.status === "fulfilled") {
       // A duplicate ack means an earlier attempt stored this batch: it is accepted all the same.
       outcome.accepted += batches[index].count;
-      outcome.acks.push(result.value);
     } else {
       outcome.failed += batches[index].count;
       outcome.error ??= result.reason;

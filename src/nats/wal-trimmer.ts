@@ -77,11 +77,12 @@ export class WalTrimmer implements Actor<WalTrimmerMessage> {
       for (;;) {
         // The stream first: a message published after this read shows up as pending below.
         const lastSeq = (await this.options.jsm.streams.info(WAL_STREAM)).state.last_seq;
-        const shards: ShardConsumerState[] = [];
-        for (let shard = 0; shard < this.options.shards; shard++) {
-          const info = await this.options.jsm.consumers.info(WAL_STREAM, shardConsumerName(shard));
-          shards.push({ ackFloor: info.ack_floor.stream_seq, pending: info.num_pending, ackPending: info.num_ack_pending });
-        }
+        const shards: ShardConsumerState[] = await Promise.all(
+          Array.from({ length: this.options.shards }, async (_, shard) => {
+            const info = await this.options.jsm.consumers.info(WAL_STREAM, shardConsumerName(shard));
+            return { ackFloor: info.ack_floor.stream_seq, pending: info.num_pending, ackPending: info.num_ack_pending };
+          }),
+        );
         this.options.onAckFloors?.(shards.map((shard) => shard.ackFloor));
         through = purgeBelow(lastSeq, shards);
         if (shards.every((shard) => shard.ackPending === 0) || Date.now() >= deadline) break;

@@ -186,8 +186,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
         ready: () => {
           const reasons: string[] = [];
           if (!connected()) reasons.push("NATS connection down");
-          const states = supervisor.snapshot().filter((child) => child.state !== "running");
-          for (const child of states) reasons.push(`${String(child.name)} is ${String(child.state)}`);
+          for (const child of supervisor.notRunning()) reasons.push(`${child.name} is ${child.state}`);
           return { ready: reasons.length === 0, reasons };
         },
         log,

@@ -38,7 +38,7 @@ export function walSubject(tenant: string, shard: number): string {
 
 /** Subjects the WAL stream captures: one per shard, so a publish to a shard that does not exist gets no ack. */
 export function walStreamSubjects(shardCount: number): string[] {
-  return Array.from({ length: shardCount }, (_, shard) => `${WAL_SUBJECT_ROOT}.*.${shard}`);
+  return Array.from({ length: shardCount }, (_, shard) => walShardFilter(shard));
 }
 
 export function walShardFilter(shard: number): string {

@@ -22,7 +22,7 @@ import { HttpError } from "../http/errors.ts";
 import { parseNatsVersion, versionAtLeast } from "../nats/server-process.ts";
 import { decodeTextPayload, walPayloadFormat } from "../ingest/wal-payload.ts";
 import type { NormalizedEvent, StoredEvent } from "../protocol/event.ts";
-import { FORMAT_HEADER, parseWalSubject, tailConsumerPrefix, tenantLaneFilters, WAL_STREAM } from "../protocol/subjects.ts";
+import { parseWalSubject, tailConsumerPrefix, tenantLaneFilters, WAL_STREAM } from "../protocol/subjects.ts";
 import { decodeBatch } from "../protocol/wal-batch.ts";
 import { eventId, storedTimestampUs } from "../storage/schema.ts";
 import { matchesEvent } from "./evaluate.ts";
@@ -54,7 +54,7 @@ export function decodeWalMessage(message: WalMessage): { tenant: string; events:
   if (!subject) return null;
   const ingestUs = Number(message.timestampNanos / 1000n);
   const headers = message.headers;
-  const format = walPayloadFormat(message.data, headers?.get(FORMAT_HEADER) || undefined);
+  const format = walPayloadFormat(message.data, headers);
   let events: NormalizedEvent[];
   if (format === "flatbuffers") {
     const batch = decodeBatch(message.data);

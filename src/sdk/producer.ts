@@ -9,12 +9,12 @@
 //   const producer = await createProducer({ nc: await connect({ servers: "nats://127.0.0.1:4222" }) });
 //   await producer.send([{ level: "info", service: "api", message: "hello" }]);
 
-import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { NormalizedEvent } from "../protocol/event.ts";
 import { DEFAULT_TENANT, isValidTenant, WAL_STREAM } from "../protocol/subjects.ts";
 import { normalizeRecord } from "../ingest/normalize.ts";
-import { publishEvents, roundRobin, type PublishOutcome } from "../ingest/wal-publisher.ts";
+import { publishEvents, roundRobin, type PublishOutcome, type PublishTarget } from "../ingest/wal-publisher.ts";
 import { FlowGate } from "./flow-gate.ts";
 
 export interface ProducerOptions {
@@ -34,7 +34,7 @@ export interface ProducerOptions {
 }
 
 /** Default bound on how long a send waits out a node's pause. */
-export const PRODUCER_FLOW_WAIT_MAX_MS = 60_000;
+const PRODUCER_FLOW_WAIT_MAX_MS = 60_000;
 
 export interface SendResult {
   accepted: number;
@@ -52,18 +52,16 @@ export class ProducerError extends Error {
 }
 
 export class Producer {
-  private readonly nextShard: () => number;
-
   constructor(
-    private readonly js: JetStreamClient,
-    readonly tenant: string,
+    /** Where and how every send publishes (one round-robin across sends). */
+    private readonly target: PublishTarget,
     readonly shards: number,
-    private readonly maxPayloadBytes: number,
-    private readonly publishTimeoutMs: number,
     private readonly gate?: FlowGate,
     private readonly flowWaitMaxMs = PRODUCER_FLOW_WAIT_MAX_MS,
-  ) {
-    this.nextShard = roundRobin(shards);
+  ) {}
+
+  get tenant(): string {
+    return this.target.tenant;
   }
 
   /** Stops listening for flow signals. The NATS connection stays the caller's. */
@@ -95,7 +93,7 @@ export class Producer {
         throw new ProducerError("flow_paused", error instanceof Error ? error.message : String(error), { cause: error });
       }
     }
-    return publishEvents({ js: this.js, tenant: this.tenant, shards: this.shards, maxPayloadBytes: this.maxPayloadBytes, publishTimeoutMs: this.publishTimeoutMs, nextShard: this.nextShard }, events, messageIdPrefix);
+    return publishEvents(this.target, events, messageIdPrefix);
   }
 }
 
@@ -112,5 +110,6 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     }
   }
   const gate = options.flowControl === false ? undefined : FlowGate.listen(options.nc);
-  return new Producer(jetstream(options.nc), tenant, shards, options.nc.info?.max_payload ?? 1024 * 1024, options.publishTimeoutMs ?? 10_000, gate, options.flowWaitMaxMs);
+  const target: PublishTarget = { js: jetstream(options.nc), tenant, maxPayloadBytes: options.nc.info?.max_payload ?? 1024 * 1024, publishTimeoutMs: options.publishTimeoutMs ?? 10_000, nextShard: roundRobin(shards) };
+  return new Producer(target, shards, gate, options.flowWaitMaxMs);
 }
