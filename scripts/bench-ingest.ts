@@ -11,7 +11,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import cac from "cac";
-import hdr from "hdr-histogram-js";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { NormalizedEvent } from "../src/protocol/event.ts";
@@ -19,6 +18,8 @@ import { LEVELS } from "../src/protocol/event.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { walSubject } from "../src/protocol/subjects.ts";
 import { FlowGate } from "../src/sdk/flow-gate.ts";
+import { portsFilePid } from "../src/nats/server-process.ts";
+import { cpuSeconds, histogram, recordMs, ROOT, rssBytes, threadCpuDelta, threadCpuSeconds, type Histogram } from "./bench-lib.ts";
 
 const cli = cac("bench-ingest");
 cli.option("--seconds <n>", "publish duration", { default: 60 });
@@ -47,62 +48,9 @@ const FORMAT = String(args.format);
 const RATE = Number(args.rate);
 const PROBE_TENANT = "probe";
 const PROBE_INTERVAL_MS = Number(args.probeIntervalMs);
-const ROOT = resolve(import.meta.dir, "..");
 
-const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
-const percentiles = (h: ReturnType<typeof histogram>) => ({ p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, p999: h.getValueAtPercentile(99.9) / 1000, max: h.maxValue / 1000, count: h.totalCount });
-
-/** The name and user + system CPU seconds in a /proc stat line (clock ticks of 1/100 s on Linux; the name may hold spaces and parentheses). */
-function parseStat(stat: string): { name: string; cpuSeconds: number } {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
-}
-
-/** User + system CPU seconds a process has used so far. */
-function cpuSeconds(pid: number): number {
-  try {
-    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuSeconds;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds per thread name of a process (DuckDB workers, Bun's JS thread, GC helpers…): where a node's time goes. */
-function threadCpuSeconds(pid: number): Record<string, number> {
-  const byName: Record<string, number> = {};
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        const stat = parseStat(readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8"));
-        const name = stat.name.replace(/[0-9]+$/, "#");
-        byName[name] = (byName[name] ?? 0) + stat.cpuSeconds;
-      } catch {
-        // the thread ended between listing and reading
-      }
-    }
-  } catch {
-    // the process ended
-  }
-  return byName;
-}
-
-function threadCpuDelta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(after)
-      .map(([name, seconds]) => [name, Math.round((seconds - (before[name] ?? 0)) * 10) / 10] as const)
-      .filter(([, seconds]) => seconds >= 0.1)
-      .sort((a, b) => b[1] - a[1]),
-  );
-}
-
-function rssBytes(pid: number): number {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+// Milliseconds as the histogram gives them, not rounded to 0.01 ms as bench-lib's percentiles are: this report keeps its figures' format.
+const percentiles = (h: Histogram) => ({ p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, p999: h.getValueAtPercentile(99.9) / 1000, max: h.maxValue / 1000, count: h.totalCount });
 
 // ---- events shaped like the seed, messages from real Loghub lines ----
 const loghubDir = join(ROOT, "tests/fixtures/loghub");
@@ -164,7 +112,7 @@ const ready = await (async () => {
   }
   throw new Error("node did not start");
 })();
-const natsPid = Number(readdirSync(join(dataDir, "nats")).find((name) => name.endsWith(".ports"))?.match(/_(\d+)\.ports/)?.[1] ?? 0);
+const natsPid = portsFilePid(join(dataDir, "nats"));
 const nc = await connect({ servers: ready.nats_url });
 // The producers' side of flow control, as the SDK producer does it: wait while the node asks to pause.
 const gate = args.flow === false ? undefined : FlowGate.listen(nc, (error) => console.error(`malformed flow signal: ${error}`));
@@ -267,11 +215,11 @@ const poller = (async () => {
       const pollStarted = performance.now();
       const result = await api(`/api/v1/logs/search?limit=1000&service=probe&from=${oldestUs}`, "benchkey-probe");
       const now = performance.now();
-      pollLatency.recordValue(Math.max(1, Math.round((now - pollStarted) * 1000)));
+      recordMs(pollLatency, now - pollStarted);
       for (const log of result.logs ?? []) {
         const sentAt = probes.get(log.trace_id);
         if (sentAt !== undefined) {
-          visibleLatency.recordValue(Math.max(1, Math.round((now - sentAt) * 1000)));
+          recordMs(visibleLatency, now - sentAt);
           slowestProbes.push({ at_s: Math.round((sentAt - started) / 100) / 10, ms: Math.round(now - sentAt) });
           probes.delete(log.trace_id);
         }
@@ -310,7 +258,7 @@ const lanes = Array.from({ length: INFLIGHT }, async () => {
       const sentAt = performance.now();
       try {
         await js.publish(subject, payload, { timeout: 30_000 });
-        ackLatency.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
+        recordMs(ackLatency, performance.now() - sentAt);
         ackedEvents += BATCH;
         break;
       } catch (error) {

@@ -1,8 +1,9 @@
 // Helpers shared by the benchmarks in scripts/: latency histograms, process figures
 // from /proc, a Sluice node as a child process (with its own nats-server child), WAL
 // publishing that honours the node's flow signal and a full WAL, and cleanup of every
-// child on exit, signals and errors. The patterns are bench-ingest.ts's (which runs on
-// import, so it cannot be imported); nothing here runs on import.
+// child on exit, signals and errors. bench-ingest.ts and bench-query.ts import from
+// here; bench-ingest.ts runs on import, so nothing imports it. Nothing here runs on
+// import.
 
 import { createWriteStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -10,6 +11,7 @@ import hdr from "hdr-histogram-js";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Subprocess } from "bun";
 import type { FlowGate } from "../src/sdk/flow-gate.ts";
+import { portsFilePid } from "../src/nats/server-process.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 
@@ -47,11 +49,70 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** CPU seconds per thread name of a process (DuckDB workers, Bun's JS thread, GC helpers…): where a node's time goes. */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  const byName: Record<string, number> = {};
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = parseStat(readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8"));
+        const name = stat.name.replace(/[0-9]+$/, "#");
+        byName[name] = (byName[name] ?? 0) + stat.cpuSeconds;
+      } catch {
+        // the thread ended between listing and reading
+      }
+    }
+  } catch {
+    // the process ended
+  }
+  return byName;
+}
+
+/** CPU seconds per thread name between two threadCpuSeconds readings, to 0.1 s: threads that used at least 0.1 s, busiest first. */
+export function threadCpuDelta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([name, seconds]) => [name, Math.round((seconds - (before[name] ?? 0)) * 10) / 10] as const)
+      .filter(([, seconds]) => seconds >= 0.1)
+      .sort((a, b) => b[1] - a[1]),
+  );
+}
+
 /** CPU seconds the whole machine has been busy (all cores: user, nice, system, irq, softirq, steal; /proc/stat). */
 export function machineBusySeconds(): number {
   const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
   const [user, nice, system, , , irq, softirq, steal] = fields;
   return (user + nice + system + irq + softirq + (steal ?? 0)) / 100;
+}
+
+/** One side of a CPU measurement: CPU seconds of named processes, this process's usage, and the machine's busy seconds. */
+export interface CpuSnapshot {
+  /** The processes measured, by name. */
+  pids: Readonly<Record<string, number>>;
+  /** User + system CPU seconds per name, in the order the names were given. */
+  processes: Record<string, number>;
+  bench: NodeJS.CpuUsage;
+  machineSeconds: number;
+}
+
+/** Reads the CPU seconds of the named processes (pid 0 or an ended process: 0), of this process and of the machine. */
+export function cpuSnapshot(pids: Record<string, number>): CpuSnapshot {
+  const processes = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  return { pids, processes, bench: process.cpuUsage(), machineSeconds: machineBusySeconds() };
+}
+
+/**
+ * CPU seconds used since `before`, unrounded (callers round): per named process, this
+ * process (`bench`: the benchmark and its worker threads), the whole machine, and
+ * other processes (the machine minus the rest: other people's work).
+ */
+export function cpuDelta(before: CpuSnapshot): { processes: Record<string, number>; bench: number; machine: number; other: number } {
+  const benchUsage = process.cpuUsage(before.bench);
+  const bench = (benchUsage.user + benchUsage.system) / 1e6;
+  const processes = Object.fromEntries(Object.entries(before.processes).map(([name, seconds]) => [name, cpuSeconds(before.pids[name]) - seconds]));
+  const machine = machineBusySeconds() - before.machineSeconds;
+  const other = Object.values(processes).reduce((left, seconds) => left - seconds, machine) - bench;
+  return { processes, bench, machine, other };
 }
 
 /** Resident set size of a process, bytes; 0 once it has ended. */
@@ -81,7 +142,7 @@ export function directoryBytes(path: string): number {
 
 /** Peak RSS per named process, sampled every 250 ms while running; pids may be added later. */
 export class RssSampler {
-  readonly peaks: Record<string, number> = {};
+  private readonly peaks: Record<string, number> = {};
   private readonly pids = new Map<string, number>();
   private readonly timer = setInterval(() => this.sample(), 250);
 
@@ -89,7 +150,7 @@ export class RssSampler {
     if (pid > 0) this.pids.set(name, pid);
   }
 
-  sample(): void {
+  private sample(): void {
     for (const [name, pid] of this.pids) this.peaks[name] = Math.max(this.peaks[name] ?? 0, rssBytes(pid));
   }
 
@@ -130,11 +191,7 @@ export class Children {
     });
   }
 
-  /** The live set of plain child processes (killed with SIGTERM on cleanup). */
-  get set(): Set<Subprocess> {
-    return this.processes;
-  }
-
+  /** A plain child process, killed with SIGTERM on cleanup while it runs. */
   add(child: Subprocess): Subprocess {
     this.processes.add(child);
     void child.exited.then(() => this.processes.delete(child));
@@ -187,7 +244,6 @@ export interface SluiceNodeOptions {
   shards: number;
   /** File the node's stdout and stderr are appended to. */
   logPath: string;
-  extraArgs?: string[];
   children: Children;
 }
 
@@ -195,7 +251,7 @@ export interface SluiceNodeOptions {
 export async function startSluiceNode(options: SluiceNodeOptions): Promise<SluiceNode> {
   const log = createWriteStream(options.logPath, { flags: "a" });
   const child = options.children.add(
-    Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "--data-dir", options.dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(options.shards), ...(options.extraArgs ?? [])], { stdout: "pipe", stderr: "pipe" }),
+    Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "--data-dir", options.dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(options.shards)], { stdout: "pipe", stderr: "pipe" }),
   );
   // Both streams are read to the end, so a chatty node never blocks on a full pipe.
   const pump = async (stream: ReadableStream<Uint8Array>, onText?: (text: string) => void) => {
@@ -218,8 +274,7 @@ export async function startSluiceNode(options: SluiceNodeOptions): Promise<Sluic
     setTimeout(() => reject(new Error(`the node was not ready within 120 s; see ${options.logPath}`)), 120_000).unref();
   });
   const info = await ready;
-  const natsDir = join(options.dataDir, "nats");
-  const natsPid = Number((existsSync(natsDir) ? readdirSync(natsDir) : []).find((name) => name.endsWith(".ports"))?.match(/_(\d+)\.ports/)?.[1] ?? 0);
+  const natsPid = portsFilePid(join(options.dataDir, "nats"));
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
@@ -268,9 +323,12 @@ export async function publishBatch(js: JetStreamClient, gate: FlowGate | undefin
   }
 }
 
+/** Longest wait for a node's answer to getJson (a count or health request), ms. */
+const GET_JSON_TIMEOUT_MS = 60_000;
+
 /** `GET` a JSON API path of a node; throws on a non-2xx answer with its body. */
-export async function getJson(baseUrl: string, path: string, timeoutMs = 60_000): Promise<Record<string, any>> {
-  const response = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+export async function getJson(baseUrl: string, path: string): Promise<Record<string, any>> {
+  const response = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(GET_JSON_TIMEOUT_MS) });
   const text = await response.text();
   if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);

@@ -25,18 +25,18 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join, resolve } from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import cac from "cac";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { walSubject } from "../src/protocol/subjects.ts";
 import { FlowGate } from "../src/sdk/flow-gate.ts";
-import { Children, directoryBytes, machineBusySeconds, getJson, histogram, percentiles, publishBatch, recordMs, RssSampler, startSluiceNode, sumCounts, cpuSeconds, type Histogram, type PublishCounters, type SluiceNode } from "./bench-lib.ts";
-import { buildCatalog, CHUNK_EVENTS, chunkFiles, datasetSummaryPath, liveEvents, readFlatbuffersChunk, readTsvChunk, toTsv, writeDataset, DATASET_SPAN_US, type DatasetSummary } from "./gen-dataset.ts";
+import { Children, cpuDelta, cpuSnapshot, directoryBytes, getJson, histogram, percentiles, publishBatch, recordMs, RssSampler, startSluiceNode, sumCounts, type Histogram, type PublishCounters, type SluiceNode } from "./bench-lib.ts";
+import { BATCH_EVENTS, buildCatalog, chunkEventCount, chunkFiles, datasetSummaryPath, liveEvents, parseEndUs, readFlatbuffersChunk, readTsvChunk, toTsv, TSV_COLUMNS, writeDataset, DATASET_SPAN_US, type DatasetSummary } from "./gen-dataset.ts";
 import { clickhouseQuery, clickhouseStorage, createSchema, dropSchema, insertTsv, sqlString, startClickHouse, type ClickHouseServer } from "./clickhouse/server.ts";
 
 // ---- options ----
 
-export interface BenchOptions {
+interface BenchOptions {
   events: number;
   seed: number;
   dataDir: string;
@@ -158,14 +158,14 @@ function writeManifest(path: string, manifest: Manifest): void {
 
 // ---- loading ----
 
-/** Events of each batch of a chunk: CHUNK_EVENTS / 1000 batches of 1000, the last chunk's last batch shorter. */
+/** Events of each batch of a chunk: CHUNK_EVENTS / BATCH_EVENTS batches of BATCH_EVENTS, the last chunk's last batch shorter. */
 function batchEvents(summary: DatasetSummary, chunk: number, batch: number): number {
-  const chunkEvents = Math.min(CHUNK_EVENTS, summary.events - chunk * CHUNK_EVENTS);
-  return Math.min(1000, chunkEvents - batch * 1000);
+  return Math.min(BATCH_EVENTS, chunkEventCount(summary.events, chunk) - batch * BATCH_EVENTS);
 }
 
-/** Polls the aggregate count of [start, end) until it reaches `events`; returns the count seen last. */
-async function waitSearchable(node: SluiceNode, summary: DatasetSummary, events: number, timeoutMs: number, log: (line: string) => void): Promise<number> {
+/** Polls the aggregate count of [start, end) until it reaches the dataset's events; returns the count seen last. */
+async function waitSearchable(node: SluiceNode, summary: DatasetSummary, timeoutMs: number, log: (line: string) => void): Promise<number> {
+  const events = summary.events;
   const deadline = Date.now() + timeoutMs;
   let lastLog = 0;
   for (;;) {
@@ -187,7 +187,7 @@ async function loadSluice(node: SluiceNode, datasetDir: string, summary: Dataset
   const js = jetstream(nc);
   const counters: PublishCounters = { ackedEvents: 0, refusedPublishes: 0, failedPublishes: 0 };
   const started = performance.now();
-  const cpuBefore = { node: cpuSeconds(node.pid), nats: cpuSeconds(node.natsPid), bench: process.cpuUsage(), machine: machineBusySeconds() };
+  const cpuBefore = cpuSnapshot({ node: node.pid, nats_server: node.natsPid });
   async function* batches(): AsyncGenerator<{ payload: Uint8Array; events: number }> {
     let next = readFlatbuffersChunk(datasetDir, 0);
     for (let chunk = 0; chunk < summary.chunks; chunk++) {
@@ -221,15 +221,13 @@ async function loadSluice(node: SluiceNode, datasetDir: string, summary: Dataset
   }
   const publishSeconds = (performance.now() - started) / 1000;
   log(`  sluice load: published ${counters.ackedEvents.toLocaleString()} events in ${publishSeconds.toFixed(1)} s; waiting until all are searchable …`);
-  const searchable = await waitSearchable(node, summary, summary.events, 900_000, log);
+  const searchable = await waitSearchable(node, summary, 900_000, log);
   const seconds = (performance.now() - started) / 1000;
   const flow = gate.stats();
   gate.close();
   await nc.close();
   if (counters.failedPublishes > 0 || searchable !== summary.events) throw new Error(`sluice load incomplete: ${counters.failedPublishes} publishes failed, ${searchable} of ${summary.events} events searchable (more means the data dir held events already)`);
-  const benchCpu = process.cpuUsage(cpuBefore.bench);
-  const cpu = { node: cpuSeconds(node.pid) - cpuBefore.node, nats_server: cpuSeconds(node.natsPid) - cpuBefore.nats, bench: (benchCpu.user + benchCpu.system) / 1e6 };
-  const otherCpu = machineBusySeconds() - cpuBefore.machine - cpu.node - cpu.nats_server - cpu.bench;
+  const cpu = cpuDelta(cpuBefore);
   return {
     loaded_at: new Date().toISOString(),
     events: summary.events,
@@ -240,7 +238,7 @@ async function loadSluice(node: SluiceNode, datasetDir: string, summary: Dataset
     wal_full_refusals_retried: counters.refusedPublishes,
     flow_pauses_heard: flow.pauses,
     flow_lane_waits: flow.waits,
-    cpu_seconds: { node: Math.round(cpu.node), nats_server: Math.round(cpu.nats_server), bench: Math.round(cpu.bench), other_processes: Math.round(otherCpu) },
+    cpu_seconds: { node: Math.round(cpu.processes.node), nats_server: Math.round(cpu.processes.nats_server), bench: Math.round(cpu.bench), other_processes: Math.round(cpu.other) },
   };
 }
 
@@ -248,7 +246,7 @@ async function loadClickHouse(server: ClickHouseServer, datasetDir: string, summ
   await dropSchema(server.httpUrl);
   await createSchema(server.httpUrl);
   const started = performance.now();
-  const cpuBefore = { server: cpuSeconds(server.pid), bench: process.cpuUsage(), machine: machineBusySeconds() };
+  const cpuBefore = cpuSnapshot({ clickhouse_server: server.pid });
   let inserted = 0;
   let nextChunk = 0;
   const progress = setInterval(() => {
@@ -259,7 +257,7 @@ async function loadClickHouse(server: ClickHouseServer, datasetDir: string, summ
   const lanes = Array.from({ length: 2 }, async () => {
     for (let chunk = nextChunk++; chunk < summary.chunks; chunk = nextChunk++) {
       await insertTsv(server.httpUrl, await readTsvChunk(datasetDir, chunk));
-      inserted += Math.min(CHUNK_EVENTS, summary.events - chunk * CHUNK_EVENTS);
+      inserted += chunkEventCount(summary.events, chunk);
     }
   });
   try {
@@ -270,13 +268,17 @@ async function loadClickHouse(server: ClickHouseServer, datasetDir: string, summ
   const seconds = (performance.now() - started) / 1000;
   const count = Number((await clickhouseQuery(server.httpUrl, "SELECT count() FROM logs")).trim());
   if (count !== summary.events) throw new Error(`clickhouse load incomplete: ${count} rows, expected ${summary.events}`);
-  const benchCpu = process.cpuUsage(cpuBefore.bench);
-  const cpu = { clickhouse_server: cpuSeconds(server.pid) - cpuBefore.server, bench: (benchCpu.user + benchCpu.system) / 1e6 };
-  const otherCpu = machineBusySeconds() - cpuBefore.machine - cpu.clickhouse_server - cpu.bench;
-  return { loaded_at: new Date().toISOString(), events: count, seconds: Math.round(seconds * 10) / 10, events_per_s: Math.round(count / seconds), cpu_seconds: { clickhouse_server: Math.round(cpu.clickhouse_server), bench: Math.round(cpu.bench), other_processes: Math.round(otherCpu) } };
+  const cpu = cpuDelta(cpuBefore);
+  return { loaded_at: new Date().toISOString(), events: count, seconds: Math.round(seconds * 10) / 10, events_per_s: Math.round(count / seconds), cpu_seconds: { clickhouse_server: Math.round(cpu.processes.clickhouse_server), bench: Math.round(cpu.bench), other_processes: Math.round(cpu.other) } };
 }
 
 // ---- checks and quiet ----
+
+/** How a system's counts per group differ from the generated ones ("differs for N groups, e.g. …"), or undefined when they match. */
+function diffCounts(want: Record<string, number>, got: Record<string, number>): string | undefined {
+  const wrong = Object.keys({ ...want, ...got }).filter((key) => want[key] !== got[key]);
+  if (wrong.length > 0) return `differs for ${wrong.length} groups, e.g. ${wrong[0]}: ${got[wrong[0]]} vs ${want[wrong[0]]} generated`;
+}
 
 /** Exact counts of the loaded window [start, end) on both systems against what the generator made. */
 async function verifyLoaded(node: SluiceNode, clickhouse: ClickHouseServer | undefined, summary: DatasetSummary): Promise<string[]> {
@@ -292,8 +294,8 @@ async function verifyLoaded(node: SluiceNode, clickhouse: ClickHouseServer | und
     try {
       const answer = await getJson(node.httpUrl, `/api/v1/logs/aggregate?group_by=${field}&${window}`);
       const got = answer.aggregations as Record<string, number>;
-      const wrong = Object.keys({ ...want, ...got }).filter((key) => want[key] !== got[key]);
-      if (wrong.length > 0) problems.push(`sluice: count by ${field} of the loaded window differs for ${wrong.length} groups, e.g. ${wrong[0]}: ${got[wrong[0]]} vs ${want[wrong[0]]} generated`);
+      const difference = diffCounts(want, got);
+      if (difference) problems.push(`sluice: count by ${field} of the loaded window ${difference}`);
     } catch (error) {
       problems.push(`sluice: count by ${field} failed: ${error}`);
     }
@@ -303,8 +305,8 @@ async function verifyLoaded(node: SluiceNode, clickhouse: ClickHouseServer | und
     const rows = await clickhouseQuery(clickhouse.httpUrl, `SELECT service, level, count() FROM logs WHERE timestamp_us >= ${summary.start_us} AND timestamp_us < ${summary.end_us} GROUP BY service, level FORMAT TabSeparated`);
     const got: Record<string, number> = {};
     for (const line of rows.split("\n").filter(Boolean)) got[line.slice(0, line.lastIndexOf("\t"))] = Number(line.slice(line.lastIndexOf("\t") + 1));
-    const wrong = Object.keys({ ...want, ...got }).filter((key) => want[key] !== got[key]);
-    if (wrong.length > 0) problems.push(`clickhouse: count by service, level of the loaded window differs for ${wrong.length} groups, e.g. ${wrong[0]}: ${got[wrong[0]]} vs ${want[wrong[0]]} generated`);
+    const difference = diffCounts(want, got);
+    if (difference) problems.push(`clickhouse: count by service, level of the loaded window ${difference}`);
     const counted = Number((await clickhouseQuery(clickhouse.httpUrl, `SELECT sum(events) FROM logs_minute_counts WHERE minute >= toDateTime(${seconds(summary.start_us)}) AND minute < toDateTime(${seconds(summary.end_us)})`)).trim());
     if (counted !== summary.events) problems.push(`clickhouse: logs_minute_counts holds ${counted} events of the loaded window, not ${summary.events}`);
   }
@@ -361,7 +363,7 @@ interface QueryKind {
   check(run: number, context: QueryContext, answer: Answer): string | undefined;
 }
 
-const COLUMNS = "timestamp_us, level, service, hostname, trace_id, span_id, message, metadata";
+const COLUMNS = TSV_COLUMNS.join(", ");
 // ClickHouse filters time on the DateTime column `ts` (seconds) alone, as its users do
 // (reading timestamp_us too would cost a second 8-byte column), and counts from the
 // per-minute view logs_minute_counts (schema.sql): "last 24 h" there starts at a whole
@@ -383,7 +385,7 @@ const windowOf = (run: number, context: QueryContext) => {
   return { minute, fromUs: context.summary.start_us + minute * MINUTE_US, toUs: context.summary.start_us + minute * MINUTE_US + HOUR_US };
 };
 
-export const QUERY_KINDS: QueryKind[] = [
+const QUERY_KINDS: QueryKind[] = [
   {
     name: "trace_id",
     title: "trace_id lookup, whole 24 h",
@@ -706,20 +708,19 @@ async function runPhase(kinds: KindStats[], queried: { node?: SluiceNode; clickh
   log(`measured phase (${systems.join(" + ")}): live ingest at ${options.ingestRate.toLocaleString()} events/s into ${[live.sluice ? "Sluice" : "", live.clickhouse ? "ClickHouse" : ""].filter(Boolean).join(" and ") || "nothing"}, ${options.warmupSeconds} s warm-up, then ${options.seconds} s of queries …`);
   const worker = options.ingestRate > 0 && (live.sluice || live.clickhouse) ? await startLive({ natsUrl: live.sluice?.natsUrl ?? null, shards: options.shards, rate: options.ingestRate, seed: options.seed, clickhouseUrl: live.clickhouse?.httpUrl ?? null }) : undefined;
   await Bun.sleep(options.warmupSeconds * 1000);
-  const bench = () => ((usage) => (usage.user + usage.system) / 1e6)(process.cpuUsage());
-  const cpu = () => ({ node: cpuSeconds(servers.node.pid), "nats-server": cpuSeconds(servers.node.natsPid), ...(servers.clickhouse ? { "clickhouse-server": cpuSeconds(servers.clickhouse.pid) } : {}), bench: bench(), machine: machineBusySeconds() });
   rss.takePeaksMb();
   const liveBefore = worker?.latest();
-  const cpuBefore = cpu();
+  const cpuBefore = cpuSnapshot({ node: servers.node.pid, "nats-server": servers.node.natsPid, ...(servers.clickhouse ? { "clickhouse-server": servers.clickhouse.pid } : {}) });
   const started = performance.now();
   await measure(kinds, queried.node, queried.clickhouse, summary, options, log);
   const seconds = (performance.now() - started) / 1000;
   const liveAfter = worker?.latest();
-  const cpuAfter = cpu();
+  const cpu = cpuDelta(cpuBefore);
   const peaks = rss.takePeaksMb();
   const liveFinal = worker ? await worker.stop() : undefined;
   const liveSeconds = liveBefore && liveAfter ? (liveAfter.at - liveBefore.at) / 1000 : 0;
-  const cpuUsed = Object.fromEntries(Object.entries(cpuAfter).map(([name, value]) => [name, Math.round(value - cpuBefore[name as keyof typeof cpuBefore]!)])) as Record<string, number>;
+  // Each figure rounded on its own, and other processes from the rounded figures (machine minus the rest).
+  const cpuUsed: Record<string, number> = { ...Object.fromEntries(Object.entries(cpu.processes).map(([name, used]) => [name, Math.round(used)])), bench: Math.round(cpu.bench), machine: Math.round(cpu.machine) };
   const perSecond = (pick: (stats: LiveStats) => number) => (liveSeconds > 0 ? Math.round((pick(liveAfter!) - pick(liveBefore!)) / liveSeconds) : 0);
   return {
     systems,
@@ -792,10 +793,10 @@ async function main(): Promise<void> {
   const layout = paths(options.dataDir);
   mkdirSync(options.dataDir, { recursive: true });
   let manifest = readManifest(layout.manifest, options);
-  const endUs = manifest?.end_us ?? Math.floor(Date.now() / 60_000) * 60_000 * 1000;
+  const endUs = manifest?.end_us ?? parseEndUs(undefined);
   const needFiles = !manifest?.sluice || (options.clickhouse && !manifest.clickhouse);
   log(`data dir ${options.dataDir}: ${options.events.toLocaleString()} events, seed ${options.seed}, window ending ${iso(endUs)}`);
-  const summary: DatasetSummary = needFiles ? await writeDataset(layout.dataset, { events: options.events, seed: options.seed, endUs }, { jobs: options.jobs, log, children: children.set }) : JSON.parse(readFileSync(datasetSummaryPath(layout.dataset), "utf8"));
+  const summary: DatasetSummary = needFiles ? await writeDataset(layout.dataset, { events: options.events, seed: options.seed, endUs }, { jobs: options.jobs, log, children }) : JSON.parse(readFileSync(datasetSummaryPath(layout.dataset), "utf8"));
   manifest ??= { version: MANIFEST_VERSION, events: summary.events, seed: summary.seed, end_us: summary.end_us, start_us: summary.start_us, needles: summary.needles, sample_trace_ids: summary.trace_samples.slice(0, 20).map((sample) => sample.trace_id) };
   writeManifest(layout.manifest, manifest);
   const rss = new RssSampler();
@@ -815,7 +816,7 @@ async function main(): Promise<void> {
     writeManifest(layout.manifest, manifest);
     log(`  sluice: ${record.events_per_s.toLocaleString()} events/s, ${record.seconds} s to all searchable`);
   } else {
-    const count = await waitSearchable(node, summary, summary.events, 300_000, log);
+    const count = await waitSearchable(node, summary, 300_000, log);
     log(`  sluice already holds the dataset (${count.toLocaleString()} events searchable in its window)`);
   }
 

@@ -87,7 +87,7 @@ export class Random {
 }
 
 /** A table of CHOICE_SLOTS indices in proportion to `weights` (every positive weight gets a slot): `table[random >>> 16]` picks. */
-export function choiceTable(weights: readonly number[]): Uint32Array {
+function choiceTable(weights: readonly number[]): Uint32Array {
   const total = weights.reduce((sum, weight) => sum + weight, 0);
   const positive = weights.filter((weight) => weight > 0).length;
   if (positive === 0 || positive > CHOICE_SLOTS) throw new Error(`choiceTable: ${positive} positive weights; need 1..${CHOICE_SLOTS}`);
@@ -109,7 +109,7 @@ const hex8 = (word: number) => word.toString(16).padStart(8, "0");
  * TextScratch.hex). A part word takes the high halves of two draws: the catalog's
  * names depend on exactly this, so datasets already made stay reproducible.
  */
-export function randomHex(random: Random, length: number): string {
+function randomHex(random: Random, length: number): string {
   let out = "";
   for (let left = length; left >= 8; left -= 8) out += hex8(random.u32());
   if (length % 8 > 0) out += (hex8(random.u32()).slice(0, 4) + hex8(random.u32()).slice(0, 4)).slice(0, length % 8);
@@ -167,7 +167,7 @@ const PATHS_MAX = 200;
 const VARIABLE_PATTERN = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|((?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]))|((?<![\w.\/])\/(?:[\w.$-]+\/)+[\w.$-]*)|0x([0-9a-fA-F]+)|((?<![\w])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{8,}(?![\w]))|((?<![A-Za-z0-9])\d+(?![A-Za-z0-9]))/gi;
 
 /** Splits a message into literal text and slots (see Template); paths found are added to `paths`. */
-export function templateParts(message: string, paths: Map<string, number>): string[] {
+function templateParts(message: string, paths: Map<string, number>): string[] {
   const parts: string[] = [];
   let literal = "";
   let last = 0;
@@ -561,10 +561,6 @@ export interface DatasetOptions {
   seed: number;
   /** End of the event-time window (exclusive), microseconds since the epoch. */
   endUs: number;
-  /** Made-up rare words to plant (default 8). */
-  needleWords?: number;
-  /** Traces to record for lookups, about (default 1000). */
-  traceSamples?: number;
 }
 
 /** A rare word and how many events hold it (as a whole word, once each). */
@@ -575,11 +571,22 @@ export interface Needle {
 
 /** Events per chunk: a chunk's files are made in memory (~150 MB) and loaded as one piece. */
 export const CHUNK_EVENTS = 250_000;
+/** Events per WAL batch of a chunk (the last batch of the last chunk may be shorter). */
+export const BATCH_EVENTS = 1000;
+/** Made-up rare words planted in a dataset. */
+const NEEDLE_WORDS = 8;
+/** Traces a dataset records for lookups, about (spread over its chunks). */
+const TRACE_SAMPLES = 1000;
 /** Fewest and most events a needle is planted in. */
 export const NEEDLE_COUNT_MIN = 5;
 export const NEEDLE_COUNT_MAX = 20;
 /** Letters of a needle word: none of them hex digits, so no filled-in slot can spell one. */
 const NEEDLE_LETTERS = "ghijklmnopqrstuvwxyz";
+
+/** Events of chunk `chunk` of a dataset of `events`: CHUNK_EVENTS, fewer in the last chunk. */
+export function chunkEventCount(events: number, chunk: number): number {
+  return Math.min(CHUNK_EVENTS, events - chunk * CHUNK_EVENTS);
+}
 
 export class Dataset {
   readonly catalog: Catalog;
@@ -600,22 +607,22 @@ export class Dataset {
     this.startUs = options.endUs - DATASET_SPAN_US;
     this.chunks = Math.ceil(options.events / CHUNK_EVENTS);
     this.catalog = buildCatalog(options.seed);
-    ({ needles: this.needles, at: this.needleAt } = planNeedles(options.events, options.needleWords ?? 8, options.seed));
+    ({ needles: this.needles, at: this.needleAt } = planNeedles(options.events, NEEDLE_WORDS, options.seed));
   }
 
   /** Every event, in batches of `batchSize`, in event-time order within the jitter. */
-  *batches(batchSize = 1000): Generator<NormalizedEvent[]> {
+  *batches(batchSize = BATCH_EVENTS): Generator<NormalizedEvent[]> {
     for (let chunk = 0; chunk < this.chunks; chunk++) yield* this.chunkBatches(chunk, batchSize);
   }
 
   /** The events of one chunk, in batches of `batchSize`; its sampled traces join traceSamples as it ends. */
-  *chunkBatches(chunk: number, batchSize = 1000): Generator<NormalizedEvent[]> {
+  *chunkBatches(chunk: number, batchSize = BATCH_EVENTS): Generator<NormalizedEvent[]> {
     const { events, endUs, seed } = this.options;
     const first = chunk * CHUNK_EVENTS;
-    const end = Math.min(events, first + CHUNK_EVENTS);
+    const end = first + chunkEventCount(events, chunk);
     const chunkSeed = (seed ^ Math.imul(chunk + 1, 0x9e37_79b1)) >>> 0;
     const factory = new EventFactory(this.catalog, this.templates, chunkSeed);
-    factory.sampleEvery = Math.max(1, Math.floor((end - first) / 3 / Math.ceil((this.options.traceSamples ?? 1000) / this.chunks)));
+    factory.sampleEvery = Math.max(1, Math.floor((end - first) / 3 / Math.ceil(TRACE_SAMPLES / this.chunks)));
     const jitter = new Random(chunkSeed ^ 0x7177_7e12);
     const spacingUs = DATASET_SPAN_US / events;
     let needle = this.needleAt.findIndex((planted) => planted.index >= first);
@@ -635,7 +642,7 @@ export class Dataset {
 }
 
 /** Chooses the needle words, how often each appears and at which event indices (from the seed alone). */
-export function planNeedles(events: number, words: number, seed: number): { needles: Needle[]; at: { index: number; word: string }[] } {
+function planNeedles(events: number, words: number, seed: number): { needles: Needle[]; at: { index: number; word: string }[] } {
   const random = new Random(seed ^ 0x6e65_6564);
   const needles: Needle[] = [];
   const taken = new Set<number>();
@@ -660,8 +667,8 @@ export function planNeedles(events: number, words: number, seed: number): { need
 }
 
 /** Events of `catalog`'s services with the clock's timestamps, for live ingest beside the dataset. */
-export function liveEvents(catalog: Catalog, seed: number, templates: TemplateFile = loadTemplates()): EventFactory {
-  return new EventFactory(catalog, templates, seed ^ 0x11fe_11fe);
+export function liveEvents(catalog: Catalog, seed: number): EventFactory {
+  return new EventFactory(catalog, loadTemplates(), seed ^ 0x11fe_11fe);
 }
 
 // ---------------------------------------------------------------------------------
@@ -785,8 +792,8 @@ export interface WriteDatasetOptions {
   /** Processes making chunks at once (default 2: the development machine's cores). */
   jobs?: number;
   log?: (line: string) => void;
-  /** Child processes are added here while they run, so a caller's cleanup can end them. */
-  children?: Set<Subprocess>;
+  /** Each child process is added here (Children.add), so a caller's cleanup can end it while it runs. */
+  children?: { add(child: Subprocess): unknown };
 }
 
 /**
@@ -820,7 +827,6 @@ export async function writeDataset(dir: string, options: DatasetOptions, writeOp
     if (codes.some((code) => code !== 0)) throw new Error(`dataset generation failed: worker exit codes ${codes.join(", ")}`);
   } finally {
     clearInterval(progress);
-    for (const worker of workers) writeOptions.children?.delete(worker);
   }
   const summary = mergeSummaries(dir, dataset);
   writeFileSync(datasetSummaryPath(dir), JSON.stringify(summary));
@@ -832,7 +838,8 @@ function isChunkDone(dir: string, chunk: number, options: DatasetOptions): boole
   const files = chunkFiles(dir, chunk);
   if (!existsSync(files.flatbuffers) || !existsSync(files.tsv)) return false;
   const summary = readJson<DatasetSummary>(files.summary);
-  return summary !== undefined && summary.version === DATASET_FILES_VERSION && summary.seed === options.seed && summary.end_us === options.endUs && summary.chunks === 1 && summary.events === Math.min(CHUNK_EVENTS, options.events - chunk * CHUNK_EVENTS);
+  // A chunk's summary counts the chunk's own events.
+  return summary !== undefined && summary.chunks === 1 && sameDataset(summary, { ...options, events: chunkEventCount(options.events, chunk) });
 }
 
 function mergeSummaries(dir: string, dataset: Dataset): DatasetSummary {
@@ -891,8 +898,8 @@ export async function readTsvChunk(dir: string, chunk: number): Promise<Uint8Arr
 // CLI.
 
 /** `--end` as microseconds: RFC 3339, or epoch microseconds; default now, floored to the minute. */
-export function parseEndUs(raw: unknown, nowMs: number = Date.now()): number {
-  if (raw === undefined || raw === "") return Math.floor(nowMs / 60_000) * 60_000 * 1000;
+export function parseEndUs(raw: unknown): number {
+  if (raw === undefined || raw === "") return Math.floor(Date.now() / 60_000) * 60_000 * 1000;
   const text = String(raw);
   const endUs = /^\d+$/.test(text) ? Number(text) : Date.parse(text) * 1000;
   if (!Number.isSafeInteger(endUs) || endUs < DATASET_SPAN_US) throw new Error(`--end: ${JSON.stringify(text)} is not an RFC 3339 time or epoch microseconds`);

@@ -12,6 +12,8 @@ import { TSV_COLUMNS } from "../gen-dataset.ts";
 const SERVER_PATHS = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"];
 /** Longest wait for a starting server to answer /ping (it loads every table's parts first). */
 const START_TIMEOUT_MS = 300_000;
+/** Longest wait for one statement, ms: room for a bulk INSERT of a whole chunk and a schema POPULATE. */
+const QUERY_TIMEOUT_MS = 600_000;
 
 export interface ClickHouseServer {
   httpUrl: string;
@@ -113,16 +115,16 @@ export async function startClickHouse(dir: string, children: Children): Promise<
 }
 
 /** Runs one statement over HTTP; returns the body. A non-200 answer is a ClickHouseError with ClickHouse's message. */
-export async function clickhouseQuery(httpUrl: string, sql: string, options: { body?: Uint8Array | string; timeoutMs?: number } = {}): Promise<string> {
+export async function clickhouseQuery(httpUrl: string, sql: string, options: { body?: Uint8Array | string } = {}): Promise<string> {
   const url = options.body === undefined ? httpUrl : `${httpUrl}/?query=${encodeURIComponent(sql)}`;
-  const response = await fetch(url, { method: "POST", body: options.body ?? sql, signal: AbortSignal.timeout(options.timeoutMs ?? 600_000) });
+  const response = await fetch(url, { method: "POST", body: options.body ?? sql, signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) });
   const text = await response.text();
   if (!response.ok) throw new ClickHouseError(`ClickHouse ${response.status}: ${text.slice(0, 500)}`, response.status);
   return text;
 }
 
 /** The statements of schema.sql (separated by a line holding only ";"), comments removed. */
-export function schemaStatements(): string[] {
+function schemaStatements(): string[] {
   return readFileSync(join(import.meta.dir, "schema.sql"), "utf8")
     .split(/\n;\n/)
     .map((statement) => statement.split("\n").filter((line) => !line.trimStart().startsWith("--")).join("\n").trim())
@@ -141,7 +143,7 @@ export async function createSchema(httpUrl: string): Promise<void> {
 }
 
 /** The INSERT a TabSeparated body of gen-dataset's toTsv rows goes to. */
-export const INSERT_TSV = `INSERT INTO logs (${TSV_COLUMNS.join(", ")}) FORMAT TabSeparated`;
+const INSERT_TSV = `INSERT INTO logs (${TSV_COLUMNS.join(", ")}) FORMAT TabSeparated`;
 
 /** Inserts TabSeparated rows (one INSERT). */
 export async function insertTsv(httpUrl: string, rows: Uint8Array | string): Promise<void> {

@@ -117,6 +117,24 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The name nats-server gives its ports file in --ports_file_dir: `nats-server_<pid>.ports`.
+ * The pid has no leading zero, so portsFileName(pid) names exactly the file matched.
+ */
+const PORTS_FILE_NAME = /^nats-server_([1-9]\d*)\.ports$/;
+
+/** Pid of the nats-server whose ports file is in `directory` (the first one listed); 0 when there is none or no directory. */
+export function portsFilePid(directory: string): number {
+  if (!existsSync(directory)) return 0;
+  for (const name of readdirSync(directory)) {
+    const match = PORTS_FILE_NAME.exec(name);
+    if (match) return Number(match[1]);
+  }
+  return 0;
+}
+
+const portsFileName = (pid: number) => `nats-server_${pid}.ports`;
+
 async function waitFor(condition: () => boolean, timeoutMs: number, stepMs = 25): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -128,10 +146,8 @@ async function waitFor(condition: () => boolean, timeoutMs: number, stepMs = 25)
 
 /** A nats-server left by a node that died must be gone before another opens the same store. */
 async function reapStaleServers(directory: string, log: (line: string) => void): Promise<void> {
-  for (const name of readdirSync(directory)) {
-    const match = /^nats-server_(\d+)\.ports$/.exec(name);
-    if (!match) continue;
-    const pid = Number(match[1]);
+  // Each file handled is removed, so the next call finds the next one.
+  for (let pid = portsFilePid(directory); pid > 0; pid = portsFilePid(directory)) {
     if (pidAlive(pid)) {
       log(`waiting for nats-server ${pid} left by a previous run to exit`);
       if (!(await waitFor(() => !pidAlive(pid), NATS_STOP_TIMEOUT_MS))) {
@@ -140,7 +156,7 @@ async function reapStaleServers(directory: string, log: (line: string) => void):
         await waitFor(() => !pidAlive(pid), 5_000);
       }
     }
-    rmSync(join(directory, name), { force: true });
+    rmSync(join(directory, portsFileName(pid)), { force: true });
   }
 }
 
@@ -176,22 +192,22 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Runni
     stderr: "pipe",
   });
   const exited = wrapper.exited;
-  let portsFile: string | undefined;
+  let pid = 0;
   const started = await waitFor(() => {
-    portsFile = readdirSync(options.directory).find((name) => /^nats-server_\d+\.ports$/.test(name));
-    return portsFile !== undefined || wrapper.exitCode !== null;
+    pid = portsFilePid(options.directory);
+    return pid > 0 || wrapper.exitCode !== null;
   }, NATS_START_TIMEOUT_MS);
-  if (!portsFile) {
+  if (pid === 0) {
     wrapper.stdin.end();
     const logTail = existsSync(logPath) ? readFileSync(logPath, "utf8").split("\n").slice(-10).join("\n") : "";
     throw new NatsServerError(started ? "start_failed" : "start_timeout", `nats-server did not start (config ${configPath}):\n${logTail}`);
   }
-  const pid = Number(/_(\d+)\.ports$/.exec(portsFile)![1]);
+  const portsFile = portsFileName(pid);
   // The ports file can be created before it is written; wait until it parses.
   let ports: { nats?: string[]; monitoring?: string[] } = {};
   await waitFor(() => {
     try {
-      ports = JSON.parse(readFileSync(join(options.directory, portsFile!), "utf8"));
+      ports = JSON.parse(readFileSync(join(options.directory, portsFile), "utf8"));
       return Array.isArray(ports.nats) && ports.nats.length > 0;
     } catch {
       // Not fully written yet.

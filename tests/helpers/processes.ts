@@ -2,10 +2,10 @@
 // processes, on free ports, in temporary directories, all stopped on teardown and on
 // test-runner exit so a failing test leaks nothing.
 
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { pidAlive, startNatsServer, type RunningNatsServer } from "../../src/nats/server-process.ts";
+import { pidAlive, portsFilePid, startNatsServer, type RunningNatsServer } from "../../src/nats/server-process.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 const live = new Set<{ kill(): void }>();
@@ -160,6 +160,5 @@ export const isAlive = pidAlive;
 
 /** Pid of the nats-server child a node started in its data directory (from its ports file). */
 export function natsPidOf(dataDir: string): number {
-  const name = readdirSync(join(dataDir, "nats")).find((entry) => /^nats-server_\d+\.ports$/.test(entry));
-  return name ? Number(/_(\d+)\.ports$/.exec(name)![1]) : 0;
+  return portsFilePid(join(dataDir, "nats"));
 }
