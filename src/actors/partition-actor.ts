@@ -357,7 +357,7 @@ function replySubject(message: JsMsg): string {
  * the old one's ack floor: everything before it is acked, everything after it is
  * delivered again (what segments already hold is recognized and acked).
  */
-export async function recreateShardConsumer(jsm: JetStreamManager, shard: number): Promise<void> {
+async function recreateShardConsumer(jsm: JetStreamManager, shard: number): Promise<void> {
   const name = shardConsumerName(shard);
   let ackFloor = 0;
   try {

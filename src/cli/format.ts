@@ -86,7 +86,7 @@ export function formatIngestProgress(tally: IngestTally, elapsedMs: number): str
 }
 
 /** `1 line`, `2,000 lines`. */
-export function plural(count: number, noun: string): string {
+function plural(count: number, noun: string): string {
   return `${formatCount(count)} ${noun}${count === 1 ? "" : "s"}`;
 }
 

@@ -16,7 +16,7 @@ export interface CliIo {
 }
 
 /** Sleeps for `ms`, waking early when `signal` aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const onAbort = () => {

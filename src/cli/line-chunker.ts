@@ -9,6 +9,7 @@
 // over the node's per-line limit is refused here (the node would refuse the whole
 // request) and replaced by an empty line, so the numbering of the chunk still holds.
 
+import { utf8LengthOver } from "../ingest/utf8.ts";
 import { INGEST_LINE_BYTES_MAX } from "../ingest/limits.ts";
 import { isBlank } from "../ingest/body.ts";
 import type { InputRejection } from "./format.ts";
@@ -123,7 +124,7 @@ export class LineChunker {
     if (end > 0 && raw[end - 1] === RETURN) end--;
     let line = this.overlong || end > this.lineBytesMax ? null : this.decoder.decode(raw.subarray(0, end));
     // Invalid UTF-8 decodes to U+FFFD, up to three bytes per input byte; the node measures the decoded line.
-    if (line !== null && end > this.lineBytesMax / 3 && Buffer.byteLength(line) > this.lineBytesMax) line = null;
+    if (line !== null && utf8LengthOver(line, this.lineBytesMax) > 0) line = null;
     this.overlong = false;
     if (this.linesSeen === 1 && line?.startsWith(BYTE_ORDER_MARK)) line = line.slice(1);
     const lineBytes = line === null ? 1 : end + 1;

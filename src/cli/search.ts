@@ -34,7 +34,7 @@ export function searchParams(filter: QueryFilter, limit: number, cursor?: string
 }
 
 /** One event as printed: a line, or its JSON. */
-export function renderEvent(event: ApiEvent, json: boolean): string {
+function renderEvent(event: ApiEvent, json: boolean): string {
   return json ? JSON.stringify(event) : formatEventLine(event);
 }
 

@@ -17,7 +17,7 @@ import {
   INGEST_REJECTIONS_REPORTED_MAX,
 } from "./limits.ts";
 import { jsonTypeName, normalizeRecord } from "./normalize.ts";
-import { utf8Length } from "./utf8.ts";
+import { utf8LengthOver } from "./utf8.ts";
 import { parseTextLine, type TextLineDefaults } from "./text-line.ts";
 
 /** One refused record: where it was (1-based line, or element index in a JSON array) and why. */
@@ -119,7 +119,7 @@ function forEachLine(text: string, visit: (line: string, lineNumber: number) => 
     const next = end + 1;
     lineNumber++;
     if (end > start && text.charCodeAt(end - 1) === CHAR_RETURN) end--;
-    if (end - start > INGEST_LINE_BYTES_MAX / 3) checkLineBytes(text, start, end, lineNumber);
+    checkLineBytes(text, start, end, lineNumber);
     if (!isBlank(text, start, end)) visit(text.slice(start, end), lineNumber);
     start = next;
   }
@@ -134,14 +134,10 @@ export function isBlank(text: string, start: number, end: number): boolean {
   return true;
 }
 
-/**
- * Throws line_too_long when the line's UTF-8 encoding exceeds INGEST_LINE_BYTES_MAX.
- * Called only for lines longer than a third of the limit: one UTF-16 unit never takes
- * more than three UTF-8 bytes, so shorter lines cannot be over.
- */
+/** Throws line_too_long when the line's UTF-8 encoding exceeds INGEST_LINE_BYTES_MAX. */
 function checkLineBytes(text: string, start: number, end: number, lineNumber: number): void {
-  const bytes = utf8Length(text, start, end);
-  if (bytes <= INGEST_LINE_BYTES_MAX) return;
+  const bytes = utf8LengthOver(text, INGEST_LINE_BYTES_MAX, start, end);
+  if (bytes === 0) return;
   throw new IngestError(
     "line_too_long",
     `line ${lineNumber} is ${bytes} bytes, over the limit of ${INGEST_LINE_BYTES_MAX} bytes per line`,

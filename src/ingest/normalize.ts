@@ -23,7 +23,7 @@ import { DEFAULT_LEVEL, type Level, type NormalizedEvent } from "../protocol/eve
 import { normalizeLevel } from "./level.ts";
 import { INGEST_LABEL_CHARS_MAX, INGEST_METADATA_DEPTH_MAX } from "./limits.ts";
 import { parseTimestamp } from "./timestamp.ts";
-import { utf8Length } from "./utf8.ts";
+import { utf8LengthOver } from "./utf8.ts";
 import { WAL_STRING_BYTES_MAX } from "../protocol/limits.ts";
 
 /** Outcome of normalizing one record: the event, or a message naming the field at fault. */
@@ -90,7 +90,7 @@ export function normalizeRecord(value: unknown): NormalizeResult {
   if (message === undefined) return failure(`missing field "message"`);
   if (typeof message !== "string") return failure(wrongType(found.keys[Slot.Message], "a string", message));
   // The WAL carries each string field up to WAL_STRING_BYTES_MAX; refuse this record, not the whole batch later.
-  const messageOver = overStringLimit(message);
+  const messageOver = utf8LengthOver(message, WAL_STRING_BYTES_MAX);
   if (messageOver > 0) return failure(`field "${found.keys[Slot.Message]}" is ${messageOver} bytes, over the limit of ${WAL_STRING_BYTES_MAX} bytes`);
 
   const service = labelField(Slot.Service);
@@ -109,7 +109,7 @@ export function normalizeRecord(value: unknown): NormalizeResult {
   const metadata = metadataField();
   if (metadata === null) return failure(fieldError);
   // Numbers re-serialized (1e5 -> 100000) can make metadata longer than the line it came from.
-  const metadataOver = overStringLimit(metadata);
+  const metadataOver = utf8LengthOver(metadata, WAL_STRING_BYTES_MAX);
   if (metadataOver > 0) return failure(`metadata is ${metadataOver} bytes as JSON, over the limit of ${WAL_STRING_BYTES_MAX} bytes`);
 
   return { ok: true, event: { timestampUs, level, service, hostname, traceId, spanId, message, metadata } };
@@ -245,12 +245,6 @@ function nestsDeeperThan(value: unknown, levels: number): boolean {
 }
 
 /** The UTF-8 size of `text` when it is over WAL_STRING_BYTES_MAX, else 0 (cheap for short strings: a UTF-16 unit is at most 3 bytes). */
-function overStringLimit(text: string): number {
-  if (text.length <= WAL_STRING_BYTES_MAX / 3) return 0;
-  const bytes = utf8Length(text, 0, text.length);
-  return bytes > WAL_STRING_BYTES_MAX ? bytes : 0;
-}
-
 function failure(error: string): NormalizeResult {
   return { ok: false, error };
 }

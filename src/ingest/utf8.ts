@@ -15,3 +15,13 @@ export function utf8Length(text: string, start: number, end: number): number {
   }
   return bytes;
 }
+
+/**
+ * Bytes `text[start, end)` takes as UTF-8 when that is over `max`, else 0. Measures only
+ * text longer than a third of `max`: one UTF-16 unit never takes more than three bytes.
+ */
+export function utf8LengthOver(text: string, max: number, start = 0, end = text.length): number {
+  if (end - start <= max / 3) return 0;
+  const bytes = utf8Length(text, start, end);
+  return bytes > max ? bytes : 0;
+}

@@ -21,7 +21,7 @@ export interface WalOptions {
   maxMessageBytes: number;
 }
 
-export function walStreamConfig(options: WalOptions): Partial<StreamConfig> & { name: string } {
+function walStreamConfig(options: WalOptions): Partial<StreamConfig> & { name: string } {
   return {
     name: WAL_STREAM,
     subjects: walStreamSubjects(options.shards),

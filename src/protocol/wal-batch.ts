@@ -354,15 +354,7 @@ export interface EventRanges {
 export function visitBatch(bytes: Uint8Array, visit: (event: EventRanges) => void): { ok: true; count: number } | { ok: false; code: WalBatchErrorCode; error: string } {
   try {
     const { view, start, end, count } = readBatch(bytes);
-    const ranges = new Int32Array(12);
-    const event: EventRanges = { index: 0, timestampUs: 0, levelOrdinal: 0, strings: ranges };
-    visitEventList(bytes, view, start, end, count, (index, table, fields, strings) => {
-      event.index = index;
-      event.timestampUs = fields[0] ? readTimestamp(view, table + fields[0], index) : 0;
-      event.levelOrdinal = fields[1] ? readLevelOrdinal(view, table + fields[1], index) : 0;
-      for (let field = 0; field < 6; field++) strings.range(field, table, fields[field + 2]!, ranges);
-      visit(event);
-    });
+    visitEventList(bytes, view, start, end, count, visit);
     return { ok: true, count };
   } catch (error) {
     if (error instanceof WalBatchRejection) return { ok: false, code: error.code, error: error.message };
@@ -370,14 +362,13 @@ export function visitBatch(bytes: Uint8Array, visit: (event: EventRanges) => voi
   }
 }
 
-/** Receives each event of a batch as it is validated: where its fields are, not copies of them. */
-type EventVisitor = (index: number, table: number, fields: Int32Array, strings: StringReader) => void;
-
 /**
- * Reads the nested EventList in [start, end). Its checksum matched, so a bad offset
- * here was written that way: every failure is "malformed" (or "over_limit").
+ * Reads the nested EventList in [start, end), handing `visit` each event as it is
+ * validated: where its fields are, not copies of them (one EventRanges, reused). Its
+ * checksum matched, so a bad offset here was written that way: every failure is
+ * "malformed" (or "over_limit").
  */
-function visitEventList(bytes: Uint8Array, view: DataView, start: number, end: number, count: number, visit: EventVisitor): void {
+function visitEventList(bytes: Uint8Array, view: DataView, start: number, end: number, count: number, visit: (event: EventRanges) => void): void {
   if (end - start < 4) reject("malformed", `payload is ${end - start} bytes, too short for a root offset`);
   const root = followOffset(view, start, end, start, 4, "malformed", "payload root");
   const listFields = new Int32Array(EVENT_LIST_FIELD_BYTES.length);
@@ -394,6 +385,8 @@ function visitEventList(bytes: Uint8Array, view: DataView, start: number, end: n
 
   const strings = new StringReader(bytes, view, start, end);
   const eventFields = new Int32Array(EVENT_FIELD_BYTES.length);
+  const ranges = new Int32Array(12);
+  const event: EventRanges = { index: 0, timestampUs: 0, levelOrdinal: 0, strings: ranges };
   let layoutVtable = Number.NaN; // no vtable checked yet
   let tableBytes = 0;
   for (let index = 0; index < eventCount; index++) {
@@ -407,7 +400,11 @@ function visitEventList(bytes: Uint8Array, view: DataView, start: number, end: n
     } else if (tableBytes > end - table) {
       reject("malformed", `event ${index} of ${tableBytes} bytes at ${table} overruns the payload`);
     }
-    visit(index, table, eventFields, strings);
+    event.index = index;
+    event.timestampUs = eventFields[0] ? readTimestamp(view, table + eventFields[0], index) : 0;
+    event.levelOrdinal = eventFields[1] ? readLevelOrdinal(view, table + eventFields[1], index) : 0;
+    for (let field = 0; field < 6; field++) strings.range(field, table, eventFields[field + 2]!, ranges);
+    visit(event);
   }
 }
 
