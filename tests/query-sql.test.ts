@@ -143,13 +143,13 @@ describe("sourceSql", () => {
   });
 
   test("memtables and segments in one UNION ALL", () => {
-    expect(sourceSql(["mem_s0_1", "mem_s12_345"], ["'/data/a.parquet'", "'/data/b.parquet'"])).toBe(
+    expect(sourceSql(["mem_s0_1", "mem_s12_345"], [{ literal: "'/data/a.parquet'", ranges: null }, { literal: "'/data/b.parquet'", ranges: null }])).toBe(
       `SELECT ${COLUMN_NAMES} FROM mem_s0_1 UNION ALL SELECT ${COLUMN_NAMES} FROM mem_s12_345 UNION ALL SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/a.parquet', '/data/b.parquet'])`,
     );
   });
 
   test("segments alone", () => {
-    expect(sourceSql([], ["'/data/a.parquet'"])).toBe(`SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/a.parquet'])`);
+    expect(sourceSql([], [{ literal: "'/data/a.parquet'", ranges: null }])).toBe(`SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/a.parquet'])`);
   });
 
   test("memtables alone", () => {

@@ -33,7 +33,7 @@ import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { readManifest, type ShardManifest } from "../src/storage/manifest.ts";
 import { dataPaths, manifestPath, SEGMENT_FILE_PATTERN, segmentsDir, skipIndexPath, sqlPathLiteral, type DataPaths } from "../src/storage/paths.ts";
 import { ShardStore, type ShardStoreOptions, type StoreSnapshot } from "../src/storage/shard-store.ts";
-import { BloomFilter } from "../src/storage/skip-index.ts";
+import { SkipIndex } from "../src/storage/skip-index.ts";
 import { StorageWorkScheduler, type StorageWorkKind } from "../src/storage/work-scheduler.ts";
 import { tempDir } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -199,9 +199,9 @@ function sorted(seqs: Iterable<number>): number[] {
 }
 
 /** Rows per WAL sequence (and distinct (seq, idx) per sequence) across a snapshot's tables and segment files. */
-async function countRows(paths: DataPaths, snapshot: Pick<StoreSnapshot, "tables" | "segmentPaths">): Promise<SeqCount[]> {
+async function countRows(paths: DataPaths, snapshot: Pick<StoreSnapshot, "tables" | "segments">): Promise<SeqCount[]> {
   const sources = snapshot.tables.map((table) => `SELECT seq, idx FROM ${table}`);
-  if (snapshot.segmentPaths.length > 0) sources.push(`SELECT seq, idx FROM read_parquet([${snapshot.segmentPaths.map((path) => sqlPathLiteral(paths, path)).join(", ")}])`);
+  if (snapshot.segments.length > 0) sources.push(`SELECT seq, idx FROM read_parquet([${snapshot.segments.map(({ path }) => sqlPathLiteral(paths, path)).join(", ")}])`);
   if (sources.length === 0) return [];
   const connection = await duck.connect();
   try {
@@ -216,7 +216,7 @@ async function countRows(paths: DataPaths, snapshot: Pick<StoreSnapshot, "tables
 async function visible(fixture: Fixture, store: ShardStore): Promise<{ tables: number; segments: number; rows: SeqCount[] }> {
   const snapshot = store.snapshot({ tenant: TENANT });
   try {
-    return { tables: snapshot.tables.length, segments: snapshot.segmentPaths.length, rows: await countRows(fixture.paths, snapshot) };
+    return { tables: snapshot.tables.length, segments: snapshot.segments.length, rows: await countRows(fixture.paths, snapshot) };
   } finally {
     snapshot.release();
   }
@@ -358,14 +358,14 @@ describe("compaction", () => {
       expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 1, rows: exactlyOnce(fixture) });
 
       // The old snapshot still reads the inputs: they stay on disk until it is released.
-      expect(before.segmentPaths).toHaveLength(5);
-      expect(before.segmentPaths.map((path) => existsSync(path))).toEqual([true, true, true, true, true]);
+      expect(before.segments).toHaveLength(5);
+      expect(before.segments.map(({ path }) => existsSync(path))).toEqual([true, true, true, true, true]);
       expect(await countRows(fixture.paths, before)).toEqual(exactlyOnce(fixture));
       expect(segmentFilesOnDisk(fixture)).toEqual([...inputs, merged.file].sort());
     } finally {
       before.release();
     }
-    expect(before.segmentPaths.map((path) => existsSync(path))).toEqual([false, false, false, false, false]);
+    expect(before.segments.map(({ path }) => existsSync(path))).toEqual([false, false, false, false, false]);
     expect(segmentFilesOnDisk(fixture)).toEqual(manifestOnDisk(fixture).segments.map((segment) => segment.file));
     expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 1, rows: exactlyOnce(fixture) });
   });
@@ -578,7 +578,7 @@ function readFor(store: ShardStore, skip: SkipTree | undefined, extra: { fromUs?
   const snapshot = store.snapshot({ tenant: TENANT, skip, ...extra });
   snapshot.release();
   return {
-    segments: snapshot.segmentPaths.map((path) => basename(path)).sort(),
+    segments: snapshot.segments.map(({ path }) => basename(path)).sort(),
     tables: snapshot.tables.length,
     segmentsTotal: snapshot.segmentsTotal,
     segmentsSkipped: snapshot.segmentsSkipped,
@@ -614,7 +614,7 @@ describe("skip index", () => {
 
     const [first, second] = segmentNames(fixture);
     for (const file of [first, second]) {
-      const bloom = BloomFilter.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, file)));
+      const bloom = SkipIndex.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, file)));
       const keys = await keysOfSegment(fixture, file);
       expect({ keyCount: bloom.keyCount, missing: keys.filter((key) => !bloom.has(key)) }).toEqual({ keyCount: keys.length, missing: [] });
     }
@@ -656,7 +656,7 @@ describe("skip index", () => {
     reading.release();
     expect(inputs.map((file) => existsSync(skipIndexPath(fixture.paths, SHARD, file)))).toEqual([false, false, false, false]);
 
-    const bloom = BloomFilter.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, merged)));
+    const bloom = SkipIndex.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, merged)));
     const keys = await keysOfSegment(fixture, merged);
     expect({ keyCount: bloom.keyCount, missing: keys.filter((key) => !bloom.has(key)) }).toEqual({ keyCount: keys.length, missing: [] });
     expect(readFor(store, { key: "w:word3" }).segments).toEqual([merged]);
@@ -708,7 +708,7 @@ describe("skip index", () => {
     await waitFor(() => store.stats().segmentsUnindexed === 0, { timeoutMs: 30_000, what: "skip indexes rebuilt" });
     for (const [index, file] of files.entries()) {
       expect(readFor(store, { key: `w:word${index + 1}` })).toMatchObject({ segments: [file], segmentsSkippedByIndex: 3 });
-      expect(BloomFilter.decode(readFileSync(indexOf(file))).has(`t:trace-${index + 1}`)).toBe(true);
+      expect(SkipIndex.decode(readFileSync(indexOf(file))).has(`t:trace-${index + 1}`)).toBe(true);
     }
     expect(lines).toHaveLength(1);
     expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 4, rows: exactlyOnce(fixture) });
@@ -716,9 +716,9 @@ describe("skip index", () => {
 });
 
 /** Rows by (service, level) of one tenant across a snapshot's tables and segments, by brute force: what counts.sum must say. */
-async function scannedCounts(fixture: Fixture, snapshot: Pick<StoreSnapshot, "tables" | "segmentPaths">, tenant: string, bucketMinutes: number | null): Promise<[string, number, number, number][]> {
+async function scannedCounts(fixture: Fixture, snapshot: Pick<StoreSnapshot, "tables" | "segments">, tenant: string, bucketMinutes: number | null): Promise<[string, number, number, number][]> {
   const sources = snapshot.tables.map((table) => `SELECT tenant, service, level, ts FROM ${table}`);
-  if (snapshot.segmentPaths.length > 0) sources.push(`SELECT tenant, service, level, ts FROM read_parquet([${snapshot.segmentPaths.map((path) => sqlPathLiteral(fixture.paths, path)).join(", ")}])`);
+  if (snapshot.segments.length > 0) sources.push(`SELECT tenant, service, level, ts FROM read_parquet([${snapshot.segments.map(({ path }) => sqlPathLiteral(fixture.paths, path)).join(", ")}])`);
   if (sources.length === 0) return [];
   const bucket = bucketMinutes === null ? "-1" : `floor(floor(ts / 60000000.0) / ${bucketMinutes}) * ${bucketMinutes}`;
   const connection = await duck.connect();
@@ -841,7 +841,7 @@ describe("minute counts", () => {
       expect(totals.size).toBeGreaterThan(4); // the samples saw rows arrive, not just the end state
       // Many samples show the same state; each distinct (snapshot, counts) pair is checked once.
       const distinct = new Map<string, (typeof pairs)[number]>();
-      for (const pair of pairs) distinct.set(JSON.stringify([pair.snapshot.tables, pair.snapshot.segmentPaths, pair.counts]), pair);
+      for (const pair of pairs) distinct.set(JSON.stringify([pair.snapshot.tables, pair.snapshot.segments.map((read) => read.path), pair.counts]), pair);
       for (const [index, pair] of [...distinct.values()].entries()) {
         expect({ index, counts: pair.counts }).toEqual({ index, counts: await scannedCounts(fixture, pair.snapshot, TENANT, null) });
       }

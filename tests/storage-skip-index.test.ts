@@ -1,12 +1,15 @@
-// Goal: a segment's skip index never says "absent" for a key that was added, says
-// "present" for other keys about as rarely as designed (~1%), survives a write and a
-// read byte for byte, and a torn, corrupted or other-version file is rejected, never
-// trusted; its hash of a key's UTF-8 bytes is MurmurHash3 (published vectors) for
-// every kind of string; and the cheaper rows a segment's keys are listed from give
-// exactly the keys skipKeysSql lists from the segment itself.
-// Method: pure tests of hashKey and BloomFilter, with a byte-by-byte reference hash
-// over TextEncoder output; the file round trip through a temporary directory; the key
-// listing against a real DuckDB over a Parquet file of awkward messages.
+// Goal: a segment's skip index (a filter per row group) never says "absent" for a key
+// that was added to a row group, says "present" for other keys about as rarely as
+// designed (~0.1%), names the rows of the row groups it lets through, survives a write
+// and a read byte for byte (also mapped from its file), and a torn, corrupted or
+// other-version file is rejected, never trusted; its hash of a key's UTF-8 bytes is
+// MurmurHash3 (published vectors) for every kind of string; the cheaper rows a
+// segment's keys are listed from give exactly the keys skipKeysSql lists from each row
+// group itself; and reading a row group's range through sourceSql reads exactly its rows.
+// Method: pure tests of hashKey and SkipIndex, with a byte-by-byte reference hash over
+// TextEncoder output; the file round trip through a temporary directory; the key
+// listing and range reads against a real DuckDB over Parquet files of awkward messages
+// and of many small row groups.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -15,7 +18,8 @@ import { skipKeysSql } from "../src/query/skip-keys.ts";
 import { Duck, execute, queryRows } from "../src/storage/duckdb.ts";
 import { SKIP_INDEX_BITS_MIN, SKIP_INDEX_BYTES_MAX } from "../src/storage/limits.ts";
 import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
-import { BloomFilter, buildSkipIndex, hashKey, segmentSkipKeysSource, SkipIndexError, skipIndexBits, skipIndexFits, SKIP_INDEX_BITS_PER_KEY, writeSkipIndex } from "../src/storage/skip-index.ts";
+import { blockRowsSql, buildSkipIndex, hashKey, openSkipIndex, parquetRowGroups, segmentSkipKeysSource, SkipIndex, SkipIndexError, skipIndexBits, skipIndexFits, SKIP_INDEX_BITS_PER_KEY, writeSkipIndex } from "../src/storage/skip-index.ts";
+import { sourceSql } from "../src/query/sql.ts";
 import { tempDir } from "./helpers/processes.ts";
 
 /** MurmurHash3_x86_32 of bytes, written plainly from the reference: what hashKey must match. */
@@ -77,35 +81,56 @@ describe("hashKey", () => {
   });
 });
 
-describe("BloomFilter", () => {
-  test("sizing: ten bits a key in whole words, a floor for tiny segments, a ceiling past which there is none", () => {
-    expect(SKIP_INDEX_BITS_PER_KEY).toBe(10);
-    expect([0, 1, 25, 26, 1_000].map(skipIndexBits)).toEqual([SKIP_INDEX_BITS_MIN, SKIP_INDEX_BITS_MIN, SKIP_INDEX_BITS_MIN, 288, 10_016]);
+describe("SkipIndex", () => {
+  test("sizing: sixteen bits a key in whole 256-bit buckets, a floor for tiny row groups, a ceiling past which there is none", () => {
+    expect(SKIP_INDEX_BITS_PER_KEY).toBe(16);
+    expect([0, 1, 16, 17, 1_000].map(skipIndexBits)).toEqual([SKIP_INDEX_BITS_MIN, SKIP_INDEX_BITS_MIN, 256, 512, 16_128]);
     const keysAtMax = Math.floor((SKIP_INDEX_BYTES_MAX * 8) / SKIP_INDEX_BITS_PER_KEY);
-    expect([skipIndexFits(keysAtMax), skipIndexFits(keysAtMax + 4)]).toEqual([true, false]);
+    expect([skipIndexFits([keysAtMax]), skipIndexFits([keysAtMax + 16]), skipIndexFits([keysAtMax / 2, keysAtMax / 2 + 16])]).toEqual([true, false, false]);
   });
 
-  test("every added key is present; absent keys read as present about 1% of the time", () => {
+  test("every key added to a row group is present there; absent keys read as present about 0.1% of the time", () => {
     const keys = Array.from({ length: 20_000 }, (_, index) => (index % 2 ? `w:word${index}` : `t:${(index * 2654435761) >>> 0}`));
-    const bloom = BloomFilter.forKeys(keys.length);
-    for (const key of keys) bloom.add(key);
-    expect({ missing: keys.filter((key) => !bloom.has(key)), keyCount: bloom.keyCount, bitCount: bloom.bitCount }).toEqual({ missing: [], keyCount: 20_000, bitCount: 200_000 });
+    const index = SkipIndex.forBlocks([1_000], [keys.length]);
+    for (const key of keys) index.add(0, key);
+    expect({ missing: keys.filter((key) => !index.has(key)), keyCount: index.keyCount, byteLength: index.byteLength }).toEqual({ missing: [], keyCount: 20_000, byteLength: 40_000 });
     let falsePositives = 0;
-    for (let index = 0; index < 100_000; index++) if (bloom.has(`w:absent${index}`)) falsePositives++;
-    const rate = falsePositives / 100_000;
-    expect(rate).toBeLessThan(0.015);
-    expect(rate).toBeGreaterThan(0.003);
+    for (let probe = 0; probe < 200_000; probe++) if (index.has(`w:absent${probe}`)) falsePositives++;
+    const rate = falsePositives / 200_000;
+    expect(rate).toBeLessThan(0.003);
+    expect(rate).toBeGreaterThan(0.0002);
+  });
+
+  test("row groups are separate filters: a key is found in the row groups it was added to, and their rows are named as ranges", () => {
+    const index = SkipIndex.forBlocks([100, 50, 25, 10], [10, 10, 10, 10]);
+    index.add(0, "w:a");
+    index.add(1, "w:a");
+    index.add(3, "w:a");
+    index.add(2, "w:b");
+    for (let block = 0; block < 4; block++) index.add(block, "s:api");
+    const rangesOf = (key: string) => {
+      const hashes = hashKey(key);
+      return index.rowRanges((block) => index.blockHas(block, hashes));
+    };
+    // Neighbouring row groups join into one range; every row group accepted means "read it all".
+    expect(rangesOf("w:a")).toEqual([
+      { start: 0, end: 150 },
+      { start: 175, end: 185 },
+    ]);
+    expect(rangesOf("w:b")).toEqual([{ start: 150, end: 175 }]);
+    expect(rangesOf("s:api")).toBeNull();
+    expect(rangesOf("w:absent")).toEqual([]);
+    expect({ rowCount: index.rowCount, keyCount: index.keyCount }).toEqual({ rowCount: 185, keyCount: 8 });
   });
 
   test("an empty filter holds nothing; hashing a key once serves any filter", () => {
-    const empty = BloomFilter.forKeys(0);
+    const empty = SkipIndex.forBlocks([5], [0]);
     expect([empty.has("w:anything"), empty.has("")]).toEqual([false, false]);
-    const small = BloomFilter.forKeys(10);
-    const large = BloomFilter.forKeys(100_000);
-    small.add("s:api");
-    large.add("s:api");
+    const index = SkipIndex.forBlocks([5, 5], [10, 100_000]);
+    index.add(0, "s:api");
+    index.add(1, "s:api");
     const hashes = hashKey("s:api");
-    expect([small.hasHashes(hashes), large.hasHashes(hashes)]).toEqual([true, true]);
+    expect([index.blockHas(0, hashes), index.blockHas(1, hashes)]).toEqual([true, true]);
   });
 });
 
@@ -113,31 +138,33 @@ describe("the skip index file", () => {
   const directory = tempDir("skip-index-file");
   afterAll(() => directory.remove());
 
-  function sample(): { bloom: BloomFilter; keys: string[] } {
+  function sample(): { index: SkipIndex; keys: string[] } {
     const keys = Array.from({ length: 500 }, (_, index) => `w:key${index}`);
-    const bloom = BloomFilter.forKeys(keys.length);
-    for (const key of keys) bloom.add(key);
-    return { bloom, keys };
+    const index = SkipIndex.forBlocks([300, 200, 7], [300, 200, 0]);
+    keys.forEach((key, at) => index.add(at < 300 ? 0 : 1, key));
+    return { index, keys };
   }
 
-  test("written atomically and read back, it answers exactly as before", async () => {
-    const { bloom, keys } = sample();
+  test("written atomically and read back (copied or mapped), it answers exactly as before", async () => {
+    const { index, keys } = sample();
     const path = join(directory.path, "seg-0000000001.parquet.skip");
-    await writeSkipIndex(path, `${path}.tmp`, bloom);
+    await writeSkipIndex(path, `${path}.tmp`, index);
     const bytes = readFileSync(path);
-    expect(bytes.length).toBe(24 + bloom.byteLength + 4);
-    const read = BloomFilter.decode(bytes);
-    expect({ hashCount: read.hashCount, bitCount: read.bitCount, keyCount: read.keyCount }).toEqual({ hashCount: 7, bitCount: bloom.bitCount, keyCount: 500 });
-    const probes = [...keys, ...Array.from({ length: 2_000 }, (_, index) => `w:other${index}`)];
-    expect(probes.map((key) => read.has(key))).toEqual(probes.map((key) => bloom.has(key)));
-    expect(Buffer.from(read.encode())).toEqual(bytes);
+    expect(bytes.length).toBe(24 + 3 * 16 + index.byteLength + 4);
+    const probes = [...keys, ...Array.from({ length: 2_000 }, (_, at) => `w:other${at}`)];
+    const answers = (read: SkipIndex) => probes.map((key) => [0, 1, 2].map((block) => read.blockHas(block, hashKey(key))));
+    for (const read of [SkipIndex.decode(bytes), await openSkipIndex(path)]) {
+      expect({ blocks: read.blocks, keyCount: read.keyCount, rowCount: read.rowCount }).toEqual({ blocks: index.blocks, keyCount: 500, rowCount: 507 });
+      expect(answers(read)).toEqual(answers(index));
+      expect(Buffer.from(read.encode())).toEqual(bytes);
+    }
     // A file whose bytes start off a word boundary (a slice of a larger buffer) reads the same.
     const shifted = new Uint8Array(bytes.length + 1);
     shifted.set(bytes, 1);
-    expect(BloomFilter.decode(shifted.subarray(1)).has(keys[7])).toBe(true);
+    expect(SkipIndex.decode(shifted.subarray(1)).has(keys[7])).toBe(true);
   });
 
-  const encoded = sample().bloom.encode();
+  const encoded = sample().index.encode();
   const flip = (offset: number) => {
     const bytes = encoded.slice();
     bytes[offset] ^= 0x10;
@@ -146,11 +173,13 @@ describe("the skip index file", () => {
   test.each<[string, Uint8Array, SkipIndexError["code"]]>([
     ["empty", new Uint8Array(0), "skip_index_corrupt"],
     ["cut inside its header", encoded.slice(0, 20), "skip_index_corrupt"],
-    ["cut inside its bits", encoded.slice(0, 100), "skip_index_corrupt"],
+    ["cut inside its block table", encoded.slice(0, 40), "skip_index_corrupt"],
+    ["cut inside its filters", encoded.slice(0, 200), "skip_index_corrupt"],
     ["without its checksum", encoded.slice(0, encoded.length - 4), "skip_index_corrupt"],
     ["with a byte of its magic changed", flip(1), "skip_index_corrupt"],
-    ["with its hash count changed", flip(8), "skip_index_corrupt"],
-    ["with its bit count changed", flip(13), "skip_index_corrupt"],
+    ["with its block count changed", flip(8), "skip_index_corrupt"],
+    ["with a row count changed", flip(24 + 4), "skip_index_corrupt"],
+    ["with a bucket count changed", flip(24 + 16 + 8), "skip_index_corrupt"],
     ["with a bit flipped", flip(200), "skip_index_corrupt"],
     ["with its checksum changed", flip(encoded.length - 2), "skip_index_corrupt"],
     ["of another version", flip(4), "skip_index_version"],
@@ -158,7 +187,7 @@ describe("the skip index file", () => {
   ])("a file %s is rejected", (_what, bytes, code) => {
     let caught: unknown;
     try {
-      BloomFilter.decode(bytes);
+      SkipIndex.decode(bytes);
     } catch (error) {
       caught = error;
     }
@@ -193,28 +222,73 @@ describe("listing a segment's keys", () => {
     "GET /api/items/42 200 in 5ms",
   ];
 
-  test("the deduplicated rows give exactly the keys of the segment itself, and its filter holds them all", async () => {
+  test("the deduplicated rows give exactly the keys of each row group itself, and its filter holds them all", async () => {
     const paths = dataPaths(root.path);
     const parquet = join(root.path, "awkward.parquet");
     const connection = await duck.connect();
     try {
-      const rows = MESSAGES.map((message, index) => {
-        const literal = (text: string | null) => (text === null ? "NULL" : `'${text.replaceAll("'", "''")}'`);
-        return `(${literal(message)}, ${literal(index % 3 === 0 ? "" : index % 5 === 0 ? null : `trace-${index % 4}`)}, ${literal(index % 7 === 0 ? null : `svc-${index % 2}`)}, ${literal(`Host-${index % 3}`)})`;
-      });
-      await execute(connection, `COPY (SELECT * FROM (VALUES ${rows.join(", ")}) AS t(message, trace_id, service, hostname)) TO ${sqlPathLiteral(paths, parquet)} (FORMAT parquet)`);
-      const source = `read_parquet(${sqlPathLiteral(paths, parquet)})`;
-      const keysOf = async (sql: string) => (await queryRows(connection, `${sql} ORDER BY key`)).map((row) => String(row.key));
-      const direct = await keysOf(skipKeysSql(source));
-      expect(await keysOf(skipKeysSql(segmentSkipKeysSource(source)))).toEqual(direct);
+      const quote = (text: string | null) => (text === null ? "NULL" : `'${text.replaceAll("'", "''")}'`);
+      const rows = MESSAGES.map((message, index) => `(${index}, ${quote(message)}, ${quote(index % 3 === 0 ? "" : index % 5 === 0 ? null : `trace-${index % 4}`)}, ${quote(index % 7 === 0 ? null : `svc-${index % 2}`)}, ${quote(`Host-${index % 3}`)})`);
+      // 5,000 rows, each fixture row 1 in 11, and a rare one in the last row group alone.
+      // DuckDB cuts row groups at whole vectors of 2,048 rows, so ROW_GROUP_SIZE 2048 makes three.
+      const fixture = `(VALUES ${rows.join(", ")}) AS t(i, message, trace_id, service, hostname)`;
+      await execute(
+        connection,
+        `COPY (SELECT CASE WHEN n = 4999 THEN 'only at the end' ELSE message END AS message, trace_id, service, hostname FROM range(5000) r(n) JOIN ${fixture} ON t.i = n % 11 ORDER BY n) TO ${sqlPathLiteral(paths, parquet)} (FORMAT parquet, ROW_GROUP_SIZE 2048)`,
+      );
+      const literal = sqlPathLiteral(paths, parquet);
+      const groups = await parquetRowGroups(connection, literal);
+      expect(groups).toEqual([2048, 2048, 904]);
+      const blockRows = blockRowsSql(literal, groups);
+      const keysOf = async (sql: string) => (await queryRows(connection, `${sql} ORDER BY block, key`)).map((row) => `${row.block} ${row.key}`);
+      const direct = await keysOf(skipKeysSql(blockRows, true));
+      expect(await keysOf(skipKeysSql(segmentSkipKeysSource(blockRows), true))).toEqual(direct);
       // Spot checks that the fixture covers what it means to.
-      expect(direct).toEqual(expect.arrayContaining(["w:timeout", "w:straße", "w:foo", "w:bar", "w:separated", "w:newline", "w:snake_case_word", "w:between", "w:words", "t:trace-1", "s:svc-0", "h:Host-2"]));
-      expect(direct).not.toContain("w:");
-      expect(direct).not.toContain("t:");
+      expect(direct).toEqual(expect.arrayContaining(["0 w:timeout", "1 w:straße", "2 w:foo", "0 w:bar", "1 w:separated", "2 w:newline", "0 w:snake_case_word", "1 w:between", "2 w:words", "2 w:alice", "1 t:trace-1", "0 s:svc-0", "2 h:Host-2", "2 w:only"]));
+      expect(direct.filter((entry) => entry.endsWith(" w:only"))).toEqual(["2 w:only"]);
+      expect(direct.filter((entry) => entry.endsWith(" w:") || entry.endsWith(" t:"))).toEqual([]);
 
-      const bloom = await buildSkipIndex(connection, source);
-      expect(bloom).toBeDefined();
-      expect({ keyCount: bloom!.keyCount, missing: direct.filter((key) => !bloom!.has(key)) }).toEqual({ keyCount: direct.length, missing: [] });
+      const index = await buildSkipIndex(connection, literal);
+      expect(index).toBeDefined();
+      expect(index!.blocks.map((block) => [block.rowStart, block.rowCount])).toEqual([
+        [0, 2048],
+        [2048, 2048],
+        [4096, 904],
+      ]);
+      const missing = direct.filter((entry) => {
+        const [block, key] = [Number(entry.slice(0, entry.indexOf(" "))), entry.slice(entry.indexOf(" ") + 1)];
+        return !index!.blockHas(block, hashKey(key));
+      });
+      expect({ keyCount: index!.keyCount, missing }).toEqual({ keyCount: direct.length, missing: [] });
+    } finally {
+      connection.closeSync();
+    }
+  });
+
+  test("a row group's range read through sourceSql gives exactly its rows, on a file of many uneven row groups", async () => {
+    const paths = dataPaths(root.path);
+    const parquet = join(root.path, "groups.parquet");
+    const connection = await duck.connect();
+    try {
+      // Rows 5, 13006, 26007 and 39008 hold the needle: four row groups of twenty.
+      const message = "'event ' || i || CASE WHEN i % 13001 = 5 THEN ' needle' ELSE '' END";
+      await execute(
+        connection,
+        `COPY (SELECT i * 1000 AS ts, i AS ingest_ts, i AS seq, 0::UINTEGER AS idx, 'default' AS tenant, 2::UTINYINT AS level, 'svc' AS service, 'h' AS hostname, '' AS trace_id, '' AS span_id, ${message} AS message, '{}' AS metadata FROM range(40000) t(i) ORDER BY i) TO ${sqlPathLiteral(paths, parquet)} (FORMAT parquet, ROW_GROUP_SIZE 2048)`,
+      );
+      const literal = sqlPathLiteral(paths, parquet);
+      const index = (await buildSkipIndex(connection, literal))!;
+      expect(index.blocks.length).toBe(20);
+      expect(index.rowCount).toBe(40_000);
+      const hashes = hashKey("w:needle");
+      const ranges = index.rowRanges((block) => index.blockHas(block, hashes))!;
+      const read = await queryRows(connection, `SELECT seq, message FROM (${sourceSql([], [{ literal, ranges }])}) ORDER BY seq`);
+      const expectedRows = ranges.flatMap((range) => Array.from({ length: range.end - range.start }, (_, at) => range.start + at));
+      expect(read.map((row) => Number(row.seq))).toEqual(expectedRows);
+      // Every needle row is in a range read, and the ranges are far fewer rows than the file.
+      expect([5, 13006, 26007, 39008].filter((row) => !ranges.some((range) => range.start <= row && row < range.end))).toEqual([]);
+      expect(read.filter((row) => String(row.message).endsWith("needle")).map((row) => Number(row.seq))).toEqual([5, 13006, 26007, 39008]);
+      expect(expectedRows.length).toBeLessThan(40_000 / 4);
     } finally {
       connection.closeSync();
     }

@@ -32,7 +32,7 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
   const stats = { shard, segmentsTotal: snapshot.segmentsTotal, segmentsSkipped: snapshot.segmentsSkipped, rowsScanned: snapshot.rowsRead ?? 0 };
   const source = sourceSql(
     snapshot.tables,
-    snapshot.segmentPaths.map((path) => sqlPathLiteral(paths, path)),
+    snapshot.segments.map((read) => ({ literal: sqlPathLiteral(paths, read.path), ranges: read.ranges })),
   );
   if (request.kind === "search") {
     if (!source) return { ok: true, kind: "search", rows: [], truncated: false, tookMs: 0, ...stats };

@@ -69,11 +69,13 @@ export function mayMatch(tree: SkipTree, has: (key: string) => boolean): boolean
 /**
  * SQL listing the distinct skip keys of the rows `source` selects (a table or a
  * read_parquet call). Words are split from lower(message) exactly as words.ts reads
- * them; empty trace ids are not keys.
+ * them; empty trace ids are not keys. `perBlock`: the source has a `block` column, and
+ * the keys are listed per block, as (block, key).
  */
-export function skipKeysSql(source: string): string {
+export function skipKeysSql(source: string, perBlock = false): string {
   const words = `list_transform(regexp_split_to_array(lower(message), '${WORD_SPLIT_RE2}'), lambda w: '${SKIP_KEY_PREFIX.word}' || w)`;
   const fields = `['${SKIP_KEY_PREFIX.trace}' || trace_id, '${SKIP_KEY_PREFIX.service}' || service, '${SKIP_KEY_PREFIX.host}' || hostname]`;
+  const block = perBlock ? "block, " : "";
   // One pass over the rows: a segment is read once, not once per kind of key.
-  return `SELECT DISTINCT key FROM (SELECT unnest(list_concat(${fields}, ${words})) AS key FROM ${source}) WHERE key NOT IN ('${SKIP_KEY_PREFIX.word}', '${SKIP_KEY_PREFIX.trace}')`;
+  return `SELECT DISTINCT ${block}key FROM (SELECT ${block}unnest(list_concat(${fields}, ${words})) AS key FROM ${source}) WHERE key NOT IN ('${SKIP_KEY_PREFIX.word}', '${SKIP_KEY_PREFIX.trace}')`;
 }

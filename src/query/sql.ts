@@ -19,12 +19,31 @@ export interface Sql {
 }
 
 /** UNION ALL of the snapshot's memtables and segments; null when there is nothing to read. */
-export function sourceSql(tables: readonly string[], segmentLiterals: readonly string[]): string | null {
+/** A segment file to read (a quoted path literal), all of it or only some row ranges [start, end). */
+export interface SegmentSource {
+  literal: string;
+  ranges: readonly { start: number; end: number }[] | null;
+}
+
+/**
+ * The rows of mem tables and segments as one relation. Segments read whole share one
+ * read_parquet; a segment narrowed by its skip index is read range by range, each a
+ * file_row_number interval, which DuckDB turns into row groups left unread (an OR of
+ * intervals in one scan was not pruned so).
+ */
+export function sourceSql(tables: readonly string[], segments: readonly SegmentSource[]): string | null {
   const parts = tables.map((table) => {
     if (!TABLE_NAME.test(table)) throw new Error(`invalid memtable name ${JSON.stringify(table)}`);
     return `SELECT ${COLUMN_NAMES} FROM ${table}`;
   });
-  if (segmentLiterals.length > 0) parts.push(`SELECT ${COLUMN_NAMES} FROM read_parquet([${segmentLiterals.join(", ")}])`);
+  const whole = segments.filter((segment) => segment.ranges === null).map((segment) => segment.literal);
+  if (whole.length > 0) parts.push(`SELECT ${COLUMN_NAMES} FROM read_parquet([${whole.join(", ")}])`);
+  for (const segment of segments) {
+    for (const range of segment.ranges ?? []) {
+      if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end)) throw new Error(`invalid row range ${JSON.stringify(range)}`);
+      parts.push(`SELECT ${COLUMN_NAMES} FROM read_parquet(${segment.literal}, file_row_number = true) WHERE file_row_number >= ${range.start} AND file_row_number < ${range.end}`);
+    }
+  }
   return parts.length === 0 ? null : parts.join(" UNION ALL ");
 }
 

@@ -5,12 +5,17 @@
 // retired, and lends it a way to hold a segment and to run background work.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { readFile } from "node:fs/promises";
 import { describe } from "../actors/supervisor.ts";
 import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
-import { BloomFilter, buildSkipIndex, hashKey, writeSkipIndex, type KeyHashes } from "./skip-index.ts";
+import { buildSkipIndex, hashKey, openSkipIndex, writeSkipIndex, type KeyHashes, type RowRange, type SkipIndex } from "./skip-index.ts";
+
+/** A segment a query reads: all of it (`ranges` null) or only the row ranges its skip index let through. */
+export interface SegmentRead {
+  segment: SegmentMeta;
+  ranges: RowRange[] | null;
+}
 
 export interface SegmentSkipIndexesOptions {
   paths: DataPaths;
@@ -35,8 +40,8 @@ export interface SkipIndexStats {
 }
 
 export class SegmentSkipIndexes {
-  /** Skip index of each published segment that has one; a segment absent here is always read. */
-  private filters = new Map<string, BloomFilter>();
+  /** Skip index of each published segment that has one (mapped, not on the heap); a segment absent here is always read. */
+  private filters = new Map<string, SkipIndex>();
   private buildMs = 0;
   /** Segments whose index is to be built in the background, and whether that loop runs. */
   private backlog: string[] = [];
@@ -58,7 +63,7 @@ export class SegmentSkipIndexes {
     const unreadable: string[] = [];
     for (const segment of segments) {
       try {
-        this.filters.set(segment.file, BloomFilter.decode(await readFile(skipIndexPath(this.options.paths, this.options.shard, segment.file))));
+        this.filters.set(segment.file, await openSkipIndex(skipIndexPath(this.options.paths, this.options.shard, segment.file)));
       } catch (error) {
         unindexed.push(segment.file);
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") unreadable.push(`${segment.file}: ${describe(error)}`);
@@ -77,7 +82,7 @@ export class SegmentSkipIndexes {
    * then read by every query, and a failed build is tried again in the background.
    * The caller fsyncs the directory (with the segment's own rename).
    */
-  async buildForSegment(connection: DuckDBConnection, parquetPath: string, fileName: string): Promise<BloomFilter | undefined> {
+  async buildForSegment(connection: DuckDBConnection, parquetPath: string, fileName: string): Promise<SkipIndex | undefined> {
     try {
       return await this.writeIndex(connection, parquetPath, fileName, { syncDirectory: false });
     } catch (error) {
@@ -87,7 +92,7 @@ export class SegmentSkipIndexes {
   }
 
   /** Keeps a just-published segment's index in memory; without one, queues a background build (unless it can have none). */
-  adopt(fileName: string, skipIndex: BloomFilter | undefined): void {
+  adopt(fileName: string, skipIndex: SkipIndex | undefined): void {
     if (skipIndex) this.filters.set(fileName, skipIndex);
     else if (!this.unindexable.has(fileName)) this.scheduleBuilds([fileName]);
   }
@@ -105,23 +110,35 @@ export class SegmentSkipIndexes {
     this.builder = this.buildBacklog();
   }
 
-  /** The segments whose skip index may hold what `tree` requires (or that have none). Each key is hashed once, not once per segment. */
-  filter(segments: SegmentMeta[], tree: SkipTree): SegmentMeta[] {
+  /**
+   * What to read of each segment whose skip index may hold what `tree` requires: the
+   * row groups that may (all of a segment without an index); segments none of whose
+   * row groups may are left out. Each key is hashed once, not once per row group.
+   */
+  filter(segments: readonly SegmentMeta[], tree: SkipTree): SegmentRead[] {
     const hashes = new Map<string, KeyHashes>();
     const hashesOf = (key: string): KeyHashes => {
       let found = hashes.get(key);
       if (!found) hashes.set(key, (found = hashKey(key)));
       return found;
     };
-    return segments.filter((segment) => {
-      const bloom = this.filters.get(segment.file);
-      return bloom === undefined || mayMatch(tree, (key) => bloom.hasHashes(hashesOf(key)));
-    });
+    const reads: SegmentRead[] = [];
+    for (const segment of segments) {
+      const index = this.filters.get(segment.file);
+      // An index of other rows than the segment's (never written so) would skip wrongly: read it all.
+      if (index === undefined || index.rowCount !== segment.rows) {
+        reads.push({ segment, ranges: null });
+        continue;
+      }
+      const ranges = index.rowRanges((block) => mayMatch(tree, (key) => index.blockHas(block, hashesOf(key))));
+      if (ranges === null || ranges.length > 0) reads.push({ segment, ranges });
+    }
+    return reads;
   }
 
   stats(segments: readonly SegmentMeta[]): SkipIndexStats {
     return {
-      skipIndexBytes: [...this.filters.values()].reduce((sum, bloom) => sum + bloom.byteLength, 0),
+      skipIndexBytes: [...this.filters.values()].reduce((sum, index) => sum + index.byteLength, 0),
       segmentsUnindexed: segments.filter((segment) => !this.filters.has(segment.file)).length,
       skipIndexMs: Math.round(this.buildMs),
     };
@@ -160,9 +177,9 @@ export class SegmentSkipIndexes {
   }
 
   private async indexPublishedSegment(file: string): Promise<void> {
-    const bloom = await this.writeIndex(this.options.connection, segmentPath(this.options.paths, this.options.shard, file), file, { syncDirectory: true });
+    const index = await this.writeIndex(this.options.connection, segmentPath(this.options.paths, this.options.shard, file), file, { syncDirectory: true });
     // A compaction may have retired the segment meanwhile; its index file goes with it.
-    if (bloom && this.options.isPublished(file)) this.filters.set(file, bloom);
+    if (index && this.options.isPublished(file)) this.filters.set(file, index);
   }
 
   /**
@@ -171,19 +188,21 @@ export class SegmentSkipIndexes {
    * do not fit SKIP_INDEX_BYTES_MAX, which is logged and not tried again. Timed into
    * skipIndexMs, failures included.
    */
-  private async writeIndex(connection: DuckDBConnection, parquetPath: string, fileName: string, options: { syncDirectory: boolean }): Promise<BloomFilter | undefined> {
+  private async writeIndex(connection: DuckDBConnection, parquetPath: string, fileName: string, options: { syncDirectory: boolean }): Promise<SkipIndex | undefined> {
     const { paths, shard } = this.options;
     const startedAt = performance.now();
     try {
-      const bloom = await buildSkipIndex(connection, `read_parquet(${sqlPathLiteral(paths, parquetPath)})`);
-      if (!bloom) {
+      const built = await buildSkipIndex(connection, sqlPathLiteral(paths, parquetPath));
+      if (!built) {
         this.unindexable.add(fileName);
         this.options.log(`segment ${fileName} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
         return undefined;
       }
-      await writeSkipIndex(skipIndexPath(paths, shard, fileName), skipIndexTempPath(paths, shard, fileName), bloom);
+      const path = skipIndexPath(paths, shard, fileName);
+      await writeSkipIndex(path, skipIndexTempPath(paths, shard, fileName), built);
       if (options.syncDirectory) await fsyncPath(segmentsDir(paths, shard));
-      return bloom;
+      // Kept as the mapped file, not the heap copy just built.
+      return await openSkipIndex(path);
     } finally {
       this.buildMs += performance.now() - startedAt;
     }

@@ -34,8 +34,8 @@ import {
   sqlPathLiteral,
   type DataPaths,
 } from "./paths.ts";
-import type { BloomFilter } from "./skip-index.ts";
-import { SegmentSkipIndexes } from "./segment-skip-indexes.ts";
+import type { SkipIndex } from "./skip-index.ts";
+import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_CASTS, COLUMN_NAMES, NDJSON_COLUMNS_SPEC } from "./schema.ts";
@@ -104,14 +104,15 @@ interface MemTable {
 /** What a query reads: mem tables and segment files as of one moment. */
 export interface StoreSnapshot {
   tables: string[];
-  segmentPaths: string[];
+  /** Segments to read, newest last (manifest order), with their files and the row ranges to read of each. */
+  segments: (SegmentRead & { path: string })[];
   /** Segments in the manifest. */
   segmentsTotal: number;
   /** Segments not read, for any reason (tenant, time range, skip index). */
   segmentsSkipped: number;
   /** Of segmentsSkipped, those only the skip index ruled out. */
   segmentsSkippedByIndex: number;
-  /** Rows in the tables and segments to read. */
+  /** Rows in the tables and the segments' ranges to read. */
   rowsRead: number;
   release(): void;
 }
@@ -417,16 +418,18 @@ export class ShardStore {
     const inRange = this.manifest.segments.filter(
       (segment) => segment.tenants.includes(filter.tenant) && (filter.fromUs === undefined || segment.maxTs >= filter.fromUs) && (filter.toUs === undefined || segment.minTs < filter.toUs),
     );
-    const segments = filter.skip === undefined || filter.skip === true ? inRange : this.skipIndexes.filter(inRange, filter.skip);
+    const reads: SegmentRead[] = filter.skip === undefined || filter.skip === true ? inRange.map((segment) => ({ segment, ranges: null })) : this.skipIndexes.filter(inRange, filter.skip);
+    const segments = reads.map((read) => read.segment);
     for (const segment of segments) this.acquireSegment(segment.file);
+    const rowsOf = (read: SegmentRead) => (read.ranges === null ? read.segment.rows : read.ranges.reduce((sum, range) => sum + range.end - range.start, 0));
     let released = false;
     return {
       tables: tables.flatMap((table) => table.parts),
-      segmentPaths: segments.map((segment) => segmentPath(this.options.paths, this.options.shard, segment.file)),
+      segments: reads.map((read) => ({ ...read, path: segmentPath(this.options.paths, this.options.shard, read.segment.file) })),
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
       segmentsSkippedByIndex: inRange.length - segments.length,
-      rowsRead: tables.reduce((sum, table) => sum + table.rows, 0) + segments.reduce((sum, segment) => sum + segment.rows, 0),
+      rowsRead: tables.reduce((sum, table) => sum + table.rows, 0) + reads.reduce((sum, read) => sum + rowsOf(read), 0),
       release: () => {
         if (released) return;
         released = true;
@@ -614,7 +617,7 @@ export class ShardStore {
     fileName: string,
     level: number,
     compression: "lz4_raw" | "zstd",
-  ): Promise<{ meta: SegmentMeta; skipIndex: BloomFilter | undefined }> {
+  ): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
     const paths = this.options.paths;
     const tmp = sealTempPath(paths, this.options.shard, fileName);
     const final = segmentPath(paths, this.options.shard, fileName);

@@ -1,32 +1,53 @@
-// A segment's skip index: a bloom filter of its skip keys (query/skip-keys.ts: words,
-// trace ids, services, hosts), kept in a sidecar file beside the segment, the way
-// VictoriaLogs keeps a bloom filter per column block. A query whose required keys the
-// filter lacks cannot match any row of the segment, which is then not read. A filter
-// only ever answers "no" wrongly never: a missing, torn or unknown file means the
-// segment is read. The hash is written here, not taken from Bun or DuckDB, because the
-// bits are on disk: it must give the same answer in every version to come.
+// A segment's skip index: a bloom filter of the skip keys (query/skip-keys.ts: words,
+// trace ids, services, hosts) of each of its Parquet row groups, kept in a sidecar
+// file beside the segment, the way VictoriaLogs keeps a bloom filter per column
+// block. A query whose required keys a row group's filter lacks cannot match any of
+// its rows: the row group is not read, and a segment none of whose row groups can
+// match is not opened at all. A filter never answers "no" wrongly: a missing, torn or
+// unknown file means the whole segment is read. The hash is written here, not taken
+// from Bun or DuckDB, because the bits are on disk: it must give the same answer in
+// every version to come.
 //
-// File layout (little-endian): magic "SKIX", version, hash count, bit count, key
-// count, a reserved zero word, the bits as 32-bit words, then the CRC-32 of everything
-// before it, so a torn or corrupted file is rejected rather than trusted.
+// Each row group's filter is split-block (as Parquet's own bloom filters): a key
+// picks one 32-byte bucket and sets one bit in each of its eight 32-bit words, so a
+// lookup touches one bucket. That keeps the filters cheap to read from a mapped file:
+// they stay on disk (the page cache holds the hot ones), not on the heap.
+//
+// File layout (little-endian): magic "SKIX", version, block count, bits per key, two
+// reserved zero words; then per block (row group) its first row, row count, bucket
+// count and key count; then every block's buckets in order; then the CRC-32 of
+// everything before it, so a torn or corrupted file is rejected rather than trusted.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { assert } from "../actors/actor.ts";
 import { skipKeysSql } from "../query/skip-keys.ts";
 import { SKIP_INDEX_BITS_MIN, SKIP_INDEX_BYTES_MAX } from "./limits.ts";
 import { replaceFileSynced } from "./manifest.ts";
+import { readFile } from "node:fs/promises";
 
-/** Format version written; a file of any other version is treated as missing. */
-const SKIP_INDEX_VERSION = 1;
-/** Bits per distinct key: with SKIP_INDEX_HASHES probes, about 0.8% false positives. */
-export const SKIP_INDEX_BITS_PER_KEY = 10;
-/** Probes per key (k); stored in each file, so a reader follows the writer's choice. */
-const SKIP_INDEX_HASHES = 7;
+/**
+ * Format version written; a file of any other version is treated as missing (and
+ * rebuilt). Version 1 held one filter for the whole segment.
+ */
+const SKIP_INDEX_VERSION = 2;
+/**
+ * Bits per distinct key of a block: about 0.1% false positives for a split-block
+ * filter. A query asks every row group of every segment in range (~50 per 100M
+ * events), so at 10 bits (~1%) a one-key query would read ~25 row groups for nothing.
+ */
+export const SKIP_INDEX_BITS_PER_KEY = 16;
 
 const MAGIC = 0x58494b53; // "SKIX" read as a little-endian word
 const HEADER_BYTES = 24;
+const BLOCK_ENTRY_BYTES = 16;
 const TRAILER_BYTES = 4;
-const HASH_COUNT_MAX = 32;
+/** A bucket: eight 32-bit words, one bit set in each per key. */
+const BUCKET_WORDS = 8;
+const BUCKET_BITS = BUCKET_WORDS * 32;
+/** Parquet's split-block salts: word i of a bucket takes bit (hash x SALT[i]) >>> 27. */
+const SALTS = new Uint32Array([0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31]);
+/** Row groups one index holds: far past a compacted segment's (~17 of ~123k rows). */
+const BLOCKS_MAX = 65_536;
 const SEED_FIRST = 0;
 const SEED_SECOND = 0x9747b28c;
 
@@ -149,99 +170,143 @@ export function hashKey(key: string): KeyHashes {
   return { first: finish(first, length, block, filled), second: finish(second, length, block, filled) };
 }
 
-// ---- the filter ----
+// ---- the filters ----
 
-/** Bits for `keyCount` distinct keys: SKIP_INDEX_BITS_PER_KEY each, at least SKIP_INDEX_BITS_MIN, whole 32-bit words. */
+/** Bits for a block of `keyCount` distinct keys: SKIP_INDEX_BITS_PER_KEY each, at least SKIP_INDEX_BITS_MIN, whole buckets. */
 export function skipIndexBits(keyCount: number): number {
-  return Math.max(SKIP_INDEX_BITS_MIN, Math.ceil((keyCount * SKIP_INDEX_BITS_PER_KEY) / 32) * 32);
+  return Math.max(SKIP_INDEX_BITS_MIN, Math.ceil((keyCount * SKIP_INDEX_BITS_PER_KEY) / BUCKET_BITS) * BUCKET_BITS);
 }
 
-/** Whether a filter for `keyCount` keys stays within SKIP_INDEX_BYTES_MAX (beyond it the segment goes without one). */
-export function skipIndexFits(keyCount: number): boolean {
-  return skipIndexBits(keyCount) / 8 <= SKIP_INDEX_BYTES_MAX;
+/** Whether an index of blocks with these key counts stays within SKIP_INDEX_BYTES_MAX (beyond it the segment goes without one). */
+export function skipIndexFits(blockKeyCounts: readonly number[]): boolean {
+  return blockKeyCounts.reduce((bytes, keys) => bytes + skipIndexBits(keys) / 8, 0) <= SKIP_INDEX_BYTES_MAX;
 }
 
-export class BloomFilter {
+/** One row group of a segment: rows [rowStart, rowStart + rowCount) and its filter's place. */
+export interface SkipBlock {
+  rowStart: number;
+  rowCount: number;
+  keyCount: number;
+  /** First word of its buckets in the index's words, and how many buckets. */
+  wordOffset: number;
+  bucketCount: number;
+}
+
+/** A half-open range of a segment's rows, [start, end). */
+export interface RowRange {
+  start: number;
+  end: number;
+}
+
+export class SkipIndex {
   private constructor(
+    readonly blocks: readonly SkipBlock[],
     private readonly words: Uint32Array,
-    readonly hashCount: number,
-    private keys: number,
   ) {}
 
-  /** An empty filter sized for `keyCount` distinct keys; the caller checks skipIndexFits first. */
-  static forKeys(keyCount: number): BloomFilter {
-    assert(skipIndexFits(keyCount), `skip index: ${keyCount} keys need more than ${SKIP_INDEX_BYTES_MAX} bytes`);
-    return new BloomFilter(new Uint32Array(skipIndexBits(keyCount) / 32), SKIP_INDEX_HASHES, 0);
+  /** Empty filters for row groups of `rows` rows holding `keyCounts` distinct keys; the caller checks skipIndexFits first. */
+  static forBlocks(rows: readonly number[], keyCounts: readonly number[]): SkipIndex {
+    assert(rows.length === keyCounts.length && rows.length <= BLOCKS_MAX, `skip index: ${rows.length} blocks with ${keyCounts.length} key counts`);
+    assert(skipIndexFits(keyCounts), `skip index: ${keyCounts.length} blocks need more than ${SKIP_INDEX_BYTES_MAX} bytes`);
+    const blocks: SkipBlock[] = [];
+    let rowStart = 0;
+    let wordOffset = 0;
+    for (let index = 0; index < rows.length; index++) {
+      const bucketCount = skipIndexBits(keyCounts[index]) / BUCKET_BITS;
+      blocks.push({ rowStart, rowCount: rows[index], keyCount: 0, wordOffset, bucketCount });
+      rowStart += rows[index];
+      wordOffset += bucketCount * BUCKET_WORDS;
+    }
+    return new SkipIndex(blocks, new Uint32Array(wordOffset));
   }
 
-  get bitCount(): number {
-    return this.words.length * 32;
-  }
-
-  /** Keys added (as counted by the writer; a repeated key counts again). */
-  get keyCount(): number {
-    return this.keys;
-  }
-
-  /** Memory the bits take. */
+  /** Bytes the filters take. */
   get byteLength(): number {
     return this.words.byteLength;
   }
 
-  add(key: string): void {
-    this.addHashes(hashKey(key));
+  /** Keys added over all blocks (a key in two blocks counts twice). */
+  get keyCount(): number {
+    return this.blocks.reduce((sum, block) => sum + block.keyCount, 0);
   }
 
-  has(key: string): boolean {
-    return this.hasHashes(hashKey(key));
+  /** Rows of the segment the index covers. */
+  get rowCount(): number {
+    const last = this.blocks[this.blocks.length - 1];
+    return last ? last.rowStart + last.rowCount : 0;
   }
 
-  /**
-   * Double hashing (Kirsch and Mitzenmacher): probe i is first + i x second, modulo the
-   * bit count. A key's hashes do not depend on the filter, so a query hashes each key
-   * once and asks every segment's filter.
-   */
-  private addHashes(hashes: KeyHashes): void {
-    const bits = this.bitCount;
-    let bit = hashes.first % bits;
-    const step = hashes.second % bits || 1;
-    for (let probe = 0; probe < this.hashCount; probe++) {
-      this.words[bit >>> 5] |= 1 << (bit & 31);
-      bit += step;
-      if (bit >= bits) bit -= bits;
-    }
-    this.keys++;
+  add(block: number, key: string): void {
+    const target = this.blocks[block];
+    const hashes = hashKey(key);
+    const base = target.wordOffset + bucketOf(hashes, target.bucketCount) * BUCKET_WORDS;
+    for (let word = 0; word < BUCKET_WORDS; word++) this.words[base + word] |= 1 << (Math.imul(hashes.second, SALTS[word]) >>> 27);
+    target.keyCount++;
   }
 
-  hasHashes(hashes: KeyHashes): boolean {
-    const bits = this.bitCount;
-    let bit = hashes.first % bits;
-    const step = hashes.second % bits || 1;
-    for (let probe = 0; probe < this.hashCount; probe++) {
-      if ((this.words[bit >>> 5] & (1 << (bit & 31))) === 0) return false;
-      bit += step;
-      if (bit >= bits) bit -= bits;
+  /** Whether block `block` may hold the key hashed to `hashes` (a key is hashed once for every block and segment). */
+  blockHas(block: number, hashes: KeyHashes): boolean {
+    const target = this.blocks[block];
+    const base = target.wordOffset + bucketOf(hashes, target.bucketCount) * BUCKET_WORDS;
+    for (let word = 0; word < BUCKET_WORDS; word++) {
+      if ((this.words[base + word] & (1 << (Math.imul(hashes.second, SALTS[word]) >>> 27))) === 0) return false;
     }
     return true;
   }
 
-  /** The file's bytes: header, bits, CRC-32. */
+  /** Whether any block may hold `key`. */
+  has(key: string): boolean {
+    const hashes = hashKey(key);
+    return this.blocks.some((_, block) => this.blockHas(block, hashes));
+  }
+
+  /**
+   * The rows of the blocks `mayMatch` accepts, as ascending ranges with neighbours
+   * joined; [] when none, and null when every block is accepted (read it all).
+   */
+  rowRanges(mayMatch: (block: number) => boolean): RowRange[] | null {
+    const ranges: RowRange[] = [];
+    let all = true;
+    for (let index = 0; index < this.blocks.length; index++) {
+      if (!mayMatch(index)) {
+        all = false;
+        continue;
+      }
+      const { rowStart, rowCount } = this.blocks[index];
+      const last = ranges[ranges.length - 1];
+      if (last && last.end === rowStart) last.end = rowStart + rowCount;
+      else ranges.push({ start: rowStart, end: rowStart + rowCount });
+    }
+    return all ? null : ranges;
+  }
+
+  /** The file's bytes: header, block table, buckets, CRC-32. */
   encode(): Uint8Array {
-    const bytes = new Uint8Array(HEADER_BYTES + this.words.byteLength + TRAILER_BYTES);
+    const tableBytes = this.blocks.length * BLOCK_ENTRY_BYTES;
+    const bytes = new Uint8Array(HEADER_BYTES + tableBytes + this.words.byteLength + TRAILER_BYTES);
     const view = new DataView(bytes.buffer);
     view.setUint32(0, MAGIC, true);
     view.setUint32(4, SKIP_INDEX_VERSION, true);
-    view.setUint32(8, this.hashCount, true);
-    view.setUint32(12, this.bitCount, true);
-    view.setUint32(16, this.keys, true);
-    view.setUint32(20, 0, true);
-    bytes.set(new Uint8Array(this.words.buffer, this.words.byteOffset, this.words.byteLength), HEADER_BYTES);
+    view.setUint32(8, this.blocks.length, true);
+    view.setUint32(12, SKIP_INDEX_BITS_PER_KEY, true);
+    this.blocks.forEach((block, index) => {
+      const at = HEADER_BYTES + index * BLOCK_ENTRY_BYTES;
+      view.setUint32(at, block.rowStart, true);
+      view.setUint32(at + 4, block.rowCount, true);
+      view.setUint32(at + 8, block.bucketCount, true);
+      view.setUint32(at + 12, block.keyCount, true);
+    });
+    bytes.set(new Uint8Array(this.words.buffer, this.words.byteOffset, this.words.byteLength), HEADER_BYTES + tableBytes);
     view.setUint32(bytes.length - TRAILER_BYTES, Bun.hash.crc32(bytes.subarray(0, bytes.length - TRAILER_BYTES)), true);
     return bytes;
   }
 
-  /** Reads a file's bytes back, checking every field and the checksum; throws SkipIndexError. */
-  static decode(bytes: Uint8Array): BloomFilter {
+  /**
+   * Reads a file's bytes back, checking every field and the checksum; throws
+   * SkipIndexError. The filters are a view of `bytes` when they sit on a 4-byte
+   * boundary (a mapped file does), else a copy.
+   */
+  static decode(bytes: Uint8Array): SkipIndex {
     const corrupt = (what: string): never => {
       throw new SkipIndexError("skip_index_corrupt", `skip index ${what}`);
     };
@@ -253,17 +318,38 @@ export class BloomFilter {
     const stored = view.getUint32(bytes.length - TRAILER_BYTES, true);
     const actual = Bun.hash.crc32(bytes.subarray(0, bytes.length - TRAILER_BYTES));
     if (stored !== actual) corrupt(`checksum ${stored.toString(16)} does not match its bytes (${actual.toString(16)})`);
-    const hashCount = view.getUint32(8, true);
-    const bitCount = view.getUint32(12, true);
-    const keyCount = view.getUint32(16, true);
-    if (hashCount < 1 || hashCount > HASH_COUNT_MAX) corrupt(`hash count ${hashCount} is outside [1, ${HASH_COUNT_MAX}]`);
-    if (bitCount % 32 !== 0 || bitCount < SKIP_INDEX_BITS_MIN || bitCount / 8 > SKIP_INDEX_BYTES_MAX) corrupt(`bit count ${bitCount} is not a whole number of words in [${SKIP_INDEX_BITS_MIN}, ${SKIP_INDEX_BYTES_MAX * 8}]`);
-    if (bytes.length !== HEADER_BYTES + bitCount / 8 + TRAILER_BYTES) corrupt(`is ${bytes.length} bytes, ${HEADER_BYTES + bitCount / 8 + TRAILER_BYTES} expected for ${bitCount} bits`);
-    // Copied: the file's bytes need not sit on a 4-byte boundary.
-    const words = new Uint32Array(bitCount / 32);
-    new Uint8Array(words.buffer).set(bytes.subarray(HEADER_BYTES, HEADER_BYTES + bitCount / 8));
-    return new BloomFilter(words, hashCount, keyCount);
+    const blockCount = view.getUint32(8, true);
+    if (blockCount > BLOCKS_MAX) corrupt(`has ${blockCount} blocks, more than ${BLOCKS_MAX}`);
+    const wordsAt = HEADER_BYTES + blockCount * BLOCK_ENTRY_BYTES;
+    if (bytes.length < wordsAt + TRAILER_BYTES) corrupt(`is ${bytes.length} bytes, too short for ${blockCount} blocks`);
+    const blocks: SkipBlock[] = [];
+    let rowStart = 0;
+    let wordOffset = 0;
+    for (let index = 0; index < blockCount; index++) {
+      const at = HEADER_BYTES + index * BLOCK_ENTRY_BYTES;
+      const block = { rowStart: view.getUint32(at, true), rowCount: view.getUint32(at + 4, true), bucketCount: view.getUint32(at + 8, true), keyCount: view.getUint32(at + 12, true), wordOffset };
+      if (block.rowStart !== rowStart) corrupt(`block ${index} starts at row ${block.rowStart}, not ${rowStart}`);
+      if (block.bucketCount < SKIP_INDEX_BITS_MIN / BUCKET_BITS) corrupt(`block ${index} has ${block.bucketCount} buckets`);
+      blocks.push(block);
+      rowStart += block.rowCount;
+      wordOffset += block.bucketCount * BUCKET_WORDS;
+    }
+    if (wordOffset * 4 > SKIP_INDEX_BYTES_MAX) corrupt(`holds ${wordOffset * 4} bytes of filters, more than ${SKIP_INDEX_BYTES_MAX}`);
+    if (bytes.length !== wordsAt + wordOffset * 4 + TRAILER_BYTES) corrupt(`is ${bytes.length} bytes, ${wordsAt + wordOffset * 4 + TRAILER_BYTES} expected for its blocks`);
+    const start = bytes.byteOffset + wordsAt;
+    let words: Uint32Array;
+    if (start % 4 === 0) words = new Uint32Array(bytes.buffer, start, wordOffset);
+    else {
+      words = new Uint32Array(wordOffset);
+      new Uint8Array(words.buffer).set(bytes.subarray(wordsAt, wordsAt + wordOffset * 4));
+    }
+    return new SkipIndex(blocks, words);
   }
+}
+
+/** Bucket of a key among `bucketCount`: the high half of first x count, so every bucket is as likely. */
+function bucketOf(hashes: KeyHashes, bucketCount: number): number {
+  return Math.floor((hashes.first / 0x1_0000_0000) * bucketCount);
 }
 
 /**
@@ -271,49 +357,89 @@ export class BloomFilter {
  * fsyncs the directory (a seal does it once for the segment and its index); a rename
  * a crash loses leaves the segment without an index, which is read until rebuilt.
  */
-export async function writeSkipIndex(path: string, tmpPath: string, bloom: BloomFilter): Promise<void> {
-  await replaceFileSynced(path, tmpPath, bloom.encode());
+export async function writeSkipIndex(path: string, tmpPath: string, index: SkipIndex): Promise<void> {
+  await replaceFileSynced(path, tmpPath, index.encode());
+}
+
+/**
+ * Opens a skip index file for queries: checked in full (read, not mapped, so the
+ * check does not leave every page resident), then mapped, so its filters live in the
+ * page cache rather than on the heap. Throws SkipIndexError or the read's error.
+ */
+export async function openSkipIndex(path: string): Promise<SkipIndex> {
+  SkipIndex.decode(await readFile(path));
+  return SkipIndex.decode(Bun.mmap(path, { shared: false }));
 }
 
 // ---- building one from a segment ----
 
 /**
- * The rows skipKeysSql reads to list a Parquet segment's keys: fewer than the
- * segment's, yielding exactly the same keys. Splitting words with RE2 costs ~100 ns a
- * word (2-4 µs a row, more than writing the segment), so the regex runs once per
- * distinct space-separated token of the distinct messages; trace ids, services and
- * hosts come, each deduplicated, from rows whose message is NULL (which yields no
- * word), and a NULL field yields no key. The keys agree because a space always
- * separates words, so a message's words are the union of its tokens' words, and
- * lower() never makes or removes a space; a test checks this on awkward text. On 80k
- * bench rows (repeated messages) it took ~35 ms of CPU against 100-450 ms for the
- * segment read as is; on 80k rows of unique messages ~170 ms against ~350 ms.
+ * The row groups of a Parquet file (`parquetLiteral` a quoted path), as rows per
+ * group in file order: the blocks of its skip index. DuckDB's writer does not cut
+ * them at exactly ROW_GROUP_SIZE, so they are read, not assumed.
  */
-export function segmentSkipKeysSource(parquetSql: string): string {
-  const tokens = `SELECT unnest(string_split(message, ' ')) AS token FROM (SELECT DISTINCT message FROM ${parquetSql})`;
+export async function parquetRowGroups(connection: DuckDBConnection, parquetLiteral: string): Promise<number[]> {
+  const result = await connection.runAndReadAll(
+    `SELECT row_group_id AS id, max(row_group_num_rows) AS rows FROM parquet_metadata(${parquetLiteral}) GROUP BY row_group_id ORDER BY row_group_id`,
+  );
+  return result.getRowObjects().map((row) => Number(row.rows));
+}
+
+/** The file's rows with their block (row group index) as `block`: the source segmentSkipKeysSource reads. */
+export function blockRowsSql(parquetLiteral: string, rowGroups: readonly number[]): string {
+  let block = "0";
+  if (rowGroups.length > 1) {
+    let end = 0;
+    const cases = rowGroups.slice(0, -1).map((rows, index) => `WHEN file_row_number < ${(end += rows)} THEN ${index}`);
+    block = `CASE ${cases.join(" ")} ELSE ${rowGroups.length - 1} END`;
+  }
+  return `(SELECT ${block} AS block, message, trace_id, service, hostname FROM read_parquet(${parquetLiteral}, file_row_number = true))`;
+}
+
+/**
+ * The rows skipKeysSql(…, perBlock) reads to list the keys of each block of a segment
+ * (`blockRows` from blockRowsSql): fewer than the segment's, yielding exactly the same
+ * keys. Splitting words with RE2 costs ~100 ns a word (2-4 µs a row, more than writing
+ * the segment), so the regex runs once per distinct space-separated token of a block's
+ * distinct messages; trace ids, services and hosts come, each deduplicated per block,
+ * from rows whose message is NULL (which yields no word), and a NULL field yields no
+ * key. The keys agree because a space always separates words, so a message's words are
+ * the union of its tokens' words, and lower() never makes or removes a space; a test
+ * checks this on awkward text.
+ */
+export function segmentSkipKeysSource(blockRows: string): string {
+  const tokens = `SELECT block, unnest(string_split(message, ' ')) AS token FROM (SELECT DISTINCT block, message FROM ${blockRows})`;
   const none = "NULL::VARCHAR";
   return (
-    `(SELECT DISTINCT token AS message, ${none} AS trace_id, ${none} AS service, ${none} AS hostname FROM (${tokens})` +
-    ` UNION ALL SELECT ${none}, trace_id, ${none}, ${none} FROM (SELECT DISTINCT trace_id FROM ${parquetSql})` +
-    ` UNION ALL SELECT ${none}, ${none}, service, ${none} FROM (SELECT DISTINCT service FROM ${parquetSql})` +
-    ` UNION ALL SELECT ${none}, ${none}, ${none}, hostname FROM (SELECT DISTINCT hostname FROM ${parquetSql}))`
+    `(SELECT DISTINCT block, token AS message, ${none} AS trace_id, ${none} AS service, ${none} AS hostname FROM (${tokens})` +
+    ` UNION ALL SELECT DISTINCT block, ${none}, trace_id, ${none}, ${none} FROM ${blockRows}` +
+    ` UNION ALL SELECT DISTINCT block, ${none}, ${none}, service, ${none} FROM ${blockRows}` +
+    ` UNION ALL SELECT DISTINCT block, ${none}, ${none}, ${none}, hostname FROM ${blockRows})`
   );
 }
 
 /**
- * Lists the skip keys of a Parquet segment (`parquetSql` is a read_parquet call) and
- * builds its filter; undefined when it would pass SKIP_INDEX_BYTES_MAX. The result is
- * materialized, not streamed: a streamed result dies silently when the connection
- * runs another statement.
+ * Lists the skip keys of each row group of a Parquet file (`parquetLiteral` a quoted
+ * path) and builds its index; undefined when it would pass SKIP_INDEX_BYTES_MAX. The
+ * result is materialized, not streamed: a streamed result dies silently when the
+ * connection runs another statement.
  */
-export async function buildSkipIndex(connection: DuckDBConnection, parquetSql: string): Promise<BloomFilter | undefined> {
-  const result = await connection.run(skipKeysSql(segmentSkipKeysSource(parquetSql)));
-  if (!skipIndexFits(result.rowCount)) return undefined;
-  const bloom = BloomFilter.forKeys(result.rowCount);
+export async function buildSkipIndex(connection: DuckDBConnection, parquetLiteral: string): Promise<SkipIndex | undefined> {
+  const rowGroups = await parquetRowGroups(connection, parquetLiteral);
+  const result = await connection.run(skipKeysSql(segmentSkipKeysSource(blockRowsSql(parquetLiteral, rowGroups)), true));
+  const keyCounts = new Array<number>(rowGroups.length).fill(0);
   for (let chunkIndex = 0; chunkIndex < result.chunkCount; chunkIndex++) {
     const chunk = result.getChunk(chunkIndex);
-    const keys = chunk.getColumnVector(0);
-    for (let row = 0; row < chunk.rowCount; row++) bloom.add(keys.getItem(row) as string);
+    const blocks = chunk.getColumnVector(0);
+    for (let row = 0; row < chunk.rowCount; row++) keyCounts[Number(blocks.getItem(row))]++;
   }
-  return bloom;
+  if (!skipIndexFits(keyCounts)) return undefined;
+  const index = SkipIndex.forBlocks(rowGroups, keyCounts);
+  for (let chunkIndex = 0; chunkIndex < result.chunkCount; chunkIndex++) {
+    const chunk = result.getChunk(chunkIndex);
+    const blocks = chunk.getColumnVector(0);
+    const keys = chunk.getColumnVector(1);
+    for (let row = 0; row < chunk.rowCount; row++) index.add(Number(blocks.getItem(row)), keys.getItem(row) as string);
+  }
+  return index;
 }
