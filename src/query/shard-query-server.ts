@@ -134,7 +134,7 @@ export class ShardQueryServer {
       }, request.timeoutMs);
       try {
         if (counted && plan && request.kind === "aggregate") respond(await runCountedAggregate(connection, this.options.paths, shard, snapshot, request, counted, plan.edges));
-        else respond(await runShardQuery(connection, this.options.paths, shard, snapshot, request));
+        else respond(await runShardQuery(connection, this.options.paths, shard, snapshot, request, { stopped: () => running?.stopped !== undefined }));
       } finally {
         clearTimeout(timer);
         this.running.delete(request.id);

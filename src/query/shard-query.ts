@@ -10,6 +10,9 @@ import { aggregateRowOf, type AggregateRow } from "./aggregate.ts";
 import { AGGREGATE_GROUPS_MAX, SHARD_REPLY_BYTES_MAX } from "./limits.ts";
 import { aggregateSql, searchSql, sourceSql, whereSql } from "./sql.ts";
 import { addCountRows } from "./counter-aggregate.ts";
+import { compareNewestFirst } from "./merge.ts";
+import { pageSettled, planSearchWaves, type WaveSegment } from "./search-waves.ts";
+import type { StoredEvent } from "../protocol/event.ts";
 
 /** Bytes of reply envelope reserved beside the rows. */
 const REPLY_ENVELOPE_BYTES = 1024;
@@ -27,18 +30,47 @@ function aggregateRowBytes(row: AggregateRow): number {
   return bytes;
 }
 
-export async function runShardQuery(connection: DuckDBConnection, paths: DataPaths, shard: number, snapshot: StoreSnapshot, request: ShardQueryRequest): Promise<ShardQueryReply> {
+/** Thrown between two waves of a search that its server stopped (timeout or cancel) while no statement ran to interrupt. */
+export class QueryStoppedError extends Error {}
+
+/** Rows a segment read yields: all of it, or its ranges. */
+function rowsOfRead(read: StoreSnapshot["segments"][number]): number {
+  return read.ranges === null ? read.segment.rows : read.ranges.reduce((sum, range) => sum + range.end - range.start, 0);
+}
+
+export interface ShardQueryOptions {
+  /** Asked between a search's waves, so a stop that came while no statement ran still ends it (a DuckDB interrupt only ends a running one). */
+  stopped?: () => boolean;
+  /** Rows a search wave reads (SEARCH_WAVE_ROWS); tests lower it. */
+  waveRows?: number;
+}
+
+export async function runShardQuery(connection: DuckDBConnection, paths: DataPaths, shard: number, snapshot: StoreSnapshot, request: ShardQueryRequest, options: ShardQueryOptions = {}): Promise<ShardQueryReply> {
   const started = performance.now();
   const stats = { shard, segmentsTotal: snapshot.segmentsTotal, segmentsSkipped: snapshot.segmentsSkipped, rowsScanned: snapshot.rowsRead ?? 0 };
-  const source = sourceSql(
-    snapshot.tables,
-    snapshot.segments.map((read) => ({ literal: sqlPathLiteral(paths, read.path), ranges: read.ranges })),
-  );
+  const segmentSource = (read: StoreSnapshot["segments"][number]) => ({ literal: sqlPathLiteral(paths, read.path), ranges: read.ranges });
   if (request.kind === "search") {
-    if (!source) return { ok: true, kind: "search", rows: [], truncated: false, tookMs: 0, ...stats };
     const order = request.order ?? "newest";
-    const query = searchSql(source, whereSql(request.tenant, request.filter, request.cursor, order), request.limit, order, request.columns);
-    const rows = (await queryRows(connection, query.sql, query.params)).map(rowToEvent);
+    const where = whereSql(request.tenant, request.filter, request.cursor, order);
+    const compare = order === "newest" ? compareNewestFirst : (a: StoredEvent, b: StoredEvent) => compareNewestFirst(b, a);
+    const segments: WaveSegment[] = snapshot.segments.map((read) => ({ minTs: read.segment.minTs, maxTs: read.segment.maxTs, rows: rowsOfRead(read) }));
+    const waves = planSearchWaves(segments, order, options.waveRows);
+    let rows: StoredEvent[] = [];
+    let rowsScanned = snapshot.rowsRead - segments.reduce((sum, segment) => sum + segment.rows, 0);
+    // The mem tables (any time range) go with the first wave; later waves only while they could still place a row.
+    for (let wave = 0; wave < Math.max(1, waves.length); wave++) {
+      if (wave > 0) {
+        if (options.stopped?.()) throw new QueryStoppedError("stopped between waves");
+        if (rows.length >= request.limit && pageSettled(segments, waves, wave, rows[request.limit - 1].timestampUs, order)) break;
+      }
+      const reads = (waves[wave] ?? []).map((index) => snapshot.segments[index]);
+      const source = sourceSql(wave === 0 ? snapshot.tables : [], reads.map(segmentSource));
+      if (!source) continue;
+      const query = searchSql(source, where, request.limit, order, request.columns);
+      const found = (await queryRows(connection, query.sql, query.params)).map(rowToEvent);
+      rows = wave === 0 ? found : [...rows, ...found].sort(compare).slice(0, request.limit);
+      rowsScanned += reads.reduce((sum, read) => sum + rowsOfRead(read), 0);
+    }
     // Keep the reply under the NATS payload budget; the gateway handles the cut.
     let bytes = REPLY_ENVELOPE_BYTES;
     let kept = 0;
@@ -47,8 +79,9 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
       if (bytes > SHARD_REPLY_BYTES_MAX && kept > 0) break;
       kept++;
     }
-    return { ok: true, kind: "search", rows: rows.slice(0, kept), truncated: kept < rows.length, tookMs: performance.now() - started, ...stats };
+    return { ok: true, kind: "search", rows: rows.slice(0, kept), truncated: kept < rows.length, tookMs: performance.now() - started, ...stats, rowsScanned };
   }
+  const source = sourceSql(snapshot.tables, snapshot.segments.map(segmentSource));
   if (!source) return { ok: true, kind: "aggregate", rows: [], overflow: false, tookMs: 0, ...stats };
   const query = aggregateSql(source, whereSql(request.tenant, request.filter), request.spec);
   const found = await queryRows(connection, query.sql, query.params);
