@@ -102,6 +102,33 @@ describe("MinuteCounts.sum", () => {
     }
   });
 
+  test.each(BUCKETS)("sumGroups folds series into the caller's groups and leaves out -1, bucket %p minutes", (bucketMinutes) => {
+    const random = seeded(11 + (bucketMinutes ?? 0));
+    const adds = randomAdds(random, 20_000, NOW_MINUTE);
+    const counts = new MinuteCounts();
+    for (const add of adds) counts.add(add.minute, add.tenant, add.service, add.level, add.count);
+    // Group by level only, leaving out service-0..9: what a `level` histogram filtered by service asks.
+    const groupOf = (service: string, level: number) => (Number(service.slice("service-".length)) < 10 ? -1 : level);
+    for (const [from, to] of [
+      [NOW_MINUTE - 1440 + 17, NOW_MINUTE + 3],
+      [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+    ]) {
+      const expected = new Map<string, number>();
+      for (const [service, level, bucket, count] of reference(adds, "default", from, to, bucketMinutes)) {
+        if (groupOf(service, level) < 0) continue;
+        const key = `${level}/${bucket}`;
+        expected.set(key, (expected.get(key) ?? 0) + count);
+      }
+      const got = new Map<string, number>();
+      counts.sumGroups("default", from, to, bucketMinutes, groupOf, (group, bucket, count) => {
+        const key = `${group}/${bucket}`;
+        if (got.has(key)) throw new Error(`group ${key} visited twice`);
+        got.set(key, count);
+      });
+      expect([...got].sort()).toEqual([...expected].sort());
+    }
+  });
+
   test("minutes before 1970 fall in the right minute, hour and bucket", () => {
     const random = seeded(99);
     const adds = randomAdds(random, 5_000, 0);

@@ -44,17 +44,25 @@ export function counterPlan(spec: AggregateSpec, filter: SearchFilter): CounterP
 export function counterRows(counts: MinuteCounts, tenant: string, spec: AggregateSpec, filter: SearchFilter, plan: CounterPlan): AggregateRow[] {
   const services = filter.services.length > 0 ? new Set(filter.services) : null;
   const levels = filter.levels.length > 0 ? new Set(filter.levels.map(levelIndex)) : null;
-  const groups = new Map<string, AggregateRow>();
-  counts.sum(tenant, plan.fromMinute, plan.toMinute, plan.bucketMinutes, (service, level, bucket, count) => {
-    if ((services && !services.has(service)) || (levels && !levels.has(level))) return;
+  // Series are summed into their group (the group_by fields' values) inside the counters, once per bucket.
+  const groupKeys: (string | number | null)[][] = [];
+  const groupByText = new Map<string, number>();
+  const groupOf = (service: string, level: number): number => {
+    if ((services && !services.has(service)) || (levels && !levels.has(level))) return -1;
     const key: (string | number | null)[] = spec.groupBy.map((field) => ("name" in field && field.name === "level" ? (LEVELS[level] ?? "INFO") : service));
-    if (plan.bucketMinutes !== null) key.push(bucket * MINUTE_US);
     const text = JSON.stringify(key);
-    const group = groups.get(text);
-    if (group) group.n += count;
-    else groups.set(text, { key, n: count, f: [] });
+    let group = groupByText.get(text);
+    if (group === undefined) {
+      group = groupKeys.push(key) - 1;
+      groupByText.set(text, group);
+    }
+    return group;
+  };
+  const rows: AggregateRow[] = [];
+  counts.sumGroups(tenant, plan.fromMinute, plan.toMinute, plan.bucketMinutes, groupOf, (group, bucket, count) => {
+    rows.push({ key: plan.bucketMinutes === null ? groupKeys[group] : [...groupKeys[group], bucket * MINUTE_US], n: count, f: [] });
   });
-  return [...groups.values()];
+  return rows;
 }
 
 /** Sums rows with equal keys (count-only rows). */

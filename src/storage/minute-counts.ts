@@ -126,20 +126,53 @@ export class MinuteCounts {
    * overflowed (the counts are incomplete then).
    */
   sum(tenant: string, fromMinute: number, toMinute: number, bucketMinutes: number | null, visit: (service: string, level: number, bucket: number, count: number) => void): void {
+    const series: [string, number][] = [];
+    this.sumGroups(
+      tenant,
+      fromMinute,
+      toMinute,
+      bucketMinutes,
+      (service, level) => series.push([service, level]) - 1,
+      (group, bucket, count) => visit(series[group][0], series[group][1], bucket, count),
+    );
+  }
+
+  /**
+   * Like sum, but summed into the caller's groups: `groupOf` maps each (service,
+   * level) series of the tenant, once per call, to a group number (0 up) or -1 to
+   * leave it out, and `visit` gets each (group, bucket) once. A histogram of every
+   * series is then one sum per bucket, not one visit per series and bucket.
+   */
+  sumGroups(
+    tenant: string,
+    fromMinute: number,
+    toMinute: number,
+    bucketMinutes: number | null,
+    groupOf: (service: string, level: number) => number,
+    visit: (group: number, bucket: number, count: number) => void,
+  ): void {
     assert(bucketMinutes === null || (Number.isSafeInteger(bucketMinutes) && bucketMinutes > 0), `minute counts: bucket of ${bucketMinutes} minutes`);
     this.mergePending();
     assert(!this.isOverflowed, "minute counts overflowed: the caller must scan");
     const counts = this.tenants.get(tenant);
     if (!counts || !(fromMinute < toMinute)) return;
-    const sums = new Float64Array(counts.services.length);
-    const touched = new Uint32Array(counts.services.length);
+    const groupOfId = new Int32Array(counts.services.length);
+    let groupCount = 0;
+    for (let id = 0; id < groupOfId.length; id++) {
+      const group = groupOf(counts.services[id], counts.levels[id]);
+      assert(Number.isInteger(group) && group >= -1, `minute counts: group ${group}`);
+      groupOfId[id] = group;
+      if (group >= groupCount) groupCount = group + 1;
+    }
+    const sums = new Float64Array(groupCount);
+    const touched = new Uint32Array(groupCount);
     let touchedCount = 0;
     let bucket = NaN;
     const emit = (): void => {
       for (let index = 0; index < touchedCount; index++) {
-        const id = touched[index];
-        visit(counts.services[id], counts.levels[id], bucket, sums[id]);
-        sums[id] = 0;
+        const group = touched[index];
+        visit(group, bucket, sums[group]);
+        sums[group] = 0;
       }
       touchedCount = 0;
     };
@@ -152,9 +185,10 @@ export class MinuteCounts {
       }
       const { ids, counts: values } = packed;
       for (let index = 0; index < ids.length; index++) {
-        const id = ids[index];
-        if (sums[id] === 0) touched[touchedCount++] = id;
-        sums[id] += values[index];
+        const group = groupOfId[ids[index]];
+        if (group < 0) continue;
+        if (sums[group] === 0) touched[touchedCount++] = group;
+        sums[group] += values[index];
       }
     };
     // An hour's roll-up stands for its minutes when the whole hour is in range and in one bucket.
