@@ -123,6 +123,26 @@ describe("SkipIndex", () => {
     expect({ rowCount: index.rowCount, keyCount: index.keyCount }).toEqual({ rowCount: 185, keyCount: 8 });
   });
 
+  test("row groups sharing most keys still answer independently: no absent key passes many of them", () => {
+    // 64 row groups of the same size holding the same 2,000 common keys and 200 of their own.
+    const blocks = 64;
+    const index = SkipIndex.forBlocks(new Array(blocks).fill(100), new Array(blocks).fill(2_200));
+    for (let block = 0; block < blocks; block++) {
+      for (let key = 0; key < 2_000; key++) index.add(block, `w:common${key}`);
+      for (let key = 0; key < 200; key++) index.add(block, `w:own${block}x${key}`);
+    }
+    let worst = 0;
+    for (let probe = 0; probe < 5_000; probe++) {
+      const hashes = hashKey(`w:absent${probe}`);
+      let passed = 0;
+      for (let block = 0; block < blocks; block++) if (index.blockHas(block, hashes)) passed++;
+      worst = Math.max(worst, passed);
+    }
+    // Independent row groups at ~0.1% each: 5 of 64 is already far in the tail. Had
+    // every row group placed a key alike, an unlucky absent key would pass all 64.
+    expect(worst).toBeLessThan(5);
+  });
+
   test("an empty filter holds nothing; hashing a key once serves any filter", () => {
     const empty = SkipIndex.forBlocks([5], [0]);
     expect([empty.has("w:anything"), empty.has("")]).toEqual([false, false]);

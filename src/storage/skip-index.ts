@@ -27,9 +27,10 @@ import { readFile } from "node:fs/promises";
 
 /**
  * Format version written; a file of any other version is treated as missing (and
- * rebuilt). Version 1 held one filter for the whole segment.
+ * rebuilt). Version 1 held one filter for the whole segment; version 2 placed a key
+ * alike in every row group (see blockSeed).
  */
-const SKIP_INDEX_VERSION = 2;
+const SKIP_INDEX_VERSION = 3;
 /**
  * Bits per distinct key of a block: about 0.1% false positives for a split-block
  * filter. A query asks every row group of every segment in range (~50 per 100M
@@ -239,17 +240,21 @@ export class SkipIndex {
   add(block: number, key: string): void {
     const target = this.blocks[block];
     const hashes = hashKey(key);
-    const base = target.wordOffset + bucketOf(hashes, target.bucketCount) * BUCKET_WORDS;
-    for (let word = 0; word < BUCKET_WORDS; word++) this.words[base + word] |= 1 << (Math.imul(hashes.second, SALTS[word]) >>> 27);
+    const seed = blockSeed(block);
+    const base = target.wordOffset + bucketOf(hashes.first ^ seed, target.bucketCount) * BUCKET_WORDS;
+    const bits = fmix32(hashes.second ^ seed);
+    for (let word = 0; word < BUCKET_WORDS; word++) this.words[base + word] |= 1 << (Math.imul(bits, SALTS[word]) >>> 27);
     target.keyCount++;
   }
 
   /** Whether block `block` may hold the key hashed to `hashes` (a key is hashed once for every block and segment). */
   blockHas(block: number, hashes: KeyHashes): boolean {
     const target = this.blocks[block];
-    const base = target.wordOffset + bucketOf(hashes, target.bucketCount) * BUCKET_WORDS;
+    const seed = blockSeed(block);
+    const base = target.wordOffset + bucketOf(hashes.first ^ seed, target.bucketCount) * BUCKET_WORDS;
+    const bits = fmix32(hashes.second ^ seed);
     for (let word = 0; word < BUCKET_WORDS; word++) {
-      if ((this.words[base + word] & (1 << (Math.imul(hashes.second, SALTS[word]) >>> 27))) === 0) return false;
+      if ((this.words[base + word] & (1 << (Math.imul(bits, SALTS[word]) >>> 27))) === 0) return false;
     }
     return true;
   }
@@ -347,9 +352,30 @@ export class SkipIndex {
   }
 }
 
-/** Bucket of a key among `bucketCount`: the high half of first x count, so every bucket is as likely. */
-function bucketOf(hashes: KeyHashes, bucketCount: number): number {
-  return Math.floor((hashes.first / 0x1_0000_0000) * bucketCount);
+/** MurmurHash3's finalizer: every input bit flips about half the output bits. */
+function fmix32(value: number): number {
+  value ^= value >>> 16;
+  value = Math.imul(value, 0x85ebca6b);
+  value ^= value >>> 13;
+  value = Math.imul(value, 0xc2b2ae35);
+  value ^= value >>> 16;
+  return value >>> 0;
+}
+
+/**
+ * Mixed into a key's hashes per row group. Row groups of a segment share most of
+ * their keys and have about as many buckets, so without it a key lands in the same
+ * bucket with the same bits in every row group: one absent key that the common keys
+ * happen to cover then passed ~7% of all row groups (measured on the 100M-event
+ * bench), where the average absent key passes 0.13%.
+ */
+function blockSeed(block: number): number {
+  return fmix32(Math.imul(block + 1, 0x9e3779b9));
+}
+
+/** Bucket of a hash among `bucketCount`: the high half of hash x count, so every bucket is as likely. */
+function bucketOf(hash: number, bucketCount: number): number {
+  return Math.floor(((hash >>> 0) / 0x1_0000_0000) * bucketCount);
 }
 
 /**
