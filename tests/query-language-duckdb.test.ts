@@ -9,7 +9,7 @@
 // are valid JSON but no object or no JSON at all. A seeded generator draws a few
 // hundred query trees from the same vocabulary; for each, the ids selected by
 // `SELECT id ... WHERE <planPredicate>` must equal the ids matchesEvent selects.
-// Differences that are not the query language's (ILIKE's folding of letters whose case
+// Differences that are not the query language's (lower()'s folding of letters whose case
 // maps change length or depend on context, like ß and final sigma; DuckDB's text for
 // JSON numbers such as 1.0 or 1e3) are kept out of the data. Metadata terms under NOT,
 // numeric strings and malformed metadata have their own cases; the one divergence left

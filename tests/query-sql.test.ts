@@ -10,7 +10,6 @@ import { describe, expect, test } from "bun:test";
 import type { Cursor, SearchFilter } from "../src/query/filter.ts";
 import { AGGREGATE_GROUPS_MAX } from "../src/query/limits.ts";
 import { aggregateSql, searchSql, sourceSql, whereSql } from "../src/query/sql.ts";
-import { likeContains } from "../src/query/planner.ts";
 import { wordsPatternRe2 } from "../src/query/words.ts";
 import { COLUMN_NAMES } from "../src/storage/schema.ts";
 
@@ -56,7 +55,7 @@ describe("whereSql keeps user values out of the SQL text", () => {
     expect(where.sql).toBe(harmlessSql);
     expect(where.sql).not.toContain(input);
     const lower = input.toLowerCase();
-    expect(where.params).toEqual([input, 1, 2, input, `${input}-2`, 4, input, input, likeContains(lower), wordsPatternRe2(lower), "%plain%", wordsPatternRe2("plain"), ...CURSOR_PARAMS]);
+    expect(where.params).toEqual([input, 1, 2, input, `${input}-2`, 4, input, input, lower, wordsPatternRe2(lower), "plain", wordsPatternRe2("plain"), ...CURSOR_PARAMS]);
   });
 
   test("the SQL text has a placeholder for every parameter, first used in order", () => {
@@ -86,9 +85,9 @@ describe("whereSql shape", () => {
     expect(whereSql("acme", filter, { ts: 15, id: CURSOR_ID })).toEqual({
       sql:
         "tenant = $1 AND ts >= $2 AND ts < $3 AND service = $4 AND level IN ($5, $6) AND hostname IN ($7, $8) AND trace_id = $9" +
-        " AND ((message ILIKE $10 ESCAPE '\\' AND regexp_matches(lower(message), $11)) AND (message ILIKE $12 ESCAPE '\\' AND regexp_matches(lower(message), $13)))" +
+        " AND ((contains(lower(message), $10) AND regexp_matches(lower(message), $11)) AND (contains(lower(message), $12) AND regexp_matches(lower(message), $13)))" +
         " AND (ts < $14 OR (ts = $14 AND (ingest_ts < $15 OR (ingest_ts = $15 AND (seq < $16 OR (seq = $16 AND idx < $17))))))",
-      params: ["acme", 10, 20, "api", 3, 4, "h1", "h2", "t1", "%50\\%\\_off%", "(^|[^\\pL\\pN_])50\\x{25}_off([^\\pL\\pN_]|$)", "%a\\\\b%", "(^|[^\\pL\\pN_])a\\x{5c}b([^\\pL\\pN_]|$)", 15, 0x660cec46abf00, 12, 3],
+      params: ["acme", 10, 20, "api", 3, 4, "h1", "h2", "t1", "50%_off", "(^|[^\\pL\\pN_])50\\x{25}_off([^\\pL\\pN_]|$)", "a\\b", "(^|[^\\pL\\pN_])a\\x{5c}b([^\\pL\\pN_]|$)", 15, 0x660cec46abf00, 12, 3],
     });
   });
 
@@ -102,38 +101,6 @@ describe("whereSql shape", () => {
     [["DEBUG", "INFO"], "level IN ($2, $3)", [1, 2]],
   ])("levels %p bind as %s", (levels, clause, indices) => {
     expect(whereSql("t", { ...EMPTY_FILTER, levels })).toEqual({ sql: `tenant = $1 AND ${clause}`, params: ["t", ...indices] });
-  });
-});
-
-describe("likeContains", () => {
-  test.each<[string, string]>([
-    ["plain", "%plain%"],
-    ["", "%%"],
-    ["50%", "%50\\%%"],
-    ["a_b", "%a\\_b%"],
-    ["C:\\temp", "%C:\\\\temp%"],
-    ["%_\\", "%\\%\\_\\\\%"],
-    ["\\%", "%\\\\\\%%"],
-    ["it's", "%it's%"],
-  ])("%p -> %p", (term, pattern) => {
-    expect(likeContains(term)).toBe(pattern);
-  });
-
-  /** Reads a LIKE pattern back with ESCAPE '\\': the literal text, and the wildcards left unescaped. */
-  function unescapeLike(pattern: string): { literal: string; bareWildcards: number } {
-    let literal = "";
-    let bareWildcards = 0;
-    for (let index = 0; index < pattern.length; index++) {
-      const char = pattern[index];
-      if (char === "\\") literal += pattern[++index];
-      else if (char === "%" || char === "_") bareWildcards++;
-      else literal += char;
-    }
-    return { literal, bareWildcards };
-  }
-
-  test.each(["%", "_", "\\", "a%b_c\\d", "%%__\\\\", "trailing\\"])("%p matches literally: only the wildcards at both ends stay", (term) => {
-    expect(unescapeLike(likeContains(term))).toEqual({ literal: term, bareWildcards: 2 });
   });
 });
 

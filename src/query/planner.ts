@@ -23,10 +23,6 @@ export class QueryPlanError extends Error {
   readonly code = "bad_query";
 }
 
-/** Escapes LIKE wildcards so a term matches literally. */
-export function likeContains(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
-}
 
 /** The predicate for `node`; `bind` adds a parameter and returns its placeholder. */
 export function planPredicate(node: QueryNode, bind: (value: SqlParam) => string): string {
@@ -45,8 +41,10 @@ export function planPredicate(node: QueryNode, bind: (value: SqlParam) => string
         countLeaf();
         const lower = checkString(current.value).toLowerCase();
         if (current.prefix !== undefined && typeof current.prefix !== "boolean") throw new QueryPlanError("a text prefix flag is not a boolean");
-        // ILIKE is a cheap superset that DuckDB runs first; the pattern then checks the word edges (words.ts).
-        return `(message ILIKE ${bind(likeContains(lower))} ESCAPE '\\' AND regexp_matches(lower(message), ${bind(wordsPatternRe2(lower, current.prefix === true))}))`;
+        // A substring test is a cheap superset that DuckDB runs first (the pattern holds the
+        // term literally); the pattern then checks the word edges (words.ts). ILIKE was
+        // 2.3x slower than contains(lower(…)) on the bench's row groups.
+        return `(contains(lower(message), ${bind(lower)}) AND regexp_matches(lower(message), ${bind(wordsPatternRe2(lower, current.prefix === true))}))`;
       }
       case "match": {
         countLeaf();
