@@ -83,13 +83,7 @@ function mixState(state: number, mixedBlock: number): number {
 
 function finish(state: number, length: number, tail: number, tailBytes: number): number {
   if (tailBytes > 0) state ^= mixKey(tail);
-  state ^= length;
-  state ^= state >>> 16;
-  state = Math.imul(state, 0x85ebca6b);
-  state ^= state >>> 13;
-  state = Math.imul(state, 0xc2b2ae35);
-  state ^= state >>> 16;
-  return state >>> 0;
+  return fmix32(state ^ length);
 }
 
 /** Two independent 32-bit hashes of one key (unsigned): the start and step of its probes. */
