@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { MinuteCounts, minuteCountsSql } from "../src/storage/minute-counts.ts";
 import { tempDir } from "./helpers/processes.ts";
+import { sumSeries } from "./helpers/minute-counts.ts";
 
 interface Add {
   minute: number;
@@ -50,7 +51,7 @@ function reference(adds: readonly Add[], tenant: string, fromMinute: number, toM
 function summed(counts: MinuteCounts, tenant: string, fromMinute: number, toMinute: number, bucketMinutes: number | null): Group[] {
   const groups: Group[] = [];
   const seen = new Set<string>();
-  counts.sum(tenant, fromMinute, toMinute, bucketMinutes, (service, level, bucket, count) => {
+  sumSeries(counts, tenant, fromMinute, toMinute, bucketMinutes, (service, level, bucket, count) => {
     const key = JSON.stringify([service, level, bucket]);
     if (seen.has(key)) throw new Error(`group ${key} visited twice`);
     seen.add(key);
@@ -162,7 +163,7 @@ describe("MinuteCounts.sum", () => {
     ["a level past FATAL", () => new MinuteCounts().add(NOW_MINUTE, "default", "api", 6, 1)],
     ["a count of zero", () => new MinuteCounts().add(NOW_MINUTE, "default", "api", 1, 0)],
     ["a fractional minute", () => new MinuteCounts().add(NOW_MINUTE + 0.5, "default", "api", 1, 1)],
-    ["a bucket of zero minutes", () => new MinuteCounts().sum("default", 0, 1, 0, () => undefined)],
+    ["a bucket of zero minutes", () => sumSeries(new MinuteCounts(), "default", 0, 1, 0, () => undefined)],
   ])("refuses %s", (_what, call) => {
     expect(call).toThrow();
   });
@@ -181,7 +182,7 @@ describe("the entry bound", () => {
     expect({ entries: counts.entries, overflowed: counts.overflowed }).toEqual({ entries: 0, overflowed: true });
     counts.add(NOW_MINUTE + 3, "default", "service-0", 2, 1);
     expect({ entries: counts.entries, overflowed: counts.overflowed }).toEqual({ entries: 0, overflowed: true });
-    expect(() => counts.sum("default", 0, Number.MAX_SAFE_INTEGER, null, () => undefined)).toThrow(/overflowed/);
+    expect(() => sumSeries(counts, "default", 0, Number.MAX_SAFE_INTEGER, null, () => undefined)).toThrow(/overflowed/);
   });
 });
 
@@ -202,7 +203,7 @@ describe("speed", () => {
       groups = 0;
       total = 0;
       const startedAt = performance.now();
-      counts.sum("default", end - 1440, end, null, (_service, _level, _bucket, count) => {
+      sumSeries(counts, "default", end - 1440, end, null, (_service, _level, _bucket, count) => {
         groups++;
         total += count;
       });

@@ -37,6 +37,7 @@ import { SkipIndex } from "../src/storage/skip-index.ts";
 import { StorageWorkScheduler, type StorageWorkKind } from "../src/storage/work-scheduler.ts";
 import { tempDir } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { sumSeries } from "./helpers/minute-counts.ts";
 
 const SHARD = 0;
 const TENANT = "default";
@@ -737,7 +738,7 @@ function sortCountRows(rows: [string, number, number, number][]): [string, numbe
 /** What counts.sum visits over all time. */
 function summedCounts(store: ShardStore, tenant: string, bucketMinutes: number | null): [string, number, number, number][] {
   const rows: [string, number, number, number][] = [];
-  store.counts.sum(tenant, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, bucketMinutes, (service, level, bucket, count) => rows.push([service, level, bucket, count]));
+  sumSeries(store.counts, tenant, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, bucketMinutes, (service, level, bucket, count) => rows.push([service, level, bucket, count]));
   return sortCountRows(rows);
 }
 

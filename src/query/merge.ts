@@ -11,6 +11,11 @@ export function compareNewestFirst(a: { timestampUs: number; id: string }, b: { 
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
+/** The comparator of a search's order: newest first, or its reverse. */
+export function compareInOrder(order: SearchOrder): (a: { timestampUs: number; id: string }, b: { timestampUs: number; id: string }) => number {
+  return order === "newest" ? compareNewestFirst : (a, b) => compareNewestFirst(b, a);
+}
+
 export interface MergedSearch {
   rows: StoredEvent[];
   nextCursor: Cursor | null;
@@ -22,7 +27,7 @@ export interface MergedSearch {
  * silently skipped row, at worst a shorter page with a cursor.
  */
 export function mergeSearch(replies: readonly ShardSearchReply[], limit: number, order: SearchOrder = "newest"): MergedSearch {
-  const compare = order === "newest" ? compareNewestFirst : (a: StoredEvent, b: StoredEvent) => compareNewestFirst(b, a);
+  const compare = compareInOrder(order);
   const all = replies.flatMap((reply) => reply.rows).sort(compare);
   let cutoff: StoredEvent | undefined;
   for (const reply of replies) {

@@ -6,11 +6,12 @@ import { queryRows } from "../storage/duckdb.ts";
 import { sqlPathLiteral, type DataPaths } from "../storage/paths.ts";
 import { rowToEvent } from "../storage/schema.ts";
 import type { StoreSnapshot } from "../storage/shard-store.ts";
+import { segmentReadRows } from "../storage/segment-skip-indexes.ts";
 import { aggregateRowOf, type AggregateRow } from "./aggregate.ts";
 import { AGGREGATE_GROUPS_MAX, SHARD_REPLY_BYTES_MAX } from "./limits.ts";
 import { aggregateSql, searchSql, sourceSql, whereSql } from "./sql.ts";
 import { addCountRows } from "./counter-aggregate.ts";
-import { compareNewestFirst } from "./merge.ts";
+import { compareInOrder } from "./merge.ts";
 import { pageSettled, planSearchWaves, type WaveSegment } from "./search-waves.ts";
 import type { StoredEvent } from "../protocol/event.ts";
 
@@ -31,12 +32,7 @@ function aggregateRowBytes(row: AggregateRow): number {
 }
 
 /** Thrown between two waves of a search that its server stopped (timeout or cancel) while no statement ran to interrupt. */
-export class QueryStoppedError extends Error {}
-
-/** Rows a segment read yields: all of it, or its ranges. */
-function rowsOfRead(read: StoreSnapshot["segments"][number]): number {
-  return read.ranges === null ? read.segment.rows : read.ranges.reduce((sum, range) => sum + range.end - range.start, 0);
-}
+class QueryStoppedError extends Error {}
 
 export interface ShardQueryOptions {
   /** Asked between a search's waves, so a stop that came while no statement ran still ends it (a DuckDB interrupt only ends a running one). */
@@ -52,8 +48,8 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
   if (request.kind === "search") {
     const order = request.order ?? "newest";
     const where = whereSql(request.tenant, request.filter, request.cursor, order);
-    const compare = order === "newest" ? compareNewestFirst : (a: StoredEvent, b: StoredEvent) => compareNewestFirst(b, a);
-    const segments: WaveSegment[] = snapshot.segments.map((read) => ({ minTs: read.segment.minTs, maxTs: read.segment.maxTs, rows: rowsOfRead(read) }));
+    const compare = compareInOrder(order);
+    const segments: WaveSegment[] = snapshot.segments.map((read) => ({ minTs: read.segment.minTs, maxTs: read.segment.maxTs, rows: segmentReadRows(read) }));
     const waves = planSearchWaves(segments, order, options.waveRows);
     let rows: StoredEvent[] = [];
     let rowsScanned = snapshot.rowsRead - segments.reduce((sum, segment) => sum + segment.rows, 0);
@@ -69,7 +65,7 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
       const query = searchSql(source, where, request.limit, order, request.columns);
       const found = (await queryRows(connection, query.sql, query.params)).map(rowToEvent);
       rows = wave === 0 ? found : [...rows, ...found].sort(compare).slice(0, request.limit);
-      rowsScanned += reads.reduce((sum, read) => sum + rowsOfRead(read), 0);
+      rowsScanned += (waves[wave] ?? []).reduce((sum, index) => sum + segments[index].rows, 0);
     }
     // Keep the reply under the NATS payload budget; the gateway handles the cut.
     let bytes = REPLY_ENVELOPE_BYTES;

@@ -119,29 +119,13 @@ export class MinuteCounts {
   }
 
   /**
-   * Visits the summed counts of `tenant` over whole minutes [fromMinute, toMinute),
-   * grouped by (service, level, bucket) where bucket = floor(minute / bucketMinutes) x
-   * bucketMinutes, or bucket = -1 for all time when bucketMinutes is null. Visit order
-   * unspecified; each (service, level, bucket) visited once. Not to be called once
-   * overflowed (the counts are incomplete then).
-   */
-  sum(tenant: string, fromMinute: number, toMinute: number, bucketMinutes: number | null, visit: (service: string, level: number, bucket: number, count: number) => void): void {
-    const series: [string, number][] = [];
-    this.sumGroups(
-      tenant,
-      fromMinute,
-      toMinute,
-      bucketMinutes,
-      (service, level) => series.push([service, level]) - 1,
-      (group, bucket, count) => visit(series[group][0], series[group][1], bucket, count),
-    );
-  }
-
-  /**
-   * Like sum, but summed into the caller's groups: `groupOf` maps each (service,
+   * Visits the summed counts of `tenant` over whole minutes [fromMinute, toMinute) in
+   * the caller's groups, by bucket = floor(minute / bucketMinutes) x bucketMinutes, or
+   * bucket = -1 for all time when bucketMinutes is null. `groupOf` maps each (service,
    * level) series of the tenant, once per call, to a group number (0 up) or -1 to
-   * leave it out, and `visit` gets each (group, bucket) once. A histogram of every
-   * series is then one sum per bucket, not one visit per series and bucket.
+   * leave it out; `visit` gets each (group, bucket) once, in unspecified order. A
+   * histogram of every series is then one sum per bucket, not one visit per series and
+   * bucket. Not to be called once overflowed (the counts are incomplete then).
    */
   sumGroups(
     tenant: string,

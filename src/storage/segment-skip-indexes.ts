@@ -17,6 +17,11 @@ export interface SegmentRead {
   ranges: RowRange[] | null;
 }
 
+/** Rows a segment read yields: all of the segment, or its ranges. */
+export function segmentReadRows(read: SegmentRead): number {
+  return read.ranges === null ? read.segment.rows : read.ranges.reduce((sum, range) => sum + range.end - range.start, 0);
+}
+
 export interface SegmentSkipIndexesOptions {
   paths: DataPaths;
   shard: number;
@@ -202,7 +207,7 @@ export class SegmentSkipIndexes {
       await writeSkipIndex(path, skipIndexTempPath(paths, shard, fileName), built);
       if (options.syncDirectory) await fsyncPath(segmentsDir(paths, shard));
       // Kept as the mapped file, not the heap copy just built.
-      return await openSkipIndex(path);
+      return built.mappedFrom(path);
     } finally {
       this.buildMs += performance.now() - startedAt;
     }

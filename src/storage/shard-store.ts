@@ -35,7 +35,7 @@ import {
   type DataPaths,
 } from "./paths.ts";
 import type { SkipIndex } from "./skip-index.ts";
-import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
+import { SegmentSkipIndexes, segmentReadRows, type SegmentRead } from "./segment-skip-indexes.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_CASTS, COLUMN_NAMES, NDJSON_COLUMNS_SPEC } from "./schema.ts";
@@ -252,7 +252,7 @@ export class ShardStore {
    * see: the manifest's segments (counted at open) and every flushed memtable part.
    * A part's rows are added in the same synchronous step that makes the part visible
    * to snapshot(), and seals and compactions only move rows, so a snapshot() and a
-   * counts.sum() taken in the same tick (no await between them) see exactly the same
+   * counts.sumGroups() taken in the same tick (no await between them) see exactly the same
    * rows. Rows replayed from the WAL after a restart come through flushes; the
    * partition actor drops messages segments already hold (durableSeqsFrom), so none
    * is counted twice.
@@ -421,7 +421,6 @@ export class ShardStore {
     const reads: SegmentRead[] = filter.skip === undefined || filter.skip === true ? inRange.map((segment) => ({ segment, ranges: null })) : this.skipIndexes.filter(inRange, filter.skip);
     const segments = reads.map((read) => read.segment);
     for (const segment of segments) this.acquireSegment(segment.file);
-    const rowsOf = (read: SegmentRead) => (read.ranges === null ? read.segment.rows : read.ranges.reduce((sum, range) => sum + range.end - range.start, 0));
     let released = false;
     return {
       tables: tables.flatMap((table) => table.parts),
@@ -429,7 +428,7 @@ export class ShardStore {
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
       segmentsSkippedByIndex: inRange.length - segments.length,
-      rowsRead: tables.reduce((sum, table) => sum + table.rows, 0) + reads.reduce((sum, read) => sum + rowsOf(read), 0),
+      rowsRead: tables.reduce((sum, table) => sum + table.rows, 0) + reads.reduce((sum, read) => sum + segmentReadRows(read), 0),
       release: () => {
         if (released) return;
         released = true;

@@ -279,10 +279,26 @@ export class SkipIndex {
     return all ? null : ranges;
   }
 
+  /** Where the buckets start in the file. */
+  private get wordsAt(): number {
+    return HEADER_BYTES + this.blocks.length * BLOCK_ENTRY_BYTES;
+  }
+
+  /**
+   * The same index with its buckets read from `path`, a file holding it encoded (just
+   * written, or just read and checked): mapped, so they live in the page cache rather
+   * than on the heap, and the file is not read or checked again.
+   */
+  mappedFrom(path: string): SkipIndex {
+    const map = Bun.mmap(path, { shared: false });
+    const expected = this.wordsAt + this.words.byteLength + TRAILER_BYTES;
+    if (map.length !== expected) throw new SkipIndexError("skip_index_corrupt", `skip index ${path} is ${map.length} bytes, ${expected} expected`);
+    return new SkipIndex(this.blocks, new Uint32Array(map.buffer, map.byteOffset + this.wordsAt, this.words.length));
+  }
+
   /** The file's bytes: header, block table, buckets, CRC-32. */
   encode(): Uint8Array {
-    const tableBytes = this.blocks.length * BLOCK_ENTRY_BYTES;
-    const bytes = new Uint8Array(HEADER_BYTES + tableBytes + this.words.byteLength + TRAILER_BYTES);
+    const bytes = new Uint8Array(this.wordsAt + this.words.byteLength + TRAILER_BYTES);
     const view = new DataView(bytes.buffer);
     view.setUint32(0, MAGIC, true);
     view.setUint32(4, SKIP_INDEX_VERSION, true);
@@ -295,7 +311,7 @@ export class SkipIndex {
       view.setUint32(at + 8, block.bucketCount, true);
       view.setUint32(at + 12, block.keyCount, true);
     });
-    bytes.set(new Uint8Array(this.words.buffer, this.words.byteOffset, this.words.byteLength), HEADER_BYTES + tableBytes);
+    bytes.set(new Uint8Array(this.words.buffer, this.words.byteOffset, this.words.byteLength), this.wordsAt);
     view.setUint32(bytes.length - TRAILER_BYTES, Bun.hash.crc32(bytes.subarray(0, bytes.length - TRAILER_BYTES)), true);
     return bytes;
   }
@@ -303,7 +319,7 @@ export class SkipIndex {
   /**
    * Reads a file's bytes back, checking every field and the checksum; throws
    * SkipIndexError. The filters are a view of `bytes` when they sit on a 4-byte
-   * boundary (a mapped file does), else a copy.
+   * boundary, else a copy.
    */
   static decode(bytes: Uint8Array): SkipIndex {
     const corrupt = (what: string): never => {
@@ -382,13 +398,12 @@ export async function writeSkipIndex(path: string, tmpPath: string, index: SkipI
 }
 
 /**
- * Opens a skip index file for queries: checked in full (read, not mapped, so the
- * check does not leave every page resident), then mapped, so its filters live in the
- * page cache rather than on the heap. Throws SkipIndexError or the read's error.
+ * Opens a skip index file for queries: read and checked in full once (read, not
+ * mapped, so the check leaves no page resident), then its buckets mapped. Throws
+ * SkipIndexError or the read's error.
  */
 export async function openSkipIndex(path: string): Promise<SkipIndex> {
-  SkipIndex.decode(await readFile(path));
-  return SkipIndex.decode(Bun.mmap(path, { shared: false }));
+  return SkipIndex.decode(await readFile(path)).mappedFrom(path);
 }
 
 // ---- building one from a segment ----
