@@ -85,7 +85,7 @@ describe("searching in waves", () => {
     segmentsTotal: SEGMENTS,
     segmentsSkipped: 0,
     segmentsSkippedByIndex: 0,
-    rowsRead: SEGMENTS * ROWS + 50,
+    tableRows: 50,
     release: () => undefined,
   });
 

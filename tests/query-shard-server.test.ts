@@ -23,7 +23,7 @@ let server: ShardQueryServer;
 
 /** Hands out snapshots of the one big table, as a ShardStore would of its memtable. */
 const store = {
-  snapshot: () => ({ tables: ["mem_s0_1"], segments: [], segmentsTotal: 0, segmentsSkipped: 0, segmentsSkippedByIndex: 0, rowsRead: 2_000_000, release: () => undefined }),
+  snapshot: () => ({ tables: ["mem_s0_1"], segments: [], segmentsTotal: 0, segmentsSkipped: 0, segmentsSkippedByIndex: 0, tableRows: 2_000_000, release: () => undefined }),
 } as unknown as ShardStore;
 
 beforeAll(async () => {

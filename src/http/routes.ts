@@ -5,7 +5,7 @@ import { describe } from "../actors/supervisor.ts";
 import { DEFAULT_TENANT } from "../protocol/subjects.ts";
 import { parseAggregateSpec } from "../query/aggregate.ts";
 import { EXPORT_FORMATS, type Exporter, type ExportFormat } from "../query/export.ts";
-import { parseFields, parseFilter, parseSearchRequest, parseTimeoutMs, QueryError } from "../query/filter.ts";
+import { integerParam, parseFields, parseFilter, parseSearchRequest, parseTimeoutMs, QueryError } from "../query/filter.ts";
 import { CONTEXT_EVENTS_MAX } from "../query/limits.ts";
 import { ClientGoneError, type QueryGateway } from "../query/query-gateway.ts";
 import type { TailHub } from "../query/tail.ts";
@@ -58,11 +58,7 @@ function queryOptions(request: Request, url: URL): { timeoutMs: number; signal: 
 
 /** before/after of the context endpoint: 10 by default, at most CONTEXT_EVENTS_MAX. */
 function countParam(url: URL, name: string): number {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === "") return 10;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > CONTEXT_EVENTS_MAX) throw new HttpError(400, "bad_parameter", `${name}: ${JSON.stringify(raw.slice(0, 32))} is not an integer from 0 to ${CONTEXT_EVENTS_MAX}`);
-  return value;
+  return integerParam(url.searchParams, name, 0, CONTEXT_EVENTS_MAX) ?? 10;
 }
 
 async function route(request: Request, url: URL, context: RouteContext): Promise<Response> {

@@ -8,17 +8,17 @@
 // quantile off them, within 1% of the true value. Distinct counts are exact up to
 // COUNT_DISTINCT_EXACT_MAX values a group and shard, then marked approximate.
 
-import { LEVELS } from "../protocol/event.ts";
 import type { SqlParam } from "../storage/duckdb.ts";
 import { formatTimestampUs } from "../ingest/timestamp.ts";
-import { METADATA_SEGMENT_PATTERN } from "./ast.ts";
-import { QueryError, UNIT_US } from "./filter.ts";
+import { fieldName, METADATA_SEGMENT_PATTERN, QUERY_FIELDS, type FieldRef } from "./ast.ts";
+import { integerParam, QueryError, UNIT_US } from "./filter.ts";
 import { AGGREGATE_FUNCTIONS_MAX, AGGREGATE_GROUP_FIELDS_MAX, AGGREGATE_GROUPS_MAX, COUNT_DISTINCT_EXACT_MAX, HISTOGRAM_BUCKETS_MAX } from "./limits.ts";
-import { metadataValueSql, NUMERIC_TEXT_PATTERN } from "./planner.ts";
+import { columnSql, NUMERIC_TEXT_PATTERN } from "./planner.ts";
+import { levelName } from "../storage/schema.ts";
 
 /** A field to group by or aggregate: a named column or a metadata path. */
-export type AggField = { name: "service" | "level" | "hostname" | "trace_id" | "span_id" } | { metadata: string[] };
-const NAMED_FIELDS = ["service", "level", "hostname", "trace_id", "span_id"] as const;
+export type AggField = FieldRef;
+const NAMED_FIELDS = QUERY_FIELDS.filter((field) => field !== "message");
 
 export const AGG_FUNCTIONS = ["count", "count_distinct", "min", "max", "sum", "avg", "p50", "p90", "p95", "p99"] as const;
 export type AggFunctionName = (typeof AGG_FUNCTIONS)[number];
@@ -43,16 +43,12 @@ const SKETCH_GAMMA = 1.02;
 /** Keeps sketch bucket indices positive: ln(1e-300)/ln(1.02) is about -34,900. */
 const SKETCH_OFFSET = 100_000;
 
-export function fieldLabel(field: AggField): string {
-  return "name" in field ? field.name : `metadata.${field.metadata.join(".")}`;
-}
-
-export function functionLabel(fn: AggFunction): string {
-  return fn.field ? `${fn.fn}(${fieldLabel(fn.field)})` : fn.fn;
+function functionLabel(fn: AggFunction): string {
+  return fn.field ? `${fn.fn}(${fieldName(fn.field)})` : fn.fn;
 }
 
 function parseField(raw: string, what: string): AggField {
-  if ((NAMED_FIELDS as readonly string[]).includes(raw)) return { name: raw as (typeof NAMED_FIELDS)[number] };
+  if ((NAMED_FIELDS as readonly string[]).includes(raw)) return { name: raw as Exclude<(typeof QUERY_FIELDS)[number], "message"> };
   if (raw.startsWith("metadata.")) {
     const path = raw.slice("metadata.".length).split(".");
     if (path.length > 0 && path.length <= 16 && path.every((segment) => METADATA_SEGMENT_PATTERN.test(segment))) return { metadata: path };
@@ -63,7 +59,7 @@ function parseField(raw: string, what: string): AggField {
 const DURATION = /^(\d{1,9})(ms|s|m|h|d|w)$/;
 
 /** `30s`, `1m`, `1h`, `1d` to microseconds. */
-export function parseDurationUs(raw: string, what: string): number {
+function parseDurationUs(raw: string, what: string): number {
   const match = DURATION.exec(raw.trim());
   if (!match || Number(match[1]) === 0) throw new QueryError("bad_parameter", `${what}: ${JSON.stringify(raw.slice(0, 32))} is not a duration like 30s, 1m, 1h or 1d`);
   return Number(match[1]) * UNIT_US[match[2]];
@@ -100,13 +96,7 @@ export function parseAggregateSpec(params: URLSearchParams, range: { fromUs?: nu
     functions.push({ fn, field });
   }
   if (functions.length > AGGREGATE_FUNCTIONS_MAX) throw new QueryError("bad_parameter", `agg: at most ${AGGREGATE_FUNCTIONS_MAX} functions`);
-  const topRaw = params.get("top");
-  let top: number | undefined;
-  if (topRaw !== null && topRaw !== "") {
-    top = Number(topRaw);
-    if (!Number.isInteger(top) || top < 1 || top > AGGREGATE_GROUPS_MAX) throw new QueryError("bad_parameter", `top: ${JSON.stringify(topRaw.slice(0, 32))} is not an integer from 1 to ${AGGREGATE_GROUPS_MAX}`);
-  }
-  return { groupBy, intervalUs, functions, top };
+  return { groupBy, intervalUs, functions, top: integerParam(params, "top", 1, AGGREGATE_GROUPS_MAX) };
 }
 
 /** Whether the API answers in the seed's shape `{"aggregations":{key:count}}` too. */
@@ -117,29 +107,24 @@ export function isSimpleCount(spec: AggregateSpec): boolean {
 // ---------------------------------------------------------------------------------
 // SQL
 
-function fieldSql(field: AggField, bind: (value: SqlParam) => string): string {
-  return "name" in field ? field.name : metadataValueSql(field.metadata, bind);
-}
-
 function numberSql(field: AggField, bind: (value: SqlParam) => string): string {
-  const text = fieldSql(field, bind);
+  const text = columnSql(field, bind);
   return `(CASE WHEN regexp_full_match(${text}, ${bind(NUMERIC_TEXT_PATTERN)}) THEN TRY_CAST(${text} AS DOUBLE) END)`;
 }
 
 /** The select list of a shard's aggregate: g0.., t (bucket start), n (count), f0.. per function. */
-export function aggregateSelectSql(spec: AggregateSpec, bind: (value: SqlParam) => string): { select: string; groups: number } {
-  const columns: string[] = spec.groupBy.map((field, index) => `${fieldSql(field, bind)} AS g${index}`);
+export function aggregateSelectSql(spec: AggregateSpec, bind: (value: SqlParam) => string): string {
+  const columns: string[] = spec.groupBy.map((field, index) => `${columnSql(field, bind)} AS g${index}`);
   if (spec.intervalUs !== undefined) {
     const width = bind(spec.intervalUs);
     columns.push(`(floor(ts / ${width}) * ${width})::BIGINT AS t`);
   }
-  const groups = columns.length;
   columns.push("count(*) AS n");
   spec.functions.forEach((fn, index) => {
     const field = fn.field!;
     switch (fn.fn) {
       case "count_distinct": {
-        const value = fieldSql(field, bind);
+        const value = columnSql(field, bind);
         columns.push(`count(DISTINCT ${value}) AS f${index}`, `CASE WHEN count(DISTINCT ${value}) <= ${COUNT_DISTINCT_EXACT_MAX} THEN list(DISTINCT ${value}) FILTER (WHERE ${value} IS NOT NULL) END AS v${index}`);
         break;
       }
@@ -163,7 +148,7 @@ export function aggregateSelectSql(spec: AggregateSpec, bind: (value: SqlParam) 
       }
     }
   });
-  return { select: columns.join(", "), groups };
+  return columns.join(", ");
 }
 
 // ---------------------------------------------------------------------------------
@@ -184,7 +169,7 @@ export function aggregateRowOf(spec: AggregateSpec, row: Record<string, unknown>
   const key: (string | number | null)[] = spec.groupBy.map((field, index) => {
     const value = row[`g${index}`];
     if (value === null || value === undefined) return null;
-    if ("name" in field && field.name === "level") return LEVELS[Number(value)] ?? "INFO";
+    if ("name" in field && field.name === "level") return levelName(Number(value));
     return String(value);
   });
   if (spec.intervalUs !== undefined) key.push(Number(row.t));
@@ -214,6 +199,8 @@ export function aggregateRowOf(spec: AggregateSpec, row: Record<string, unknown>
 
 interface MergedGroup {
   key: (string | number | null)[];
+  /** The key as text: the merge's map key and the tie-break of the response's order. */
+  text: string;
   n: number;
   state: unknown[];
   /** count_distinct: the union while every shard sent values; null once one did not. */
@@ -225,10 +212,6 @@ export interface MergedAggregate {
   overflow: boolean;
 }
 
-function keyText(key: readonly (string | number | null)[]): string {
-  return JSON.stringify(key);
-}
-
 /** Adds shard rows into the merge, exactly (percentile sketches bucket by bucket). */
 export function mergeAggregateRows(spec: AggregateSpec, shards: readonly { rows: readonly AggregateRow[]; overflow: boolean }[]): MergedAggregate {
   const groups = new Map<string, MergedGroup>();
@@ -236,10 +219,10 @@ export function mergeAggregateRows(spec: AggregateSpec, shards: readonly { rows:
   for (const shard of shards) {
     overflow ||= shard.overflow;
     for (const row of shard.rows) {
-      const text = keyText(row.key);
+      const text = JSON.stringify(row.key);
       let group = groups.get(text);
       if (!group) {
-        group = { key: row.key, n: 0, state: spec.functions.map(() => undefined), distinct: spec.functions.map(() => new Set<string>()) };
+        group = { key: row.key, text, n: 0, state: spec.functions.map(() => undefined), distinct: spec.functions.map((fn) => (fn.fn === "count_distinct" ? new Set<string>() : null)) };
         groups.set(text, group);
       }
       group.n += row.n;
@@ -308,7 +291,7 @@ function bucketValue(key: number): number {
 /** The API shape: `buckets` always; `aggregations` too in the seed's simple case. */
 export function aggregateResponse(spec: AggregateSpec, merged: MergedAggregate): Record<string, unknown> {
   let groups = merged.groups;
-  const byCount = (a: MergedGroup, b: MergedGroup) => b.n - a.n || (keyText(a.key) < keyText(b.key) ? -1 : 1);
+  const byCount = (a: MergedGroup, b: MergedGroup) => b.n - a.n || (a.text < b.text ? -1 : 1);
   groups.sort(byCount);
   if (spec.top !== undefined) groups = groups.slice(0, spec.top);
   const timeIndex = spec.groupBy.length;
@@ -316,7 +299,7 @@ export function aggregateResponse(spec: AggregateSpec, merged: MergedAggregate):
   let approximate = false;
   const buckets = groups.map((group) => {
     const out: Record<string, unknown> = {};
-    spec.groupBy.forEach((field, index) => (out[fieldLabel(field)] = group.key[index]));
+    spec.groupBy.forEach((field, index) => (out[fieldName(field)] = group.key[index]));
     if (spec.intervalUs !== undefined) out.time = formatTimestampUs(group.key[timeIndex] as number);
     out.count = group.n;
     spec.functions.forEach((fn, index) => {
@@ -345,7 +328,7 @@ export function aggregateResponse(spec: AggregateSpec, merged: MergedAggregate):
     const simple: Record<string, number> = {};
     for (const group of groups) simple[String(group.key[0])] = group.n;
     response.aggregations = simple;
-    response.group_by = fieldLabel(spec.groupBy[0]);
+    response.group_by = fieldName(spec.groupBy[0]);
   }
   response.buckets = buckets;
   response.overflow = merged.overflow;

@@ -4,9 +4,8 @@
 // edges. The counters and the snapshot are read in the same tick, so the answer is
 // exactly what a scan of that snapshot gives. Pure apart from reading the counters.
 
-import { LEVELS } from "../protocol/event.ts";
 import { MINUTE_US, type MinuteCounts } from "../storage/minute-counts.ts";
-import { levelIndex } from "../storage/schema.ts";
+import { levelIndex, levelName } from "../storage/schema.ts";
 import type { AggregateRow, AggregateSpec } from "./aggregate.ts";
 import type { SearchFilter } from "./filter.ts";
 
@@ -49,7 +48,7 @@ export function counterRows(counts: MinuteCounts, tenant: string, spec: Aggregat
   const groupByText = new Map<string, number>();
   const groupOf = (service: string, level: number): number => {
     if ((services && !services.has(service)) || (levels && !levels.has(level))) return -1;
-    const key: (string | number | null)[] = spec.groupBy.map((field) => ("name" in field && field.name === "level" ? (LEVELS[level] ?? "INFO") : service));
+    const key: (string | number | null)[] = spec.groupBy.map((field) => ("name" in field && field.name === "level" ? levelName(level) : service));
     const text = JSON.stringify(key);
     let group = groupByText.get(text);
     if (group === undefined) {

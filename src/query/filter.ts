@@ -150,12 +150,17 @@ export function parseFields(params: URLSearchParams): ApiField[] | undefined {
 }
 
 /** `timeout_ms`: the query's time budget, default and maximum in limits.ts. */
-export function parseTimeoutMs(params: URLSearchParams): number {
-  const raw = params.get("timeout_ms");
-  if (raw === null || raw === "") return QUERY_TIMEOUT_DEFAULT_MS;
+/** An integer parameter within [min, max]; undefined when absent or empty. */
+export function integerParam(params: URLSearchParams, name: string, min: number, max: number): number | undefined {
+  const raw = params.get(name);
+  if (raw === null || raw === "") return undefined;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > QUERY_TIMEOUT_MAX_MS) throw new QueryError("bad_parameter", `timeout_ms: ${JSON.stringify(raw.slice(0, 32))} is not an integer from 1 to ${QUERY_TIMEOUT_MAX_MS}`);
+  if (!Number.isInteger(value) || value < min || value > max) throw new QueryError("bad_parameter", `${name}: ${JSON.stringify(raw.slice(0, 32))} is not an integer from ${min} to ${max}`);
   return value;
+}
+
+export function parseTimeoutMs(params: URLSearchParams): number {
+  return integerParam(params, "timeout_ms", 1, QUERY_TIMEOUT_MAX_MS) ?? QUERY_TIMEOUT_DEFAULT_MS;
 }
 
 export function parseSearchRequest(params: URLSearchParams): SearchRequest {

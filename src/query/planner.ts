@@ -96,8 +96,8 @@ export function metadataValueSql(path: readonly string[], bind: (value: SqlParam
   return `(CASE WHEN json_valid(metadata) THEN json_extract_string(metadata, ${bind(`$.${path.map((segment) => `"${segment}"`).join(".")}`)}) END)`;
 }
 
-/** A column, or a metadata value by its path (bound; rows whose metadata is not JSON have none). */
-function columnSql(field: FieldRef, bind: (value: SqlParam) => string): string {
+/** A column, or a metadata value by its path (bound; rows whose metadata is not JSON have none); checked, as plans come off the wire. */
+export function columnSql(field: FieldRef, bind: (value: SqlParam) => string): string {
   if ("metadata" in field) {
     if (!Array.isArray(field.metadata) || field.metadata.length === 0 || !field.metadata.every((segment) => typeof segment === "string" && METADATA_SEGMENT_PATTERN.test(segment))) {
       throw new QueryPlanError("a metadata path must be segments of letters, digits, _ and -");

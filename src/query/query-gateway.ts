@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import hdr from "hdr-histogram-js";
 import { describe } from "../actors/supervisor.ts";
 import { HttpError } from "../http/errors.ts";
-import { QUERY_PROTOCOL_VERSION, type ShardAggregateReply, type ShardQueryReply, type ShardQueryRequest, type ShardSearchReply } from "../protocol/query-messages.ts";
+import { QUERY_PROTOCOL_VERSION, type ShardAggregateReply, type ShardAggregateRequest, type ShardQueryReply, type ShardSearchReply, type ShardSearchRequest } from "../protocol/query-messages.ts";
 import { QUERY_CANCEL_SUBJECT, querySubject } from "../protocol/subjects.ts";
 import type { StoredEvent } from "../protocol/event.ts";
 import { aggregateResponse, mergeAggregateRows, type AggregateSpec } from "./aggregate.ts";
@@ -15,6 +15,11 @@ import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS 
 import { mergeSearch, type MergedSearch } from "./merge.ts";
 import { formatTimestampUs } from "../ingest/timestamp.ts";
 import { parseEventId } from "../storage/schema.ts";
+
+/** A shard request without its envelope, which scatter adds. */
+type ScatterRequest = Omit<ShardSearchRequest, "v" | "id" | "timeoutMs"> | Omit<ShardAggregateRequest, "v" | "id" | "timeoutMs">;
+/** A shard's reply, or why none came. */
+type ScatterResult = ShardQueryReply | { ok: false; shard: number; code: "unreachable"; error: string };
 
 export interface QueryGatewayOptions {
   nc: NatsConnection;
@@ -134,7 +139,7 @@ export class QueryGateway {
   /** One merged page, outside the in-flight count (export holds its slot for the whole stream). */
   async searchPage(tenant: string, request: SearchRequest, options: QueryOptions): Promise<SearchPage> {
     const scatter = await this.scatter<ShardSearchReply>(
-      { v: QUERY_PROTOCOL_VERSION, id: "", timeoutMs: options.timeoutMs, kind: "search", tenant, filter: request.filter, limit: request.limit, order: request.order, cursor: request.cursor, columns: columnsFor(request.fields) },
+      { kind: "search", tenant, filter: request.filter, limit: request.limit, order: request.order, cursor: request.cursor, columns: columnsFor(request.fields) },
       options,
     );
     return { merged: mergeSearch(scatter.replies, request.limit, request.order), scatter };
@@ -144,7 +149,7 @@ export class QueryGateway {
   async aggregate(tenant: string, filter: SearchFilter, spec: AggregateSpec, options: QueryOptions & { counters?: boolean }): Promise<Record<string, unknown>> {
     return this.timed(async () => {
       const started = performance.now();
-      const scatter = await this.scatter<ShardAggregateReply>({ v: QUERY_PROTOCOL_VERSION, id: "", timeoutMs: options.timeoutMs, kind: "aggregate", tenant, filter, spec, counters: options.counters }, options);
+      const scatter = await this.scatter<ShardAggregateReply>({ kind: "aggregate", tenant, filter, spec, counters: options.counters }, options);
       const fromCounters = scatter.replies.length > 0 && scatter.replies.every((reply) => reply.fromCounters === true);
       return { ...aggregateResponse(spec, mergeAggregateRows(spec, scatter.replies)), from_counters: fromCounters, ...this.footer(scatter, started) };
     });
@@ -216,9 +221,10 @@ export class QueryGateway {
     }
   }
 
-  private async scatter<R extends ShardSearchReply | ShardAggregateReply>(request: ShardQueryRequest, options: QueryOptions): Promise<Scatter<R>> {
+  /** Sends `request` to every shard with the protocol envelope (version, a fresh id, the time budget) and gathers the replies. */
+  private async scatter<R extends ShardSearchReply | ShardAggregateReply>(request: ScatterRequest, options: QueryOptions): Promise<Scatter<R>> {
     const id = crypto.randomUUID();
-    const payload = JSON.stringify({ ...request, id });
+    const payload = JSON.stringify({ ...request, v: QUERY_PROTOCOL_VERSION, id, timeoutMs: options.timeoutMs });
     const { signal } = options;
     if (signal?.aborted) throw new ClientGoneError("the client went away");
     let onAbort: (() => void) | undefined;
@@ -232,12 +238,12 @@ export class QueryGateway {
     });
     gone.catch(() => undefined);
     const timeout = options.timeoutMs + SHARD_REPLY_GRACE_MS;
-    let results: (ShardQueryReply | { ok: false; shard: number; code: "unreachable"; error: string })[];
+    let results: ScatterResult[];
     try {
       results = await Promise.race([
         gone,
         Promise.all(
-          Array.from({ length: this.options.shards }, async (_, shard): Promise<ShardQueryReply | { ok: false; shard: number; code: "unreachable"; error: string }> => {
+          Array.from({ length: this.options.shards }, async (_, shard): Promise<ScatterResult> => {
             try {
               const message = await this.options.nc.request(querySubject(shard), payload, { timeout });
               return message.json<ShardQueryReply>();
@@ -257,7 +263,7 @@ export class QueryGateway {
         scatter.replies.push(result as R);
         scatter.segmentsTotal += result.segmentsTotal;
         scatter.segmentsSkipped += result.segmentsSkipped;
-        scatter.rowsScanned += result.rowsScanned ?? 0;
+        scatter.rowsScanned += result.rowsScanned;
       } else if (result.code === "busy") {
         this.counters.busy++;
         throw new HttpError(503, "shard_busy", `shard ${result.shard} is busy: ${result.error}`, 1);

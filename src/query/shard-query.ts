@@ -43,7 +43,7 @@ export interface ShardQueryOptions {
 
 export async function runShardQuery(connection: DuckDBConnection, paths: DataPaths, shard: number, snapshot: StoreSnapshot, request: ShardQueryRequest, options: ShardQueryOptions = {}): Promise<ShardQueryReply> {
   const started = performance.now();
-  const stats = { shard, segmentsTotal: snapshot.segmentsTotal, segmentsSkipped: snapshot.segmentsSkipped, rowsScanned: snapshot.rowsRead ?? 0 };
+  const stats = { shard, segmentsTotal: snapshot.segmentsTotal, segmentsSkipped: snapshot.segmentsSkipped, rowsScanned: snapshot.tableRows + snapshot.segments.reduce((sum, read) => sum + segmentReadRows(read), 0) };
   const segmentSource = (read: StoreSnapshot["segments"][number]) => ({ literal: sqlPathLiteral(paths, read.path), ranges: read.ranges });
   if (request.kind === "search") {
     const order = request.order ?? "newest";
@@ -52,7 +52,7 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
     const segments: WaveSegment[] = snapshot.segments.map((read) => ({ minTs: read.segment.minTs, maxTs: read.segment.maxTs, rows: segmentReadRows(read) }));
     const waves = planSearchWaves(segments, order, options.waveRows);
     let rows: StoredEvent[] = [];
-    let rowsScanned = snapshot.rowsRead - segments.reduce((sum, segment) => sum + segment.rows, 0);
+    let rowsScanned = snapshot.tableRows;
     // The mem tables (any time range) go with the first wave; later waves only while they could still place a row.
     for (let wave = 0; wave < Math.max(1, waves.length); wave++) {
       if (wave > 0) {
@@ -107,7 +107,9 @@ export async function runCountedAggregate(
   const scanned: AggregateRow[][] = [];
   let rowsScanned = 0;
   for (const edge of edges) {
-    const reply = await runShardQuery(connection, paths, shard, snapshot, { ...request, filter: { ...request.filter, ...edge } });
+    // Only the segments the partial minute can be in: the edge's ts filter would discard the rest after opening them.
+    const segments = snapshot.segments.filter((read) => read.segment.maxTs >= edge.fromUs && read.segment.minTs < edge.toUs);
+    const reply = await runShardQuery(connection, paths, shard, { ...snapshot, segments }, { ...request, filter: { ...request.filter, ...edge } });
     if (!reply.ok || reply.kind !== "aggregate") return reply;
     scanned.push(reply.rows);
     rowsScanned += reply.rowsScanned;

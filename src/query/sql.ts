@@ -103,7 +103,7 @@ export function searchSql(source: string, where: Sql, limit: number, order: Sear
 /** A shard's groups, largest first, one past the bound so the merge knows of overflow. */
 export function aggregateSql(source: string, where: Sql, spec: AggregateSpec): Sql {
   const params = [...where.params];
-  const { select } = aggregateSelectSql(spec, (value) => {
+  const select = aggregateSelectSql(spec, (value) => {
     params.push(value);
     return `$${params.length}`;
   });

@@ -44,6 +44,11 @@ export function levelIndex(level: Level): number {
   return LEVEL_INDEX[level];
 }
 
+/** The level a stored index stands for (an index no level has reads as INFO, the default). */
+export function levelName(index: number): Level {
+  return LEVELS[index] ?? "INFO";
+}
+
 /**
  * The event id: fixed-width hex of (stored time µs, stream sequence, index in the
  * message). It sorts by ingest order, is unique in the stream, and a replay of the
@@ -79,7 +84,7 @@ export function rowToEvent(row: Record<string, unknown>): StoredEvent {
     ingestTs: toNumber(row.ingest_ts),
     // A search that projects fields reads only their columns: the rest are empty.
     tenant: (row.tenant as string | undefined) ?? "",
-    level: LEVELS[toNumber(row.level)] ?? "INFO",
+    level: levelName(toNumber(row.level)),
     service: (row.service as string | undefined) ?? "",
     hostname: (row.hostname as string | undefined) ?? "",
     traceId: (row.trace_id as string | undefined) ?? "",

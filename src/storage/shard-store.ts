@@ -35,7 +35,7 @@ import {
   type DataPaths,
 } from "./paths.ts";
 import type { SkipIndex } from "./skip-index.ts";
-import { SegmentSkipIndexes, segmentReadRows, type SegmentRead } from "./segment-skip-indexes.ts";
+import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_CASTS, COLUMN_NAMES, NDJSON_COLUMNS_SPEC } from "./schema.ts";
@@ -112,8 +112,8 @@ export interface StoreSnapshot {
   segmentsSkipped: number;
   /** Of segmentsSkipped, those only the skip index ruled out. */
   segmentsSkippedByIndex: number;
-  /** Rows in the tables and the segments' ranges to read. */
-  rowsRead: number;
+  /** Rows in the mem tables to read (a segment read's rows: segmentReadRows). */
+  tableRows: number;
   release(): void;
 }
 
@@ -428,7 +428,7 @@ export class ShardStore {
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
       segmentsSkippedByIndex: inRange.length - segments.length,
-      rowsRead: tables.reduce((sum, table) => sum + table.rows, 0) + reads.reduce((sum, read) => sum + segmentReadRows(read), 0),
+      tableRows: tables.reduce((sum, table) => sum + table.rows, 0),
       release: () => {
         if (released) return;
         released = true;
