@@ -106,6 +106,7 @@ export async function runCountedAggregate(
   const started = performance.now();
   const scanned: AggregateRow[][] = [];
   let rowsScanned = 0;
+  let edgeOverflow = false;
   for (const edge of edges) {
     // Only the segments the partial minute can be in: the edge's ts filter would discard the rest after opening them.
     const segments = snapshot.segments.filter((read) => read.segment.maxTs >= edge.fromUs && read.segment.minTs < edge.toUs);
@@ -113,13 +114,15 @@ export async function runCountedAggregate(
     if (!reply.ok || reply.kind !== "aggregate") return reply;
     scanned.push(reply.rows);
     rowsScanned += reply.rowsScanned;
+    edgeOverflow ||= reply.overflow;
   }
   const rows = addCountRows(counted, ...scanned);
   return {
     ok: true,
     kind: "aggregate",
     rows: rows.slice(0, AGGREGATE_GROUPS_MAX),
-    overflow: rows.length > AGGREGATE_GROUPS_MAX,
+    // An edge that kept only its largest groups may have left out some the counters do not hold.
+    overflow: edgeOverflow || rows.length > AGGREGATE_GROUPS_MAX,
     fromCounters: true,
     shard,
     tookMs: performance.now() - started,
