@@ -57,14 +57,14 @@ export const COMPACTION_SEGMENT_ROWS_TARGET = 2_000_000;
 
 /**
  * Smallest skip index, in bits: a segment of a few rows still gets a filter whose
- * false-positive rate stays low, and 32 bytes cost nothing.
+ * false-positive rate stays low, and one 32-byte bucket costs nothing.
  */
 export const SKIP_INDEX_BITS_MIN = 256;
 /**
- * Largest skip index of one segment, in bytes (it is kept in memory while the segment
- * lives): 64 MiB holds ~53M distinct keys at 10 bits each, far past a compacted
- * segment's COMPACTION_SEGMENT_ROWS_TARGET rows; a segment needing more goes without
- * an index and is always read.
+ * Largest skip index of one segment, in bytes (mapped while the segment lives): 64 MiB
+ * holds ~33M distinct keys at 16 bits each, far past a compacted segment's
+ * COMPACTION_SEGMENT_ROWS_TARGET rows; a segment needing more goes without an index and
+ * is always read.
  */
 export const SKIP_INDEX_BYTES_MAX = 64 * 1024 * 1024;
 /**
@@ -78,4 +78,4 @@ export const MINUTE_COUNT_ENTRIES_MAX = 2_000_000;
 
 if (PENDING_ACKS_MAX >= CONSUMER_MAX_ACK_PENDING) throw new Error("storage limits: forced seal must come before the consumer stalls");
 if (FLUSH_ROWS_TRIGGER >= PENDING_ROWS_MAX) throw new Error("storage limits: flush trigger above the pending bound");
-if (SKIP_INDEX_BITS_MIN % 32 !== 0 || SKIP_INDEX_BITS_MIN / 8 > SKIP_INDEX_BYTES_MAX) throw new Error("storage limits: the skip index minimum must be whole 32-bit words below the maximum");
+if (SKIP_INDEX_BITS_MIN % 256 !== 0 || SKIP_INDEX_BITS_MIN / 8 > SKIP_INDEX_BYTES_MAX) throw new Error("storage limits: the skip index minimum must be whole 256-bit buckets below the maximum");

@@ -22,9 +22,6 @@ export const COLUMNS = [
 
 export const COLUMN_NAMES = COLUMNS.map(([name]) => name).join(", ");
 
-/** The columns cast to their stored types, for CREATE TABLE AS (read_ndjson already yields them; the casts pin the table's types). */
-export const COLUMN_CASTS = COLUMNS.map(([name, type]) => `${name}::${type} AS ${name}`).join(", ");
-
 /**
  * The `columns=` argument of read_ndjson, so DuckDB never guesses types. Rows carry
  * no id: it is derived from (ingest_ts, seq, idx) when rows are read (rowToEvent),

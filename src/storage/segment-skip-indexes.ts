@@ -121,6 +121,7 @@ export class SegmentSkipIndexes {
    * row groups may are left out. Each key is hashed once, not once per row group.
    */
   filter(segments: readonly SegmentMeta[], tree: SkipTree): SegmentRead[] {
+    if (tree === true) return segments.map((segment) => ({ segment, ranges: null }));
     const hashes = new Map<string, KeyHashes>();
     const hashesOf = (key: string): KeyHashes => {
       let found = hashes.get(key);

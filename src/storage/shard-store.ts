@@ -38,7 +38,7 @@ import type { SkipIndex } from "./skip-index.ts";
 import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
-import { COLUMN_CASTS, COLUMN_NAMES, NDJSON_COLUMNS_SPEC } from "./schema.ts";
+import { COLUMN_NAMES, NDJSON_COLUMNS_SPEC } from "./schema.ts";
 
 /** Where each line of NDJSON starts, then its end: line i is bytes [starts[i], starts[i + 1]). */
 function lineStarts(ndjson: Uint8Array): number[] {
@@ -154,14 +154,10 @@ export interface StoreStats {
 
 let tableCounter = 0;
 
-/** Counting a new memtable part failed: the flush fails (its rows are not refused, as a DuckDB error on the insert would mean). */
-class MemtableCountError extends Error {
-  readonly code = "memtable_count_failed";
-}
-
 export class ShardStore {
   private manifest: ShardManifest;
-  private pending: PendingRows[] = [];
+  /** WAL sequences of the messages whose rows are pending (each has at least one). */
+  private pendingSeqs: number[] = [];
   /** Serialized pending rows (its row count is the rows waiting for the next flush); the actor writes here, a flush swaps in the spare. */
   private rowBuffer = new RowBuffer();
   private spareRowBuffer: RowBuffer | undefined = new RowBuffer();
@@ -288,7 +284,7 @@ export class ShardStore {
     // The message's rows are in rowBuffer already: none were pending before them.
     if (this.rowBuffer.rows === rows.rows) this.pendingSinceMs = this.now();
     if (rows.storedMs < this.pendingOldestStoredMs) this.pendingOldestStoredMs = rows.storedMs;
-    this.pending.push(rows);
+    this.pendingSeqs.push(rows.seq);
   }
 
   /** Records a WAL message that carried no storable event, so the next seal acks it too. */
@@ -390,7 +386,7 @@ export class ShardStore {
     if (!inputs) return false;
     const fileName = this.reserveSegmentFileName();
     // A plain concatenation: sorting here doubled compaction's cost in the ingest
-    // benchmark; clustering for pruning comes with the query issue's skip indexes.
+    // benchmark. Clustering rows (by service, then time) for pruning is still to come.
     const level = Math.max(...inputs.map((segment) => segment.level)) + 1;
     // The output's index is built from its own rows: filters of different sizes cannot be merged.
     const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentsSql(inputs)}`, fileName, level, "zstd"), "compact");
@@ -418,7 +414,7 @@ export class ShardStore {
     const inRange = this.manifest.segments.filter(
       (segment) => segment.tenants.includes(filter.tenant) && (filter.fromUs === undefined || segment.maxTs >= filter.fromUs) && (filter.toUs === undefined || segment.minTs < filter.toUs),
     );
-    const reads: SegmentRead[] = filter.skip === undefined || filter.skip === true ? inRange.map((segment) => ({ segment, ranges: null })) : this.skipIndexes.filter(inRange, filter.skip);
+    const reads = this.skipIndexes.filter(inRange, filter.skip ?? true);
     const segments = reads.map((read) => read.segment);
     for (const segment of segments) this.acquireSegment(segment.file);
     let released = false;
@@ -517,12 +513,12 @@ export class ShardStore {
 
   private async flushNow(): Promise<void> {
     this.lastFlushAtMs = this.now();
-    const batches = this.pending;
+    const seqs = this.pendingSeqs;
     const emptySeqs = this.pendingEmptySeqs;
     const buffer = this.rowBuffer;
     this.rowBuffer = this.spareRowBuffer ?? new RowBuffer();
     this.spareRowBuffer = undefined;
-    this.pending = [];
+    this.pendingSeqs = [];
     this.pendingEmptySeqs = [];
     this.flushingOldestStoredMs = this.pendingOldestStoredMs;
     this.pendingOldestStoredMs = Infinity;
@@ -530,7 +526,7 @@ export class ShardStore {
     const oldestPendingSinceMs = this.pendingSinceMs;
     const table = this.current;
     for (const seq of emptySeqs) table.seqs.push(seq);
-    if (batches.length === 0) {
+    if (seqs.length === 0) {
       buffer.reset();
       this.spareRowBuffer = buffer;
       this.flushingOldestStoredMs = Infinity;
@@ -548,38 +544,46 @@ export class ShardStore {
     if (table.rows === 0) table.firstRowAtMs = oldestPendingSinceMs || this.now();
     table.rows += inserted;
     table.bytes += bytes;
-    for (const batch of batches) table.seqs.push(batch.seq);
+    for (const seq of seqs) table.seqs.push(seq);
   }
 
-  /** Bulk-loads NDJSON rows as new parts of `table`; if DuckDB refuses them, bisects by line to isolate and report the bad rows. */
+  /**
+   * Bulk-loads NDJSON rows as new parts of `table`; if DuckDB refuses them, bisects by
+   * line to isolate and report the bad rows. The parts are counted once, together,
+   * after loading, and join the table in the same synchronous step as their counts.
+   */
   private async insertRows(table: MemTable, ndjson: Uint8Array, rows: number): Promise<number> {
     const path = flushFilePath(this.options.paths, this.options.shard);
+    const created: string[] = [];
     const load = async (part: Uint8Array): Promise<void> => {
       await writeFile(path, part);
       const name = `mem_s${this.options.shard}_${++tableCounter}`;
       await execute(
         this.connection,
-        `CREATE TABLE ${name} AS SELECT ${COLUMN_CASTS} FROM read_ndjson(${sqlPathLiteral(this.options.paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited', maximum_object_size=${FLUSH_OBJECT_BYTES_MAX})`,
+        `CREATE TABLE ${name} AS SELECT ${COLUMN_NAMES} FROM read_ndjson(${sqlPathLiteral(this.options.paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited', maximum_object_size=${FLUSH_OBJECT_BYTES_MAX})`,
       );
-      let counted: DuckDBMaterializedResult;
-      try {
-        counted = await this.connection.run(minuteCountsSql(name));
-      } catch (error) {
-        await execute(this.connection, `DROP TABLE IF EXISTS ${name}`);
-        throw new MemtableCountError(`shard ${this.options.shard}: counting memtable part ${name} failed`, { cause: error });
-      }
-      // Visible to snapshots and counted in one synchronous step (see the counts getter).
-      table.parts.push(name);
-      addMinuteCountsResult(this.minuteCounts, counted);
+      created.push(name);
     };
+    let inserted = rows;
     try {
       await load(ndjson);
-      return rows;
     } catch (error) {
-      if (error instanceof MemtableCountError) throw error;
       const starts = lineStarts(ndjson);
-      return this.bisectRows(ndjson, starts, 0, starts.length - 1, load, error);
+      inserted = await this.bisectRows(ndjson, starts, 0, starts.length - 1, load, error);
     }
+    if (created.length === 0) return inserted;
+    let counted: DuckDBMaterializedResult;
+    try {
+      counted = await this.connection.run(minuteCountsSql(created.length === 1 ? created[0] : `(${sourceSql(created, [])})`));
+    } catch (error) {
+      // The flush fails (its rows are not refused, as a DuckDB error on the insert would mean).
+      for (const name of created) await execute(this.connection, `DROP TABLE IF EXISTS ${name}`);
+      throw new Error(`shard ${this.options.shard}: counting memtable parts ${created.join(", ")} failed`, { cause: error });
+    }
+    // Visible to snapshots and counted in one synchronous step (see the counts getter).
+    table.parts.push(...created);
+    addMinuteCountsResult(this.minuteCounts, counted);
+    return inserted;
   }
 
   /** Loads lines [from, to) in halves (each a contiguous slice of `ndjson`) down to the single lines DuckDB refuses, which are reported. */
@@ -598,7 +602,6 @@ export class ShardStore {
         await load(ndjson.subarray(starts[start], starts[end]));
         inserted += end - start;
       } catch (halfError) {
-        if (halfError instanceof MemtableCountError) throw halfError;
         inserted += await this.bisectRows(ndjson, starts, start, end, load, halfError);
       }
     }
@@ -672,7 +675,8 @@ export class ShardStore {
   }
 
   private async dropParts(table: MemTable): Promise<void> {
-    for (const part of table.parts) await execute(this.connection, `DROP TABLE IF EXISTS ${part}`);
+    // One run of statements, not one round trip each: a seal waits on it before acking.
+    if (table.parts.length > 0) await execute(this.connection, table.parts.map((part) => `DROP TABLE IF EXISTS ${part}`).join("; "));
   }
 
   private async dropIfUnused(table: MemTable): Promise<void> {

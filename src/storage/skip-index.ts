@@ -467,8 +467,8 @@ export async function buildSkipIndex(connection: DuckDBConnection, parquetLitera
   const keys = `(${skipKeysSql(segmentSkipKeysSource(blockRowsSql(parquetLiteral, rowGroups)), true)})`;
   const result = await connection.run(
     `WITH keys AS MATERIALIZED ${keys}` +
-      ` SELECT block, true AS joined, string_agg(key, chr(10)) AS keys, count(*) AS n FROM keys WHERE NOT contains(key, chr(10)) GROUP BY block` +
-      ` UNION ALL SELECT block, false, key, 1 FROM keys WHERE contains(key, chr(10))`,
+      ` SELECT block, true AS joined, string_agg(key, chr(10)) AS keys FROM keys WHERE NOT contains(key, chr(10)) GROUP BY block` +
+      ` UNION ALL SELECT block, false, key FROM keys WHERE contains(key, chr(10))`,
   );
   const lists: { block: number; keys: string[] }[] = [];
   const keyCounts = new Array<number>(rowGroups.length).fill(0);

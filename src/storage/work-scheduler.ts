@@ -63,7 +63,6 @@ interface StorageWorkStats {
 }
 
 export class StorageWorkScheduler {
-  private running = 0;
   private readonly queues: Record<StorageWorkKind, Waiting[]> = { flush: [], seal: [], compact: [] };
   private readonly queued: Record<StorageWorkKind, number> = { flush: 0, seal: 0, compact: 0 };
   private readonly runningByKind: Record<StorageWorkKind, number> = { flush: 0, seal: 0, compact: 0 };
@@ -76,6 +75,11 @@ export class StorageWorkScheduler {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`storage work concurrency must be a positive integer, got ${concurrency}`);
   }
 
+  /** Work items running now, of every kind. */
+  private get running(): number {
+    return this.runningByKind.flush + this.runningByKind.seal + this.runningByKind.compact;
+  }
+
   /**
    * Runs `work` once a slot is free; waiting work starts in kind order (flush, seal,
    * compact) unless an item waited past its kind's bound (nextStorageWork), first come
@@ -83,7 +87,6 @@ export class StorageWorkScheduler {
    */
   async run<T>(kind: StorageWorkKind, work: () => Promise<T>): Promise<T> {
     if (this.running < this.concurrency && this.runningByKind[kind] < STORAGE_WORK_RUNNING_MAX[kind]) {
-      this.running++;
       this.runningByKind[kind]++;
     } else {
       this.queued[kind]++;
@@ -93,7 +96,6 @@ export class StorageWorkScheduler {
     try {
       return await work();
     } finally {
-      this.running--;
       this.runningByKind[kind]--;
       this.dispatch();
     }
@@ -112,7 +114,6 @@ export class StorageWorkScheduler {
     while (this.running < this.concurrency) {
       const kind = nextStorageWork(this.queues, this.now(), this.runningByKind);
       if (!kind) return;
-      this.running++;
       this.runningByKind[kind]++;
       this.queues[kind].shift()!.start();
     }
