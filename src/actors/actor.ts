@@ -29,6 +29,16 @@ export interface Actor<M> {
   snapshot(): Record<string, unknown>;
 }
 
+/**
+ * A timer that sends `message` to the actor every `ms` while its mailbox is empty (and
+ * `skip` says no): ticks never pile up behind real work. The caller clears it in stop.
+ */
+export function tickWhenIdle<M>(context: ActorContext<M>, ms: number, message: NoInfer<M>, skip?: () => boolean): ReturnType<typeof setInterval> {
+  return setInterval(() => {
+    if (context.mailbox.size === 0 && !skip?.()) context.self(message);
+  }, ms);
+}
+
 /** A broken invariant is a bug: assert and let the supervisor restart the actor. */
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new AssertionError(message);

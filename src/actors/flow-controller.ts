@@ -7,7 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { encodeFlowSignal, FLOW_PROTOCOL_VERSION, type FlowState } from "../protocol/flow.ts";
 import { FLOW_SUBJECT } from "../protocol/subjects.ts";
 import { FLOW_HEARTBEAT_MS, FLOW_RESUME_LAG_FRACTION, FLOW_SIGNAL_TTL_MS, FLOW_TICK_MS } from "../ingest/limits.ts";
-import type { Actor, ActorContext } from "./actor.ts";
+import { tickWhenIdle, type Actor, type ActorContext } from "./actor.ts";
 
 export type FlowControllerMessage = { type: "tick" };
 
@@ -56,9 +56,7 @@ export class FlowController implements Actor<FlowControllerMessage> {
   }
 
   async start(context: ActorContext<FlowControllerMessage>): Promise<void> {
-    this.timer = setInterval(() => {
-      if (context.mailbox.size === 0) context.self({ type: "tick" });
-    }, this.options.tickMs ?? FLOW_TICK_MS);
+    this.timer = tickWhenIdle(context, this.options.tickMs ?? FLOW_TICK_MS, { type: "tick" });
   }
 
   handle(): void {

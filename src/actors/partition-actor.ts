@@ -265,7 +265,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
     } else {
       const decoded = decodeTextPayload(message.data, format, headers, ingestUs);
       if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
-      // The body parser refuses a message of more events than an id can index (checked below).
+      // The body parser refuses a message of more events than an id can index (checked at module load).
       decoded.events.forEach((event, index) => rows.appendEvent(event, index, storedTimestampUs(event.timestampUs, ingestUs)));
     }
     const count = rows.rows - mark.rows;

@@ -19,6 +19,7 @@ import {
 import { jsonTypeName, normalizeRecord } from "./normalize.ts";
 import { utf8LengthOver } from "./utf8.ts";
 import { parseTextLine, type TextLineDefaults } from "./text-line.ts";
+import type { PayloadFormat } from "../protocol/subjects.ts";
 
 /** One refused record: where it was (1-based line, or element index in a JSON array) and why. */
 export interface Rejection {
@@ -86,7 +87,7 @@ export function parseNdjsonBody(text: string): ParsedBody {
 }
 
 /** The body formats both HTTP ingest and the WAL consumer read. */
-export type BodyFormat = "json" | "ndjson" | "text";
+export type BodyFormat = Exclude<PayloadFormat, "flatbuffers">;
 
 /** Parses a body of a known format; `textDefaults` is asked only for text (HTTP validates its query parameters there). */
 export function parseBodyAs(format: BodyFormat, text: string, textDefaults: () => TextLineDefaults): ParsedBody {

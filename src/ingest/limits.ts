@@ -1,6 +1,8 @@
 // Bounds of the ingest path. Each value says why it is what it is; relationships
 // between them are checked when the module loads.
 
+import { FLOW_SIGNAL_TTL_MAX_MS } from "../protocol/limits.ts";
+
 /** Largest accepted HTTP request body as sent (compressed or not), bytes. Loki's default push limit is in the same range. */
 export const INGEST_BODY_BYTES_MAX = 32 * 1024 * 1024;
 /** Largest body after decompression, bytes: caps a gzip bomb while still allowing ~10x compression of a full body. */
@@ -41,6 +43,7 @@ export const FLOW_HEARTBEAT_MS = 1_000;
 export const FLOW_SIGNAL_TTL_MS = 3 * FLOW_HEARTBEAT_MS;
 
 if (INGEST_LINE_BYTES_MAX > INGEST_BODY_BYTES_MAX) throw new Error("ingest limits: a line must fit in a body");
+if (FLOW_SIGNAL_TTL_MS > FLOW_SIGNAL_TTL_MAX_MS) throw new Error("ingest limits: a node's flow signal ttl must pass the protocol's bound, or every producer would ignore it");
 if (FLOW_SIGNAL_TTL_MS <= FLOW_HEARTBEAT_MS) throw new Error("ingest limits: a flow signal must outlive the heartbeat that renews it");
 if (FLOW_RESUME_LAG_FRACTION <= 0 || FLOW_RESUME_LAG_FRACTION >= 1) throw new Error("ingest limits: the resume lag must lie below the pause lag");
 if (INGEST_DECOMPRESSED_BYTES_MAX < INGEST_BODY_BYTES_MAX) throw new Error("ingest limits: decompressed cap below body cap");

@@ -244,7 +244,6 @@ function nestsDeeperThan(value: unknown, levels: number): boolean {
   return false;
 }
 
-/** The UTF-8 size of `text` when it is over WAL_STRING_BYTES_MAX, else 0 (cheap for short strings: a UTF-16 unit is at most 3 bytes). */
 function failure(error: string): NormalizeResult {
   return { ok: false, error };
 }

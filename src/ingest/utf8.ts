@@ -1,7 +1,7 @@
 // UTF-8 sizes of JavaScript strings, without encoding them.
 
 /** Bytes `text[start, end)` takes as UTF-8 (a lone surrogate counts as the three bytes of U+FFFD). */
-export function utf8Length(text: string, start: number, end: number): number {
+function utf8Length(text: string, start: number, end: number): number {
   let bytes = 0;
   for (let index = start; index < end; index++) {
     const code = text.charCodeAt(index);

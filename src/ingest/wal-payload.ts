@@ -19,7 +19,7 @@ function firstNonSpace(bytes: Uint8Array): number {
   return -1;
 }
 
-export function sniffFormat(bytes: Uint8Array): PayloadFormat {
+function sniffFormat(bytes: Uint8Array): PayloadFormat {
   if (isWalBatch(bytes)) return "flatbuffers";
   const first = firstNonSpace(bytes);
   if (first === 0x5b /* [ */) return "json";

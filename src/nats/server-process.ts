@@ -16,7 +16,7 @@ export const NATS_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
  * Unread bytes before the server cuts a client off as a slow consumer: a node reads all
  * its shards on one connection, so it gets room beyond the 64 MiB default.
  */
-export const NATS_MAX_PENDING_BYTES = 256 * 1024 * 1024;
+const NATS_MAX_PENDING_BYTES = 256 * 1024 * 1024;
 
 export interface NatsServerOptions {
   /** Directory for the JetStream store, the config and the ports file. */

@@ -5,7 +5,7 @@
 // (being recreated, NATS away), the round is skipped: trimming late is always safe.
 
 import type { JetStreamManager } from "@nats-io/jetstream";
-import type { Actor, ActorContext } from "../actors/actor.ts";
+import { tickWhenIdle, type Actor, type ActorContext } from "../actors/actor.ts";
 import { describe } from "../actors/supervisor.ts";
 import { shardConsumerName, WAL_STREAM } from "../protocol/subjects.ts";
 
@@ -51,9 +51,8 @@ export class WalTrimmer implements Actor<WalTrimmerMessage> {
   constructor(private readonly options: WalTrimmerOptions) {}
 
   async start(context: ActorContext<WalTrimmerMessage>): Promise<void> {
-    this.timer = setInterval(() => {
-      if (!this.trimming && !context.mailbox.isClosed && context.mailbox.size === 0) context.self({ type: "tick" });
-    }, this.options.intervalMs ?? WAL_TRIM_INTERVAL_MS);
+    // Not while a trim runs: two rounds back to back would ask the same floors again.
+    this.timer = tickWhenIdle(context, this.options.intervalMs ?? WAL_TRIM_INTERVAL_MS, { type: "tick" }, () => this.trimming);
   }
 
   async handle(): Promise<void> {

@@ -77,9 +77,9 @@ export function rejectsSubject(tenant: string): string {
 export function tenantLaneFilters(tenant: string, streamSubjects: readonly string[], multipleFilters: boolean): string[][] {
   const subjects: string[] = [];
   for (const subject of streamSubjects) {
-    const parts = subject.split(".");
-    const shard = Number(parts[3]);
-    if (parts.length === 4 && `${parts[0]}.${parts[1]}` === WAL_SUBJECT_ROOT && parts[2] === "*" && Number.isInteger(shard) && shard >= 0) subjects.push(walSubject(tenant, shard));
+    // A shard's subject is exactly its walShardFilter; anything else is not ours.
+    const shard = Number(subject.slice(subject.lastIndexOf(".") + 1));
+    if (Number.isInteger(shard) && shard >= 0 && walShardFilter(shard) === subject) subjects.push(walSubject(tenant, shard));
   }
   if (subjects.length === 0) return [];
   return multipleFilters ? [subjects] : subjects.map((subject) => [subject]);
