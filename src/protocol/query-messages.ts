@@ -1,4 +1,4 @@
-// The request/reply messages of `sluice.query.<shard>` (JSON, version 1). The query
+// The request/reply messages of `sluice.query.<shard>` (JSON, QUERY_PROTOCOL_VERSION). The query
 // gateway scatters these over NATS even on one node, so a cluster only distributes them.
 
 import type { AggregateRow, AggregateSpec } from "../query/aggregate.ts";

@@ -10,8 +10,8 @@
 
 import type { SqlParam } from "../storage/duckdb.ts";
 import { formatTimestampUs } from "../ingest/timestamp.ts";
-import { fieldName, METADATA_SEGMENT_PATTERN, QUERY_FIELDS, type FieldRef } from "./ast.ts";
-import { integerParam, QueryError, UNIT_US } from "./filter.ts";
+import { fieldName, isMetadataPath, QUERY_FIELDS, type FieldRef } from "./ast.ts";
+import { integerParam, QueryError, splitList, UNIT_US } from "./filter.ts";
 import { AGGREGATE_FUNCTIONS_MAX, AGGREGATE_GROUP_FIELDS_MAX, AGGREGATE_GROUPS_MAX, COUNT_DISTINCT_EXACT_MAX, HISTOGRAM_BUCKETS_MAX } from "./limits.ts";
 import { columnSql, NUMERIC_TEXT_PATTERN } from "./planner.ts";
 import { levelName } from "../storage/schema.ts";
@@ -51,7 +51,7 @@ function parseField(raw: string, what: string): AggField {
   if ((NAMED_FIELDS as readonly string[]).includes(raw)) return { name: raw as Exclude<(typeof QUERY_FIELDS)[number], "message"> };
   if (raw.startsWith("metadata.")) {
     const path = raw.slice("metadata.".length).split(".");
-    if (path.length > 0 && path.length <= 16 && path.every((segment) => METADATA_SEGMENT_PATTERN.test(segment))) return { metadata: path };
+    if (path.length > 0 && path.length <= 16 && isMetadataPath(path)) return { metadata: path };
   }
   throw new QueryError("bad_parameter", `${what}: ${JSON.stringify(raw.slice(0, 64))} is not one of ${NAMED_FIELDS.join(", ")} or metadata.<path>`);
 }
@@ -69,7 +69,7 @@ const FUNCTION_CALL = /^([a-z_0-9]+)(?:\(([^()]*)\))?$/;
 
 /** Parses group_by, interval, agg and top; `fromUs`/`toUs` bound the histogram. */
 export function parseAggregateSpec(params: URLSearchParams, range: { fromUs?: number; toUs?: number }, nowUs: number = Date.now() * 1000): AggregateSpec {
-  const groupByRaw = params.getAll("group_by").flatMap((value) => value.split(",")).map((value) => value.trim()).filter((value) => value !== "");
+  const groupByRaw = splitList(params, "group_by");
   const intervalRaw = params.get("interval");
   const intervalUs = intervalRaw ? parseDurationUs(intervalRaw, "interval") : undefined;
   if (intervalUs !== undefined) {
@@ -100,7 +100,7 @@ export function parseAggregateSpec(params: URLSearchParams, range: { fromUs?: nu
 }
 
 /** Whether the API answers in the seed's shape `{"aggregations":{key:count}}` too. */
-export function isSimpleCount(spec: AggregateSpec): boolean {
+function isSimpleCount(spec: AggregateSpec): boolean {
   return spec.groupBy.length === 1 && spec.intervalUs === undefined && spec.functions.length === 0;
 }
 

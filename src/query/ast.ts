@@ -12,6 +12,11 @@ export type QueryField = (typeof QUERY_FIELDS)[number];
 /** A metadata path segment: letters, digits, `_` and `-` (JSON keys beyond that cannot be named). */
 export const METADATA_SEGMENT_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
+/** Whether every segment of a metadata path is valid (values off the wire may not even be strings). */
+export function isMetadataPath(segments: readonly unknown[]): boolean {
+  return segments.every((segment) => typeof segment === "string" && METADATA_SEGMENT_PATTERN.test(segment));
+}
+
 export type CompareOp = ">" | ">=" | "<" | "<=";
 export const COMPARE_OPS: readonly CompareOp[] = [">=", "<=", ">", "<"];
 

@@ -14,7 +14,7 @@ const NUMERIC_TEXT = new RegExp(NUMERIC_TEXT_PATTERN);
 export type QueryableEvent = Pick<NormalizedEvent, "level" | "service" | "hostname" | "traceId" | "spanId" | "message" | "metadata">;
 
 /** What one event's terms share, worked out at most once: the parsed metadata and the lower-cased message. */
-interface EventContext {
+export interface EventContext {
   event: QueryableEvent;
   metadataParsed: boolean;
   metadata: unknown;
@@ -87,6 +87,11 @@ function matches(node: QueryNode, context: EventContext): boolean {
   }
 }
 
-export function matchesEvent(node: QueryNode | null, event: QueryableEvent): boolean {
-  return node === null || matches(node, { event, metadataParsed: false, metadata: undefined });
+/** A fresh context for `event`: pass one to every query run over the same event (a tail's sessions), so it is parsed once. */
+export function eventContext(event: QueryableEvent): EventContext {
+  return { event, metadataParsed: false, metadata: undefined };
+}
+
+export function matchesEvent(node: QueryNode | null, event: QueryableEvent, context: EventContext = eventContext(event)): boolean {
+  return node === null || matches(node, context);
 }

@@ -6,7 +6,8 @@
 import type { StoredEvent } from "../protocol/event.ts";
 import { describe } from "../actors/supervisor.ts";
 import { API_FIELDS, encodeCursor, type ApiField, type SearchRequest } from "./filter.ts";
-import { ClientGoneError, eventToJson, type QueryGateway, type QueryOptions } from "./query-gateway.ts";
+import { ClientGoneError, type QueryGateway, type QueryOptions } from "./query-gateway.ts";
+import { eventToJson } from "./event-json.ts";
 import { HttpError } from "../http/errors.ts";
 
 export const EXPORT_FORMATS = ["ndjson", "csv"] as const;

@@ -75,8 +75,13 @@ export function parseQueryParam(q: string): QueryNode | null {
   return parsed.query;
 }
 
+/** A parameter's comma-separated values, over every occurrence of it, trimmed, empties dropped. */
+export function splitList(params: URLSearchParams, name: string): string[] {
+  return params.getAll(name).flatMap((value) => value.split(",")).map((value) => value.trim()).filter((value) => value !== "");
+}
+
 function listParam(params: URLSearchParams, name: string): string[] {
-  const values = params.getAll(name).flatMap((value) => value.split(",")).map((value) => value.trim()).filter((value) => value !== "");
+  const values = splitList(params, name);
   if (values.length > FILTER_VALUES_MAX) throw new QueryError("bad_parameter", `${name} has ${values.length} values, over the ${FILTER_VALUES_MAX} limit`);
   return values;
 }

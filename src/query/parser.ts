@@ -13,7 +13,7 @@
 
 import { normalizeLevel } from "../ingest/level.ts";
 import { LEVELS, type Level } from "../protocol/event.ts";
-import { COMPARE_OPS, METADATA_SEGMENT_PATTERN, QUERY_FIELDS, type CompareOp, type FieldRef, type QueryNode } from "./ast.ts";
+import { COMPARE_OPS, isMetadataPath, QUERY_FIELDS, type CompareOp, type FieldRef, type QueryNode } from "./ast.ts";
 import { QUERY_DEPTH_MAX, QUERY_TERMS_MAX, QUERY_TEXT_CHARS_MAX } from "./limits.ts";
 
 export interface QuerySyntaxError {
@@ -240,7 +240,7 @@ class Parser {
 function parseField(name: string, at: number): FieldRef | "message" {
   if (name.startsWith("metadata.")) {
     const segments = name.slice("metadata.".length).split(".");
-    for (const segment of segments) if (!METADATA_SEGMENT_PATTERN.test(segment)) fail(at, "a metadata path of letters, digits, _ and -", JSON.stringify(name));
+    if (!isMetadataPath(segments)) fail(at, "a metadata path of letters, digits, _ and -", JSON.stringify(name));
     return { metadata: segments };
   }
   if (!(QUERY_FIELDS as readonly string[]).includes(name)) fail(at, `a field (${QUERY_FIELDS.join(", ")}, metadata.<path>); quote the word to search for it as text`, JSON.stringify(`${name}:`));

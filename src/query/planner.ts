@@ -4,7 +4,7 @@
 // (the shard plans what the gateway parsed). Pure.
 
 import { LEVELS } from "../protocol/event.ts";
-import { COMPARE_OPS, METADATA_SEGMENT_PATTERN, QUERY_FIELDS, type FieldRef, type QueryNode } from "./ast.ts";
+import { COMPARE_OPS, isMetadataPath, QUERY_FIELDS, type FieldRef, type QueryNode } from "./ast.ts";
 import { QUERY_DEPTH_MAX, QUERY_TERMS_MAX } from "./limits.ts";
 import type { SqlParam } from "../storage/duckdb.ts";
 import { wordsPatternRe2 } from "./words.ts";
@@ -99,7 +99,7 @@ export function metadataValueSql(path: readonly string[], bind: (value: SqlParam
 /** A column, or a metadata value by its path (bound; rows whose metadata is not JSON have none); checked, as plans come off the wire. */
 export function columnSql(field: FieldRef, bind: (value: SqlParam) => string): string {
   if ("metadata" in field) {
-    if (!Array.isArray(field.metadata) || field.metadata.length === 0 || !field.metadata.every((segment) => typeof segment === "string" && METADATA_SEGMENT_PATTERN.test(segment))) {
+    if (!Array.isArray(field.metadata) || field.metadata.length === 0 || !isMetadataPath(field.metadata)) {
       throw new QueryPlanError("a metadata path must be segments of letters, digits, _ and -");
     }
     return metadataValueSql(field.metadata, bind);

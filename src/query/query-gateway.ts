@@ -8,13 +8,12 @@ import { describe } from "../actors/supervisor.ts";
 import { HttpError } from "../http/errors.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardAggregateReply, type ShardAggregateRequest, type ShardQueryReply, type ShardSearchReply, type ShardSearchRequest } from "../protocol/query-messages.ts";
 import { QUERY_CANCEL_SUBJECT, querySubject } from "../protocol/subjects.ts";
-import type { StoredEvent } from "../protocol/event.ts";
 import { aggregateResponse, mergeAggregateRows, type AggregateSpec } from "./aggregate.ts";
-import { API_FIELDS, encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
+import { encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
 import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS } from "./limits.ts";
 import { mergeSearch, type MergedSearch } from "./merge.ts";
-import { formatTimestampUs } from "../ingest/timestamp.ts";
 import { parseEventId } from "../storage/schema.ts";
+import { columnsFor, eventToJson } from "./event-json.ts";
 
 /** A shard request without its envelope, which scatter adds. */
 type ScatterRequest = Omit<ShardSearchRequest, "v" | "id" | "timeoutMs"> | Omit<ShardAggregateRequest, "v" | "id" | "timeoutMs">;
@@ -42,64 +41,6 @@ interface Scatter<R> {
 
 /** The query's client went away: nothing to answer. */
 export class ClientGoneError extends Error {}
-
-function parseMetadata(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    // Stored metadata is validated at ingest; anything else is returned as text rather than dropped.
-    return text;
-  }
-}
-
-/** The API shape of an event; with `fields`, only those (and the id). */
-export function eventToJson(event: StoredEvent, fields?: readonly ApiField[]): Record<string, unknown> {
-  if (!fields) {
-    return {
-      id: event.id,
-      timestamp: formatTimestampUs(event.timestampUs),
-      ingest_ts: formatTimestampUs(event.ingestTs),
-      tenant: event.tenant,
-      level: event.level,
-      service: event.service,
-      hostname: event.hostname,
-      trace_id: event.traceId,
-      span_id: event.spanId,
-      message: event.message,
-      metadata: parseMetadata(event.metadata),
-    };
-  }
-  const out: Record<string, unknown> = { id: event.id };
-  for (const field of fields) {
-    switch (field) {
-      case "id":
-        break;
-      case "timestamp":
-        out.timestamp = formatTimestampUs(event.timestampUs);
-        break;
-      case "ingest_ts":
-        out.ingest_ts = formatTimestampUs(event.ingestTs);
-        break;
-      case "trace_id":
-        out.trace_id = event.traceId;
-        break;
-      case "span_id":
-        out.span_id = event.spanId;
-        break;
-      case "metadata":
-        out.metadata = parseMetadata(event.metadata);
-        break;
-      default:
-        out[field] = event[field];
-    }
-  }
-  return out;
-}
-
-/** The stored columns `fields` need (the ordering columns always come). */
-export function columnsFor(fields: readonly ApiField[] | undefined): string[] | undefined {
-  return fields ? [...new Set(fields.flatMap((field) => API_FIELDS[field] as readonly string[]))] : undefined;
-}
 
 /** One page of a search, as the export and context endpoints read them. */
 export interface SearchPage {

@@ -2,7 +2,7 @@
 // as bound parameters; identifiers come from fixed lists or validated names.
 
 import type { SqlParam } from "../storage/duckdb.ts";
-import { COLUMN_NAMES, levelIndex, NEWEST_FIRST_SQL, OLDEST_FIRST_SQL, parseEventId } from "../storage/schema.ts";
+import { COLUMN_NAMES, COLUMNS, levelIndex, NEWEST_FIRST_SQL, OLDEST_FIRST_SQL, parseEventId } from "../storage/schema.ts";
 import { aggregateSelectSql, type AggregateSpec } from "./aggregate.ts";
 import { QueryError, type Cursor, type SearchFilter, type SearchOrder } from "./filter.ts";
 import { AGGREGATE_GROUPS_MAX } from "./limits.ts";
@@ -11,14 +11,13 @@ import { planPredicate } from "./planner.ts";
 const TABLE_NAME = /^mem_s\d+_\d+$/;
 /** Columns a search always reads: its order and the event id. */
 const ORDER_COLUMNS = ["ts", "ingest_ts", "seq", "idx"];
-const STORED_COLUMNS: ReadonlySet<string> = new Set(COLUMN_NAMES.split(", "));
+const STORED_COLUMNS: ReadonlySet<string> = new Set(COLUMNS.map(([name]) => name));
 
 export interface Sql {
   sql: string;
   params: SqlParam[];
 }
 
-/** UNION ALL of the snapshot's memtables and segments; null when there is nothing to read. */
 /** A segment file to read (a quoted path literal), all of it or only some row ranges [start, end). */
 export interface SegmentSource {
   literal: string;
@@ -26,7 +25,7 @@ export interface SegmentSource {
 }
 
 /**
- * The rows of mem tables and segments as one relation. Segments read whole share one
+ * The rows of mem tables and segments as one relation (UNION ALL; null when there is nothing to read). Segments read whole share one
  * read_parquet; a segment narrowed by its skip index is read range by range, each a
  * file_row_number interval, which DuckDB turns into row groups left unread (an OR of
  * intervals in one scan was not pruned so).

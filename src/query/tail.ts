@@ -25,9 +25,9 @@ import type { NormalizedEvent, StoredEvent } from "../protocol/event.ts";
 import { parseWalSubject, tailConsumerPrefix, tenantLaneFilters, WAL_STREAM } from "../protocol/subjects.ts";
 import { decodeBatch } from "../protocol/wal-batch.ts";
 import { eventId, storedTimestampUs } from "../storage/schema.ts";
-import { matchesEvent } from "./evaluate.ts";
+import { eventContext, matchesEvent, type EventContext } from "./evaluate.ts";
 import type { SearchFilter } from "./filter.ts";
-import { eventToJson } from "./query-gateway.ts";
+import { eventToJson } from "./event-json.ts";
 import { parseTailLimits, TAIL_CONSUME_EXPIRES_MS, TAIL_CONSUME_MESSAGES_MAX, TAIL_CONSUMER_INACTIVE_MS, TAIL_PULL_BYTES_MAX, TAIL_RETRY_AFTER_SECONDS, type TailLimits } from "./tail-limits.ts";
 
 // ---------------------------------------------------------------------------------
@@ -74,14 +74,14 @@ export function decodeWalMessage(message: WalMessage): { tenant: string; events:
 }
 
 /** Whether an event passes a search filter: the same meaning as the SQL of sql.ts whereSql (time range [from, to), exact list values, q). */
-export function matchesFilter(filter: SearchFilter, event: StoredEvent): boolean {
+export function matchesFilter(filter: SearchFilter, event: StoredEvent, context?: EventContext): boolean {
   if (filter.fromUs !== undefined && event.timestampUs < filter.fromUs) return false;
   if (filter.toUs !== undefined && event.timestampUs >= filter.toUs) return false;
   if (filter.services.length > 0 && !filter.services.includes(event.service)) return false;
   if (filter.levels.length > 0 && !filter.levels.includes(event.level)) return false;
   if (filter.hostnames.length > 0 && !filter.hostnames.includes(event.hostname)) return false;
   if (filter.traceIds.length > 0 && !filter.traceIds.includes(event.traceId)) return false;
-  return matchesEvent(filter.query, event);
+  return matchesEvent(filter.query, event, context);
 }
 
 // ---------------------------------------------------------------------------------
@@ -201,8 +201,8 @@ class TailSession {
   }
 
   /** Queues the event if it matches; a queue past its bound ends the session as fallen behind. */
-  offer(event: StoredEvent, frameOf: () => Uint8Array): void {
-    if (this.ended || !matchesFilter(this.filter, event)) return;
+  offer(event: StoredEvent, context: EventContext, frameOf: () => Uint8Array): void {
+    if (this.ended || !matchesFilter(this.filter, event, context)) return;
     const bytes = frameOf();
     const { queueEventsMax, queueBytesMax } = this.owner.limits;
     // One frame always fits an empty queue, however long, or a huge event would end every session.
@@ -441,9 +441,11 @@ export class TailHub {
       const decoded = decodeWalMessage(message);
       if (!decoded || decoded.tenant !== feed.tenant) continue; // not this tenant's: the filter subjects make it impossible
       for (const event of decoded.events) {
+        // The frame and the lower-cased message and parsed metadata are shared by every session.
         let bytes: Uint8Array | undefined;
         const frameOf = () => (bytes ??= frame("log", eventToJson(event), event.id));
-        for (const session of feed.sessions) session.offer(event, frameOf);
+        const context = eventContext(event);
+        for (const session of feed.sessions) session.offer(event, context, frameOf);
       }
     }
     if (!feed.stopped) {

@@ -11,7 +11,7 @@
 /** A word character: a Unicode letter, digit or `_` (the same class in RE2 and JavaScript). */
 const WORD_CHAR = /^[\p{L}\p{N}_]$/u;
 /** The word class as RE2 text, for the SQL side. */
-export const WORD_CLASS_RE2 = "\\pL\\pN_";
+const WORD_CLASS_RE2 = "\\pL\\pN_";
 /** Splits lower-cased text into words (RE2 text, for regexp_split_to_array). */
 export const WORD_SPLIT_RE2 = `[^${WORD_CLASS_RE2}]+`;
 
