@@ -18,8 +18,7 @@ import { LEVELS } from "../src/protocol/event.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { walSubject } from "../src/protocol/subjects.ts";
 import { FlowGate } from "../src/sdk/flow-gate.ts";
-import { portsFilePid } from "../src/nats/server-process.ts";
-import { cpuSeconds, histogram, recordMs, ROOT, rssBytes, threadCpuDelta, threadCpuSeconds, type Histogram } from "./bench-lib.ts";
+import { Children, cpuDelta, cpuSnapshot, histogram, publishBatch, recordMs, ROOT, rssBytes, RssSampler, startSluiceNode, threadCpuDelta, threadCpuSeconds, type Histogram, type PublishCounters } from "./bench-lib.ts";
 
 const cli = cac("bench-ingest");
 cli.option("--seconds <n>", "publish duration", { default: 60 });
@@ -41,6 +40,7 @@ cli.option("--json <file>", "also write the result as JSON");
 cli.option("--node-prof <dir>", "run the node under Bun's CPU profiler, writing a markdown profile to this directory on exit");
 cli.help();
 const args = cli.parse().options;
+if (args.help) process.exit(0);
 const SECONDS = Number(args.seconds);
 const BATCH = Number(args.batch);
 const INFLIGHT = Number(args.inflight);
@@ -80,44 +80,24 @@ function encode(events: NormalizedEvent[]): Uint8Array {
 }
 
 // ---- start a node ----
+const children = new Children((line) => console.error(line));
 const dataDir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
-const profileArgs = args.nodeProf ? ["--cpu-prof-md", `--cpu-prof-dir=${resolve(String(args.nodeProf))}`] : [];
-const node = Bun.spawn([...(process.env.BENCH_NODE_NICE ? ["nice", "-n", process.env.BENCH_NODE_NICE] : []), process.execPath, ...profileArgs, join(ROOT, "src/main.ts"), "--data-dir", dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(args.shards), ...(args.walMaxBytes ? ["--wal-max-bytes", String(args.walMaxBytes)] : []), "--api-keys", `benchkey-default:default,benchkey-probe:${PROBE_TENANT}`], {
-  stdout: "pipe",
-  stderr: "inherit",
+// Registered before the node's stop, so it runs after it (cleanup goes in reverse order).
+children.onCleanup(async () => rmSync(dataDir, { recursive: true, force: true }));
+const node = await startSluiceNode({
+  dataDir,
+  shards: Number(args.shards),
+  children,
+  wrap: process.env.BENCH_NODE_NICE ? ["nice", "-n", process.env.BENCH_NODE_NICE] : [],
+  runtimeArgs: args.nodeProf ? ["--cpu-prof-md", `--cpu-prof-dir=${resolve(String(args.nodeProf))}`] : [],
+  extraArgs: [...(args.walMaxBytes ? ["--wal-max-bytes", String(args.walMaxBytes)] : []), "--api-keys", `benchkey-default:default,benchkey-probe:${PROBE_TENANT}`],
+  readyTimeoutMs: 60_000,
 });
-let cleaned = false;
-const cleanup = async () => {
-  if (cleaned) return;
-  cleaned = true;
-  node.kill("SIGTERM");
-  await node.exited;
-  rmSync(dataDir, { recursive: true, force: true });
-};
-process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
-
-const ready = await (async () => {
-  const reader = node.stdout.getReader();
-  let buffer = "";
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffer += new TextDecoder().decode(value);
-    const line = buffer.split("\n").find((candidate) => candidate.startsWith('{"event":"ready"'));
-    if (line) {
-      reader.releaseLock();
-      return JSON.parse(line) as { http_url: string; nats_url: string; pid: number };
-    }
-  }
-  throw new Error("node did not start");
-})();
-const natsPid = portsFilePid(join(dataDir, "nats"));
-const nc = await connect({ servers: ready.nats_url });
+const nc = await connect({ servers: node.natsUrl });
 // The producers' side of flow control, as the SDK producer does it: wait while the node asks to pause.
 const gate = args.flow === false ? undefined : FlowGate.listen(nc, (error) => console.error(`malformed flow signal: ${error}`));
 const js = jetstream(nc);
-const api = (path: string, key: string) => fetch(`${ready.http_url}${path}`, { headers: { authorization: `Bearer ${key}` } }).then((response) => response.json() as Promise<Record<string, any>>);
+const api = (path: string, key: string) => fetch(`${node.httpUrl}${path}`, { headers: { authorization: `Bearer ${key}` } }).then((response) => response.json() as Promise<Record<string, any>>);
 
 const nowUs = Date.now() * 1000;
 const TEMPLATES = 64;
@@ -152,24 +132,18 @@ const ackLatency = histogram();
 const visibleLatency = histogram();
 /** How long each probe search poll took: the query's share of ingest-to-searchable. */
 const pollLatency = histogram();
-let publishedEvents = 0;
-/** Publishes the WAL refused as full and the lanes retried. */
-let refusedPublishes = 0;
-/** Pause before a lane resends a batch the full WAL refused. */
-const WAL_FULL_RETRY_MS = 10;
-let ackedEvents = 0;
-let peakNodeRss = 0;
-let peakNatsRss = 0;
+/** Events acked; publishes the WAL refused as full and the lanes retried; publishes given up. */
+const counters: PublishCounters = { ackedEvents: 0, refusedPublishes: 0, failedPublishes: 0 };
 const windows: { t: number; acked: number; rssMb: number }[] = [];
 const started = performance.now();
 const end = Date.now() + SECONDS * 1000;
-const cpuAtStart = { node: cpuSeconds(ready.pid), nats: natsPid ? cpuSeconds(natsPid) : 0, bench: process.cpuUsage(), nodeThreads: threadCpuSeconds(ready.pid) };
+const cpuAtStart = cpuSnapshot({ node: node.pid, nats_server: node.natsPid });
+const nodeThreadsAtStart = threadCpuSeconds(node.pid);
 let stopPublishing = false;
 
-const sampler = setInterval(() => {
-  peakNodeRss = Math.max(peakNodeRss, rssBytes(ready.pid));
-  if (natsPid) peakNatsRss = Math.max(peakNatsRss, rssBytes(natsPid));
-}, 250);
+const rss = new RssSampler();
+rss.watch("node", node.pid);
+rss.watch("nats_server", node.natsPid);
 const traceTimer = args.trace
   ? setInterval(() => {
       api(`/api/v1/system/health`, "benchkey-default").then(
@@ -184,8 +158,8 @@ const traceTimer = args.trace
   : undefined;
 let lastWindowAcked = 0;
 const windowTimer = setInterval(() => {
-  windows.push({ t: Math.round((performance.now() - started) / 1000), acked: ackedEvents - lastWindowAcked, rssMb: Math.round(rssBytes(ready.pid) / 2 ** 20) });
-  lastWindowAcked = ackedEvents;
+  windows.push({ t: Math.round((performance.now() - started) / 1000), acked: counters.ackedEvents - lastWindowAcked, rssMb: Math.round(rssBytes(node.pid) / 2 ** 20) });
+  lastWindowAcked = counters.ackedEvents;
   const last = windows[windows.length - 1];
   console.error(`  t=${last.t}s  ${Math.round(last.acked / 5).toLocaleString()} events/s acked  node RSS ${last.rssMb} MB`);
 }, 5000);
@@ -252,30 +226,16 @@ const lanes = Array.from({ length: INFLIGHT }, async () => {
     if (Date.now() >= end) break;
     const payload = payloads[payloadIndex++ % TEMPLATES];
     const subject = walSubject("default", payloadIndex % Number(args.shards));
-    publishedEvents += BATCH;
-    // A full WAL refuses the publish (backpressure): wait briefly and send the same batch again.
-    for (;;) {
-      const sentAt = performance.now();
-      try {
-        await js.publish(subject, payload, { timeout: 30_000 });
-        recordMs(ackLatency, performance.now() - sentAt);
-        ackedEvents += BATCH;
-        break;
-      } catch (error) {
-        if (!/maximum bytes|resources|limit/i.test(String(error)) || Date.now() >= end + 60_000) {
-          console.error(`publish failed: ${error}`);
-          break;
-        }
-        refusedPublishes++;
-        await Bun.sleep(WAL_FULL_RETRY_MS);
-      }
-    }
+    // A full WAL refuses the publish (backpressure): publishBatch waits briefly and sends the
+    // same batch again, up to a minute past the end, without waiting on the gate in between
+    // (none given: the gate was waited on above).
+    await publishBatch(js, undefined, subject, payload, BATCH, counters, { onAck: (ms) => recordMs(ackLatency, ms), retryUntil: end + 60_000 });
   }
 });
 await Promise.all(lanes);
 stopPublishing = true;
 const publishEnded = performance.now();
-console.error(`published ${ackedEvents.toLocaleString()} events; waiting until all are searchable …`);
+console.error(`published ${counters.ackedEvents.toLocaleString()} events; waiting until all are searchable …`);
 
 // Sustained: until the last acked event is searchable (exact count through the aggregate API).
 let searchable = 0;
@@ -284,43 +244,42 @@ while (Date.now() < drainDeadline) {
   const result = await api(`/api/v1/logs/aggregate?group_by=level`, "benchkey-default");
   if (!result.aggregations) console.error(`count query failed: ${JSON.stringify(result).slice(0, 300)}`);
   searchable = Object.values((result.aggregations ?? {}) as Record<string, number>).reduce((sum, count) => sum + count, 0);
-  if (searchable >= ackedEvents) break;
+  if (searchable >= counters.ackedEvents) break;
   await Bun.sleep(100);
 }
 const allSearchable = performance.now();
-const cpuUsed = {
-  node: Math.round((cpuSeconds(ready.pid) - cpuAtStart.node) * 10) / 10,
-  nats_server: natsPid ? Math.round((cpuSeconds(natsPid) - cpuAtStart.nats) * 10) / 10 : 0,
-  bench: Math.round(((({ user, system }) => user + system)(process.cpuUsage(cpuAtStart.bench)) / 1e6) * 10) / 10,
-};
-const nodeThreadCpu = threadCpuDelta(threadCpuSeconds(ready.pid), cpuAtStart.nodeThreads);
+const cpu = cpuDelta(cpuAtStart);
+const tenths = (seconds: number) => Math.round(seconds * 10) / 10;
+const cpuUsed = { node: tenths(cpu.processes.node), nats_server: tenths(cpu.processes.nats_server), bench: tenths(cpu.bench) };
+const nodeThreadCpu = threadCpuDelta(threadCpuSeconds(node.pid), nodeThreadsAtStart);
 polling = false;
 await poller;
-clearInterval(sampler);
+const peakRssMb = rss.takePeaksMb();
+rss.stop();
 clearInterval(windowTimer);
 if (traceTimer) clearInterval(traceTimer);
 clearInterval(probeTimer);
 const health = await api(`/api/v1/system/health`, "benchkey-default");
 await nc.close();
-await cleanup();
+await children.cleanup();
 
 const result = {
   format: FORMAT,
   batch: BATCH,
   inflight: INFLIGHT,
-  wal_full_refusals_retried: refusedPublishes,
+  wal_full_refusals_retried: counters.refusedPublishes,
   flow: gate ? { pauses_heard: gate.stats().pauses, lane_waits: gate.stats().waits, lane_wait_ms_total: gate.stats().waitedMs, node: health.flow } : "ignored (--no-flow)",
   seconds: SECONDS,
   payload_bytes_per_batch: Math.round(payloadBytes),
-  events_acked: ackedEvents,
+  events_acked: counters.ackedEvents,
   events_searchable: searchable,
-  publish_events_per_s: Math.round(ackedEvents / ((publishEnded - started) / 1000)),
-  sustained_events_per_s: Math.round(ackedEvents / ((allSearchable - started) / 1000)),
+  publish_events_per_s: Math.round(counters.ackedEvents / ((publishEnded - started) / 1000)),
+  sustained_events_per_s: Math.round(counters.ackedEvents / ((allSearchable - started) / 1000)),
   drain_after_publish_s: Math.round((allSearchable - publishEnded) / 100) / 10,
   publish_ack_ms: percentiles(ackLatency),
   ingest_to_searchable_ms: percentiles(visibleLatency),
   search_poll_ms: percentiles(pollLatency),
-  peak_rss_mb: { node: Math.round(peakNodeRss / 2 ** 20), nats_server: Math.round(peakNatsRss / 2 ** 20) },
+  peak_rss_mb: { node: peakRssMb.node ?? 0, nats_server: peakRssMb.nats_server ?? 0 },
   peer_raw_jetstream_events_per_s: Math.round(peerRate),
   cpu_seconds_first_publish_to_searchable: cpuUsed,
   node_cpu_seconds_by_thread: nodeThreadCpu,
@@ -346,4 +305,4 @@ console.log(`
 | CPU s node / nats-server / bench (first publish -> last searchable) | ${cpuUsed.node} / ${cpuUsed.nats_server} / ${cpuUsed.bench} |
 | segment bytes per event | ${result.segment_bytes_per_event} |`);
 if (args.json) await Bun.write(String(args.json), JSON.stringify(result, null, 2));
-process.exit(searchable === ackedEvents ? 0 : 1);
+process.exit(searchable === counters.ackedEvents ? 0 : 1);

@@ -79,14 +79,14 @@ export function threadCpuDelta(after: Record<string, number>, before: Record<str
 }
 
 /** CPU seconds the whole machine has been busy (all cores: user, nice, system, irq, softirq, steal; /proc/stat). */
-export function machineBusySeconds(): number {
+function machineBusySeconds(): number {
   const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
   const [user, nice, system, , , irq, softirq, steal] = fields;
   return (user + nice + system + irq + softirq + (steal ?? 0)) / 100;
 }
 
 /** One side of a CPU measurement: CPU seconds of named processes, this process's usage, and the machine's busy seconds. */
-export interface CpuSnapshot {
+interface CpuSnapshot {
   /** The processes measured, by name. */
   pids: Readonly<Record<string, number>>;
   /** User + system CPU seconds per name, in the order the names were given. */
@@ -242,22 +242,45 @@ export interface SluiceNode {
 export interface SluiceNodeOptions {
   dataDir: string;
   shards: number;
-  /** File the node's stdout and stderr are appended to. */
-  logPath: string;
+  /** File the node's stdout and stderr are appended to; absent: its stderr is this process's, its stdout (read for the ready line) is dropped. */
+  logPath?: string;
   children: Children;
+  /** A command the node runs under, e.g. ["nice", "-n", "10"]. */
+  wrap?: readonly string[];
+  /** Options of Bun itself, before the script (e.g. the CPU profiler's). */
+  runtimeArgs?: readonly string[];
+  /** More options of src/main.ts, after the data dir, ports and shards. */
+  extraArgs?: readonly string[];
+  /** Longest wait for the ready line, ms (default 120 s). */
+  readyTimeoutMs?: number;
 }
 
-/** Starts `bun src/main.ts` on free ports and waits for its ready line (as bench-ingest.ts does). */
+/** Starts `bun src/main.ts` on free ports and waits for its ready line. */
 export async function startSluiceNode(options: SluiceNodeOptions): Promise<SluiceNode> {
-  const log = createWriteStream(options.logPath, { flags: "a" });
-  const child = options.children.add(
-    Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "--data-dir", options.dataDir, "--http-port", "0", "--nats-port", "0", "--shards", String(options.shards)], { stdout: "pipe", stderr: "pipe" }),
-  );
-  // Both streams are read to the end, so a chatty node never blocks on a full pipe.
+  const log = options.logPath === undefined ? undefined : createWriteStream(options.logPath, { flags: "a" });
+  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
+  const seeLog = options.logPath === undefined ? "see its stderr above" : `see ${options.logPath}`;
+  const command = [
+    ...(options.wrap ?? []),
+    process.execPath,
+    ...(options.runtimeArgs ?? []),
+    join(ROOT, "src/main.ts"),
+    "--data-dir",
+    options.dataDir,
+    "--http-port",
+    "0",
+    "--nats-port",
+    "0",
+    "--shards",
+    String(options.shards),
+    ...(options.extraArgs ?? []),
+  ];
+  const child = options.children.add(Bun.spawn(command, { stdout: "pipe", stderr: log ? "pipe" : "inherit" }));
+  // Piped streams are read to the end, so a chatty node never blocks on a full pipe.
   const pump = async (stream: ReadableStream<Uint8Array>, onText?: (text: string) => void) => {
     const decoder = new TextDecoder();
     for await (const chunk of stream) {
-      log.write(chunk);
+      log?.write(chunk);
       onText?.(decoder.decode(chunk, { stream: true }));
     }
   };
@@ -269,9 +292,9 @@ export async function startSluiceNode(options: SluiceNodeOptions): Promise<Sluic
       if (line) resolveReady(JSON.parse(line));
     };
     pump(child.stdout as ReadableStream<Uint8Array>, onText).catch(reject);
-    pump(child.stderr as ReadableStream<Uint8Array>).catch(reject);
-    void child.exited.then((code) => reject(new Error(`the node exited with code ${code} before it was ready; see ${options.logPath}`)));
-    setTimeout(() => reject(new Error(`the node was not ready within 120 s; see ${options.logPath}`)), 120_000).unref();
+    if (log) pump(child.stderr as ReadableStream<Uint8Array>).catch(reject);
+    void child.exited.then((code) => reject(new Error(`the node exited with code ${code} before it was ready; ${seeLog}`)));
+    setTimeout(() => reject(new Error(`the node was not ready within ${readyTimeoutMs / 1000} s; ${seeLog}`)), readyTimeoutMs).unref();
   });
   const info = await ready;
   const natsPid = portsFilePid(join(options.dataDir, "nats"));
@@ -282,7 +305,7 @@ export async function startSluiceNode(options: SluiceNodeOptions): Promise<Sluic
       const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
       await child.exited;
       clearTimeout(timer);
-      log.end();
+      log?.end();
     })());
   options.children.onCleanup(stop);
   return { httpUrl: info.http_url, natsUrl: info.nats_url, pid: info.pid, natsPid, stop };
@@ -301,18 +324,22 @@ export interface PublishCounters {
 
 /**
  * Publishes one WAL batch the way a well-behaved producer does: waits while the node
- * asks producers to pause, and resends after a short pause when the full WAL refuses it.
- * Gives up (counting a failure) on any other error.
+ * asks producers to pause (before every attempt, when given a gate), and resends after
+ * a short pause when the full WAL refuses it. Gives up (counting a failure) on any
+ * other error, or on a refusal at or past `opts.retryUntil` (Date.now(); default: never).
+ * `opts.onAck` gets the ack's latency, ms, from the send of the attempt that was acked.
  */
-export async function publishBatch(js: JetStreamClient, gate: FlowGate | undefined, subject: string, payload: Uint8Array, events: number, counters: PublishCounters): Promise<void> {
+export async function publishBatch(js: JetStreamClient, gate: FlowGate | undefined, subject: string, payload: Uint8Array, events: number, counters: PublishCounters, opts: { onAck?: (ms: number) => void; retryUntil?: number } = {}): Promise<void> {
   for (;;) {
     if (gate && !gate.isOpen) await gate.wait();
+    const sentAt = performance.now();
     try {
       await js.publish(subject, payload, { timeout: 30_000 });
+      opts.onAck?.(performance.now() - sentAt);
       counters.ackedEvents += events;
       return;
     } catch (error) {
-      if (!/maximum bytes|resources|limit/i.test(String(error))) {
+      if (!/maximum bytes|resources|limit/i.test(String(error)) || (opts.retryUntil !== undefined && Date.now() >= opts.retryUntil)) {
         counters.failedPublishes++;
         console.error(`publish failed: ${error}`);
         return;
@@ -334,10 +361,7 @@ export async function getJson(baseUrl: string, path: string): Promise<Record<str
   return JSON.parse(text);
 }
 
-/** Sums every count in an aggregate answer, whatever its shape: numbers in nested objects, or `count` fields of arrays of buckets. */
-export function sumCounts(value: unknown): number {
-  if (typeof value === "number") return value;
-  if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + (item !== null && typeof item === "object" && "count" in item ? sumCounts((item as { count: unknown }).count) : sumCounts(item)), 0);
-  if (value !== null && typeof value === "object") return Object.values(value).reduce((sum: number, item) => sum + sumCounts(item), 0);
-  return 0;
+/** Sum of the counts of an aggregate answer's `buckets` (the API answers them always). */
+export function bucketTotal(buckets: readonly { count: number }[]): number {
+  return buckets.reduce((sum, bucket) => sum + bucket.count, 0);
 }

@@ -30,9 +30,10 @@ import { jetstream } from "@nats-io/jetstream";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { walSubject } from "../src/protocol/subjects.ts";
 import { FlowGate } from "../src/sdk/flow-gate.ts";
-import { Children, cpuDelta, cpuSnapshot, directoryBytes, getJson, histogram, percentiles, publishBatch, recordMs, RssSampler, startSluiceNode, sumCounts, type Histogram, type PublishCounters, type SluiceNode } from "./bench-lib.ts";
+import { MINUTE_US } from "../src/storage/minute-counts.ts";
+import { bucketTotal, Children, cpuDelta, cpuSnapshot, directoryBytes, getJson, histogram, percentiles, publishBatch, recordMs, RssSampler, startSluiceNode, type Histogram, type PublishCounters, type SluiceNode } from "./bench-lib.ts";
 import { BATCH_EVENTS, buildCatalog, chunkEventCount, chunkFiles, datasetSummaryPath, liveEvents, parseEndUs, readFlatbuffersChunk, readTsvChunk, toTsv, TSV_COLUMNS, writeDataset, DATASET_SPAN_US, type DatasetSummary } from "./gen-dataset.ts";
-import { clickhouseQuery, clickhouseStorage, createSchema, dropSchema, insertTsv, sqlString, startClickHouse, type ClickHouseServer } from "./clickhouse/server.ts";
+import { clickhouseMerges, clickhouseQuery, clickhouseStorage, createSchema, dropSchema, insertTsv, sqlString, startClickHouse, type ClickHouseServer } from "./clickhouse/server.ts";
 
 // ---- options ----
 
@@ -170,7 +171,7 @@ async function waitSearchable(node: SluiceNode, summary: DatasetSummary, timeout
   let lastLog = 0;
   for (;;) {
     const answer = await getJson(node.httpUrl, `/api/v1/logs/aggregate?group_by=level&from=${summary.start_us}&to=${summary.end_us}`).catch((error) => ({ error: String(error) }));
-    const count = "aggregations" in answer ? sumCounts(answer.aggregations) : -1;
+    const count = "buckets" in answer ? bucketTotal(answer.buckets) : -1;
     if (count >= events) return count;
     if (Date.now() > deadline) return count;
     if (Date.now() - lastLog > 5000) {
@@ -322,7 +323,7 @@ async function settle(node: SluiceNode, clickhouse: ClickHouseServer | undefined
     const health = await getJson(node.httpUrl, "/api/v1/system/health");
     const queue = health.storage_utilization?.work_queue ?? {};
     const sluiceBusy = (queue.running ?? 0) + Object.values((queue.waiting ?? {}) as Record<string, number>).reduce((sum, count) => sum + count, 0);
-    const merges = clickhouse ? (await clickhouseStorage(clickhouse.httpUrl)).merges : 0;
+    const merges = clickhouse ? await clickhouseMerges(clickhouse.httpUrl) : 0;
     state = { sluice_storage_work: sluiceBusy, sluice_segments: health.storage_utilization?.segments, clickhouse_merges: merges };
     quietPolls = sluiceBusy === 0 && merges === 0 ? quietPolls + 1 : 0;
     if (quietPolls >= 2) break;
@@ -368,7 +369,6 @@ const COLUMNS = TSV_COLUMNS.join(", ");
 // (reading timestamp_us too would cost a second 8-byte column), and counts from the
 // per-minute view logs_minute_counts (schema.sql): "last 24 h" there starts at a whole
 // minute, and the histogram's windows are whole minutes, so its counts stay exact.
-const MINUTE_US = 60_000_000;
 const HOUR_US = 3_600_000_000;
 /** Services asked for `service:X level:ERROR`: the most popular, which log errors every few seconds. */
 const ERROR_QUERY_SERVICES = 20;
@@ -465,13 +465,12 @@ const QUERY_KINDS: QueryKind[] = [
   },
 ];
 
-/** Reads Sluice's JSON: a search's rows, or an aggregate's groups and total, whatever shape the aggregate takes. */
+/** Reads Sluice's JSON: a search's rows, or an aggregate's buckets (groups) and their total. */
 function sluiceAnswer(json: Record<string, any>): Answer {
   const partial = json.partial === true ? `partial answer: ${JSON.stringify(json.missing_shards ?? []).slice(0, 160)}` : undefined;
   if (Array.isArray(json.logs)) return { partial, rows: json.logs, total: json.logs.length, groups: json.logs.length };
-  const groups = json.buckets ?? json.histogram ?? json.aggregations;
-  const count = (value: unknown): number => (Array.isArray(value) ? value.length : value !== null && typeof value === "object" ? Object.values(value).reduce((sum: number, inner) => sum + (typeof inner === "number" ? 1 : count(inner)), 0) : 0);
-  return { partial, rows: [], total: sumCounts(groups), groups: count(groups) };
+  const buckets: { count: number }[] = json.buckets ?? [];
+  return { partial, rows: [], total: bucketTotal(buckets), groups: buckets.length };
 }
 
 function clickhouseAnswer(json: { data: Record<string, any>[] }): Answer {
@@ -671,7 +670,8 @@ async function measure(kinds: KindStats[], node: SluiceNode | undefined, clickho
       const nowUs = Date.now() * 1000;
       const check = (answer: Answer) => stats.kind.check(run, context, answer);
       if (node) {
-        const answer = await runQuery(stats.sluice, () => fetch(`${node.httpUrl}${stats.kind.sluice(run, context, nowUs)}`, { signal: AbortSignal.timeout(options.queryTimeoutMs) }), sluiceAnswer, check);
+        const url = `${node.httpUrl}${stats.kind.sluice(run, context, nowUs)}`;
+        const answer = await runQuery(stats.sluice, () => fetch(url, { signal: AbortSignal.timeout(options.queryTimeoutMs) }), sluiceAnswer, check);
         stats.sluice.results.push(answer ? answer.total : -1);
         if (options.queryGapMs > 0) await Bun.sleep(options.queryGapMs);
       }

@@ -18,6 +18,7 @@ import type { Level, NormalizedEvent } from "../src/protocol/event.ts";
 import { LEVELS } from "../src/protocol/event.ts";
 import { normalizeLevel } from "../src/ingest/level.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
+import { MINUTE_US } from "../src/storage/minute-counts.ts";
 import type { Subprocess } from "bun";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -44,7 +45,7 @@ const REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-sout
 // ---------------------------------------------------------------------------------
 // Random numbers: sfc32 (small, fast, passes PractRand), seeded through splitmix32.
 
-export class Random {
+class Random {
   private a: number;
   private b: number;
   private c: number;
@@ -225,9 +226,9 @@ export function deriveTemplates(loghubDir: string): TemplateFile {
   return { about, paths: [...paths.entries()].sort((left, right) => right[1] - left[1]).slice(0, PATHS_MAX).map(([path]) => path), templates };
 }
 
-export function loadTemplates(path: string = TEMPLATES_PATH): TemplateFile {
-  const file = JSON.parse(readFileSync(path, "utf8")) as TemplateFile;
-  if (!Array.isArray(file.templates) || file.templates.length === 0 || !Array.isArray(file.paths) || file.paths.length === 0) throw new Error(`${path}: not a template file (no templates or paths)`);
+export function loadTemplates(): TemplateFile {
+  const file = JSON.parse(readFileSync(TEMPLATES_PATH, "utf8")) as TemplateFile;
+  if (!Array.isArray(file.templates) || file.templates.length === 0 || !Array.isArray(file.paths) || file.paths.length === 0) throw new Error(`${TEMPLATES_PATH}: not a template file (no templates or paths)`);
   return file;
 }
 
@@ -406,8 +407,40 @@ export interface TraceSample {
 }
 
 /**
+ * The fixed tables events are made from: compiled templates, choice tables, metadata
+ * tails. They depend on the catalog and templates alone and draw no random numbers,
+ * so one model serves every EventFactory of a dataset (the level tables alone are
+ * ~75 MB).
+ */
+class EventModel {
+  readonly compiled: CompiledTemplate[];
+  readonly templateTables: Uint32Array[];
+  readonly serviceTable: Uint32Array;
+  readonly levelTables: Uint32Array[];
+  readonly traceLengthTable: Uint32Array;
+  readonly metadataTails: string[][];
+  readonly paths: Uint8Array[];
+  /** Most bytes a filled-in message can take. */
+  readonly messageBytesMax: number;
+
+  constructor(catalog: Catalog, templates: TemplateFile) {
+    this.compiled = templates.templates.map(compileTemplate);
+    this.paths = templates.paths.map((path) => utf8.encode(path));
+    const bytesOf = (parts: Uint8Array[]) => parts.reduce((sum, part) => sum + part.length, 0);
+    const slotBytesMax = Math.max(SLOT_BYTES_MAX, ...this.paths.map((path) => path.length));
+    this.messageBytesMax = Math.max(...this.compiled.map((template) => bytesOf(template.literals) + template.kinds.length * slotBytesMax));
+    this.templateTables = LEVELS.map((level) => choiceTable(templatesForLevel(templates.templates, level)));
+    this.serviceTable = choiceTable(catalog.serviceShares);
+    this.levelTables = catalog.errorFactors.map((factor) => choiceTable(LEVELS.map((level) => LEVEL_SHARES[level] * (level === "ERROR" || level === "FATAL" ? factor : 1))));
+    this.traceLengthTable = choiceTable(TRACE_LENGTH_WEIGHTS);
+    this.metadataTails = catalog.hostRegions.map((regions) => regions.map((region) => `,"region":"${region}"}`));
+  }
+}
+
+/**
  * Makes events one at a time from its own random stream; the timestamp is the
  * caller's (the dataset spreads them over 24 h, live ingest uses the clock).
+ * `model` must be made from the same catalog and templates.
  */
 export class EventFactory {
   private readonly random: Random;
@@ -431,18 +464,11 @@ export class EventFactory {
     readonly catalog: Catalog,
     templates: TemplateFile,
     seed: number,
+    model: EventModel = new EventModel(catalog, templates),
   ) {
     this.random = new Random(seed);
-    this.compiled = templates.templates.map(compileTemplate);
-    this.paths = templates.paths.map((path) => utf8.encode(path));
-    const bytesOf = (parts: Uint8Array[]) => parts.reduce((sum, part) => sum + part.length, 0);
-    const slotBytesMax = Math.max(SLOT_BYTES_MAX, ...this.paths.map((path) => path.length));
-    this.scratch = new TextScratch(Math.max(...this.compiled.map((template) => bytesOf(template.literals) + template.kinds.length * slotBytesMax)));
-    this.templateTables = LEVELS.map((level) => choiceTable(templatesForLevel(templates.templates, level)));
-    this.serviceTable = choiceTable(catalog.serviceShares);
-    this.levelTables = catalog.errorFactors.map((factor) => choiceTable(LEVELS.map((level) => LEVEL_SHARES[level] * (level === "ERROR" || level === "FATAL" ? factor : 1))));
-    this.traceLengthTable = choiceTable(TRACE_LENGTH_WEIGHTS);
-    this.metadataTails = catalog.hostRegions.map((regions) => regions.map((region) => `,"region":"${region}"}`));
+    ({ compiled: this.compiled, paths: this.paths, templateTables: this.templateTables, serviceTable: this.serviceTable, levelTables: this.levelTables, traceLengthTable: this.traceLengthTable, metadataTails: this.metadataTails } = model);
+    this.scratch = new TextScratch(model.messageBytesMax);
     for (let slot = 0; slot < OPEN_TRACES; slot++) this.open.push({ traceId: "", serviceIndex: 0, left: 0, sample: null });
   }
 
@@ -597,6 +623,8 @@ export class Dataset {
   readonly traceSamples: TraceSample[] = [];
   /** Event index of each planted needle, ascending, and which word it is. */
   private readonly needleAt: { index: number; word: string }[];
+  /** The event tables every chunk's factory shares, made with the first chunk. */
+  private model?: EventModel;
 
   constructor(
     readonly options: DatasetOptions,
@@ -610,26 +638,27 @@ export class Dataset {
     ({ needles: this.needles, at: this.needleAt } = planNeedles(options.events, NEEDLE_WORDS, options.seed));
   }
 
-  /** Every event, in batches of `batchSize`, in event-time order within the jitter. */
-  *batches(batchSize = BATCH_EVENTS): Generator<NormalizedEvent[]> {
-    for (let chunk = 0; chunk < this.chunks; chunk++) yield* this.chunkBatches(chunk, batchSize);
+  /** Every event, in batches of BATCH_EVENTS, in event-time order within the jitter. */
+  *batches(): Generator<NormalizedEvent[]> {
+    for (let chunk = 0; chunk < this.chunks; chunk++) yield* this.chunkBatches(chunk);
   }
 
-  /** The events of one chunk, in batches of `batchSize`; its sampled traces join traceSamples as it ends. */
-  *chunkBatches(chunk: number, batchSize = BATCH_EVENTS): Generator<NormalizedEvent[]> {
+  /** The events of one chunk, in batches of BATCH_EVENTS; its sampled traces join traceSamples as it ends. */
+  *chunkBatches(chunk: number): Generator<NormalizedEvent[]> {
     const { events, endUs, seed } = this.options;
     const first = chunk * CHUNK_EVENTS;
     const end = first + chunkEventCount(events, chunk);
     const chunkSeed = (seed ^ Math.imul(chunk + 1, 0x9e37_79b1)) >>> 0;
-    const factory = new EventFactory(this.catalog, this.templates, chunkSeed);
+    this.model ??= new EventModel(this.catalog, this.templates);
+    const factory = new EventFactory(this.catalog, this.templates, chunkSeed, this.model);
     factory.sampleEvery = Math.max(1, Math.floor((end - first) / 3 / Math.ceil(TRACE_SAMPLES / this.chunks)));
     const jitter = new Random(chunkSeed ^ 0x7177_7e12);
     const spacingUs = DATASET_SPAN_US / events;
     let needle = this.needleAt.findIndex((planted) => planted.index >= first);
     if (needle < 0) needle = this.needleAt.length;
-    for (let batchFirst = first; batchFirst < end; batchFirst += batchSize) {
+    for (let batchFirst = first; batchFirst < end; batchFirst += BATCH_EVENTS) {
       const batch: NormalizedEvent[] = [];
-      for (let index = batchFirst; index < Math.min(end, batchFirst + batchSize); index++) {
+      for (let index = batchFirst; index < Math.min(end, batchFirst + BATCH_EVENTS); index++) {
         const slotUs = this.startUs + Math.floor((index + 0.5) * spacingUs);
         const timestampUs = Math.min(endUs - 1, Math.max(this.startUs, slotUs + jitter.below(2 * JITTER_US_MAX + 1) - JITTER_US_MAX));
         const word = this.needleAt[needle]?.index === index ? this.needleAt[needle++].word : undefined;
@@ -699,9 +728,9 @@ export function toTsv(events: readonly NormalizedEvent[]): string {
 // once, ahead of the load, keeps generation out of the load figures.
 
 /** Version of the dataset file layout; a directory of another version is made again. */
-export const DATASET_FILES_VERSION = 1;
+const DATASET_FILES_VERSION = 1;
 /** Minutes in the dataset's window: expected counts are kept per minute. */
-const WINDOW_MINUTES = DATASET_SPAN_US / 60_000_000;
+const WINDOW_MINUTES = DATASET_SPAN_US / MINUTE_US;
 /** zstd level of the chunk files: fast to make, ~4x smaller. */
 const ZSTD_LEVEL = 3;
 
@@ -758,7 +787,7 @@ export function writeChunk(dataset: Dataset, chunk: number, dir: string): Datase
     for (const event of batch) {
       const byLevel = (counts[event.service] ??= {});
       byLevel[event.level] = (byLevel[event.level] ?? 0) + 1;
-      perMinute[Math.floor((event.timestampUs - dataset.startUs) / 60_000_000)]++;
+      perMinute[Math.floor((event.timestampUs - dataset.startUs) / MINUTE_US)]++;
     }
     events += batch.length;
   }
@@ -810,7 +839,12 @@ export async function writeDataset(dir: string, options: DatasetOptions, writeOp
   const log = writeOptions.log ?? ((line: string) => console.error(line));
   const jobs = Math.max(1, writeOptions.jobs ?? 2);
   const started = performance.now();
-  const done = () => Array.from({ length: dataset.chunks }, (_, chunk) => chunk).filter((chunk) => isChunkDone(dir, chunk, options)).length;
+  // A chunk once done stays done (workers skip it), so each check reads only the summaries of chunks not yet seen done.
+  const doneChunks = new Set<number>();
+  const done = () => {
+    for (let chunk = 0; chunk < dataset.chunks; chunk++) if (!doneChunks.has(chunk) && isChunkDone(dir, chunk, options)) doneChunks.add(chunk);
+    return doneChunks.size;
+  };
   const doneAtStart = done();
   const workers = Array.from({ length: jobs }, (_, worker) =>
     Bun.spawn([process.execPath, import.meta.path, "write-chunks", "--out", dir, "--events", String(options.events), "--seed", String(options.seed), "--end", String(options.endUs), "--worker", `${worker}/${jobs}`], { stdout: "inherit", stderr: "inherit" }),

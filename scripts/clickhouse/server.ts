@@ -22,16 +22,6 @@ export interface ClickHouseServer {
   stop(): Promise<void>;
 }
 
-export class ClickHouseError extends Error {
-  readonly code = "clickhouse_error";
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-  }
-}
-
 function serverBinary(): string {
   const found = [process.env.CLICKHOUSE_SERVER, ...SERVER_PATHS].find((path) => path && existsSync(path));
   if (!found) throw new Error(`clickhouse-server not found (looked in ${SERVER_PATHS.join(", ")}); install it with: apt-get install -y clickhouse-server clickhouse-client, set CLICKHOUSE_SERVER, or pass --no-clickhouse`);
@@ -114,12 +104,12 @@ export async function startClickHouse(dir: string, children: Children): Promise<
   return { httpUrl, pid: child.pid, dataDir: join(dir, "data"), stop };
 }
 
-/** Runs one statement over HTTP; returns the body. A non-200 answer is a ClickHouseError with ClickHouse's message. */
+/** Runs one statement over HTTP; returns the body. A non-200 answer throws an Error with ClickHouse's message. */
 export async function clickhouseQuery(httpUrl: string, sql: string, options: { body?: Uint8Array | string } = {}): Promise<string> {
   const url = options.body === undefined ? httpUrl : `${httpUrl}/?query=${encodeURIComponent(sql)}`;
   const response = await fetch(url, { method: "POST", body: options.body ?? sql, signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) });
   const text = await response.text();
-  if (!response.ok) throw new ClickHouseError(`ClickHouse ${response.status}: ${text.slice(0, 500)}`, response.status);
+  if (!response.ok) throw new Error(`ClickHouse ${response.status}: ${text.slice(0, 500)}`);
   return text;
 }
 
@@ -131,11 +121,10 @@ function schemaStatements(): string[] {
     .filter((statement) => statement !== "");
 }
 
-/** Drops the benchmark's tables (a load that did not finish is started over). */
+/** Drops the benchmark's tables and views, those schema.sql creates, last created first (a load that did not finish is started over). */
 export async function dropSchema(httpUrl: string): Promise<void> {
-  await clickhouseQuery(httpUrl, "DROP TABLE IF EXISTS logs_minute_counts");
-  await clickhouseQuery(httpUrl, "DROP TABLE IF EXISTS logs_trace_hours");
-  await clickhouseQuery(httpUrl, "DROP TABLE IF EXISTS logs");
+  const names = schemaStatements().flatMap((statement) => /CREATE (?:MATERIALIZED VIEW|TABLE) IF NOT EXISTS (\w+)/.exec(statement)?.[1] ?? []);
+  for (const name of names.reverse()) await clickhouseQuery(httpUrl, `DROP TABLE IF EXISTS ${name}`);
 }
 
 export async function createSchema(httpUrl: string): Promise<void> {
@@ -158,8 +147,12 @@ export async function clickhouseStorage(httpUrl: string): Promise<{ tables: Reco
     const [table, count, rows, bytes] = line.split("\t");
     tables[table] = { parts: Number(count), rows: Number(rows), bytes: Number(bytes) };
   }
-  const merges = Number((await clickhouseQuery(httpUrl, "SELECT count() FROM system.merges")).trim());
-  return { tables, merges };
+  return { tables, merges: await clickhouseMerges(httpUrl) };
+}
+
+/** Merges running. */
+export async function clickhouseMerges(httpUrl: string): Promise<number> {
+  return Number((await clickhouseQuery(httpUrl, "SELECT count() FROM system.merges")).trim());
 }
 
 /** A string literal for ClickHouse SQL. */
