@@ -375,6 +375,12 @@ const ERROR_QUERY_SERVICES = 20;
 const seconds = (us: number) => Math.floor(us / 1_000_000);
 const iso = (us: number) => new Date(us / 1000).toISOString();
 const q = (text: string) => encodeURIComponent(text);
+/**
+ * "Last 24 h" from its first whole minute, as a dashboard asks it: ClickHouse's
+ * per-minute view can only start at a minute, and Sluice then answers from its
+ * counters alone (README: dashboard counters). Both systems get the same range.
+ */
+const dayAgoMinuteUs = (nowUs: number) => Math.ceil((nowUs - 24 * HOUR_US) / MINUTE_US) * MINUTE_US;
 
 const traceOf = (run: number, context: QueryContext) => context.summary.trace_samples[(run * 7919) % context.summary.trace_samples.length];
 const needleOf = (run: number, context: QueryContext) => context.summary.needles[run % context.summary.needles.length];
@@ -429,8 +435,8 @@ const QUERY_KINDS: QueryKind[] = [
     name: "count_service_level",
     title: "count by service and level, last 24 h",
     goalMs: 50,
-    sluice: () => `/api/v1/logs/aggregate?group_by=service,level&from=now-24h`,
-    clickhouse: (_run, _context, nowUs) => `SELECT service, level, sum(events) AS count FROM logs_minute_counts WHERE minute >= toDateTime(${seconds(nowUs - 24 * HOUR_US)}) GROUP BY service, level`,
+    sluice: (_run, _context, nowUs) => `/api/v1/logs/aggregate?group_by=service,level&from=${dayAgoMinuteUs(nowUs)}`,
+    clickhouse: (_run, _context, nowUs) => `SELECT service, level, sum(events) AS count FROM logs_minute_counts WHERE minute >= toDateTime(${seconds(dayAgoMinuteUs(nowUs))}) GROUP BY service, level`,
     check: (_run, context, answer) => {
       const pairs = Object.values(context.summary.counts_by_service_level).reduce((sum, byLevel) => sum + Object.keys(byLevel).length, 0);
       if (answer.groups < pairs / 2) return `${answer.groups} groups; the dataset has ${pairs} (service, level) pairs`;
@@ -457,8 +463,8 @@ const QUERY_KINDS: QueryKind[] = [
     name: "count_service",
     title: "count by service, last 24 h (today's single group_by)",
     goalMs: null,
-    sluice: () => `/api/v1/logs/aggregate?group_by=service&from=now-24h`,
-    clickhouse: (_run, _context, nowUs) => `SELECT service, sum(events) AS count FROM logs_minute_counts WHERE minute >= toDateTime(${seconds(nowUs - 24 * HOUR_US)}) GROUP BY service`,
+    sluice: (_run, _context, nowUs) => `/api/v1/logs/aggregate?group_by=service&from=${dayAgoMinuteUs(nowUs)}`,
+    clickhouse: (_run, _context, nowUs) => `SELECT service, sum(events) AS count FROM logs_minute_counts WHERE minute >= toDateTime(${seconds(dayAgoMinuteUs(nowUs))}) GROUP BY service`,
     check: (_run, context, answer) => {
       if (answer.groups < context.summary.services.length / 2) return `${answer.groups} services; the dataset has ${context.summary.services.length}`;
     },

@@ -44,15 +44,18 @@ export function counterRows(counts: MinuteCounts, tenant: string, spec: Aggregat
   const services = filter.services.length > 0 ? new Set(filter.services) : null;
   const levels = filter.levels.length > 0 ? new Set(filter.levels.map(levelIndex)) : null;
   // Series are summed into their group (the group_by fields' values) inside the counters, once per bucket.
+  // The fields are service and level only, so a level digit and the service name key a group.
+  const byLevel = spec.groupBy.map((field) => "name" in field && field.name === "level");
+  const withLevel = byLevel.includes(true);
+  const withService = byLevel.includes(false);
   const groupKeys: (string | number | null)[][] = [];
   const groupByText = new Map<string, number>();
   const groupOf = (service: string, level: number): number => {
     if ((services && !services.has(service)) || (levels && !levels.has(level))) return -1;
-    const key: (string | number | null)[] = spec.groupBy.map((field) => ("name" in field && field.name === "level" ? levelName(level) : service));
-    const text = JSON.stringify(key);
+    const text = (withLevel ? String.fromCharCode(48 + level) : "") + (withService ? service : "");
     let group = groupByText.get(text);
     if (group === undefined) {
-      group = groupKeys.push(key) - 1;
+      group = groupKeys.push(byLevel.map((isLevel) => (isLevel ? levelName(level) : service))) - 1;
       groupByText.set(text, group);
     }
     return group;

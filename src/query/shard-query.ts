@@ -116,7 +116,8 @@ export async function runCountedAggregate(
     rowsScanned += reply.rowsScanned;
     edgeOverflow ||= reply.overflow;
   }
-  const rows = addCountRows(counted, ...scanned);
+  // counterRows gives each key once: with no edges there is nothing to add up or order.
+  const rows = scanned.length === 0 && counted.length <= AGGREGATE_GROUPS_MAX ? counted : addCountRows(counted, ...scanned);
   return {
     ok: true,
     kind: "aggregate",

@@ -5,10 +5,11 @@
 // decoded by addMinuteCountsResult).
 //
 // A series (service, level) of a tenant gets a small integer id. Each minute holds its
-// series' counts as two packed arrays sorted by id, and each hour holds the sum of its
-// minutes the same way, so a 24 h sum reads ~24 hourly arrays and the minutes of the
-// two partial hours at its ends, not 1,440 minutes. Adds wait in a short list and are
-// merged in (sorted, summed, then merged with the old arrays) before the next read.
+// series' counts as two packed arrays sorted by id, and each 10 minutes and each hour
+// hold the sum of their minutes the same way, so a 24 h sum reads ~24 hourly arrays and
+// at most 5 ten-minute and 9 minute arrays at each end, not 1,440 minutes. Adds wait in
+// a short list and are merged in (sorted, summed, then merged with the old arrays)
+// before the next read.
 
 import type { DuckDBMaterializedResult } from "@duckdb/node-api";
 import { assert } from "../actors/actor.ts";
@@ -17,7 +18,8 @@ import { MINUTE_COUNT_ENTRIES_MAX } from "./limits.ts";
 
 /** Microseconds in a minute: minute = floor(ts_us / MINUTE_US). */
 export const MINUTE_US = 60_000_000;
-const MINUTES_PER_HOUR = 60;
+/** Minutes per unit of each time level, finest first; each divides the next. */
+const UNIT_MINUTES = [1, 10, 60] as const;
 /** Adds held before they are merged even without a read: bounds the list between two flushes' reads. */
 const PENDING_ADDS_MAX = 16_384;
 
@@ -27,7 +29,7 @@ interface Packed {
   counts: Float64Array;
 }
 
-/** One time level (minutes or hours): arrays by time, and the times in order. */
+/** One time level (minutes, 10 minutes or hours): arrays by unit number, and the unit numbers in order. */
 interface TimeLevel {
   byTime: Map<number, Packed>;
   times: number[];
@@ -38,8 +40,8 @@ interface TenantCounts {
   seriesIds: Map<string, number>;
   services: string[];
   levels: number[];
-  minutes: TimeLevel;
-  hours: TimeLevel;
+  /** By UNIT_MINUTES. */
+  units: TimeLevel[];
   /** Adds not merged yet, as parallel lists. */
   pendingMinutes: number[];
   pendingIds: number[];
@@ -102,7 +104,7 @@ export class MinuteCounts {
     if (this.isOverflowed) return;
     let counts = this.tenants.get(tenant);
     if (!counts) {
-      counts = { seriesIds: new Map(), services: [], levels: [], minutes: newTimeLevel(), hours: newTimeLevel(), pendingMinutes: [], pendingIds: [], pendingCounts: [] };
+      counts = { seriesIds: new Map(), services: [], levels: [], units: UNIT_MINUTES.map(newTimeLevel), pendingMinutes: [], pendingIds: [], pendingCounts: [] };
       this.tenants.set(tenant, counts);
     }
     const seriesKey = String.fromCharCode(48 + level) + service;
@@ -176,34 +178,26 @@ export class MinuteCounts {
         sums[group] += values[index];
       }
     };
-    // An hour's roll-up stands for its minutes when the whole hour is in range and in one bucket.
-    const wholeHour = (hour: number): boolean => {
-      const start = hour * MINUTES_PER_HOUR;
-      if (start < fromMinute || start + MINUTES_PER_HOUR > toMinute) return false;
-      return bucketMinutes === null || Math.floor(start / bucketMinutes) === Math.floor((start + MINUTES_PER_HOUR - 1) / bucketMinutes);
+    // A level's unit stands for its minutes when it lies in one bucket: its unit divides the bucket.
+    const usable = UNIT_MINUTES.map((unit) => bucketMinutes === null || bucketMinutes % unit === 0);
+    // Whole units of the coarsest usable level, and the partial ends at finer levels, in time order.
+    const sumRange = (levelIndex: number, from: number, to: number): void => {
+      while (levelIndex > 0 && !usable[levelIndex]) levelIndex--;
+      const unit = UNIT_MINUTES[levelIndex];
+      const level = counts.units[levelIndex];
+      const wholeFrom = Math.ceil(from / unit);
+      const wholeTo = Math.floor(to / unit);
+      if (levelIndex > 0 && wholeFrom >= wholeTo) return sumRange(levelIndex - 1, from, to);
+      if (levelIndex > 0 && from < wholeFrom * unit) sumRange(levelIndex - 1, from, wholeFrom * unit);
+      const start = lowerBound(level.times, levelIndex > 0 ? wholeFrom : from);
+      const end = lowerBound(level.times, levelIndex > 0 ? wholeTo : to, start);
+      for (let index = start; index < end; index++) accumulate(level.byTime.get(level.times[index])!, level.times[index] * unit);
+      if (levelIndex > 0 && wholeTo * unit < to) sumRange(levelIndex - 1, wholeTo * unit, to);
     };
-    const { minutes, hours } = counts;
-    let hourIndex = lowerBound(hours.times, Math.ceil(fromMinute / MINUTES_PER_HOUR));
-    const hourEnd = lowerBound(hours.times, Math.floor(toMinute / MINUTES_PER_HOUR));
-    let minuteIndex = lowerBound(minutes.times, fromMinute);
-    const minuteEnd = lowerBound(minutes.times, toMinute);
-    for (;;) {
-      while (hourIndex < hourEnd && !wholeHour(hours.times[hourIndex])) hourIndex++;
-      while (minuteIndex < minuteEnd) {
-        const hour = Math.floor(minutes.times[minuteIndex] / MINUTES_PER_HOUR);
-        if (!wholeHour(hour)) break;
-        minuteIndex = lowerBound(minutes.times, (hour + 1) * MINUTES_PER_HOUR, minuteIndex);
-      }
-      const hourStart = hourIndex < hourEnd ? hours.times[hourIndex] * MINUTES_PER_HOUR : Infinity;
-      const minute = minuteIndex < minuteEnd ? minutes.times[minuteIndex] : Infinity;
-      if (hourStart === Infinity && minute === Infinity) break;
-      if (hourStart < minute) {
-        accumulate(hours.byTime.get(hours.times[hourIndex++])!, hourStart);
-      } else {
-        accumulate(minutes.byTime.get(minute)!, minute);
-        minuteIndex++;
-      }
-    }
+    // An open end is where the data ends (the finest level holds every minute present).
+    const minutes = counts.units[0].times;
+    if (minutes.length === 0) return;
+    sumRange(UNIT_MINUTES.length - 1, Math.max(fromMinute, minutes[0]), Math.min(toMinute, minutes[minutes.length - 1] + 1));
     emit();
   }
 
@@ -214,20 +208,19 @@ export class MinuteCounts {
     return this.isOverflowed;
   }
 
-  /** (minute, series) and (hour, series) counters held (MINUTE_COUNT_ENTRIES_MAX bounds them). */
+  /** Counters held at every time level (MINUTE_COUNT_ENTRIES_MAX bounds them). */
   get entries(): number {
     this.mergePending();
     return this.entryCount;
   }
 
-  /** Merges every tenant's pending adds into its minutes and hours; past the entry bound, drops everything. */
+  /** Merges every tenant's pending adds into every time level; past the entry bound, drops everything. */
   private mergePending(): void {
     if (this.pendingCount === 0) return;
     this.pendingCount = 0;
     for (const counts of this.tenants.values()) {
       if (counts.pendingIds.length === 0) continue;
-      this.mergeLevel(counts.minutes, counts, 1);
-      this.mergeLevel(counts.hours, counts, MINUTES_PER_HOUR);
+      UNIT_MINUTES.forEach((unit, index) => this.mergeLevel(counts.units[index], counts, unit));
       counts.pendingMinutes = [];
       counts.pendingIds = [];
       counts.pendingCounts = [];

@@ -16,7 +16,7 @@ import { describe } from "../actors/supervisor.ts";
 import type { SkipTree } from "../query/skip-keys.ts";
 import { sourceSql } from "../query/sql.ts";
 import { Duck, execute, queryRows } from "./duckdb.ts";
-import { FLUSH_OBJECT_BYTES_MAX, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
+import { FLUSH_OBJECT_BYTES_MAX, SEAL_AGE_JITTER_FRACTION, SEGMENT_ROW_GROUP_ROWS } from "./limits.ts";
 import { fsyncPath, readManifest, withCompaction, withSealedSegment, writeManifest, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
 import { addMinuteCountsResult, MinuteCounts, minuteCountsSql } from "./minute-counts.ts";
@@ -623,7 +623,7 @@ export class ShardStore {
     const paths = this.options.paths;
     const tmp = sealTempPath(paths, this.options.shard, fileName);
     const final = segmentPath(paths, this.options.shard, fileName);
-    await execute(connection, `COPY (${selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION ${compression}, ROW_GROUP_SIZE 122880)`);
+    await execute(connection, `COPY (${selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION ${compression}, ROW_GROUP_SIZE ${SEGMENT_ROW_GROUP_ROWS})`);
     // Keys come from the file just written, not the memtable: Parquet's dictionaries
     // let DuckDB split repeated messages once (on bench rows, 30 ms of CPU against 70
     // for the memtable parts), and seal, compaction and rebuild share one path.

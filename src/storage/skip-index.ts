@@ -33,8 +33,8 @@ import { readFile } from "node:fs/promises";
 const SKIP_INDEX_VERSION = 3;
 /**
  * Bits per distinct key of a block: about 0.1% false positives for a split-block
- * filter. A query asks every row group of every segment in range (~50 per 100M
- * events), so at 10 bits (~1%) a one-key query would read ~25 row groups for nothing.
+ * filter. A query asks every row group of every segment in range (~6,100 per 100M
+ * events), so at 10 bits (~1%) a one-key query would read ~60 row groups for nothing.
  */
 export const SKIP_INDEX_BITS_PER_KEY = 16;
 
@@ -47,7 +47,7 @@ const BUCKET_WORDS = 8;
 const BUCKET_BITS = BUCKET_WORDS * 32;
 /** Parquet's split-block salts: word i of a bucket takes bit (hash x SALT[i]) >>> 27. */
 const SALTS = new Uint32Array([0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31]);
-/** Row groups one index holds: far past a compacted segment's (~17 of ~123k rows). */
+/** Row groups one index holds: far past a compacted segment's (~125 of SEGMENT_ROW_GROUP_ROWS). */
 const BLOCKS_MAX = 65_536;
 const SEED_FIRST = 0;
 const SEED_SECOND = 0x9747b28c;
