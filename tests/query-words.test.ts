@@ -85,8 +85,32 @@ describe("skipTree", () => {
     expect(tree(q)).toEqual(expected);
   });
 
-  test("list parameters require one of their values", () => {
-    expect(skipTree({ services: ["a", "b"], levels: ["ERROR"], hostnames: [], traceIds: ["t"], query: null })).toEqual({ all: [{ any: [{ key: "s:a" }, { key: "s:b" }] }, { key: "t:t" }] });
+  test("list parameters require one of their values, and one of their (level, service) pairs", () => {
+    expect(skipTree({ services: ["a", "b"], levels: ["ERROR"], hostnames: [], traceIds: ["t"], query: null })).toEqual({
+      all: [{ any: [{ key: "s:a" }, { key: "s:b" }] }, { key: "t:t" }, { any: [{ key: "v:4:a" }, { key: "v:4:b" }] }],
+    });
+  });
+
+  test.each<[string, SkipTree]>([
+    ["service:api level:ERROR", { all: [{ key: "s:api" }, { key: "v:4:api" }] }],
+    ["level:>=ERROR service:api", { all: [{ key: "s:api" }, { any: [{ key: "v:4:api" }, { key: "v:5:api" }] }] }],
+    ["(service:a OR service:b) level:WARN timeout", { all: [{ all: [{ any: [{ key: "s:a" }, { key: "s:b" }] }, { key: "w:timeout" }] }, { any: [{ key: "v:3:a" }, { key: "v:3:b" }] }] }],
+    // Only conjuncts constrain both: an OR across fields, a prefix or a NOT pairs nothing.
+    ["service:api OR level:ERROR", true],
+    ["service:api* level:ERROR", true],
+    ["service:api NOT level:ERROR", { key: "s:api" }],
+    ["service:api (level:ERROR OR timeout)", { key: "s:api" }],
+  ])("(level, service) pairs: %p", (q, expected) => {
+    expect(tree(q)).toEqual(expected);
+  });
+
+  test("(level, service) pairs: the narrowest constraint of each is used, and no pair at all matches nothing", () => {
+    const parsed = parseQuery("level:>=WARN");
+    if (!parsed.ok) throw new Error("parse");
+    expect(skipTree({ services: ["a"], levels: ["ERROR"], hostnames: [], traceIds: [], query: parsed.query as QueryNode })).toEqual({ all: [{ key: "s:a" }, { key: "v:4:a" }] });
+    const none = parseQuery("level:<TRACE service:a");
+    if (!none.ok) throw new Error("parse");
+    expect(skipTree({ services: [], levels: [], hostnames: [], traceIds: [], query: none.query as QueryNode })).toEqual({ all: [{ key: "s:a" }, { key: "v:none" }] });
   });
 
   test("mayMatch", () => {

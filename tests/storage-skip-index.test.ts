@@ -254,7 +254,7 @@ describe("listing a segment's keys", () => {
       const fixture = `(VALUES ${rows.join(", ")}) AS t(i, message, trace_id, service, hostname)`;
       await execute(
         connection,
-        `COPY (SELECT CASE WHEN n = 4999 THEN 'only at the end' ELSE message END AS message, trace_id, service, hostname FROM range(5000) r(n) JOIN ${fixture} ON t.i = n % 11 ORDER BY n) TO ${sqlPathLiteral(paths, parquet)} (FORMAT parquet, ROW_GROUP_SIZE 2048)`,
+        `COPY (SELECT CASE WHEN n = 4999 THEN 'only at the end' ELSE message END AS message, trace_id, service, hostname, (n % 6)::UTINYINT AS level FROM range(5000) r(n) JOIN ${fixture} ON t.i = n % 11 ORDER BY n) TO ${sqlPathLiteral(paths, parquet)} (FORMAT parquet, ROW_GROUP_SIZE 2048)`,
       );
       const literal = sqlPathLiteral(paths, parquet);
       const groups = await parquetRowGroups(connection, literal);
@@ -264,7 +264,7 @@ describe("listing a segment's keys", () => {
       const direct = await keysOf(skipKeysSql(blockRows, true));
       expect(await keysOf(skipKeysSql(segmentSkipKeysSource(blockRows), true))).toEqual(direct);
       // Spot checks that the fixture covers what it means to.
-      expect(direct).toEqual(expect.arrayContaining(["0 w:timeout", "1 w:straße", "2 w:foo", "0 w:bar", "1 w:separated", "2 w:newline", "0 w:snake_case_word", "1 w:between", "2 w:words", "2 w:alice", "1 t:trace-1", "0 s:svc-0", "2 h:Host-2", "2 w:only"]));
+      expect(direct).toEqual(expect.arrayContaining(["0 w:timeout", "1 w:straße", "2 w:foo", "0 w:bar", "1 w:separated", "2 w:newline", "0 w:snake_case_word", "1 w:between", "2 w:words", "2 w:alice", "1 t:trace-1", "0 s:svc-0", "2 h:Host-2", "2 w:only", "0 v:4:svc-0", "2 v:5:svc-1"]));
       expect(direct.filter((entry) => entry.endsWith(" w:only"))).toEqual(["2 w:only"]);
       expect(direct.filter((entry) => entry.endsWith(" w:") || entry.endsWith(" t:"))).toEqual([]);
 

@@ -1,5 +1,5 @@
 // A segment's skip index: a bloom filter of the skip keys (query/skip-keys.ts: words,
-// trace ids, services, hosts) of each of its Parquet row groups, kept in a sidecar
+// trace ids, services, hosts, (level, service) pairs) of each of its Parquet row groups, kept in a sidecar
 // file beside the segment, the way VictoriaLogs keeps a bloom filter per column
 // block. A query whose required keys a row group's filter lacks cannot match any of
 // its rows: the row group is not read, and a segment none of whose row groups can
@@ -28,9 +28,9 @@ import { readFile } from "node:fs/promises";
 /**
  * Format version written; a file of any other version is treated as missing (and
  * rebuilt). Version 1 held one filter for the whole segment; version 2 placed a key
- * alike in every row group (see blockSeed).
+ * alike in every row group (see blockSeed); version 3 lacked (level, service) keys.
  */
-const SKIP_INDEX_VERSION = 3;
+const SKIP_INDEX_VERSION = 4;
 /**
  * Bits per distinct key of a block: about 0.1% false positives for a split-block
  * filter. A query asks every row group of every segment in range (~6,100 per 100M
@@ -428,7 +428,7 @@ export function blockRowsSql(parquetLiteral: string, rowGroups: readonly number[
     const cases = rowGroups.slice(0, -1).map((rows, index) => `WHEN file_row_number < ${(end += rows)} THEN ${index}`);
     block = `CASE ${cases.join(" ")} ELSE ${rowGroups.length - 1} END`;
   }
-  return `(SELECT ${block} AS block, message, trace_id, service, hostname FROM read_parquet(${parquetLiteral}, file_row_number = true))`;
+  return `(SELECT ${block} AS block, message, trace_id, service, hostname, level FROM read_parquet(${parquetLiteral}, file_row_number = true))`;
 }
 
 /**
@@ -436,8 +436,8 @@ export function blockRowsSql(parquetLiteral: string, rowGroups: readonly number[
  * (`blockRows` from blockRowsSql): fewer than the segment's, yielding exactly the same
  * keys. Splitting words with RE2 costs ~100 ns a word (2-4 µs a row, more than writing
  * the segment), so the regex runs once per distinct space-separated token of a block's
- * distinct messages; trace ids, services and hosts come, each deduplicated per block,
- * from rows whose message is NULL (which yields no word), and a NULL field yields no
+ * distinct messages; trace ids, services (with their levels) and hosts come, each
+ * deduplicated per block, from rows whose message is NULL (which yields no word), and a NULL field yields no
  * key. The keys agree because a space always separates words, so a message's words are
  * the union of its tokens' words, and lower() never makes or removes a space; a test
  * checks this on awkward text.
@@ -445,11 +445,12 @@ export function blockRowsSql(parquetLiteral: string, rowGroups: readonly number[
 export function segmentSkipKeysSource(blockRows: string): string {
   const tokens = `SELECT block, unnest(string_split(message, ' ')) AS token FROM (SELECT DISTINCT block, message FROM ${blockRows})`;
   const none = "NULL::VARCHAR";
+  const noLevel = "NULL::UTINYINT";
   return (
-    `(SELECT DISTINCT block, token AS message, ${none} AS trace_id, ${none} AS service, ${none} AS hostname FROM (${tokens})` +
-    ` UNION ALL SELECT DISTINCT block, ${none}, trace_id, ${none}, ${none} FROM ${blockRows}` +
-    ` UNION ALL SELECT DISTINCT block, ${none}, ${none}, service, ${none} FROM ${blockRows}` +
-    ` UNION ALL SELECT DISTINCT block, ${none}, ${none}, ${none}, hostname FROM ${blockRows})`
+    `(SELECT DISTINCT block, token AS message, ${none} AS trace_id, ${none} AS service, ${none} AS hostname, ${noLevel} AS level FROM (${tokens})` +
+    ` UNION ALL SELECT DISTINCT block, ${none}, trace_id, ${none}, ${none}, ${noLevel} FROM ${blockRows}` +
+    ` UNION ALL SELECT DISTINCT block, ${none}, ${none}, service, ${none}, level FROM ${blockRows}` +
+    ` UNION ALL SELECT DISTINCT block, ${none}, ${none}, ${none}, hostname, ${noLevel} FROM ${blockRows})`
   );
 }
 
