@@ -32,8 +32,8 @@ function works(cmd, cmdArgs) {
 
 function ensurePackages() {
   const manifest = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
-  // What the node and tests run on: the dependencies, and bun itself (a devDependency).
-  const needed = ["bun", ...Object.keys(manifest.dependencies ?? {})];
+  // What the node and tests run on: the dependencies and devDependencies (bun itself, pino for the SDK's tests).
+  const needed = [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.devDependencies ?? {})];
   const missing = needed.filter((name) => !existsSync(join(ROOT, "node_modules", name, "package.json")));
   if (missing.length > 0 || !works(BUN, ["--version"])) {
     say(`installing npm packages (${missing.length > 0 ? `missing: ${missing.join(", ")}` : "bun not runnable"}) …`);

@@ -15,8 +15,9 @@ import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/t
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { errorResponse, HttpError } from "../src/http/errors.ts";
 import { tenantOf } from "../src/http/routes.ts";
-import { HOSTNAME_HEADER, SERVICE_HEADER, tenantLaneFilters, WAL_STREAM, walSubject } from "../src/protocol/subjects.ts";
+import { FORMAT_HEADER, HOSTNAME_HEADER, SERVICE_HEADER, tenantLaneFilters, WAL_STREAM, walSubject } from "../src/protocol/subjects.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
+import { compressWalPayload, CONTENT_ENCODING_HEADER } from "../src/protocol/wal-compression.ts";
 import { parseFilter, QueryError } from "../src/query/filter.ts";
 import { TailHub } from "../src/query/tail.ts";
 import type { TailLimits } from "../src/query/tail-limits.ts";
@@ -205,11 +206,20 @@ describe("what a tail streams", () => {
     const corrupted = encodeBatch(flat.map((event) => ({ ...event, message: "corrupted" })));
     corrupted[corrupted.length - 20] ^= 0xff;
     await js.publish(walSubject("conform", 0), corrupted);
+    // Compressed, as the SDK sends them: a gzip FlatBuffers batch and a zstd NDJSON message.
+    const compressed = Array.from({ length: 10 }, (_, index) => ({ ...flat[index], timestampUs: BASE_US + (100 + index) * 1000, message: `declined gzip ${index}` }));
+    const gzipHeaders = natsHeaders();
+    gzipHeaders.set(CONTENT_ENCODING_HEADER, "gzip");
+    await js.publish(walSubject("conform", 0), compressWalPayload(encodeBatch(compressed), "gzip"), { headers: gzipHeaders });
+    const zstdHeaders = natsHeaders();
+    zstdHeaders.set(CONTENT_ENCODING_HEADER, "zstd");
+    zstdHeaders.set(FORMAT_HEADER, "ndjson");
+    await js.publish(walSubject("conform", 1), compressWalPayload(encoder.encode(Array.from({ length: 10 }, (_, index) => JSON.stringify(record(110 + index))).join("\n")), "zstd"), { headers: zstdHeaders });
     // Another tenant's events that every filter would match.
     await ingest("acme", [sentinel, record(4)]);
     for (let shard = 0; shard < SHARDS; shard++) await js.publish(walSubject("conform", shard), encoder.encode(JSON.stringify(sentinel)));
 
-    const total = 60 + 10 + 10 + 10 + 10 + SHARDS;
+    const total = 60 + 10 + 10 + 10 + 10 + 10 + 10 + SHARDS;
     const sentinels = (reader: SseReader) => reader.logs().filter((log) => log.message === "declined sentinel").length;
     await Promise.all(tails.map(({ reader }) => waitFor(() => sentinels(reader) === SHARDS, { what: "the sentinel of every shard" })));
     await waitFor(async () => (await countEvents(node.httpUrl, "", auth("conform"))) === total, { what: `${total} events searchable` });

@@ -6,7 +6,7 @@
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeTextPayload, walPayloadFormat } from "../ingest/wal-payload.ts";
+import { decodeTextPayload, openWalPayload } from "../ingest/wal-payload.ts";
 import { INGEST_EVENTS_PER_REQUEST_MAX } from "../ingest/limits.ts";
 import { parseWalSubject, rejectsSubject, shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
@@ -249,13 +249,19 @@ export class PartitionActor implements Actor<PartitionMessage> {
       return;
     }
     const headers = message.headers;
-    const format = walPayloadFormat(message.data, headers);
+    const opened = openWalPayload(message.data, headers);
+    if (!opened.ok) {
+      // Compressed past the inflate cap, corrupt, or an unknown encoding: this message is refused whole, the next goes on.
+      this.reject(subject.tenant, seq, [{ line: 0, error: `${opened.code}: ${opened.error}` }], 1);
+      store.skip(seq);
+      return;
+    }
+    const { bytes: data, format } = opened;
     const rows = store.pendingRowBuffer;
     const mark = rows.mark();
     rows.beginMessage(ingestUs, seq, subject.tenant);
     if (format === "flatbuffers") {
       // Hot path: string bytes go from the batch into rows without decoding.
-      const data = message.data;
       const visited = visitBatch(data, (event) => rows.appendRanges(data, event, storedTimestampUs(event.timestampUs, ingestUs)));
       if (!visited.ok) {
         // A batch is all or nothing: its checksum covers every event.
@@ -263,7 +269,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
         this.reject(subject.tenant, seq, [{ line: 0, error: `${visited.code}: ${visited.error}` }], 1);
       }
     } else {
-      const decoded = decodeTextPayload(message.data, format, headers, ingestUs);
+      const decoded = decodeTextPayload(data, format, headers, ingestUs);
       if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
       // The body parser refuses a message of more events than an id can index (checked at module load).
       decoded.events.forEach((event, index) => rows.appendEvent(event, index, storedTimestampUs(event.timestampUs, ingestUs)));

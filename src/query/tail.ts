@@ -20,7 +20,7 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { describe } from "../actors/supervisor.ts";
 import { HttpError } from "../http/errors.ts";
 import { parseNatsVersion, versionAtLeast } from "../nats/server-process.ts";
-import { decodeTextPayload, walPayloadFormat } from "../ingest/wal-payload.ts";
+import { decodeTextPayload, openWalPayload } from "../ingest/wal-payload.ts";
 import type { NormalizedEvent, StoredEvent } from "../protocol/event.ts";
 import { parseWalSubject, tailConsumerPrefix, tenantLaneFilters, WAL_STREAM } from "../protocol/subjects.ts";
 import { decodeBatch } from "../protocol/wal-batch.ts";
@@ -54,13 +54,16 @@ export function decodeWalMessage(message: WalMessage): { tenant: string; events:
   if (!subject) return null;
   const ingestUs = Number(message.timestampNanos / 1000n);
   const headers = message.headers;
-  const format = walPayloadFormat(message.data, headers);
+  // A compressed message is inflated (within the same cap the partitions use); one that cannot be read shows nothing, as the partitions reject it.
+  const opened = openWalPayload(message.data, headers);
   let events: NormalizedEvent[];
-  if (format === "flatbuffers") {
-    const batch = decodeBatch(message.data);
+  if (!opened.ok) {
+    events = [];
+  } else if (opened.format === "flatbuffers") {
+    const batch = decodeBatch(opened.bytes);
     events = batch.ok ? batch.events : [];
   } else {
-    events = decodeTextPayload(message.data, format, headers, ingestUs).events;
+    events = decodeTextPayload(opened.bytes, opened.format, headers, ingestUs).events;
   }
   const stored = events.map((event, index): StoredEvent => ({
     ...event,

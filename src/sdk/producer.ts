@@ -2,7 +2,8 @@
 // as the HTTP gateway, encodes them as FlatBuffers WAL batches, spreads batches over
 // the shards round-robin (no central router, and one dominant service still reaches
 // every shard), waits while a node asks producers to pause (flow-gate.ts), and
-// resolves with JetStream's acks. The later SDK adds buffering.
+// resolves with JetStream's acks. For a service's logs, the buffered non-blocking
+// logger (logger.ts, `createLogger`) is built on the same pieces.
 //
 //   import { connect } from "@nats-io/transport-node";
 //   import { createProducer } from "sluice/src/sdk/producer.ts";
