@@ -3,7 +3,7 @@
 // events of a partly bad batch are kept. Method: one real node over HTTP sockets.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { gzipSync } from "node:zlib";
+import { gzipSync, zstdCompressSync } from "node:zlib";
 import { INGEST_REQUESTS_IN_FLIGHT_MAX } from "../src/ingest/ingest-gateway.ts";
 import { INGEST_BODY_BYTES_MAX, INGEST_DECOMPRESSED_BYTES_MAX, INGEST_LINE_BYTES_MAX } from "../src/ingest/limits.ts";
 import { WAL_STRING_BYTES_MAX } from "../src/protocol/limits.ts";
@@ -32,6 +32,7 @@ describe("ingest errors", () => {
     ["no content type", "hello", {}, 415, "unsupported_media_type"],
     ["unknown content encoding", "hello", { "content-type": "text/plain", "content-encoding": "br" }, 415, "unsupported_encoding"],
     ["corrupt gzip", "not gzip at all", { "content-type": "text/plain", "content-encoding": "gzip" }, 400, "bad_compression"],
+    ["corrupt zstd", "not zstd at all", { "content-type": "text/plain", "content-encoding": "zstd" }, 400, "bad_compression"],
   ])("%s", async (_, body, headers, status, code) => {
     const response = await post(body, headers as Record<string, string>);
     expect(response.status).toBe(status as number);
@@ -85,6 +86,14 @@ describe("ingest errors", () => {
     const body = Array.from({ length: 2000 }, (_, index) => JSON.stringify({ service: "big-batch", message: `${index} ${"m".repeat(8 * 1024)}` })).join("\n");
     const response = await post(body, { "content-type": "application/x-ndjson" });
     expect({ status: response.status, accepted: response.body.accepted, rejected: response.body.rejected }).toEqual({ status: 202, accepted: 2000, rejected: [] });
+  });
+
+  test("a zstd bomb is stopped at the decompressed limit", async () => {
+    const bomb = zstdCompressSync(Buffer.alloc(INGEST_DECOMPRESSED_BYTES_MAX + 1024 * 1024, 0x61));
+    expect(bomb.byteLength).toBeLessThan(2 * 1024 * 1024);
+    const response = await post(bomb, { "content-type": "text/plain", "content-encoding": "zstd" });
+    expect(response.status).toBe(413);
+    expect(response.body.error.code).toBe("decompressed_too_large");
   });
 
   test("a gzip bomb is stopped at the decompressed limit", async () => {

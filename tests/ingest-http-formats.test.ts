@@ -1,10 +1,10 @@
 // Goal: every body format POST /api/v1/logs accepts (one JSON object, a JSON array,
-// NDJSON, plain text lines, each optionally gzip-compressed) is acknowledged only
+// NDJSON, plain text lines, each optionally gzip- or zstd-compressed) is acknowledged only
 // after JetStream stored it and then found by search with its fields normalized.
 // Method: one real node (own nats-server child) over HTTP sockets; wait on search.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { gzipSync } from "node:zlib";
+import { gzipSync, zstdCompressSync } from "node:zlib";
 import { getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -108,6 +108,17 @@ describe("ingest formats", () => {
     await waitFor(async () => {
       const { body: aggregate } = await getJson(`${node.httpUrl}/api/v1/logs/aggregate?group_by=service&service=gzip-svc`);
       return aggregate.aggregations?.["gzip-svc"] === 500;
+    });
+  });
+
+  test("zstd-compressed NDJSON", async () => {
+    const lines = Array.from({ length: 500 }, (_, index) => JSON.stringify({ service: "zstd-svc", message: `compressed ${index}` })).join("\n");
+    const { status, body } = await post(zstdCompressSync(lines), "application/x-ndjson", "", { "content-encoding": "zstd" });
+    expect(status).toBe(202);
+    expect(body.accepted).toBe(500);
+    await waitFor(async () => {
+      const { body: aggregate } = await getJson(`${node.httpUrl}/api/v1/logs/aggregate?group_by=service&service=zstd-svc`);
+      return aggregate.aggregations?.["zstd-svc"] === 500;
     });
   });
 

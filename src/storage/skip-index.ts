@@ -454,6 +454,15 @@ export function segmentSkipKeysSource(blockRows: string): string {
   );
 }
 
+/** Keys hashed into a filter between two turns of the event loop: ~5 ms of work. */
+const SKIP_INDEX_BUILD_SLICE_KEYS = 20_000;
+
+function newlineCount(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", at + 1)) count++;
+  return count;
+}
+
 /**
  * Lists the skip keys of each row group of a Parquet file (`parquetLiteral` a quoted
  * path) and builds its index; undefined when it would pass SKIP_INDEX_BYTES_MAX. The
@@ -471,7 +480,11 @@ export async function buildSkipIndex(connection: DuckDBConnection, parquetLitera
       ` SELECT block, true AS joined, string_agg(key, chr(10)) AS keys FROM keys WHERE NOT contains(key, chr(10)) GROUP BY block` +
       ` UNION ALL SELECT block, false, key FROM keys WHERE contains(key, chr(10))`,
   );
-  const lists: { block: number; keys: string[] }[] = [];
+  // Keys stay in their joined strings until hashed (millions of small strings cost
+  // gigabytes of heap and long collections), and the event loop gets a turn every
+  // SKIP_INDEX_BUILD_SLICE_KEYS keys: a compacted segment's ~3.5M keys otherwise held
+  // every query and WAL message of the node for seconds.
+  const lists: { block: number; text: string; joined: boolean }[] = [];
   const keyCounts = new Array<number>(rowGroups.length).fill(0);
   for (let chunkIndex = 0; chunkIndex < result.chunkCount; chunkIndex++) {
     const chunk = result.getChunk(chunkIndex);
@@ -479,13 +492,29 @@ export async function buildSkipIndex(connection: DuckDBConnection, parquetLitera
     for (let row = 0; row < chunk.rowCount; row++) {
       const block = Number(blocks.getItem(row));
       const text = texts.getItem(row) as string;
-      const list = joined.getItem(row) ? text.split("\n") : [text];
-      lists.push({ block, keys: list });
-      keyCounts[block] += list.length;
+      const isJoined = joined.getItem(row) === true;
+      lists.push({ block, text, joined: isJoined });
+      keyCounts[block] += isJoined ? newlineCount(text) + 1 : 1;
     }
   }
   if (!skipIndexFits(keyCounts)) return undefined;
   const index = SkipIndex.forBlocks(rowGroups, keyCounts);
-  for (const { block, keys: list } of lists) for (const key of list) index.add(block, key);
+  let sinceYield = 0;
+  for (const { block, text, joined } of lists) {
+    if (!joined) {
+      index.add(block, text);
+      continue;
+    }
+    for (let start = 0; ; ) {
+      const end = text.indexOf("\n", start);
+      index.add(block, end < 0 ? text.slice(start) : text.slice(start, end));
+      if (++sinceYield >= SKIP_INDEX_BUILD_SLICE_KEYS) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (end < 0) break;
+      start = end + 1;
+    }
+  }
   return index;
 }
