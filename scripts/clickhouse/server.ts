@@ -1,7 +1,8 @@
-// ClickHouse for the query benchmark: Debian's clickhouse-server as a child process
-// with a config written into its own directory (loopback only, free ports, data under
-// that directory), the benchmark's schema (schema.sql beside this file), bulk loads of
-// TabSeparated rows and queries over the HTTP interface.
+// ClickHouse for the benchmarks: Debian's clickhouse-server as a child process with a
+// config written into its own directory (loopback only, free ports, data under that
+// directory), the benchmarks' schemas (beside this file: schema.sql for the query
+// benchmark, ingest-schema.sql for the ingest comparison), bulk loads of TabSeparated
+// or JSONEachRow rows and queries over the HTTP interface.
 
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -113,22 +114,25 @@ export async function clickhouseQuery(httpUrl: string, sql: string, options: { b
   return text;
 }
 
-/** The statements of schema.sql (separated by a line holding only ";"), comments removed. */
-function schemaStatements(): string[] {
-  return readFileSync(join(import.meta.dir, "schema.sql"), "utf8")
+/** A schema file beside this one: the query benchmark's (tables and materialized views) or the ingest comparison's (one table). */
+export type ClickHouseSchema = "schema.sql" | "ingest-schema.sql";
+
+/** The statements of a schema file (separated by a line holding only ";"), comments removed. */
+function schemaStatements(schema: ClickHouseSchema): string[] {
+  return readFileSync(join(import.meta.dir, schema), "utf8")
     .split(/\n;\n/)
     .map((statement) => statement.split("\n").filter((line) => !line.trimStart().startsWith("--")).join("\n").trim())
     .filter((statement) => statement !== "");
 }
 
-/** Drops the benchmark's tables and views, those schema.sql creates, last created first (a load that did not finish is started over). */
-export async function dropSchema(httpUrl: string): Promise<void> {
-  const names = schemaStatements().flatMap((statement) => /CREATE (?:MATERIALIZED VIEW|TABLE) IF NOT EXISTS (\w+)/.exec(statement)?.[1] ?? []);
+/** Drops the tables and views a schema file creates, last created first (a load that did not finish is started over). */
+export async function dropSchema(httpUrl: string, schema: ClickHouseSchema = "schema.sql"): Promise<void> {
+  const names = schemaStatements(schema).flatMap((statement) => /CREATE (?:MATERIALIZED VIEW|TABLE) IF NOT EXISTS (\w+)/.exec(statement)?.[1] ?? []);
   for (const name of names.reverse()) await clickhouseQuery(httpUrl, `DROP TABLE IF EXISTS ${name}`);
 }
 
-export async function createSchema(httpUrl: string): Promise<void> {
-  for (const statement of schemaStatements()) await clickhouseQuery(httpUrl, statement);
+export async function createSchema(httpUrl: string, schema: ClickHouseSchema = "schema.sql"): Promise<void> {
+  for (const statement of schemaStatements(schema)) await clickhouseQuery(httpUrl, statement);
 }
 
 /** The INSERT a TabSeparated body of gen-dataset's toTsv rows goes to. */
@@ -137,6 +141,11 @@ const INSERT_TSV = `INSERT INTO logs (${TSV_COLUMNS.join(", ")}) FORMAT TabSepar
 /** Inserts TabSeparated rows (one INSERT). */
 export async function insertTsv(httpUrl: string, rows: Uint8Array | string): Promise<void> {
   await clickhouseQuery(httpUrl, INSERT_TSV, { body: rows });
+}
+
+/** Inserts JSONEachRow rows (one INSERT) into `table`. */
+export async function insertJsonEachRow(httpUrl: string, table: string, rows: Uint8Array | string): Promise<void> {
+  await clickhouseQuery(httpUrl, `INSERT INTO ${table} FORMAT JSONEachRow`, { body: rows });
 }
 
 /** Active parts and their bytes on disk per table, and merges running. */
