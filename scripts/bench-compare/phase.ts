@@ -7,7 +7,7 @@
 import { cpuDelta, cpuSnapshot, histogram, percentiles, recordMs, threadCpuDelta, threadCpuSeconds } from "../bench-lib.ts";
 import type { LoadGenerator } from "./load.ts";
 import type { LoadCounters } from "./load-messages.ts";
-import { ProbeRunner } from "./probes.ts";
+import { ProbeRunner, type ProbeSample } from "./probes.ts";
 import { buildWindows, formatMs, WINDOW_SECONDS, type PhaseResult, type PhaseSeries } from "./report.ts";
 import type { SystemUnderTest } from "./systems.ts";
 
@@ -46,29 +46,70 @@ async function waitQueryable(sut: SystemUnderTest, before: number, acked: number
   throw new Error(`${sut.system}: ${acked - seen} acked events not queryable after ${QUERYABLE_TIMEOUT_MS / 1000} s`);
 }
 
+/** Server memory sampled every RSS_SAMPLE_MS: each process's peak, the peak of their sum, and the sum over time (for the windows). */
+class MemorySampler {
+  readonly peaks: Record<string, number> = {};
+  peakTotal = 0;
+  private readonly timer = setInterval(() => this.sample(), RSS_SAMPLE_MS);
+
+  constructor(
+    private readonly sut: SystemUnderTest,
+    private readonly series: { atMs: number; mb: number }[],
+  ) {}
+
+  sample(): void {
+    const memory = this.sut.memoryBytes();
+    for (const [name, bytes] of Object.entries(memory)) this.peaks[name] = Math.max(this.peaks[name] ?? 0, bytes);
+    const total = Object.values(memory).reduce((sum, bytes) => sum + bytes, 0);
+    this.peakTotal = Math.max(this.peakTotal, total);
+    this.series.push({ atMs: Date.now(), mb: mb(total) });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+}
+
+/** CPU seconds from start() to read(): per server process, this benchmark's process, the machine, and per thread of the node and of this process. */
+function startCpuMeter(sut: SystemUnderTest): () => Pick<PhaseResult, "cpu_seconds" | "threads_cpu_seconds"> {
+  const serverBefore = sut.cpuSeconds();
+  const before = cpuSnapshot({});
+  const nodeThreadsBefore = sut.threadCpuSeconds?.();
+  const benchThreadsBefore = threadCpuSeconds(process.pid);
+  return () => {
+    const cpu = cpuDelta(before);
+    const server = Object.fromEntries(Object.entries(sut.cpuSeconds()).map(([name, seconds]) => [name, round1(seconds - (serverBefore[name] ?? 0))]));
+    const serverTotal = Object.values(server).reduce((sum, seconds) => sum + seconds, 0);
+    return {
+      cpu_seconds: { server: round1(serverTotal), ...server, bench: round1(cpu.bench), machine: round1(cpu.machine), other: round1(cpu.other - serverTotal) },
+      threads_cpu_seconds: { ...(nodeThreadsBefore ? { node: threadCpuDelta(sut.threadCpuSeconds!(), nodeThreadsBefore) } : {}), bench: threadCpuDelta(threadCpuSeconds(process.pid), benchThreadsBefore) },
+    };
+  };
+}
+
+/** One progress line on the last WINDOW_SECONDS of a running phase. */
+function progressLine(label: string, series: PhaseSeries, latest: LoadCounters | undefined): string | undefined {
+  const nowMs = Date.now();
+  const window = buildWindows({ ...series, startAtMs: nowMs - WINDOW_SECONDS * 1000, endAtMs: nowMs, probes: [] }).at(0);
+  if (!window) return undefined;
+  return `  [${label}] t=${Math.round((nowMs - series.startAtMs) / 1000)}s  ${window.events_per_s.toLocaleString()} events/s acked  ack p99 ${window.ack_p99_ms === null ? "-" : formatMs(window.ack_p99_ms)} ms  server RSS ${window.server_rss_mb.toLocaleString()} MB  sent ${(latest?.sent ?? 0).toLocaleString()}${latest?.retries ? `  retries ${latest.retries}` : ""}`;
+}
+
+/** Differences of two readings of the server's work counters. */
+const workDelta = (before?: Record<string, number>, after?: Record<string, number>) => (before && after ? Object.fromEntries(Object.entries(after).map(([name, value]) => [name, Math.round(value - (before[name] ?? 0))])) : undefined);
+
 export async function runPhase(sut: SystemUnderTest, generator: LoadGenerator, load: PhaseLoadOptions, log: (line: string) => void): Promise<PhaseResult> {
   const label = `${sut.system} ${load.kind}`;
   // What an earlier phase left queryable (the half-load phase runs on the same server).
   const queryableBefore = sut.queryableAtAck ? 0 : await sut.countQueryable();
   const channel = await sut.probeChannel();
-  const startAtMs = Date.now() + START_DELAY_MS;
-  const series: PhaseSeries & { acked: { atMs: number; acked: number }[]; ackLatencies: { atMs: number; ms: number }[]; serverRss: { atMs: number; mb: number }[] } = { startAtMs, endAtMs: 0, acked: [], ackLatencies: [], probes: [], serverRss: [] };
-  const ackHistogram = histogram();
-  const peaks: Record<string, number> = {};
-  let peakServer = 0;
-  const sampleMemory = () => {
-    const memory = sut.memoryBytes();
-    for (const [name, bytes] of Object.entries(memory)) peaks[name] = Math.max(peaks[name] ?? 0, bytes);
-    const total = Object.values(memory).reduce((sum, bytes) => sum + bytes, 0);
-    peakServer = Math.max(peakServer, total);
-    series.serverRss.push({ atMs: Date.now(), mb: mb(total) });
-  };
   const workBefore = await sut.workCounters?.();
-  const serverCpuBefore = sut.cpuSeconds();
-  const cpuBefore = cpuSnapshot({});
-  const nodeThreadsBefore = sut.threadCpuSeconds?.();
-  const benchThreadsBefore = threadCpuSeconds(process.pid);
-  const memoryTimer = setInterval(sampleMemory, RSS_SAMPLE_MS);
+  const startAtMs = Date.now() + START_DELAY_MS;
+  const series = { startAtMs, endAtMs: 0, acked: [] as { atMs: number; acked: number }[], ackLatencies: [] as { atMs: number; ms: number }[], probes: [] as ProbeSample[], serverRss: [] as { atMs: number; mb: number }[] };
+  const ackHistogram = histogram();
+  const readCpu = startCpuMeter(sut);
+  const memory = new MemorySampler(sut, series.serverRss);
   let latest: LoadCounters | undefined;
   const running = generator.run({ phaseId: `${sut.system}-${load.kind}-${startAtMs}`, startAtMs, minSeconds: load.minSeconds, maxSeconds: load.maxSeconds, eventsTarget: load.eventsTarget, rate: load.rate }, (counters, ackMs) => {
     const atMs = Date.now();
@@ -82,9 +123,8 @@ export async function runPhase(sut: SystemUnderTest, generator: LoadGenerator, l
   await Bun.sleep(Math.max(0, startAtMs - Date.now()));
   const probes = new ProbeRunner(channel, `${sut.system}-${load.kind}`, load.probeIntervalMs);
   const progress = setInterval(() => {
-    const window = buildWindows({ ...series, startAtMs: Date.now() - WINDOW_SECONDS * 1000, endAtMs: Date.now(), probes: [] }).at(0);
-    if (!window) return;
-    log(`  [${label}] t=${Math.round((Date.now() - startAtMs) / 1000)}s  ${window.events_per_s.toLocaleString()} events/s acked  ack p99 ${window.ack_p99_ms === null ? "-" : formatMs(window.ack_p99_ms)} ms  server RSS ${window.server_rss_mb.toLocaleString()} MB  sent ${(latest?.sent ?? 0).toLocaleString()}${latest?.retries ? `  retries ${latest.retries}` : ""}`);
+    const line = progressLine(label, series, latest);
+    if (line) log(line);
   }, WINDOW_SECONDS * 1000);
   let final: LoadCounters;
   let queryableAtMs: number;
@@ -100,21 +140,17 @@ export async function runPhase(sut: SystemUnderTest, generator: LoadGenerator, l
     throw error;
   } finally {
     clearInterval(progress);
-    clearInterval(memoryTimer);
+    memory.stop();
   }
-  const lastAckAtMs = series.endAtMs;
+  const cpu = readCpu();
   const workAfter = await sut.workCounters?.();
   const probeStats = await probes.stop();
   await channel.close();
-  sampleMemory();
   series.probes = probeStats.samples;
-  const cpu = cpuDelta(cpuBefore);
-  const serverCpuAfter = sut.cpuSeconds();
-  const serverCpu = Object.fromEntries(Object.entries(serverCpuAfter).map(([name, seconds]) => [name, round1(seconds - (serverCpuBefore[name] ?? 0))]));
-  const serverTotal = Object.values(serverCpu).reduce((sum, seconds) => sum + seconds, 0);
   const probeHistogram = histogram();
   for (const sample of probeStats.samples) recordMs(probeHistogram, sample.latencyMs);
   const queryableSeconds = (queryableAtMs - startAtMs) / 1000;
+  const sendSeconds = (series.endAtMs - startAtMs) / 1000;
   return {
     kind: load.kind,
     rate_cap: Math.round(load.rate),
@@ -126,18 +162,17 @@ export async function runPhase(sut: SystemUnderTest, generator: LoadGenerator, l
     retries: final.retries,
     refused: final.refused,
     dropped: final.dropped,
-    send_seconds: round1((lastAckAtMs - startAtMs) / 1000),
+    send_seconds: round1(sendSeconds),
     queryable_seconds: round1(queryableSeconds),
     sustained_events_per_s: Math.round(final.acked / queryableSeconds),
-    acked_events_per_s: Math.round(final.acked / ((lastAckAtMs - startAtMs) / 1000)),
+    acked_events_per_s: Math.round(final.acked / sendSeconds),
     ack_ms: percentiles(ackHistogram),
     searchable_ms: percentiles(probeHistogram),
-    probes: { sent: probeStats.sent, found: probeStats.found, missing: probeStats.missing, failed: probeStats.failed, skipped: probeStats.skipped },
-    peak_server_rss_mb: mb(peakServer),
-    peak_rss_mb: Object.fromEntries(Object.entries(peaks).map(([name, bytes]) => [name, mb(bytes)])),
-    cpu_seconds: { server: round1(serverTotal), ...serverCpu, bench: round1(cpu.bench), machine: round1(cpu.machine), other: round1(cpu.other - serverTotal) },
-    threads_cpu_seconds: { ...(nodeThreadsBefore ? { node: threadCpuDelta(sut.threadCpuSeconds!(), nodeThreadsBefore) } : {}), bench: threadCpuDelta(threadCpuSeconds(process.pid), benchThreadsBefore) },
-    server_work: workBefore && workAfter ? Object.fromEntries(Object.entries(workAfter).map(([name, value]) => [name, Math.round(value - (workBefore[name] ?? 0))])) : undefined,
+    probes: { sent: probeStats.sent, found: probeStats.found, missing: probeStats.missing, failed: probeStats.failed, skipped: probeStats.skipped, poll_failures: probeStats.pollFailures },
+    peak_server_rss_mb: mb(memory.peakTotal),
+    peak_rss_mb: Object.fromEntries(Object.entries(memory.peaks).map(([name, bytes]) => [name, mb(bytes)])),
+    ...cpu,
+    server_work: workDelta(workBefore, workAfter),
     windows: buildWindows(series),
   };
 }

@@ -20,6 +20,8 @@ const PROBES_IN_FLIGHT_MAX = 16;
 export const PROBE_SERVICE = "bench-probe";
 /** Longest wait for the probes still missing once a phase's load has stopped. */
 const PROBE_DRAIN_MS = 30_000;
+/** Send and poll failures printed per phase; later ones are only counted (a stopped server would print one per poll). */
+const ERRORS_LOGGED_MAX = 3;
 /** Longest a refused probe (HTTP 429/503) is retried. */
 const PROBE_RETRY_WINDOW_MS = 30_000;
 /** Longest one poll may take before it counts as failed and is asked again. */
@@ -45,6 +47,7 @@ export interface ProbeStats {
   acked: number;
   found: number;
   failed: number;
+  pollFailures: number;
   skipped: number;
   missing: number;
   samples: ProbeSample[];
@@ -53,7 +56,7 @@ export interface ProbeStats {
 /** Sends probes and polls for them until stopped; stop() waits (bounded) for the ones still missing. */
 export class ProbeRunner {
   private readonly pending = new Map<string, number>();
-  private readonly stats: ProbeStats = { sent: 0, acked: 0, found: 0, failed: 0, skipped: 0, missing: 0, samples: [] };
+  private readonly stats: ProbeStats = { sent: 0, acked: 0, found: 0, failed: 0, pollFailures: 0, skipped: 0, missing: 0, samples: [] };
   private inFlight = 0;
   private counter = 0;
   private sending = true;
@@ -88,8 +91,7 @@ export class ProbeRunner {
       },
       (error) => {
         this.inFlight--;
-        this.stats.failed++;
-        console.error(`probe send failed (${this.label}): ${error}`);
+        if (this.stats.failed++ < ERRORS_LOGGED_MAX) console.error(`probe send failed (${this.label}): ${error}${this.stats.failed === ERRORS_LOGGED_MAX ? " (further failures are only counted)" : ""}`);
       },
     );
   }
@@ -109,7 +111,7 @@ export class ProbeRunner {
             this.stats.samples.push({ sentAtMs, latencyMs: nowMs - sentAtMs });
           }
         } catch (error) {
-          console.error(`probe poll failed (${this.label}): ${error}`);
+          if (this.stats.pollFailures++ < ERRORS_LOGGED_MAX) console.error(`probe poll failed (${this.label}): ${error}${this.stats.pollFailures === ERRORS_LOGGED_MAX ? " (further failures are only counted)" : ""}`);
         }
       }
       await Bun.sleep(POLL_INTERVAL_MS);

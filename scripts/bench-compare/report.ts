@@ -47,7 +47,7 @@ export interface PhaseResult {
   acked_events_per_s: number;
   ack_ms: Percentiles;
   searchable_ms: Percentiles;
-  probes: { sent: number; found: number; missing: number; failed: number; skipped: number };
+  probes: { sent: number; found: number; missing: number; failed: number; skipped: number; poll_failures?: number };
   /** Peak of the sum over the server's processes, and each process's own peak, MB. */
   peak_server_rss_mb: number;
   peak_rss_mb: Record<string, number>;
