@@ -57,7 +57,8 @@ function fieldValue(context: EventContext, field: FieldRef): string | null {
   }
 }
 
-function compare(left: number, op: string, right: number): boolean {
+/** `left op right` for a comparison term's operator. */
+export function compare(left: number, op: string, right: number): boolean {
   return op === ">" ? left > right : op === ">=" ? left >= right : op === "<" ? left < right : left <= right;
 }
 

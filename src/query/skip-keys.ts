@@ -11,6 +11,7 @@
 import { LEVELS } from "../protocol/event.ts";
 import { levelIndex } from "../storage/schema.ts";
 import type { QueryNode } from "./ast.ts";
+import { compare } from "./evaluate.ts";
 import type { SearchFilter } from "./filter.ts";
 import { requiredWords, WORD_SPLIT_RE2 } from "./words.ts";
 
@@ -74,8 +75,7 @@ function levelsOf(node: QueryNode): number[] | null {
     return index < 0 ? null : [index];
   }
   if (node.type === "compare" && "name" in node.field && node.field.name === "level") {
-    const { op, value } = node;
-    return LEVELS.map((_, index) => index).filter((index) => (op === ">" ? index > value : op === ">=" ? index >= value : op === "<" ? index < value : index <= value));
+    return LEVELS.map((_, index) => index).filter((index) => compare(index, node.op, node.value));
   }
   if (node.type !== "or") return null;
   const lists = node.children.map(levelsOf);

@@ -187,12 +187,13 @@ export class MinuteCounts {
       const level = counts.units[levelIndex];
       const wholeFrom = Math.ceil(from / unit);
       const wholeTo = Math.floor(to / unit);
+      // Minutes are always whole (unit 1): only coarser levels leave partial ends or hand a range down.
       if (levelIndex > 0 && wholeFrom >= wholeTo) return sumRange(levelIndex - 1, from, to);
-      if (levelIndex > 0 && from < wholeFrom * unit) sumRange(levelIndex - 1, from, wholeFrom * unit);
-      const start = lowerBound(level.times, levelIndex > 0 ? wholeFrom : from);
-      const end = lowerBound(level.times, levelIndex > 0 ? wholeTo : to, start);
+      if (from < wholeFrom * unit) sumRange(levelIndex - 1, from, wholeFrom * unit);
+      const start = lowerBound(level.times, wholeFrom);
+      const end = lowerBound(level.times, wholeTo, start);
       for (let index = start; index < end; index++) accumulate(level.byTime.get(level.times[index])!, level.times[index] * unit);
-      if (levelIndex > 0 && wholeTo * unit < to) sumRange(levelIndex - 1, wholeTo * unit, to);
+      if (wholeTo * unit < to) sumRange(levelIndex - 1, wholeTo * unit, to);
     };
     // An open end is where the data ends (the finest level holds every minute present).
     const minutes = counts.units[0].times;

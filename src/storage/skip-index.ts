@@ -1,12 +1,12 @@
 // A segment's skip index: a bloom filter of the skip keys (query/skip-keys.ts: words,
-// trace ids, services, hosts, (level, service) pairs) of each of its Parquet row groups, kept in a sidecar
-// file beside the segment, the way VictoriaLogs keeps a bloom filter per column
-// block. A query whose required keys a row group's filter lacks cannot match any of
-// its rows: the row group is not read, and a segment none of whose row groups can
-// match is not opened at all. A filter never answers "no" wrongly: a missing, torn or
-// unknown file means the whole segment is read. The hash is written here, not taken
-// from Bun or DuckDB, because the bits are on disk: it must give the same answer in
-// every version to come.
+// trace ids, services, hosts, (level, service) pairs) of each of its Parquet row
+// groups, kept in a sidecar file beside the segment, the way VictoriaLogs keeps a
+// bloom filter per column block. A query whose required keys a row group's filter
+// lacks cannot match any of its rows: the row group is not read, and a segment none of
+// whose row groups can match is not opened at all. A filter never answers "no"
+// wrongly: a missing, torn or unknown file means the whole segment is read. The hash
+// is written here, not taken from Bun or DuckDB, because the bits are on disk: it must
+// give the same answer in every version to come.
 //
 // Each row group's filter is split-block (as Parquet's own bloom filters): a key
 // picks one 32-byte bucket and sets one bit in each of its eight 32-bit words, so a
@@ -437,8 +437,8 @@ export function blockRowsSql(parquetLiteral: string, rowGroups: readonly number[
  * keys. Splitting words with RE2 costs ~100 ns a word (2-4 µs a row, more than writing
  * the segment), so the regex runs once per distinct space-separated token of a block's
  * distinct messages; trace ids, services (with their levels) and hosts come, each
- * deduplicated per block, from rows whose message is NULL (which yields no word), and a NULL field yields no
- * key. The keys agree because a space always separates words, so a message's words are
+ * deduplicated per block, from rows whose message is NULL (which yields no word), and
+ * a NULL field yields no key. The keys agree because a space always separates words, so a message's words are
  * the union of its tokens' words, and lower() never makes or removes a space; a test
  * checks this on awkward text.
  */
@@ -457,12 +457,6 @@ export function segmentSkipKeysSource(blockRows: string): string {
 /** Keys hashed into a filter between two turns of the event loop: ~5 ms of work. */
 const SKIP_INDEX_BUILD_SLICE_KEYS = 20_000;
 
-function newlineCount(text: string): number {
-  let count = 0;
-  for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", at + 1)) count++;
-  return count;
-}
-
 /**
  * Lists the skip keys of each row group of a Parquet file (`parquetLiteral` a quoted
  * path) and builds its index; undefined when it would pass SKIP_INDEX_BYTES_MAX. The
@@ -473,12 +467,12 @@ export async function buildSkipIndex(connection: DuckDBConnection, parquetLitera
   const rowGroups = await parquetRowGroups(connection, parquetLiteral);
   // A block's keys come as one newline-joined string (read value by value, the ~3.5M
   // keys of a compacted segment cost seconds of JS); the rare key holding a newline
-  // comes alone. Each row: block, whether `keys` is a joined list, keys.
+  // comes alone. Each row: block, whether `keys` is a joined list, keys, how many.
   const keys = `(${skipKeysSql(segmentSkipKeysSource(blockRowsSql(parquetLiteral, rowGroups)), true)})`;
   const result = await connection.run(
     `WITH keys AS MATERIALIZED ${keys}` +
-      ` SELECT block, true AS joined, string_agg(key, chr(10)) AS keys FROM keys WHERE NOT contains(key, chr(10)) GROUP BY block` +
-      ` UNION ALL SELECT block, false, key FROM keys WHERE contains(key, chr(10))`,
+      ` SELECT block, true AS joined, string_agg(key, chr(10)) AS keys, count(*) AS n FROM keys WHERE NOT contains(key, chr(10)) GROUP BY block` +
+      ` UNION ALL SELECT block, false, key, 1 FROM keys WHERE contains(key, chr(10))`,
   );
   // Keys stay in their joined strings until hashed (millions of small strings cost
   // gigabytes of heap and long collections), and the event loop gets a turn every
@@ -488,13 +482,11 @@ export async function buildSkipIndex(connection: DuckDBConnection, parquetLitera
   const keyCounts = new Array<number>(rowGroups.length).fill(0);
   for (let chunkIndex = 0; chunkIndex < result.chunkCount; chunkIndex++) {
     const chunk = result.getChunk(chunkIndex);
-    const [blocks, joined, texts] = [0, 1, 2].map((column) => chunk.getColumnVector(column));
+    const [blocks, joined, texts, counts] = [0, 1, 2, 3].map((column) => chunk.getColumnVector(column));
     for (let row = 0; row < chunk.rowCount; row++) {
       const block = Number(blocks.getItem(row));
-      const text = texts.getItem(row) as string;
-      const isJoined = joined.getItem(row) === true;
-      lists.push({ block, text, joined: isJoined });
-      keyCounts[block] += isJoined ? newlineCount(text) + 1 : 1;
+      lists.push({ block, text: texts.getItem(row) as string, joined: joined.getItem(row) === true });
+      keyCounts[block] += Number(counts.getItem(row));
     }
   }
   if (!skipIndexFits(keyCounts)) return undefined;
