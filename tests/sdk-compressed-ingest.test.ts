@@ -10,8 +10,8 @@
 // the bad messages published by hand with JetStream to one shard between good ones;
 // counts and the partition's health read back over HTTP.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { describe, expect, test } from "bun:test";
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { gzipSync } from "node:zlib";
 import { FORMAT_HEADER, walSubject } from "../src/protocol/subjects.ts";
@@ -19,25 +19,13 @@ import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { compressWalPayload, CONTENT_ENCODING_HEADER, WAL_DECOMPRESSED_BYTES_MAX } from "../src/protocol/wal-compression.ts";
 import { createLogger } from "../src/sdk/logger.ts";
 import type { Compression, WireFormat } from "../src/sdk/options.ts";
-import { countEvents, getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
+import { countEvents, getJson } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { WalTap } from "./helpers/wal-tap.ts";
+import { useTappedNode } from "./helpers/tapped-node.ts";
 
-let node: TestNode;
-let nc: NatsConnection;
-let tap: WalTap;
-beforeAll(async () => {
-  node = await startTestNode({ shards: 2 });
-  nc = await connect({ servers: node.natsUrl });
-  tap = await WalTap.open(nc);
-});
-afterAll(async () => {
-  tap?.close();
-  await nc?.close();
-  await node?.stop();
-});
+const sluice = useTappedNode({ shards: 2 });
 
-const count = (query: string) => countEvents(node.httpUrl, query);
+const count = (query: string) => countEvents(sluice.node.httpUrl, query);
 const encoder = new TextEncoder();
 
 describe("compressed batches from the logger", () => {
@@ -48,28 +36,28 @@ describe("compressed batches from the logger", () => {
     ["ndjson", "zstd"],
   ])("%s compressed with %s is stored exactly", async (format, compression) => {
     const service = `sdk-${format}-${compression}`;
-    const logger = createLogger({ nc, service, format, compression, flushOnExit: false, batchEventsMax: 500, batchAgeMs: 0 });
+    const logger = createLogger({ nc: sluice.nc, service, format, compression, flushOnExit: false, batchEventsMax: 500, batchAgeMs: 0 });
     for (let index = 0; index < 1000; index++) logger.warn(`checkout request ${index} took ${index % 97} ms`, { trace_id: `${service}-${index}`, route: "/api/orders" });
     expect(await logger.close()).toMatchObject({ acked: 1000, failedEvents: 0 });
-    const messages = tap.of(service);
+    const messages = sluice.tap.of(service);
     expect(messages.length).toBeGreaterThanOrEqual(2);
     expect(messages.every((message) => message.encodingHeader === compression && message.formatHeader === format && !message.walBatch)).toBe(true);
     // Compressed on the wire: well under the ~100 bytes of text per event.
     const wireBytes = messages.reduce((sum, message) => sum + message.bytes, 0);
     expect(wireBytes).toBeLessThan(1000 * 40);
     await waitFor(async () => (await count(`service=${service}`)) === 1000, { what: `1000 ${service} events` });
-    const { body } = await getJson(`${node.httpUrl}/api/v1/logs/search?trace_id=${service}-500`);
+    const { body } = await getJson(`${sluice.node.httpUrl}/api/v1/logs/search?trace_id=${service}-500`);
     expect(body.logs.map((log: Record<string, unknown>) => [log.level, log.message, log.metadata])).toEqual([["WARN", "checkout request 500 took 15 ms", { route: "/api/orders" }]]);
   });
 });
 
 describe("bad compressed messages", () => {
   test("a bomb, a corrupt payload and an unknown encoding are rejected whole; the good messages around them on the shard are stored", async () => {
-    const js = jetstream(nc);
+    const js = jetstream(sluice.nc);
     const subject = walSubject("default", 0);
     const rejects: { seq: number; count: number; rejected: { error: string }[] }[] = [];
-    const subscription = nc.subscribe("sluice.rejects.default", { callback: (_error, message) => void rejects.push(message.json()) });
-    await nc.flush();
+    const subscription = sluice.nc.subscribe("sluice.rejects.default", { callback: (_error, message) => void rejects.push(message.json()) });
+    await sluice.nc.flush();
     const before = await partition0();
 
     const encoded = (encoding: string, format: string) => {
@@ -106,16 +94,16 @@ describe("bad compressed messages", () => {
     ]);
     expect(reports[0].rejected[0].error).toBe(`decompressed_too_large: gzip payload of ${bomb.byteLength} bytes inflates past the limit of ${WAL_DECOMPRESSED_BYTES_MAX} bytes`);
     expect(await count("service=sdk-bomb-bad")).toBe(0);
-    const { body } = await getJson(`${node.httpUrl}/api/v1/logs/search?service=sdk-bomb-good&order=oldest`);
+    const { body } = await getJson(`${sluice.node.httpUrl}/api/v1/logs/search?service=sdk-bomb-good&order=oldest`);
     expect(body.logs.map((log: { message: string }) => log.message).sort()).toEqual(["gzip between 1", "gzip between 2", "gzip between 3", "plain before 1", "plain before 2", "plain before 3", "zstd after 1", "zstd after 2", "zstd after 3"]);
 
     const after = await partition0();
     expect({ state: after.state, restarts: after.restarts, rejected: after.rejected - before.rejected }).toEqual({ state: "running", restarts: before.restarts, rejected: 3 });
-    expect(node.output()).toContain(`rejected 1 event(s) of WAL message ${bombSeq}: decompressed_too_large`);
+    expect(sluice.node.output()).toContain(`rejected 1 event(s) of WAL message ${bombSeq}: decompressed_too_large`);
   });
 });
 
 async function partition0(): Promise<{ state: string; restarts: Record<string, number>; rejected: number }> {
-  const { body } = await getJson(`${node.httpUrl}/api/v1/system/health`);
+  const { body } = await getJson(`${sluice.node.httpUrl}/api/v1/system/health`);
   return (body.actors as { name: string; state: string; restarts: Record<string, number>; rejected: number }[]).find((actor) => actor.name === "partition-0")!;
 }

@@ -10,35 +10,22 @@
 // a tap on the WAL subjects (tests/helpers/wal-tap.ts) shows each published message;
 // results read back through the HTTP search API. Waits are on conditions with deadlines.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { describe, expect, test } from "bun:test";
 import { createLogger, type LoggerOptions } from "sluice/sdk";
 import { eventBytes } from "../src/sdk/ring-buffer.ts";
-import { countEvents, getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
+import { countEvents, getJson } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { WalTap } from "./helpers/wal-tap.ts";
+import { useTappedNode } from "./helpers/tapped-node.ts";
 
-let node: TestNode;
-let nc: NatsConnection;
-let tap: WalTap;
-beforeAll(async () => {
-  node = await startTestNode({ shards: 4 });
-  nc = await connect({ servers: node.natsUrl });
-  tap = await WalTap.open(nc);
-});
-afterAll(async () => {
-  tap?.close();
-  await nc?.close();
-  await node?.stop();
-});
+const sluice = useTappedNode({ shards: 4 });
 
 /** A logger on the test's connection that never installs exit hooks in the test runner. */
 function logger(options: Partial<LoggerOptions>) {
-  return createLogger({ nc, flushOnExit: false, hostname: "sdk-host", ...options });
+  return createLogger({ nc: sluice.nc, flushOnExit: false, hostname: "sdk-host", ...options });
 }
 
-const search = async (query: string) => (await getJson(`${node.httpUrl}/api/v1/logs/search?${query}&order=oldest&limit=1000`)).body.logs as Record<string, unknown>[];
-const count = (service: string) => countEvents(node.httpUrl, `service=${service}`);
+const search = async (query: string) => (await getJson(`${sluice.node.httpUrl}/api/v1/logs/search?${query}&order=oldest&limit=1000`)).body.logs as Record<string, unknown>[];
+const count = (service: string) => countEvents(sluice.node.httpUrl, `service=${service}`);
 
 describe("logging", () => {
   test("log() returns at once with the event buffered; it becomes searchable with its fields", async () => {
@@ -72,15 +59,15 @@ describe("logging", () => {
   test("by count: full batches leave at once, the rest waits for its age or a flush", async () => {
     const log = logger({ service: "sdk-count", batchEventsMax: 100, batchAgeMs: 60_000 });
     for (let index = 0; index < 250; index++) log.info(`count ${index}`);
-    await waitFor(() => tap.sizes("sdk-count").length === 2, { what: "two batches" });
-    expect(tap.sizes("sdk-count")).toEqual([100, 100]);
+    await waitFor(() => sluice.tap.sizes("sdk-count").length === 2, { what: "two batches" });
+    expect(sluice.tap.sizes("sdk-count")).toEqual([100, 100]);
     expect(log.stats()).toMatchObject({ buffered: 50, published: 200 });
     await log.flush();
-    expect(tap.sizes("sdk-count")).toEqual([100, 100, 50]);
+    expect(sluice.tap.sizes("sdk-count")).toEqual([100, 100, 50]);
     expect(log.stats()).toMatchObject({ logged: 250, acked: 250, batches: 3, buffered: 0 });
     // Every message carries its own id: producer id and sequence.
-    expect(new Set(tap.of("sdk-count").map((message) => message.msgId)).size).toBe(3);
-    expect(tap.of("sdk-count").every((message) => message.msgId.startsWith(`${log.options.producerId}-`))).toBe(true);
+    expect(new Set(sluice.tap.of("sdk-count").map((message) => message.msgId)).size).toBe(3);
+    expect(sluice.tap.of("sdk-count").every((message) => message.msgId.startsWith(`${log.options.producerId}-`))).toBe(true);
     await log.close();
     await waitFor(async () => (await count("sdk-count")) === 250, { what: "250 sdk-count events" });
   });
@@ -92,10 +79,10 @@ describe("logging", () => {
     expect(eventBytes({ timestampUs: 0, level: "INFO", service, hostname: "h", traceId: "", spanId: "", message: record(0).message, metadata: "{}" })).toBe(1000);
     const log = logger({ service, hostname: "h", batchBytesMax: 4096, batchEventsMax: 1000, batchAgeMs: 60_000 });
     for (let index = 0; index < 22; index++) log.log(record(index));
-    await waitFor(() => tap.sizes(service).length === 5, { what: "five batches" });
+    await waitFor(() => sluice.tap.sizes(service).length === 5, { what: "five batches" });
     expect(log.stats()).toMatchObject({ buffered: 2 });
     await log.flush();
-    expect(tap.sizes(service)).toEqual([4, 4, 4, 4, 4, 2]);
+    expect(sluice.tap.sizes(service)).toEqual([4, 4, 4, 4, 4, 2]);
     await log.close();
   });
 
@@ -104,9 +91,9 @@ describe("logging", () => {
     await log.ready;
     const startedAt = performance.now();
     for (let index = 0; index < 5; index++) log.info(`age ${index}`);
-    await waitFor(() => tap.sizes("sdk-age").length === 1, { what: "one batch", intervalMs: 5 });
-    const waited = tap.of("sdk-age")[0].atMs - startedAt;
-    expect(tap.sizes("sdk-age")).toEqual([5]);
+    await waitFor(() => sluice.tap.sizes("sdk-age").length === 1, { what: "one batch", intervalMs: 5 });
+    const waited = sluice.tap.of("sdk-age")[0].atMs - startedAt;
+    expect(sluice.tap.sizes("sdk-age")).toEqual([5]);
     expect(waited).toBeGreaterThanOrEqual(295);
     expect(waited).toBeLessThan(5_000);
     await log.close();
@@ -126,8 +113,8 @@ describe("wire format", () => {
       ndjson.log(record);
     }
     await Promise.all([flat.close(), ndjson.close()]);
-    expect(tap.of("sdk-flat").map((message) => [message.formatHeader, message.walBatch])).toEqual([["", true]]);
-    expect(tap.of("sdk-ndjson").map((message) => [message.formatHeader, message.walBatch, String.fromCharCode(message.firstByte)])).toEqual([["ndjson", false, "{"]]);
+    expect(sluice.tap.of("sdk-flat").map((message) => [message.formatHeader, message.walBatch])).toEqual([["", true]]);
+    expect(sluice.tap.of("sdk-ndjson").map((message) => [message.formatHeader, message.walBatch, String.fromCharCode(message.firstByte)])).toEqual([["ndjson", false, "{"]]);
     await waitFor(async () => (await count("sdk-flat")) === 2 && (await count("sdk-ndjson")) === 2, { what: "both loggers' events" });
     const strip = (logs: Record<string, unknown>[]) => logs.map(({ id: _id, ingest_ts: _ingest, service: _service, ...rest }) => rest);
     const fromFlat = strip(await search("service=sdk-flat"));

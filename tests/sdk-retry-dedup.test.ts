@@ -11,8 +11,7 @@
 // the restart case stops and restarts a nats-server the test controls. Counts are
 // read back through the node's aggregate API; every wait is on a condition.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, describe, expect, test } from "bun:test";
 import { jetstream } from "@nats-io/jetstream";
 import { walSubject } from "../src/protocol/subjects.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
@@ -21,34 +20,22 @@ import type { LoggerOptions } from "../src/sdk/options.ts";
 import type { PublishFunction } from "../src/sdk/shipper.ts";
 import { countEvents, startTestNats, startTestNode, type TestNats, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { WalTap } from "./helpers/wal-tap.ts";
+import { useTappedNode } from "./helpers/tapped-node.ts";
 
-let node: TestNode;
-let nc: NatsConnection;
-let tap: WalTap;
-beforeAll(async () => {
-  node = await startTestNode({ shards: 2 });
-  nc = await connect({ servers: node.natsUrl });
-  tap = await WalTap.open(nc);
-});
-afterAll(async () => {
-  tap?.close();
-  await nc?.close();
-  await node?.stop();
-});
+const sluice = useTappedNode({ shards: 2 });
 
-const count = (service: string) => countEvents(node.httpUrl, `service=${service}`);
+const count = (service: string) => countEvents(sluice.node.httpUrl, `service=${service}`);
 
 /** A logger whose publishes go through `wrap` (its onError reports are collected). */
 function wrappedLogger(options: Partial<LoggerOptions>, wrap: (publish: PublishFunction) => PublishFunction) {
   const errors: string[] = [];
-  const logger = new SluiceLogger({ nc, flushOnExit: false, batchEventsMax: 100, batchAgeMs: 0, onError: (error) => void errors.push(`${error.code}: ${error.message}`), ...options }, { wrapPublish: wrap });
+  const logger = new SluiceLogger({ nc: sluice.nc, flushOnExit: false, batchEventsMax: 100, batchAgeMs: 0, onError: (error) => void errors.push(`${error.code}: ${error.message}`), ...options }, { wrapPublish: wrap });
   return { logger, errors };
 }
 
 describe("JetStream deduplication is what keeps retries from doubling", () => {
   test("the same batch published twice: stored twice under two ids, once under one id", async () => {
-    const js = jetstream(nc);
+    const js = jetstream(sluice.nc);
     const batch = (service: string) => encodeBatch(Array.from({ length: 10 }, (_, index) => ({ timestampUs: Date.now() * 1000, level: "INFO" as const, service, hostname: "h", traceId: "", spanId: "", message: `m ${index}`, metadata: "{}" })));
     const twoIds = batch("sdk-dedup-two-ids");
     await js.publish(walSubject("default", 0), twoIds, { msgID: "sdk-test-a" });
@@ -78,7 +65,7 @@ describe("retries", () => {
     expect(final).toMatchObject({ logged: 1000, published: 1000, acked: 1000, batches: 10, retries: 10, duplicates: 10, failedBatches: 0, failedEvents: 0, abandoned: 0 });
     expect(errors).toEqual([]);
     // On the wire: ten ids, each published exactly twice.
-    const ids = tap.of(service).map((message) => message.msgId);
+    const ids = sluice.tap.of(service).map((message) => message.msgId);
     expect(ids.length).toBe(20);
     expect([...new Set(ids)].map((id) => ids.filter((each) => each === id).length)).toEqual(Array(10).fill(2));
     await waitFor(async () => (await count(service)) === 1000, { what: "1000 events" });

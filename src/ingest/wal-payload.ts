@@ -2,11 +2,12 @@
 // compressed (src/protocol/wal-compression.ts, with a cap on the inflated size),
 // recognizes its format, and decodes the JSON and text formats into events.
 // FlatBuffers batches are read by the partition actor itself (visitBatch), straight
-// into rows, never through NormalizedEvent objects.
+// into rows, never through NormalizedEvent objects; the live tail decodes them whole.
 
 import type { MsgHdrs } from "@nats-io/transport-node";
+import type { NormalizedEvent } from "../protocol/event.ts";
 import { FORMAT_HEADER, HOSTNAME_HEADER, PAYLOAD_FORMATS, SERVICE_HEADER, type PayloadFormat } from "../protocol/subjects.ts";
-import { isWalBatch } from "../protocol/wal-batch.ts";
+import { decodeBatch, isWalBatch } from "../protocol/wal-batch.ts";
 import { CONTENT_ENCODING_HEADER, decompressWalPayload, type WalDecompressErrorCode } from "../protocol/wal-compression.ts";
 import { parseBodyAs, type BodyFormat, type ParsedBody } from "./body.ts";
 import type { TextLineDefaults } from "./text-line.ts";
@@ -30,30 +31,38 @@ function sniffFormat(bytes: Uint8Array): PayloadFormat {
   return "text";
 }
 
-/**
- * The format of a WAL message: its format header when it names a known format, else sniffed.
- */
-export function walPayloadFormat(data: Uint8Array, headers: MsgHdrs | undefined): PayloadFormat {
-  const formatHeader = headers?.get(FORMAT_HEADER);
+/** The format of a WAL message: its format header when it names a known format, else sniffed. */
+function payloadFormat(data: Uint8Array, formatHeader: string | undefined): PayloadFormat {
   return formatHeader && (PAYLOAD_FORMATS as readonly string[]).includes(formatHeader) ? (formatHeader as PayloadFormat) : sniffFormat(data);
 }
 
+const CONTENT_ENCODING_LOWER = CONTENT_ENCODING_HEADER.toLowerCase();
+
 /** A WAL message's payload as its consumer reads it: inflated, with its format; or why it cannot be read. */
-export type OpenedWalPayload = { ok: true; bytes: Uint8Array; format: PayloadFormat } | { ok: false; code: WalDecompressErrorCode; error: string };
+type OpenedWalPayload = { ok: true; bytes: Uint8Array; format: PayloadFormat } | { ok: false; code: WalDecompressErrorCode; error: string };
 
 /**
  * Every WAL message goes through here before it is read: a compressed payload is
- * inflated (at most WAL_DECOMPRESSED_BYTES_MAX bytes), then its format is found as
- * walPayloadFormat does on the inflated bytes. A payload that cannot be inflated (an
+ * inflated (at most WAL_DECOMPRESSED_BYTES_MAX bytes), then its format is found from
+ * its format header or the inflated bytes. A payload that cannot be inflated (an
  * unknown encoding, corrupt data, or past the cap) is an error value: the consumer
  * rejects that one message, reports it and goes on with the next.
  */
-export function openWalPayload(data: Uint8Array, headers: MsgHdrs | undefined, limitBytes?: number): OpenedWalPayload {
-  const encoding = headers?.get(CONTENT_ENCODING_HEADER, "insensitive");
-  if (!encoding) return { ok: true, bytes: data, format: walPayloadFormat(data, headers) };
-  const inflated = decompressWalPayload(data, encoding, limitBytes);
+export function openWalPayload(data: Uint8Array, headers: MsgHdrs | undefined): OpenedWalPayload {
+  // One pass over the headers finds both: the format by its exact name, the encoding in
+  // any case (as HTTP's). An uncompressed message pays no more than its format lookup.
+  let formatHeader: string | undefined;
+  let encoding: string | undefined;
+  if (headers) {
+    for (const [key, values] of headers) {
+      if (key === FORMAT_HEADER) formatHeader = values[0];
+      else if (encoding === undefined && key.length === CONTENT_ENCODING_LOWER.length && key.toLowerCase() === CONTENT_ENCODING_LOWER) encoding = values[0] ?? "";
+    }
+  }
+  if (!encoding) return { ok: true, bytes: data, format: payloadFormat(data, formatHeader) };
+  const inflated = decompressWalPayload(data, encoding);
   if (!inflated.ok) return inflated;
-  return { ok: true, bytes: inflated.bytes, format: walPayloadFormat(inflated.bytes, headers) };
+  return { ok: true, bytes: inflated.bytes, format: payloadFormat(inflated.bytes, formatHeader) };
 }
 
 /**
@@ -70,4 +79,19 @@ export function decodeTextPayload(bytes: Uint8Array, format: BodyFormat, headers
     if (error instanceof IngestError) return { events: [], rejected: [{ line: 0, error: error.message }], rejectedCount: 1 };
     throw error;
   }
+}
+
+/**
+ * Every event of a WAL message, decoded into objects (the live tail; the partition
+ * actor reads FlatBuffers straight into rows instead). A message that cannot be
+ * opened, or a batch that fails its checks, has none; bad lines are left out.
+ */
+export function decodeWalEvents(data: Uint8Array, headers: MsgHdrs | undefined, nowUs: number): NormalizedEvent[] {
+  const opened = openWalPayload(data, headers);
+  if (!opened.ok) return [];
+  if (opened.format === "flatbuffers") {
+    const batch = decodeBatch(opened.bytes);
+    return batch.ok ? batch.events : [];
+  }
+  return decodeTextPayload(opened.bytes, opened.format, headers, nowUs).events;
 }

@@ -10,8 +10,10 @@ import { encodeBatch, WalBatchEncodeError } from "../protocol/wal-batch.ts";
 
 /** Events per batch a publisher aims for: ~2000 events of ~230 B is ~0.5 MB, well inside limits. */
 const WAL_BATCH_EVENTS_TARGET = 2000;
-/** Bytes reserved below max_payload for subject, headers and framing. */
-const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
+/** Bytes reserved below max_payload for subject, headers (message id, format, encoding) and framing; the SDK's logger keeps the same. */
+export const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
+/** NATS's default max_payload, assumed while a connection has not said its server's. */
+export const NATS_DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 export interface PublishTarget {
   js: JetStreamClient;
@@ -40,33 +42,57 @@ export function roundRobin(shards: number): () => number {
   };
 }
 
-/** Splits events into encoded batches under the byte budget (halving a batch that encodes too large). */
-function encodeBatches(events: readonly NormalizedEvent[], maxPayloadBytes: number): { bytes: Uint8Array; count: number }[] {
-  const budget = Math.min(WAL_BATCH_BYTES_MAX, maxPayloadBytes - PAYLOAD_HEADROOM_BYTES);
-  const out: { bytes: Uint8Array; count: number }[] = [];
+/** One WAL message payload and the events it carries. */
+export interface EncodedBatch {
+  payload: Uint8Array;
+  count: number;
+}
+
+/**
+ * Encodes events as payloads of at most `payloadBytesMax` bytes each, in order. A
+ * slice that encodes larger, or that `encode` refuses with null (over a WAL batch
+ * limit), is halved until its parts fit. A single event that is larger still goes
+ * alone: its publish fails, not the batch around it. Each part is one message with
+ * one message id, so it can be retried as a whole.
+ */
+export function splitEncoded(events: readonly NormalizedEvent[], payloadBytesMax: number, encode: (slice: readonly NormalizedEvent[]) => Uint8Array | null): EncodedBatch[] {
+  const out: EncodedBatch[] = [];
   const take = (slice: readonly NormalizedEvent[]): void => {
-    // The encoder stops as soon as a slice passes the batch limit: that slice is halved like one over the budget.
-    const bytes = slice.length === 1 ? encodeBatch(slice) : encodeUnlessOverLimit(slice);
-    if (bytes !== null && (bytes.byteLength <= budget || slice.length === 1)) {
-      out.push({ bytes, count: slice.length });
+    if (slice.length === 0) return;
+    const payload = encode(slice);
+    if (payload !== null && (payload.byteLength <= payloadBytesMax || slice.length === 1)) {
+      out.push({ payload, count: slice.length });
       return;
     }
     const middle = slice.length >>> 1;
     take(slice.slice(0, middle));
     take(slice.slice(middle));
   };
-  const step = Math.min(WAL_BATCH_EVENTS_TARGET, WAL_BATCH_EVENTS_MAX);
-  for (let start = 0; start < events.length; start += step) take(events.slice(start, start + step));
+  take(events);
   return out;
 }
 
-function encodeUnlessOverLimit(events: readonly NormalizedEvent[]): Uint8Array | null {
+/**
+ * A FlatBuffers batch of `events`, or null when it passes a WAL batch limit and can
+ * be split. The encoder stops as soon as the batch passes the limit, so a slice too
+ * large costs no more than the limit. A single event over a limit throws.
+ */
+export function encodeBatchUnlessOverLimit(events: readonly NormalizedEvent[]): Uint8Array | null {
   try {
     return encodeBatch(events);
   } catch (error) {
-    if (error instanceof WalBatchEncodeError && error.code === "over_limit") return null;
+    if (error instanceof WalBatchEncodeError && error.code === "over_limit" && events.length > 1) return null;
     throw error;
   }
+}
+
+/** Splits events into FlatBuffers batches under the byte budget, at most WAL_BATCH_EVENTS_TARGET events each. */
+function encodeBatches(events: readonly NormalizedEvent[], maxPayloadBytes: number): EncodedBatch[] {
+  const budget = Math.min(WAL_BATCH_BYTES_MAX, maxPayloadBytes - PAYLOAD_HEADROOM_BYTES);
+  const step = Math.min(WAL_BATCH_EVENTS_TARGET, WAL_BATCH_EVENTS_MAX);
+  const out: EncodedBatch[] = [];
+  for (let start = 0; start < events.length; start += step) out.push(...splitEncoded(events.slice(start, start + step), budget, encodeBatchUnlessOverLimit));
+  return out;
 }
 
 /**
@@ -77,7 +103,7 @@ export async function publishEvents(target: PublishTarget, events: readonly Norm
   const batches = encodeBatches(events, target.maxPayloadBytes);
   const results = await Promise.allSettled(
     batches.map((batch, index) =>
-      target.js.publish(walSubject(target.tenant, target.nextShard()), batch.bytes, {
+      target.js.publish(walSubject(target.tenant, target.nextShard()), batch.payload, {
         timeout: target.publishTimeoutMs,
         ...(messageIdPrefix ? { msgID: `${messageIdPrefix}:${index}` } : {}),
       }),

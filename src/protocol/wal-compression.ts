@@ -35,9 +35,9 @@ const GZIP_LEVEL = 6;
 
 export type WalDecompressErrorCode = "unknown_encoding" | "decompressed_too_large" | "corrupt_compression";
 
-export type WalDecompressResult = { ok: true; bytes: Uint8Array } | { ok: false; code: WalDecompressErrorCode; error: string };
+type WalDecompressResult = { ok: true; bytes: Uint8Array } | { ok: false; code: WalDecompressErrorCode; error: string };
 
-export function isWalEncoding(value: string): value is WalEncoding {
+function isWalEncoding(value: string): value is WalEncoding {
   return (WAL_ENCODINGS as readonly string[]).includes(value);
 }
 

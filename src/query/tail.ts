@@ -20,10 +20,9 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { describe } from "../actors/supervisor.ts";
 import { HttpError } from "../http/errors.ts";
 import { parseNatsVersion, versionAtLeast } from "../nats/server-process.ts";
-import { decodeTextPayload, openWalPayload } from "../ingest/wal-payload.ts";
-import type { NormalizedEvent, StoredEvent } from "../protocol/event.ts";
+import { decodeWalEvents } from "../ingest/wal-payload.ts";
+import type { StoredEvent } from "../protocol/event.ts";
 import { parseWalSubject, tailConsumerPrefix, tenantLaneFilters, WAL_STREAM } from "../protocol/subjects.ts";
-import { decodeBatch } from "../protocol/wal-batch.ts";
 import { eventId, storedTimestampUs } from "../storage/schema.ts";
 import { eventContext, matchesEvent, type EventContext } from "./evaluate.ts";
 import type { SearchFilter } from "./filter.ts";
@@ -53,18 +52,8 @@ export function decodeWalMessage(message: WalMessage): { tenant: string; events:
   const subject = parseWalSubject(message.subject);
   if (!subject) return null;
   const ingestUs = Number(message.timestampNanos / 1000n);
-  const headers = message.headers;
   // A compressed message is inflated (within the same cap the partitions use); one that cannot be read shows nothing, as the partitions reject it.
-  const opened = openWalPayload(message.data, headers);
-  let events: NormalizedEvent[];
-  if (!opened.ok) {
-    events = [];
-  } else if (opened.format === "flatbuffers") {
-    const batch = decodeBatch(opened.bytes);
-    events = batch.ok ? batch.events : [];
-  } else {
-    events = decodeTextPayload(opened.bytes, opened.format, headers, ingestUs).events;
-  }
+  const events = decodeWalEvents(message.data, message.headers, ingestUs);
   const stored = events.map((event, index): StoredEvent => ({
     ...event,
     id: eventId(ingestUs, message.seq, index),

@@ -7,16 +7,13 @@
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { NormalizedEvent } from "../protocol/event.ts";
 import { FORMAT_HEADER } from "../protocol/subjects.ts";
-import { encodeBatch, WalBatchEncodeError } from "../protocol/wal-batch.ts";
 import { compressWalPayload, CONTENT_ENCODING_HEADER } from "../protocol/wal-compression.ts";
+import { formatTimestampUs } from "../ingest/timestamp.ts";
+import { encodeBatchUnlessOverLimit, splitEncoded, type EncodedBatch } from "../ingest/wal-publisher.ts";
 import type { Compression, WireFormat } from "./options.ts";
 
-export interface WireBatch {
-  /** The payload as published (compressed when asked). */
-  payload: Uint8Array;
-  /** Events it carries. */
-  count: number;
-}
+// The bench's probes (scripts/bench-compare) write their timestamps the way the SDK does.
+export { formatTimestampUs };
 
 export interface WireEncoding {
   format: WireFormat;
@@ -26,14 +23,6 @@ export interface WireEncoding {
 }
 
 const textEncoder = new TextEncoder();
-
-/** RFC 3339 with microseconds, UTC: what the node's timestamp parser reads back exactly. */
-export function formatTimestampUs(timestampUs: number): string {
-  const milliseconds = Math.floor(timestampUs / 1000);
-  const iso = new Date(milliseconds).toISOString(); // 2026-11-21T10:00:00.123Z
-  const micros = String(timestampUs - milliseconds * 1000).padStart(3, "0");
-  return `${iso.slice(0, -1)}${micros}Z`;
-}
 
 /** One NDJSON line that the node normalizes back into the same event (metadata goes as its JSON text). */
 export function ndjsonLine(event: NormalizedEvent): string {
@@ -49,38 +38,15 @@ export function ndjsonLine(event: NormalizedEvent): string {
   return `${line}}`;
 }
 
-/** The uncompressed payload of a batch, or null when it cannot be one message (it must be split). */
-function encodeRaw(events: readonly NormalizedEvent[], format: WireFormat): Uint8Array | null {
-  if (format === "ndjson") return textEncoder.encode(events.map(ndjsonLine).join("\n") + "\n");
-  try {
-    return encodeBatch(events);
-  } catch (error) {
-    if (error instanceof WalBatchEncodeError && error.code === "over_limit" && events.length > 1) return null;
-    throw error;
-  }
-}
-
 /**
- * Encodes events as one or more payloads of at most `payloadBytesMax` bytes each,
- * in order. A single event that is larger still goes alone: its publish fails and is
- * counted, rather than the batch around it.
+ * Encodes events as one or more payloads of at most `payloadBytesMax` bytes each, in
+ * order (the WAL publisher's splitEncoded, on the compressed size when compressed).
  */
-export function encodeWireBatches(events: readonly NormalizedEvent[], encoding: WireEncoding): WireBatch[] {
-  const out: WireBatch[] = [];
-  const take = (slice: readonly NormalizedEvent[]): void => {
-    if (slice.length === 0) return;
-    const raw = encodeRaw(slice, encoding.format);
-    const payload = raw === null ? null : encoding.compression === "none" ? raw : compressWalPayload(raw, encoding.compression);
-    if (payload !== null && (payload.byteLength <= encoding.payloadBytesMax || slice.length === 1)) {
-      out.push({ payload, count: slice.length });
-      return;
-    }
-    const middle = slice.length >>> 1;
-    take(slice.slice(0, middle));
-    take(slice.slice(middle));
-  };
-  take(events);
-  return out;
+export function encodeWireBatches(events: readonly NormalizedEvent[], encoding: WireEncoding): EncodedBatch[] {
+  return splitEncoded(events, encoding.payloadBytesMax, (slice) => {
+    const raw = encoding.format === "ndjson" ? textEncoder.encode(slice.map(ndjsonLine).join("\n") + "\n") : encodeBatchUnlessOverLimit(slice);
+    return raw === null || encoding.compression === "none" ? raw : compressWalPayload(raw, encoding.compression);
+  });
 }
 
 /**

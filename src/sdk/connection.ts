@@ -7,23 +7,17 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { WAL_STREAM } from "../protocol/subjects.ts";
-import { roundRobin } from "../ingest/wal-publisher.ts";
+import { NATS_DEFAULT_MAX_PAYLOAD_BYTES, PAYLOAD_HEADROOM_BYTES, roundRobin } from "../ingest/wal-publisher.ts";
 import { FlowGate } from "./flow-gate.ts";
 import { LOGGER_RETRY_BACKOFF_MIN_MS, LOGGER_SETUP_RETRY_MAX_MS } from "./limits.ts";
 import { LoggerError, type ParsedLoggerOptions } from "./options.ts";
 import type { PublishFunction, ShipTarget } from "./shipper.ts";
-
-/** Bytes kept free below max_payload for the subject, headers (message id, format, encoding) and framing. */
-const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
-/** NATS's default max_payload, assumed until the server says otherwise. */
-const NATS_DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 export interface Connected {
   nc: NatsConnection;
   /** Whether the logger opened it (and so closes it). */
   owned: boolean;
   target: ShipTarget;
-  shards: number;
 }
 
 export interface ConnectHooks {
@@ -32,7 +26,7 @@ export interface ConnectHooks {
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (so a closed logger holds no timer). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -112,5 +106,5 @@ export async function connectLogger(options: ParsedLoggerOptions, stop: AbortSig
     gate: options.flowControl ? FlowGate.listen(nc) : undefined,
     usable: () => !nc.isClosed(),
   };
-  return { nc, owned, target, shards };
+  return { nc, owned, target };
 }

@@ -20,29 +20,24 @@ export function installExitHooks(close: () => Promise<unknown>): () => void {
     // Only when nobody else listens: their handler decides how the process ends.
     if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
   };
+  const reportFailure = (error: unknown) => console.error("[sluice-logger] flush on exit failed:", error);
+  const exit = (signal: ExitSignal) => {
+    uninstall();
+    reraise(signal);
+  };
   function onSignal(signal: ExitSignal): void {
     if (closing) {
-      uninstall();
-      reraise(signal);
+      exit(signal);
       return;
     }
     closing = close();
-    closing.then(
-      () => {
-        uninstall();
-        reraise(signal);
-      },
-      (error: unknown) => {
-        console.error("[sluice-logger] flush on exit failed:", error);
-        uninstall();
-        reraise(signal);
-      },
-    );
+    // Flushed or not, the process goes on to end as the signal says.
+    closing.catch(reportFailure).then(() => exit(signal));
   }
   function onBeforeExit(): void {
     if (closing) return;
     closing = close();
-    closing.then(uninstall, (error: unknown) => console.error("[sluice-logger] flush on exit failed:", error));
+    closing.then(uninstall, reportFailure);
   }
   for (const signal of EXIT_SIGNALS) process.on(signal, onSignal);
   process.on("beforeExit", onBeforeExit);

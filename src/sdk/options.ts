@@ -28,7 +28,7 @@ import {
   LOGGER_RETRY_WINDOW_MS_MAX,
 } from "./limits.ts";
 import { WAL_BATCH_EVENTS_MAX } from "../protocol/limits.ts";
-import type { WalEncoding } from "../protocol/wal-compression.ts";
+import { WAL_ENCODINGS, type WalEncoding } from "../protocol/wal-compression.ts";
 
 /** What log() does when the buffer is full: drop the new event (counted), or make logAsync() wait for room. */
 export type FullBufferPolicy = "drop" | "block";
@@ -175,7 +175,7 @@ export function parseLoggerOptions(options: LoggerOptions): ParsedLoggerOptions 
     hostname: label("hostname", options.hostname, osHostname()),
     shards: options.shards,
     format: oneOf<WireFormat>("format", options.format, ["flatbuffers", "ndjson"], "flatbuffers"),
-    compression: oneOf<Compression>("compression", options.compression, ["none", "gzip", "zstd"], "none"),
+    compression: oneOf<Compression>("compression", options.compression, ["none", ...WAL_ENCODINGS], "none"),
     bufferEventsMax,
     bufferBytesMax,
     batchEventsMax,

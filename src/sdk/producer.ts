@@ -15,7 +15,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { NormalizedEvent } from "../protocol/event.ts";
 import { DEFAULT_TENANT, isValidTenant, WAL_STREAM } from "../protocol/subjects.ts";
 import { normalizeRecord } from "../ingest/normalize.ts";
-import { publishEvents, roundRobin, type PublishOutcome, type PublishTarget } from "../ingest/wal-publisher.ts";
+import { NATS_DEFAULT_MAX_PAYLOAD_BYTES, publishEvents, roundRobin, type PublishOutcome, type PublishTarget } from "../ingest/wal-publisher.ts";
 import { FlowGate } from "./flow-gate.ts";
 
 export interface ProducerOptions {
@@ -111,6 +111,6 @@ export async function createProducer(options: ProducerOptions): Promise<Producer
     }
   }
   const gate = options.flowControl === false ? undefined : FlowGate.listen(options.nc);
-  const target: PublishTarget = { js: jetstream(options.nc), tenant, maxPayloadBytes: options.nc.info?.max_payload ?? 1024 * 1024, publishTimeoutMs: options.publishTimeoutMs ?? 10_000, nextShard: roundRobin(shards) };
+  const target: PublishTarget = { js: jetstream(options.nc), tenant, maxPayloadBytes: options.nc.info?.max_payload ?? NATS_DEFAULT_MAX_PAYLOAD_BYTES, publishTimeoutMs: options.publishTimeoutMs ?? 10_000, nextShard: roundRobin(shards) };
   return new Producer(target, shards, gate, options.flowWaitMaxMs);
 }

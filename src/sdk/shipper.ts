@@ -13,7 +13,9 @@
 import { ClosedConnectionError, InvalidArgumentError, type MsgHdrs } from "@nats-io/transport-node";
 import { walSubject } from "../protocol/subjects.ts";
 import type { FlowGate } from "./flow-gate.ts";
-import { encodeWireBatches, wireHeaders, type WireBatch } from "./batch-encoder.ts";
+import type { EncodedBatch } from "../ingest/wal-publisher.ts";
+import { encodeWireBatches, wireHeaders } from "./batch-encoder.ts";
+import { pause } from "./connection.ts";
 import { LOGGER_RETRY_BACKOFF_MAX_MS, LOGGER_RETRY_BACKOFF_MIN_MS } from "./limits.ts";
 import { LoggerError, type ParsedLoggerOptions } from "./options.ts";
 import type { EventRing, TakenBatch } from "./ring-buffer.ts";
@@ -73,9 +75,8 @@ export class Shipper {
   private pumpQueued = false;
   private gateWaiting = false;
   private gateIgnoredUntilMs = 0;
-  private stopped = false;
-  /** Retry sleeps in progress, so that abandon() can cut them short. */
-  private readonly sleeps = new Set<() => void>();
+  /** Aborted by abandon(): the shipper is stopped for good, and retry backoffs in progress end at once. */
+  private readonly stop = new AbortController();
 
   constructor(
     private readonly options: ParsedLoggerOptions,
@@ -106,10 +107,14 @@ export class Shipper {
     return settled;
   }
 
+  private get stopped(): boolean {
+    return this.stop.signal.aborted;
+  }
+
   /** Stops for good: what is still buffered or in flight is counted as abandoned and every flush resolves. */
   abandon(): void {
     if (this.stopped) return;
-    this.stopped = true;
+    this.stop.abort();
     clearTimeout(this.ageTimer);
     this.ageTimer = undefined;
     const buffered = this.ring.clear();
@@ -117,7 +122,6 @@ export class Shipper {
     this.counters.inFlight = 0;
     this.takenSeq += buffered;
     this.inFlight.clear();
-    for (const wake of this.sleeps) wake();
     this.settleFlushes(Number.MAX_SAFE_INTEGER);
   }
 
@@ -218,7 +222,7 @@ export class Shipper {
   /** Publishes one taken batch: one message, or more if it had to be split to fit max_payload. */
   private async ship(target: ShipTarget, batch: TakenBatch): Promise<void> {
     const options = this.options;
-    let parts: WireBatch[];
+    let parts: EncodedBatch[];
     try {
       parts = encodeWireBatches(batch.events, { format: options.format, compression: options.compression, payloadBytesMax: target.payloadBytesMax });
     } catch (error) {
@@ -238,15 +242,17 @@ export class Shipper {
   }
 
   /** One message, retried under one message id until acked, the retry window closes, or the logger is abandoned. */
-  private async publishPart(target: ShipTarget, part: WireBatch): Promise<void> {
+  private async publishPart(target: ShipTarget, part: EncodedBatch): Promise<void> {
     const options = this.options;
     const msgID = `${options.producerId}-${++this.messageSeq}`;
     const subject = walSubject(options.tenant, target.nextShard());
+    // One headers object for every attempt: JetStream's publish sets the same message id in it each time.
+    const headers = wireHeaders(options.format, options.compression);
     const firstAttemptMs = this.now();
     this.counters.published += part.count;
     for (let attempt = 0; ; attempt++) {
       try {
-        const ack = await target.publish(subject, part.payload, { msgID, headers: wireHeaders(options.format, options.compression), timeout: options.publishTimeoutMs });
+        const ack = await target.publish(subject, part.payload, { msgID, headers, timeout: options.publishTimeoutMs });
         if (this.stopped) return;
         if (ack.duplicate) this.counters.duplicates++;
         this.counters.acked += part.count;
@@ -256,13 +262,14 @@ export class Shipper {
         if (this.stopped) return;
         const delay = retryDelayMs(attempt);
         const elapsed = this.now() - firstAttemptMs;
-        if (isPermanent(error) || !target.usable() || elapsed + delay > options.retryWindowMs) {
-          const why = isPermanent(error) || !target.usable() ? "cannot succeed" : `still failing after ${elapsed} ms`;
+        const hopeless = isPermanent(error) || !target.usable();
+        if (hopeless || elapsed + delay > options.retryWindowMs) {
+          const why = hopeless ? "cannot succeed" : `still failing after ${elapsed} ms`;
           this.fail(part.count, new LoggerError("batch_failed", `batch ${msgID} of ${part.count} events to ${subject} ${why} (${attempt + 1} attempts): ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
           return;
         }
         this.counters.retries++;
-        await this.sleep(delay);
+        await pause(delay, this.stop.signal);
         if (this.stopped) return;
       }
     }
@@ -272,17 +279,5 @@ export class Shipper {
     this.counters.failedBatches++;
     this.counters.failedEvents += events;
     this.options.onError(error);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.sleeps.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleeps.add(wake);
-    });
   }
 }

@@ -7,9 +7,8 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { NormalizedEvent } from "../../src/protocol/event.ts";
 import { CONTENT_ENCODING_HEADER } from "../../src/protocol/wal-compression.ts";
 import { FORMAT_HEADER, WAL_SUBJECT_ROOT } from "../../src/protocol/subjects.ts";
-import { decodeBatch, isWalBatch } from "../../src/protocol/wal-batch.ts";
-import { normalizeRecord } from "../../src/ingest/normalize.ts";
-import { openWalPayload } from "../../src/ingest/wal-payload.ts";
+import { isWalBatch } from "../../src/protocol/wal-batch.ts";
+import { decodeWalEvents } from "../../src/ingest/wal-payload.ts";
 
 export interface TappedMessage {
   subject: string;
@@ -27,8 +26,6 @@ export interface TappedMessage {
   events: NormalizedEvent[];
 }
 
-const decoder = new TextDecoder();
-
 export class WalTap {
   readonly messages: TappedMessage[] = [];
   private readonly subscription: Subscription;
@@ -37,19 +34,7 @@ export class WalTap {
     this.subscription = nc.subscribe(`${WAL_SUBJECT_ROOT}.>`, {
       callback: (error, message) => {
         if (error) throw error;
-        const opened = openWalPayload(message.data, message.headers);
-        if (!opened.ok) return;
-        let events: NormalizedEvent[] = [];
-        if (opened.format === "flatbuffers") {
-          const batch = decodeBatch(opened.bytes);
-          events = batch.ok ? batch.events : [];
-        } else {
-          for (const line of decoder.decode(opened.bytes).split("\n")) {
-            if (line.trim() === "") continue;
-            const result = normalizeRecord(JSON.parse(line));
-            if (result.ok) events.push(result.event);
-          }
-        }
+        const events = decodeWalEvents(message.data, message.headers, Date.now() * 1000);
         this.messages.push({
           subject: message.subject,
           atMs: performance.now(),
