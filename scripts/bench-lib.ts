@@ -1,9 +1,10 @@
 // Helpers shared by the benchmarks in scripts/: latency histograms, process figures
-// from /proc, a Sluice node as a child process (with its own nats-server child), WAL
+// from /proc, a Sluice node as a child process (with its own nats-server child), other
+// servers as children with their output in a log file (ClickHouse, PostgreSQL), WAL
 // publishing that honours the node's flow signal and a full WAL, and cleanup of every
-// child on exit, signals and errors. bench-ingest.ts and bench-query.ts import from
-// here; bench-ingest.ts runs on import, so nothing imports it. Nothing here runs on
-// import.
+// child on exit, signals and errors. bench-ingest.ts, bench-query.ts and bench-compare
+// import from here; bench-ingest.ts runs on import, so nothing imports it. Nothing here
+// runs on import.
 
 import { createWriteStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -21,8 +22,17 @@ export const ROOT = resolve(import.meta.dir, "..");
 export const histogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 export type Histogram = ReturnType<typeof histogram>;
 
+/** Latency percentiles and maximum, ms, and how many values they are of. */
+export interface Percentiles {
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  count: number;
+}
+
 /** Percentiles of a histogram of microseconds, in milliseconds. */
-export function percentiles(h: Histogram): { p50: number; p99: number; p999: number; max: number; count: number } {
+export function percentiles(h: Histogram): Percentiles {
   const ms = (us: number) => Math.round(us / 10) / 100;
   return { p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), p999: ms(h.getValueAtPercentile(99.9)), max: ms(h.maxValue), count: h.totalCount };
 }
@@ -34,19 +44,32 @@ export function recordMs(h: Histogram, ms: number): void {
 
 // ---- processes ----
 
-/** The name and user + system CPU seconds in a /proc stat line (clock ticks of 1/100 s; the name may hold spaces and parentheses). */
-function parseStat(stat: string): { name: string; cpuSeconds: number } {
+/** What a /proc stat line says of a process: its name, and user + system CPU seconds of itself and of its ended, reaped children. */
+interface ProcessStat {
+  name: string;
+  cpuSeconds: number;
+  /** cutime + cstime: what the children it has waited for used. */
+  reapedChildrenCpuSeconds: number;
+}
+
+/** Parses a /proc stat line (clock ticks of 1/100 s; the name may hold spaces and parentheses). */
+function parseStat(stat: string): ProcessStat {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
+  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, reapedChildrenCpuSeconds: (Number(fields[13]) + Number(fields[14])) / 100 };
+}
+
+/** A process's /proc stat; undefined once it has ended. */
+export function readStat(pid: number): ProcessStat | undefined {
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined; // the process ended
+  }
 }
 
 /** User + system CPU seconds a process has used so far; 0 once it has ended. */
 export function cpuSeconds(pid: number): number {
-  try {
-    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuSeconds;
-  } catch {
-    return 0; // the process ended
-  }
+  return readStat(pid)?.cpuSeconds ?? 0;
 }
 
 /** CPU seconds per thread name of a process (DuckDB workers, Bun's JS thread, GC helpers…): where a node's time goes. */
@@ -89,16 +112,18 @@ function machineBusySeconds(): number {
 interface CpuSnapshot {
   /** The processes measured, by name. */
   pids: Readonly<Record<string, number>>;
-  /** User + system CPU seconds per name, in the order the names were given. */
+  /** How a process's CPU seconds are read (cpuSeconds, or one that adds its children). */
+  read: (pid: number) => number;
+  /** CPU seconds per name, in the order the names were given. */
   processes: Record<string, number>;
   bench: NodeJS.CpuUsage;
   machineSeconds: number;
 }
 
-/** Reads the CPU seconds of the named processes (pid 0 or an ended process: 0), of this process and of the machine. */
-export function cpuSnapshot(pids: Record<string, number>): CpuSnapshot {
-  const processes = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-  return { pids, processes, bench: process.cpuUsage(), machineSeconds: machineBusySeconds() };
+/** Reads the CPU seconds of the named processes with `read` (pid 0 or an ended process: 0), of this process and of the machine. */
+export function cpuSnapshot(pids: Readonly<Record<string, number>>, read: (pid: number) => number = cpuSeconds): CpuSnapshot {
+  const processes = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, read(pid)]));
+  return { pids, read, processes, bench: process.cpuUsage(), machineSeconds: machineBusySeconds() };
 }
 
 /**
@@ -109,7 +134,7 @@ export function cpuSnapshot(pids: Record<string, number>): CpuSnapshot {
 export function cpuDelta(before: CpuSnapshot): { processes: Record<string, number>; bench: number; machine: number; other: number } {
   const benchUsage = process.cpuUsage(before.bench);
   const bench = (benchUsage.user + benchUsage.system) / 1e6;
-  const processes = Object.fromEntries(Object.entries(before.processes).map(([name, seconds]) => [name, cpuSeconds(before.pids[name]) - seconds]));
+  const processes = Object.fromEntries(Object.entries(before.processes).map(([name, seconds]) => [name, before.read(before.pids[name]) - seconds]));
   const machine = machineBusySeconds() - before.machineSeconds;
   const other = Object.values(processes).reduce((left, seconds) => left - seconds, machine) - bench;
   return { processes, bench, machine, other };
@@ -140,18 +165,32 @@ export function directoryBytes(path: string): number {
   return total;
 }
 
-/** Peak RSS per named process, sampled every 250 ms while running; pids may be added later. */
+/** How often RssSampler reads memory. */
+const MEMORY_SAMPLE_MS = 250;
+
+export interface RssSamplerOptions {
+  /** Bytes per name, read at each sample instead of the RSS of the watched pids (e.g. the PSS of a process tree). */
+  read?: () => Record<string, number>;
+  /** Sees every reading, bytes per name (e.g. to keep a series). */
+  onSample?: (bytes: Readonly<Record<string, number>>) => void;
+}
+
+/** Peak RSS per named process (or per name of what `read` returns), sampled every MEMORY_SAMPLE_MS while running; pids may be added later. */
 export class RssSampler {
   private readonly peaks: Record<string, number> = {};
   private readonly pids = new Map<string, number>();
-  private readonly timer = setInterval(() => this.sample(), 250);
+  private readonly timer = setInterval(() => this.sample(), MEMORY_SAMPLE_MS);
+
+  constructor(private readonly options: RssSamplerOptions = {}) {}
 
   watch(name: string, pid: number): void {
     if (pid > 0) this.pids.set(name, pid);
   }
 
   private sample(): void {
-    for (const [name, pid] of this.pids) this.peaks[name] = Math.max(this.peaks[name] ?? 0, rssBytes(pid));
+    const bytes = this.options.read?.() ?? Object.fromEntries([...this.pids].map(([name, pid]) => [name, rssBytes(pid)]));
+    for (const [name, value] of Object.entries(bytes)) this.peaks[name] = Math.max(this.peaks[name] ?? 0, value);
+    this.options.onSample?.(bytes);
   }
 
   /** The peaks so far in MB, and starts over (for the next phase). */
@@ -227,6 +266,84 @@ export function freePort(): number {
   return port;
 }
 
+/** Stops a child once (later calls share the first stop): `signal`, SIGKILL if it has not exited within `killAfterMs`, then `after`. */
+function stopOnce(child: Subprocess, defaultSignal: NodeJS.Signals, killAfterMs: number, after: () => void): (signal?: NodeJS.Signals) => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  return (signal = defaultSignal) =>
+    (stopped ??= (async () => {
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+      await child.exited;
+      clearTimeout(timer);
+      after();
+    })());
+}
+
+// ---- other servers (ClickHouse, PostgreSQL) ----
+
+/** Pause between two readiness checks of a starting server. */
+const SERVER_READY_POLL_MS = 100;
+
+/** A server started by startServerChild. */
+export interface ServerChild {
+  pid: number;
+  /** Its stop signal (or `signal`: SIGKILL when its data is deleted next anyway), SIGKILL after its stop timeout; runs once, and on cleanup. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface ServerChildOptions {
+  /** Names the server in errors. */
+  name: string;
+  command: readonly string[];
+  cwd?: string;
+  /** File its stdout and stderr are appended to. */
+  logPath: string;
+  /** Where to look when it does not start (default: logPath; a server may keep its own log). */
+  seeLog?: string;
+  children: Children;
+  /** Resolves once the server serves; throws, saying why, while it does not yet. */
+  ready: () => Promise<void>;
+  readyTimeoutMs: number;
+  /** Its graceful stop (SIGTERM, or PostgreSQL's fast shutdown SIGINT). */
+  stopSignal: NodeJS.Signals;
+  /** Longest wait for the graceful stop before SIGKILL. */
+  stopTimeoutMs: number;
+}
+
+/** Starts a server child with its output appended to a log file, registers its stop with `children`, and waits until `ready` passes. */
+export async function startServerChild(options: ServerChildOptions): Promise<ServerChild> {
+  const log = createWriteStream(options.logPath, { flags: "a" });
+  const child = options.children.add(Bun.spawn([...options.command], { cwd: options.cwd, stdout: "pipe", stderr: "pipe" }));
+  for (const stream of [child.stdout, child.stderr] as ReadableStream<Uint8Array>[]) {
+    void (async () => {
+      for await (const chunk of stream) log.write(chunk);
+    })().catch((error) => console.error(`${options.name} log: ${error}`));
+  }
+  const stop = stopOnce(child, options.stopSignal, options.stopTimeoutMs, () => log.end());
+  options.children.onCleanup(() => stop());
+  const seeLog = options.seeLog ?? options.logPath;
+  const deadline = Date.now() + options.readyTimeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${options.name} exited with code ${child.exitCode}; see ${seeLog}`);
+    try {
+      await options.ready();
+      return { pid: child.pid, stop };
+    } catch (error) {
+      // Not serving yet (nothing listening, or still starting up).
+      if (Date.now() > deadline) throw new Error(`${options.name} did not answer within ${options.readyTimeoutMs / 1000} s: ${error}; see ${seeLog}`);
+      await Bun.sleep(SERVER_READY_POLL_MS);
+    }
+  }
+}
+
+/** The statements of a schema file (separated by a line holding only ";"), comment lines removed. */
+export function sqlFileStatements(path: string): string[] {
+  return readFileSync(path, "utf8")
+    .split(/\n;\n/)
+    .map((statement) => statement.split("\n").filter((line) => !line.trimStart().startsWith("--")).join("\n").trim())
+    .filter((statement) => statement !== "");
+}
+
 // ---- a Sluice node ----
 
 export interface SluiceNode {
@@ -298,16 +415,8 @@ export async function startSluiceNode(options: SluiceNodeOptions): Promise<Sluic
   });
   const info = await ready;
   const natsPid = portsFilePid(join(options.dataDir, "nats"));
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-      await child.exited;
-      clearTimeout(timer);
-      log?.end();
-    })());
-  options.children.onCleanup(stop);
+  const stop = stopOnce(child, "SIGTERM", 90_000, () => log?.end());
+  options.children.onCleanup(() => stop());
   return { httpUrl: info.http_url, natsUrl: info.nats_url, pid: info.pid, natsPid, stop };
 }
 
@@ -353,9 +462,10 @@ export async function publishBatch(js: JetStreamClient, gate: FlowGate | undefin
 /** Longest wait for a node's answer to getJson (a count or health request), ms. */
 const GET_JSON_TIMEOUT_MS = 60_000;
 
-/** `GET` a JSON API path of a node; throws on a non-2xx answer with its body. */
-export async function getJson(baseUrl: string, path: string): Promise<Record<string, any>> {
-  const response = await fetch(`${baseUrl}${path}`, { signal: AbortSignal.timeout(GET_JSON_TIMEOUT_MS) });
+/** `GET` a JSON API path of a node (as `apiKey`'s tenant, when given); throws on a non-2xx answer with its body. */
+export async function getJson(baseUrl: string, path: string, apiKey?: string): Promise<Record<string, any>> {
+  const headers = apiKey === undefined ? undefined : { authorization: `Bearer ${apiKey}` };
+  const response = await fetch(`${baseUrl}${path}`, { headers, signal: AbortSignal.timeout(GET_JSON_TIMEOUT_MS) });
   const text = await response.text();
   if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);

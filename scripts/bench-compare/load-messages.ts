@@ -1,5 +1,6 @@
 // Messages between the ingest comparison's main thread (load.ts) and its load-generator
-// threads (load-worker.ts), and the systems they drive. Types only, plus the names.
+// threads (load-worker.ts), and the systems they drive. Types only, plus the names and
+// the counters' zero.
 
 /** The systems of the comparison, in the order they run. */
 export const SYSTEMS = ["clickhouse", "sdk-flatbuffers", "sdk-ndjson", "http", "postgres"] as const;
@@ -67,8 +68,10 @@ export interface LoadCounters {
   lastAckAtMs: number;
 }
 
+export const emptyCounters = (): LoadCounters => ({ sent: 0, acked: 0, failed: 0, retries: 0, refused: 0, dropped: 0, lastAckAtMs: 0 });
+
 export type FromWorker =
-  | { type: "prepared"; events: number; bytes: number; seconds: number }
+  | { type: "prepared"; events: number; seconds: number }
   | { type: "stats"; counters: LoadCounters; ackMs: number[] }
   | { type: "done"; counters: LoadCounters; ackMs: number[] }
   | { type: "closed" }

@@ -16,7 +16,7 @@ import { parentPort } from "node:worker_threads";
 import { SluiceLogger } from "sluice/sdk";
 import { insertJsonEachRow } from "../clickhouse/server.ts";
 import { PgConnection } from "../postgres/wire.ts";
-import type { FromWorker, LoadCounters, LoadTarget, PrepareCommand, RunCommand, ToWorker } from "./load-messages.ts";
+import { emptyCounters, type FromWorker, type LoadCounters, type LoadTarget, type PrepareCommand, type RunCommand, type ToWorker } from "./load-messages.ts";
 import { clickhouseLine, encodeUnits, httpLine, makePoolSlice, POSTGRES_COPY_COLUMNS, postgresLine, sdkRecord, stampUnit, type PoolSlice, type Unit } from "./pool.ts";
 
 /** How often counters and latencies go to the main thread. */
@@ -32,8 +32,6 @@ const SDK_READY_TIMEOUT_MS = 30_000;
 
 const port = parentPort!;
 const post = (message: FromWorker) => port.postMessage(message);
-
-const emptyCounters = (): LoadCounters => ({ sent: 0, acked: 0, failed: 0, retries: 0, refused: 0, dropped: 0, lastAckAtMs: 0 });
 
 /** One system's client: runs phases, reports counters. */
 interface Sender {
@@ -181,17 +179,16 @@ async function withRetries(counters: LoadCounters, what: string, attempt: () => 
 function httpSender(target: Extract<LoadTarget, { system: "http" }>, slice: PoolSlice, poolEvents: number): Sender {
   const units = encodeUnits(slice, target.eventsPerBody, httpLine, "epoch-us");
   const url = `${target.httpUrl}/api/v1/logs`;
+  const headers: Record<string, string> = { authorization: `Bearer ${target.apiKey}`, "content-type": "application/x-ndjson", ...(target.gzip ? { "content-encoding": "gzip" } : {}) };
   const reported = new Set<number>();
   const send: SendUnit = (unit, _lane, key, counters, ackMs) =>
     withRetries(counters, `POST of ${unit.events} events`, async () => {
-      const headers: Record<string, string> = { authorization: `Bearer ${target.apiKey}`, "content-type": "application/x-ndjson", "idempotency-key": key };
-      if (target.gzip) headers["content-encoding"] = "gzip";
       // Compressing is the client's work, so it is done here, on the load generator, per send.
       const body = target.gzip ? Bun.gzipSync(unit.bytes, { level: 1 }) : unit.bytes;
       const started = performance.now();
       let response: Response;
       try {
-        response = await fetch(url, { method: "POST", body, headers });
+        response = await fetch(url, { method: "POST", body, headers: { ...headers, "idempotency-key": key } });
       } catch (error) {
         return { retryAfterMs: RETRY_PAUSE_MS, why: String(error) };
       }
@@ -220,7 +217,7 @@ function clickhouseSender(target: Extract<LoadTarget, { system: "clickhouse" }>,
     withRetries(counters, `INSERT of ${unit.events} rows`, async () => {
       const started = performance.now();
       try {
-        await insertJsonEachRow(target.httpUrl, "logs", unit.bytes);
+        await insertJsonEachRow(target.httpUrl, unit.bytes);
       } catch (error) {
         const why = String(error).slice(0, 300);
         // "Too many parts", memory pressure and dropped connections pass once merges catch up: retried, counted.
@@ -262,7 +259,6 @@ let sender: Sender | undefined;
 async function prepare(command: PrepareCommand): Promise<void> {
   const started = performance.now();
   const slice = makePoolSlice(command);
-  const bytes = slice.events.reduce((sum, event) => sum + event.message.length + event.metadata.length + event.service.length + event.hostname.length + event.traceId.length + event.spanId.length, 0);
   const target = command.target;
   switch (target.system) {
     case "sdk-flatbuffers":
@@ -278,13 +274,13 @@ async function prepare(command: PrepareCommand): Promise<void> {
     case "postgres":
       sender = await postgresSender(target, slice, command.poolEvents);
   }
-  post({ type: "prepared", events: slice.events.length, bytes, seconds: Math.round((performance.now() - started) / 100) / 10 });
+  post({ type: "prepared", events: slice.events.length, seconds: Math.round((performance.now() - started) / 100) / 10 });
 }
 
 async function run(command: RunCommand): Promise<void> {
   if (!sender) throw new Error("run before prepare");
   const counters = emptyCounters();
-  let ackMs: number[] = [];
+  const ackMs: number[] = [];
   const report = () => {
     const taken = ackMs.splice(0);
     post({ type: "stats", counters: { ...counters }, ackMs: taken });
@@ -298,7 +294,6 @@ async function run(command: RunCommand): Promise<void> {
     clearInterval(timer);
   }
   post({ type: "done", counters: { ...counters }, ackMs: ackMs.splice(0) });
-  ackMs = [];
 }
 
 port.on("message", (message: ToWorker) => {

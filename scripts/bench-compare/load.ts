@@ -4,7 +4,7 @@
 // and sums their counters as they report.
 
 import { Worker } from "node:worker_threads";
-import type { FromWorker, LoadCounters, LoadTarget, RunCommand, ToWorker } from "./load-messages.ts";
+import { emptyCounters, type FromWorker, type LoadCounters, type LoadTarget, type RunCommand, type ToWorker } from "./load-messages.ts";
 
 /** Longest a thread may take to make, encode and connect its share of the pool. */
 const PREPARE_TIMEOUT_MS = 300_000;
@@ -13,7 +13,7 @@ const PHASE_OVERRUN_MS = 300_000;
 /** Longest a thread may take to close its client at the end. */
 const CLOSE_TIMEOUT_MS = 30_000;
 
-export const sumCounters = (all: readonly LoadCounters[]): LoadCounters => ({
+const sumCounters = (all: readonly LoadCounters[]): LoadCounters => ({
   sent: all.reduce((sum, counters) => sum + counters.sent, 0),
   acked: all.reduce((sum, counters) => sum + counters.acked, 0),
   failed: all.reduce((sum, counters) => sum + counters.failed, 0),
@@ -41,13 +41,14 @@ export class LoadGenerator {
 
   private constructor(
     private readonly workers: Worker[],
-    readonly prepared: { events: number; bytes: number; seconds: number },
+    /** Pool events made by all threads, and the slowest thread's seconds to make, encode and connect. */
+    readonly prepared: { events: number; seconds: number },
   ) {}
 
   /** Starts `threads` load generators for `target` and waits until each has its share of the pool ready and connected. */
   static async start(options: { target: LoadTarget; threads: number; poolEvents: number; seed: number }): Promise<LoadGenerator> {
     const workers = Array.from({ length: options.threads }, () => new Worker(new URL("./load-worker.ts", import.meta.url)));
-    const generator = new LoadGenerator(workers, { events: 0, bytes: 0, seconds: 0 });
+    const generator = new LoadGenerator(workers, { events: 0, seconds: 0 });
     workers.forEach((worker, index) => {
       worker.on("message", (message: FromWorker) => generator.listener?.(index, message));
       worker.on("error", (error: unknown) => generator.fail(error instanceof Error ? error : new Error(String(error))));
@@ -57,7 +58,6 @@ export class LoadGenerator {
       if (message.type !== "prepared") return false;
       ready.add(index);
       generator.prepared.events += message.events;
-      generator.prepared.bytes += message.bytes;
       generator.prepared.seconds = Math.max(generator.prepared.seconds, message.seconds);
       return ready.size === workers.length;
     };
@@ -74,7 +74,7 @@ export class LoadGenerator {
   /** Runs one phase on every thread; `onStats` gets the summed counters and the new ack latencies (ms) as they arrive. Resolves with the final sums. */
   async run(load: PhaseLoad, onStats: (counters: LoadCounters, ackMs: number[]) => void): Promise<LoadCounters> {
     const threads = this.workers.length;
-    const latest: LoadCounters[] = this.workers.map(() => ({ sent: 0, acked: 0, failed: 0, retries: 0, refused: 0, dropped: 0, lastAckAtMs: 0 }));
+    const latest: LoadCounters[] = this.workers.map(emptyCounters);
     const done = new Set<number>();
     const timeoutMs = Math.max(0, load.startAtMs - Date.now()) + load.maxSeconds * 1000 + PHASE_OVERRUN_MS;
     await this.until(timeoutMs, "running a phase", (index, message) => {

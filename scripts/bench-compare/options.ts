@@ -118,8 +118,7 @@ function parseSystems(raw: unknown): SystemName[] {
 /** Raw command-line values (camelCase keys named as in CompareOptions) to frozen options. */
 export function parseCompareOptions(raw: Record<string, unknown>): Readonly<CompareOptions> {
   const quick = raw.quick === true;
-  const base = { ...DEFAULTS, ...(quick ? QUICK : {}) } as Record<string, unknown>;
-  const options = { ...base } as Record<string, unknown>;
+  const options: Record<string, unknown> = { ...DEFAULTS, ...(quick ? QUICK : {}) };
   for (const key of Object.keys(RANGES) as (keyof CompareOptions)[]) {
     const given = raw[key];
     if (given === undefined) continue;

@@ -1,20 +1,19 @@
 // One timed phase of one system: the load generators send from an agreed start (the
 // first byte), probes measure ingest-to-searchable beside them, server memory is
-// sampled every RSS_SAMPLE_MS, and once the last ack is in, the system is polled until
-// every acked event is queryable. Returns the phase's figures, its per-5 s windows and
-// where the CPU went.
+// sampled (bench-lib's RssSampler), and once the last ack is in, the system is polled
+// until every acked event is queryable. Returns the phase's figures, its per-5 s
+// windows and where the CPU went.
 
-import { cpuDelta, cpuSnapshot, histogram, percentiles, recordMs, threadCpuDelta, threadCpuSeconds } from "../bench-lib.ts";
+import { cpuDelta, cpuSeconds, cpuSnapshot, histogram, percentiles, recordMs, rssBytes, RssSampler, threadCpuDelta, threadCpuSeconds } from "../bench-lib.ts";
 import type { LoadGenerator } from "./load.ts";
 import type { LoadCounters } from "./load-messages.ts";
 import { ProbeRunner, type ProbeSample } from "./probes.ts";
+import { treeCpuSeconds, treePssBytes } from "./processes.ts";
 import { buildWindows, formatMs, WINDOW_SECONDS, type PhaseResult, type PhaseSeries } from "./report.ts";
 import type { SystemUnderTest } from "./systems.ts";
 
 /** Time between the run command and the first byte, so every thread starts together. */
 const START_DELAY_MS = 500;
-/** How often server memory is read (the peak is the highest of these). */
-const RSS_SAMPLE_MS = 250;
 /** How often the queryable count is asked for once the load has stopped. */
 const QUERYABLE_POLL_MS = 100;
 /** Longest wait, after the last ack, for every acked event to be queryable. */
@@ -46,43 +45,27 @@ async function waitQueryable(sut: SystemUnderTest, before: number, acked: number
   throw new Error(`${sut.system}: ${acked - seen} acked events not queryable after ${QUERYABLE_TIMEOUT_MS / 1000} s`);
 }
 
-/** Server memory sampled every RSS_SAMPLE_MS: each process's peak, the peak of their sum, and the sum over time (for the windows). */
-class MemorySampler {
-  readonly peaks: Record<string, number> = {};
-  peakTotal = 0;
-  private readonly timer = setInterval(() => this.sample(), RSS_SAMPLE_MS);
-
-  constructor(
-    private readonly sut: SystemUnderTest,
-    private readonly series: { atMs: number; mb: number }[],
-  ) {}
-
-  sample(): void {
-    const memory = this.sut.memoryBytes();
-    for (const [name, bytes] of Object.entries(memory)) this.peaks[name] = Math.max(this.peaks[name] ?? 0, bytes);
-    const total = Object.values(memory).reduce((sum, bytes) => sum + bytes, 0);
-    this.peakTotal = Math.max(this.peakTotal, total);
-    this.series.push({ atMs: Date.now(), mb: mb(total) });
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.sample();
-  }
+/** Server memory sampled while it runs: each process's peak, and their sum over time (for the windows and the peak of the sum). */
+function startMemorySampler(sut: SystemUnderTest, series: { atMs: number; mb: number }[]): RssSampler {
+  const memoryBytes = sut.processTrees ? treePssBytes : rssBytes;
+  return new RssSampler({
+    read: () => Object.fromEntries(Object.entries(sut.processes).map(([name, pid]) => [name, memoryBytes(pid)])),
+    onSample: (bytes) => series.push({ atMs: Date.now(), mb: mb(Object.values(bytes).reduce((sum, value) => sum + value, 0)) }),
+  });
 }
 
 /** CPU seconds from start() to read(): per server process, this benchmark's process, the machine, and per thread of the node and of this process. */
 function startCpuMeter(sut: SystemUnderTest): () => Pick<PhaseResult, "cpu_seconds" | "threads_cpu_seconds"> {
-  const serverBefore = sut.cpuSeconds();
-  const before = cpuSnapshot({});
+  const before = cpuSnapshot(sut.processes, sut.processTrees ? treeCpuSeconds : cpuSeconds);
   const nodeThreadsBefore = sut.threadCpuSeconds?.();
   const benchThreadsBefore = threadCpuSeconds(process.pid);
   return () => {
     const cpu = cpuDelta(before);
-    const server = Object.fromEntries(Object.entries(sut.cpuSeconds()).map(([name, seconds]) => [name, round1(seconds - (serverBefore[name] ?? 0))]));
+    const server = Object.fromEntries(Object.entries(cpu.processes).map(([name, seconds]) => [name, round1(seconds)]));
     const serverTotal = Object.values(server).reduce((sum, seconds) => sum + seconds, 0);
     return {
-      cpu_seconds: { server: round1(serverTotal), ...server, bench: round1(cpu.bench), machine: round1(cpu.machine), other: round1(cpu.other - serverTotal) },
+      // Other processes: the machine less this process and the server's rounded figures, so the printed figures add up.
+      cpu_seconds: { server: round1(serverTotal), ...server, bench: round1(cpu.bench), machine: round1(cpu.machine), other: round1(cpu.machine - cpu.bench - serverTotal) },
       threads_cpu_seconds: { ...(nodeThreadsBefore ? { node: threadCpuDelta(sut.threadCpuSeconds!(), nodeThreadsBefore) } : {}), bench: threadCpuDelta(threadCpuSeconds(process.pid), benchThreadsBefore) },
     };
   };
@@ -109,7 +92,7 @@ export async function runPhase(sut: SystemUnderTest, generator: LoadGenerator, l
   const series = { startAtMs, endAtMs: 0, acked: [] as { atMs: number; acked: number }[], ackLatencies: [] as { atMs: number; ms: number }[], probes: [] as ProbeSample[], serverRss: [] as { atMs: number; mb: number }[] };
   const ackHistogram = histogram();
   const readCpu = startCpuMeter(sut);
-  const memory = new MemorySampler(sut, series.serverRss);
+  const memory = startMemorySampler(sut, series.serverRss);
   let latest: LoadCounters | undefined;
   const running = generator.run({ phaseId: `${sut.system}-${load.kind}-${startAtMs}`, startAtMs, minSeconds: load.minSeconds, maxSeconds: load.maxSeconds, eventsTarget: load.eventsTarget, rate: load.rate }, (counters, ackMs) => {
     const atMs = Date.now();
@@ -128,6 +111,7 @@ export async function runPhase(sut: SystemUnderTest, generator: LoadGenerator, l
   }, WINDOW_SECONDS * 1000);
   let final: LoadCounters;
   let queryableAtMs: number;
+  let peakRssMb: Record<string, number>;
   try {
     final = await running;
     clearInterval(progress);
@@ -140,6 +124,7 @@ export async function runPhase(sut: SystemUnderTest, generator: LoadGenerator, l
     throw error;
   } finally {
     clearInterval(progress);
+    peakRssMb = memory.takePeaksMb();
     memory.stop();
   }
   const cpu = readCpu();
@@ -169,8 +154,9 @@ export async function runPhase(sut: SystemUnderTest, generator: LoadGenerator, l
     ack_ms: percentiles(ackHistogram),
     searchable_ms: percentiles(probeHistogram),
     probes: { sent: probeStats.sent, found: probeStats.found, missing: probeStats.missing, failed: probeStats.failed, skipped: probeStats.skipped, poll_failures: probeStats.pollFailures },
-    peak_server_rss_mb: mb(memory.peakTotal),
-    peak_rss_mb: Object.fromEntries(Object.entries(memory.peaks).map(([name, bytes]) => [name, mb(bytes)])),
+    // The peak of the sum: the highest sample of the series (rounding to MB keeps the order).
+    peak_server_rss_mb: series.serverRss.reduce((peak, sample) => Math.max(peak, sample.mb), 0),
+    peak_rss_mb: peakRssMb,
     ...cpu,
     server_work: workDelta(workBefore, workAfter),
     windows: buildWindows(series),

@@ -15,15 +15,16 @@
 // for a compressor to find from one pass to the next, and no formatting on the hot path.
 
 import type { NormalizedEvent } from "../../src/protocol/event.ts";
+import { ndjsonLine } from "../../src/sdk/batch-encoder.ts";
 import { CHUNK_EVENTS, Dataset } from "../gen-dataset.ts";
 import { copyText } from "../postgres/wire.ts";
 
 /** End of gen-dataset's window for the pool (any fixed time: timestamps are stamped at send time). */
 const DATASET_END_US = Date.UTC(2026, 0, 1) * 1000;
 /** Digits of an epoch-microsecond timestamp from 2001 to 2286. */
-export const EPOCH_US_DIGITS = 16;
+const EPOCH_US_DIGITS = 16;
 /** "2026-01-01 00:00:00.000000+00": COPY's text form of a timestamptz. */
-export const COPY_TIMESTAMP_CHARS = 29;
+const COPY_TIMESTAMP_CHARS = 29;
 
 /** This thread's share of the pool, in pool order, and each event's index in the whole pool. */
 export interface PoolSlice {
@@ -32,7 +33,7 @@ export interface PoolSlice {
 }
 
 /** Chunks of a pool of `poolEvents` that thread `worker` of `workers` makes. */
-export function poolChunks(poolEvents: number, worker: number, workers: number): number[] {
+function poolChunks(poolEvents: number, worker: number, workers: number): number[] {
   const chunks = Math.ceil(poolEvents / CHUNK_EVENTS);
   return Array.from({ length: chunks }, (_, chunk) => chunk).filter((chunk) => chunk % workers === worker);
 }
@@ -68,14 +69,21 @@ interface LineParts {
   tail: string;
 }
 
-/** NDJSON as HTTP ingest takes it: epoch-µs timestamp, metadata as an object. */
+/** The SDK's NDJSON fields of an event after its timestamp, without the braces: `"level":…` (no timestamp: it is stamped at send time). */
+const ndjsonFields = (event: NormalizedEvent) => ndjsonLine({ ...event, timestampUs: 0 }).slice(1, -1);
+
+/** NDJSON as HTTP ingest takes it (the SDK's ndjsonLine): epoch-µs timestamp first, metadata as an object. */
 export function httpLine(event: NormalizedEvent): LineParts {
-  return { head: `{"timestamp":`, tail: `,"level":"${event.level}","service":${JSON.stringify(event.service)},"hostname":${JSON.stringify(event.hostname)},"trace_id":${JSON.stringify(event.traceId)},"span_id":${JSON.stringify(event.spanId)},"message":${JSON.stringify(event.message)},"metadata":${event.metadata}}\n` };
+  return { head: `{"timestamp":`, tail: `,${ndjsonFields(event)}}\n` };
 }
 
-/** One JSONEachRow line of ingest-schema.sql's table (metadata as a JSON string: 18.16 reads no nested object into a String). */
+/**
+ * One JSONEachRow line of ingest-schema.sql's table: the same fields under the column
+ * names, but metadata as a JSON string (18.16 reads no nested object into a String; an
+ * empty "{}" is left out of ndjsonLine, and written here).
+ */
 export function clickhouseLine(event: NormalizedEvent): LineParts {
-  return { head: `{"timestamp_us":`, tail: `,"level":"${event.level}","service":${JSON.stringify(event.service)},"hostname":${JSON.stringify(event.hostname)},"trace_id":${JSON.stringify(event.traceId)},"span_id":${JSON.stringify(event.spanId)},"message":${JSON.stringify(event.message)},"metadata":${JSON.stringify(event.metadata)}}\n` };
+  return { head: `{"timestamp_us":`, tail: `,${ndjsonFields({ ...event, metadata: "{}" })},"metadata":${JSON.stringify(event.metadata)}}\n` };
 }
 
 /** Columns of a COPY row, in order (the seed table's, less its bigserial id). */

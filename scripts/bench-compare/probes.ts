@@ -7,10 +7,13 @@
 // found yet. A probe's latency runs from its hand-off to the first answer that holds it.
 
 import { SluiceLogger } from "sluice/sdk";
+import type { NormalizedEvent } from "../../src/protocol/event.ts";
+import { formatTimestampUs, ndjsonLine } from "../../src/sdk/batch-encoder.ts";
+import { getJson } from "../bench-lib.ts";
 import { clickhouseQuery, insertJsonEachRow, sqlString } from "../clickhouse/server.ts";
 import type { PgConnection } from "../postgres/wire.ts";
 import { pgString } from "../postgres/wire.ts";
-import { formatTimestampUs } from "../../src/sdk/batch-encoder.ts";
+import { clickhouseLine } from "./pool.ts";
 
 /** How often the system is asked for the probes still missing. */
 const POLL_INTERVAL_MS = 50;
@@ -42,9 +45,8 @@ export interface ProbeSample {
   latencyMs: number;
 }
 
-export interface ProbeStats {
+interface ProbeStats {
   sent: number;
-  acked: number;
   found: number;
   failed: number;
   pollFailures: number;
@@ -56,7 +58,7 @@ export interface ProbeStats {
 /** Sends probes and polls for them until stopped; stop() waits (bounded) for the ones still missing. */
 export class ProbeRunner {
   private readonly pending = new Map<string, number>();
-  private readonly stats: ProbeStats = { sent: 0, acked: 0, found: 0, failed: 0, pollFailures: 0, skipped: 0, missing: 0, samples: [] };
+  private readonly stats: ProbeStats = { sent: 0, found: 0, failed: 0, pollFailures: 0, skipped: 0, missing: 0, samples: [] };
   private inFlight = 0;
   private counter = 0;
   private sending = true;
@@ -86,7 +88,6 @@ export class ProbeRunner {
     this.channel.send(traceId, Math.floor(sentAtMs * 1000)).then(
       () => {
         this.inFlight--;
-        this.stats.acked++;
         this.pending.set(traceId, sentAtMs);
       },
       (error) => {
@@ -134,21 +135,19 @@ export class ProbeRunner {
     clearInterval(this.sendTimer);
     this.pollDeadlineMs = 0;
   }
-
-  /** Probes acked so far (each is one more row in a shared table). */
-  get acked(): number {
-    return this.stats.acked;
-  }
 }
 
 // ---- channels ----
 
+/** A probe as the load's events are (the fields HTTP ingest takes; no span, no metadata). */
+function probeEvent(traceId: string, timestampUs: number): NormalizedEvent {
+  return { timestampUs, level: "INFO", service: PROBE_SERVICE, hostname: "bench", traceId, spanId: "", message: "probe", metadata: "{}" };
+}
+
 /** Sluice's search API for the probe tenant, newest first from `fromUs`. */
 async function searchProbes(httpUrl: string, apiKey: string, fromUs: number): Promise<string[]> {
-  const response = await fetch(`${httpUrl}/api/v1/logs/search?limit=1000&service=${PROBE_SERVICE}&from=${fromUs}&fields=trace_id`, { headers: { authorization: `Bearer ${apiKey}` } });
-  const body = (await response.json()) as { logs?: { trace_id: string }[] };
-  if (!response.ok) throw new Error(`search ${response.status}: ${JSON.stringify(body).slice(0, 300)}`);
-  return (body.logs ?? []).map((log) => log.trace_id);
+  const body = await getJson(httpUrl, `/api/v1/logs/search?limit=1000&service=${PROBE_SERVICE}&from=${fromUs}&fields=trace_id`, apiKey);
+  return ((body.logs ?? []) as { trace_id: string }[]).map((log) => log.trace_id);
 }
 
 /** Sluice over NATS: a logger of its own (same format, probe tenant) that sends each probe at once (no batch age). */
@@ -174,7 +173,7 @@ export async function sdkProbeChannel(options: { natsUrl: string; httpUrl: strin
 export function httpProbeChannel(options: { httpUrl: string; apiKey: string }): ProbeChannel {
   return {
     async send(traceId, timestampUs) {
-      const body = JSON.stringify({ timestamp: formatTimestampUs(timestampUs), level: "INFO", service: PROBE_SERVICE, hostname: "bench", trace_id: traceId, message: "probe" });
+      const body = ndjsonLine(probeEvent(traceId, timestampUs));
       const firstMs = Date.now();
       for (;;) {
         const response = await fetch(`${options.httpUrl}/api/v1/logs`, { method: "POST", headers: { authorization: `Bearer ${options.apiKey}`, "content-type": "application/x-ndjson", "idempotency-key": traceId }, body });
@@ -194,7 +193,8 @@ export function httpProbeChannel(options: { httpUrl: string; apiKey: string }): 
 export function clickhouseProbeChannel(httpUrl: string): ProbeChannel {
   return {
     async send(traceId, timestampUs) {
-      await insertJsonEachRow(httpUrl, "logs", JSON.stringify({ timestamp_us: timestampUs, level: "INFO", service: PROBE_SERVICE, hostname: "bench", trace_id: traceId, span_id: "", message: "probe", metadata: "{}" }));
+      const line = clickhouseLine(probeEvent(traceId, timestampUs));
+      await insertJsonEachRow(httpUrl, `${line.head}${timestampUs}${line.tail}`);
     },
     async poll(fromUs) {
       const rows = await clickhouseQuery(httpUrl, `SELECT trace_id FROM logs WHERE service = ${sqlString(PROBE_SERVICE)} AND timestamp_us >= ${fromUs} FORMAT TabSeparated`);

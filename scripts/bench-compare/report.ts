@@ -3,15 +3,8 @@
 // Sluice figure as a ratio to ClickHouse's, the issue's goals checked, and a compact
 // line per system. tests/bench-compare.test.ts covers these.
 
-import { SYSTEM_LABELS, isSluice, type SystemName } from "./load-messages.ts";
-
-export interface Percentiles {
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-  count: number;
-}
+import type { Percentiles } from "../bench-lib.ts";
+import { isSluice, type SystemName } from "./load-messages.ts";
 
 /** One window of a phase (WINDOW_SECONDS long; the last may be shorter). */
 export interface Window {
@@ -24,6 +17,14 @@ export interface Window {
   searchable_p99_ms: number | null;
   /** Server memory at the window's end (sum over its processes). */
   server_rss_mb: number;
+}
+
+/** A system's bytes on disk after a full-speed phase, and per event. */
+export interface Disk {
+  bytes: number;
+  rows: number;
+  bytes_per_event: number;
+  detail: Record<string, unknown>;
 }
 
 export interface PhaseResult {
@@ -54,7 +55,7 @@ export interface PhaseResult {
   cpu_seconds: Record<string, number>;
   /** CPU seconds per thread name of the Sluice node, and of this benchmark's process (main thread, load generators). */
   threads_cpu_seconds?: Record<string, Record<string, number>>;
-  disk?: { bytes: number; rows: number; bytes_per_event: number; detail: Record<string, unknown> };
+  disk?: Disk;
   /** The server's own counters over the phase (Sluice: storage work ms and counts, flow pauses, HTTP 429s). */
   server_work?: Record<string, number>;
   windows: Window[];
@@ -144,6 +145,9 @@ export function formatMs(ms: number): string {
   return integer(ms);
 }
 
+/** Memory growth as a signed percentage, e.g. "+12%". */
+const formatGrowth = (growth: number) => `${growth >= 0 ? "+" : ""}${Math.round(growth * 100)}%`;
+
 /** A ratio to ClickHouse, e.g. "1.23×"; "n/a" without both figures. */
 export function formatRatio(value: number | null | undefined, reference: number | null | undefined): string {
   if (value === null || value === undefined || reference === null || reference === undefined || reference === 0) return "n/a";
@@ -159,21 +163,20 @@ interface Row {
   ratio: boolean;
 }
 
-const ms = (value: number) => formatMs(value);
 const rows: Row[] = [
   { figure: "events acked, first byte to last queryable", value: (r) => r.max.events_acked, format: (value, r) => `${integer(value)} in ${r.max.queryable_seconds} s${r.max.ran_by_time ? " (by time)" : ""}`, ratio: false },
   { figure: "**sustained events/s**", value: (r) => r.max.sustained_events_per_s, format: (value) => `**${integer(value)}**`, ratio: true },
-  { figure: "ack p50 ms", value: (r) => r.max.ack_ms.p50, format: ms, ratio: true },
-  { figure: "ack p99 ms", value: (r) => r.max.ack_ms.p99, format: ms, ratio: true },
-  { figure: "ack p999 ms", value: (r) => r.max.ack_ms.p999, format: ms, ratio: true },
-  { figure: "ingest-to-searchable p50 ms", value: (r) => (r.max.searchable_ms.count > 0 ? r.max.searchable_ms.p50 : null), format: ms, ratio: true },
-  { figure: "ingest-to-searchable p99 ms", value: (r) => (r.max.searchable_ms.count > 0 ? r.max.searchable_ms.p99 : null), format: ms, ratio: true },
+  { figure: "ack p50 ms", value: (r) => r.max.ack_ms.p50, format: formatMs, ratio: true },
+  { figure: "ack p99 ms", value: (r) => r.max.ack_ms.p99, format: formatMs, ratio: true },
+  { figure: "ack p999 ms", value: (r) => r.max.ack_ms.p999, format: formatMs, ratio: true },
+  { figure: "ingest-to-searchable p50 ms", value: (r) => (r.max.searchable_ms.count > 0 ? r.max.searchable_ms.p50 : null), format: formatMs, ratio: true },
+  { figure: "ingest-to-searchable p99 ms", value: (r) => (r.max.searchable_ms.count > 0 ? r.max.searchable_ms.p99 : null), format: formatMs, ratio: true },
   { figure: "peak server RSS MB", value: (r) => r.max.peak_server_rss_mb, format: (value, r) => `${integer(value)}${Object.keys(r.max.peak_rss_mb).length > 1 ? ` (${Object.entries(r.max.peak_rss_mb).map(([name, mb]) => `${name} ${integer(mb)}`).join(" + ")})` : ""}`, ratio: true },
-  { figure: "server RSS growth, 1/3 of the run to its end", value: (r) => rssGrowth(r.max.windows), format: (value) => `${value >= 0 ? "+" : ""}${Math.round(value * 100)}%`, ratio: false },
+  { figure: "server RSS growth, 1/3 of the run to its end", value: (r) => rssGrowth(r.max.windows), format: formatGrowth, ratio: false },
   { figure: "disk bytes/event", value: (r) => r.max.disk?.bytes_per_event, format: (value) => value.toFixed(1), ratio: true },
   { figure: "at 50% load: events/s (cap)", value: (r) => r.half?.sustained_events_per_s, format: (value, r) => `${integer(value)} (${integer(r.half?.rate_cap ?? 0)})`, ratio: false },
-  { figure: "at 50% load: ack p50 / p99 ms", value: (r) => r.half?.ack_ms.p99, format: (_value, r) => `${ms(r.half!.ack_ms.p50)} / ${ms(r.half!.ack_ms.p99)}`, ratio: false },
-  { figure: "at 50% load: searchable p50 / p99 ms", value: (r) => (r.half && r.half.searchable_ms.count > 0 ? r.half.searchable_ms.p99 : null), format: (_value, r) => `${ms(r.half!.searchable_ms.p50)} / ${ms(r.half!.searchable_ms.p99)}`, ratio: false },
+  { figure: "at 50% load: ack p50 / p99 ms", value: (r) => r.half?.ack_ms.p99, format: (_value, r) => `${formatMs(r.half!.ack_ms.p50)} / ${formatMs(r.half!.ack_ms.p99)}`, ratio: false },
+  { figure: "at 50% load: searchable p50 / p99 ms", value: (r) => (r.half && r.half.searchable_ms.count > 0 ? r.half.searchable_ms.p99 : null), format: (_value, r) => `${formatMs(r.half!.searchable_ms.p50)} / ${formatMs(r.half!.searchable_ms.p99)}`, ratio: false },
   { figure: "retries / dropped / failed events", value: (r) => r.max.retries, format: (_value, r) => `${integer(r.max.retries)} / ${integer(r.max.dropped)} / ${integer(r.max.events_failed)}`, ratio: false },
   { figure: "CPU s: server / load generator", value: (r) => r.max.cpu_seconds.server, format: (value, r) => `${value.toFixed(1)} / ${(r.max.cpu_seconds.bench ?? 0).toFixed(1)}`, ratio: false },
 ];
@@ -219,7 +222,7 @@ export function checkGoals(results: readonly SystemResult[]): GoalCheck[] {
       checks.push({ goal: `${result.label}: searchable at 50% load p50 < 100 ms, p99 < 500 ms`, value: `${formatMs(half.searchable_ms.p50)} / ${formatMs(half.searchable_ms.p99)} ms`, met: half.searchable_ms.count > 0 && half.searchable_ms.p50 < 100 && half.searchable_ms.p99 < 500 });
     }
     const growth = rssGrowth(result.max.windows);
-    checks.push({ goal: `${result.label}: server RSS at max load < 1.5 GB, flat (≤ +10% from 1/3 of the run)`, value: `${integer(result.max.peak_server_rss_mb)} MB, ${growth === null ? "n/a" : `${growth >= 0 ? "+" : ""}${Math.round(growth * 100)}%`}`, met: result.max.peak_server_rss_mb < 1536 && growth !== null && growth <= 0.1 });
+    checks.push({ goal: `${result.label}: server RSS at max load < 1.5 GB, flat (≤ +10% from 1/3 of the run)`, value: `${integer(result.max.peak_server_rss_mb)} MB, ${growth === null ? "n/a" : formatGrowth(growth)}`, met: result.max.peak_server_rss_mb < 1536 && growth !== null && growth <= 0.1 });
     if (clickhouse?.max.disk && result.max.disk) checks.push({ goal: `${result.label}: disk per event ≤ ClickHouse's`, value: `${result.max.disk.bytes_per_event.toFixed(1)} vs ${clickhouse.max.disk.bytes_per_event.toFixed(1)} B`, met: result.max.disk.bytes_per_event <= clickhouse.max.disk.bytes_per_event });
   }
   return checks;
@@ -262,5 +265,3 @@ export function formatCpuLine(result: SystemResult): string {
   ];
   return parts.filter(Boolean).join("; ");
 }
-
-export const systemLabel = (system: SystemName) => SYSTEM_LABELS[system];

@@ -1,20 +1,21 @@
 // The systems under test of the ingest comparison, each behind one interface: start
 // its server (a Sluice node with its own nats-server, Debian's clickhouse-server, a
 // throwaway PostgreSQL cluster), say where the load goes and how a probe travels, count
-// what is queryable, read its memory, CPU and bytes on disk, wait for its background
-// work, and stop it (and remove its data) afterwards.
+// what is queryable, name its processes (whose memory and CPU phase.ts reads), read its
+// bytes on disk, wait for its background work, and stop it (and remove its data)
+// afterwards.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cpuSeconds, directoryBytes, rssBytes, startSluiceNode, threadCpuSeconds, type Children } from "../bench-lib.ts";
-import { clickhouseMerges, clickhouseQuery, createSchema, dropSchema, sqlString, startClickHouse } from "../clickhouse/server.ts";
+import { bucketTotal, directoryBytes, getJson, startSluiceNode, threadCpuSeconds, type Children } from "../bench-lib.ts";
+import { clickhouseMerges, clickhouseQuery, clickhouseStorage, createSchema, sqlString, startClickHouse } from "../clickhouse/server.ts";
 import { postgresSchemaStatements, startPostgres } from "../postgres/server.ts";
 import { pgString } from "../postgres/wire.ts";
 import type { LoadTarget, SystemName } from "./load-messages.ts";
 import type { CompareOptions } from "./options.ts";
 import { clickhouseProbeChannel, httpProbeChannel, postgresProbeChannel, PROBE_SERVICE, sdkProbeChannel, type ProbeChannel } from "./probes.ts";
-import { treeCpuSeconds, treePssBytes } from "./processes.ts";
+import type { Disk } from "./report.ts";
 
 /** API keys of the node: the load's tenant and the probes' own (so a probe search reads only probes). */
 const LOAD_KEY = "bench-load";
@@ -22,13 +23,6 @@ const PROBE_KEY = "bench-probe";
 const PROBE_TENANT = "probe";
 /** Pause between polls while waiting for background work to end. */
 const SETTLE_POLL_MS = 1000;
-
-export interface Disk {
-  bytes: number;
-  rows: number;
-  bytes_per_event: number;
-  detail: Record<string, unknown>;
-}
 
 export interface SystemUnderTest {
   system: SystemName;
@@ -42,10 +36,14 @@ export interface SystemUnderTest {
   queryableAtAck: boolean;
   /** Load events queryable now (probes left out). */
   countQueryable(): Promise<number>;
-  /** Memory of each server process now, bytes. */
-  memoryBytes(): Record<string, number>;
-  /** CPU seconds of each server process so far. */
-  cpuSeconds(): Record<string, number>;
+  /** The server's processes by name, whose memory and CPU are measured. */
+  processes: Readonly<Record<string, number>>;
+  /**
+   * True when each process stands for itself and its children (PostgreSQL: a postmaster
+   * and a backend per connection): memory is then their PSS (every backend maps the same
+   * shared buffers), and CPU includes the children's.
+   */
+  processTrees: boolean;
   /** CPU seconds per thread name of the server's main process, when it is worth reading (the Sluice node). */
   threadCpuSeconds?(): Record<string, number>;
   /** Cumulative counters of the server's own work (Sluice: storage work ms and counts, flow pauses), differenced per phase. */
@@ -78,13 +76,7 @@ async function startSluice(system: "sdk-flatbuffers" | "sdk-ndjson" | "http", op
   const logPath = `${dataDir}.log`;
   children.onCleanup(async () => rmSync(dataDir, { recursive: true, force: true }));
   const node = await startSluiceNode({ dataDir, shards: options.shards, children, logPath, extraArgs: ["--api-keys", `${LOAD_KEY}:default,${PROBE_KEY}:${PROBE_TENANT}`], readyTimeoutMs: 60_000 });
-  const authorized = (path: string) =>
-    fetch(`${node.httpUrl}${path}`, { headers: { authorization: `Bearer ${LOAD_KEY}` } }).then(async (response) => {
-      const body = (await response.json()) as Record<string, any>;
-      if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${JSON.stringify(body).slice(0, 300)}`);
-      return body;
-    });
-  const health = () => authorized("/api/v1/system/health");
+  const health = () => getJson(node.httpUrl, "/api/v1/system/health", LOAD_KEY);
   const version = `nats-server ${(await health()).nats?.version ?? "?"}`;
   const target: LoadTarget =
     system === "http"
@@ -100,12 +92,9 @@ async function startSluice(system: "sdk-flatbuffers" | "sdk-ndjson" | "http", op
       return sdkProbeChannel({ natsUrl: node.natsUrl, httpUrl: node.httpUrl, apiKey: PROBE_KEY, tenant: PROBE_TENANT, format: system === "sdk-ndjson" ? "ndjson" : "flatbuffers" });
     },
     queryableAtAck: false,
-    async countQueryable() {
-      const result = await authorized("/api/v1/logs/aggregate?group_by=level");
-      return Object.values((result.aggregations ?? {}) as Record<string, number>).reduce((sum, count) => sum + count, 0);
-    },
-    memoryBytes: () => ({ node: rssBytes(node.pid), nats_server: rssBytes(node.natsPid) }),
-    cpuSeconds: () => ({ node: cpuSeconds(node.pid), nats_server: cpuSeconds(node.natsPid) }),
+    countQueryable: async () => bucketTotal((await getJson(node.httpUrl, "/api/v1/logs/aggregate?group_by=level", LOAD_KEY)).buckets),
+    processes: { node: node.pid, nats_server: node.natsPid },
+    processTrees: false,
     threadCpuSeconds: () => threadCpuSeconds(node.pid),
     async workCounters() {
       const report = await health();
@@ -146,7 +135,6 @@ async function startClickHouseSystem(options: CompareOptions, children: Children
   const dir = mkdtempSync(join(tmpdir(), "sluice-bench-compare-clickhouse-"));
   children.onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
   const server = await startClickHouse(dir, children);
-  await dropSchema(server.httpUrl, "ingest-schema.sql");
   await createSchema(server.httpUrl, "ingest-schema.sql");
   const query = (sql: string) => clickhouseQuery(server.httpUrl, sql).then((text) => text.trim());
   const version = await query("SELECT version()");
@@ -157,17 +145,16 @@ async function startClickHouseSystem(options: CompareOptions, children: Children
     probeChannel: async () => clickhouseProbeChannel(server.httpUrl),
     queryableAtAck: false,
     countQueryable: async () => Number(await query(`SELECT count() FROM logs WHERE service != ${sqlString(PROBE_SERVICE)}`)),
-    memoryBytes: () => ({ clickhouse_server: rssBytes(server.pid) }),
-    cpuSeconds: () => ({ clickhouse_server: cpuSeconds(server.pid) }),
+    processes: { clickhouse_server: server.pid },
+    processTrees: false,
     settle: (maxSeconds) => settleUntilQuiet(maxSeconds, async () => ({ merges: await clickhouseMerges(server.httpUrl) })),
     async disk() {
-      const [parts, rows, bytes] = (await query("SELECT count(), sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'default' AND table = 'logs' FORMAT TabSeparated")).split("\t").map(Number);
+      const { parts, rows, bytes } = (await clickhouseStorage(server.httpUrl)).tables.logs ?? { parts: 0, rows: 0, bytes: 0 };
       return { bytes, rows, bytes_per_event: perEvent(bytes, rows), detail: { measured: "active parts of the table (bytes_on_disk), probes included", parts, data_dir_bytes: directoryBytes(server.dataDir) } };
     },
     async stop() {
       // Its data is deleted next, so nothing is gained by the ~10 s of a graceful shutdown.
-      process.kill(server.pid, "SIGKILL");
-      await server.stop();
+      await server.stop("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -186,8 +173,8 @@ async function startPostgresSystem(options: CompareOptions, children: Children):
     probeChannel: async () => postgresProbeChannel(await server.connect(), await server.connect()),
     queryableAtAck: true,
     countQueryable: () => scalar(`SELECT count(*) FROM logs WHERE service <> ${pgString(PROBE_SERVICE)}`),
-    memoryBytes: () => ({ postgres: treePssBytes(server.pid) }),
-    cpuSeconds: () => ({ postgres: treeCpuSeconds(server.pid) }),
+    processes: { postgres: server.pid },
+    processTrees: true,
     settle: async () => ({ seconds: 0, quiet: true }),
     async disk() {
       const rows = await scalar("SELECT count(*) FROM logs");

@@ -4,9 +4,9 @@
 // benchmark, ingest-schema.sql for the ingest comparison), bulk loads of TabSeparated
 // or JSONEachRow rows and queries over the HTTP interface.
 
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, type Children } from "../bench-lib.ts";
+import { freePort, sqlFileStatements, startServerChild, type Children } from "../bench-lib.ts";
 import { TSV_COLUMNS } from "../gen-dataset.ts";
 
 /** Where Debian's clickhouse-server package puts the server (apt-get install clickhouse-server). */
@@ -15,12 +15,15 @@ const SERVER_PATHS = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server
 const START_TIMEOUT_MS = 300_000;
 /** Longest wait for one statement, ms: room for a bulk INSERT of a whole chunk and a schema POPULATE. */
 const QUERY_TIMEOUT_MS = 600_000;
+/** Longest wait for a graceful stop before SIGKILL. */
+const STOP_TIMEOUT_MS = 60_000;
 
 export interface ClickHouseServer {
   httpUrl: string;
   pid: number;
   dataDir: string;
-  stop(): Promise<void>;
+  /** SIGTERM (or `signal`: SIGKILL when the data goes next anyway), SIGKILL after STOP_TIMEOUT_MS; once, and on cleanup. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 function serverBinary(): string {
@@ -73,36 +76,23 @@ function writeConfig(dir: string, httpPort: number, tcpPort: number): string {
 export async function startClickHouse(dir: string, children: Children): Promise<ClickHouseServer> {
   const httpPort = freePort();
   const configPath = writeConfig(dir, httpPort, freePort());
-  const log = createWriteStream(join(dir, "log", "stdout.log"), { flags: "a" });
-  const child = children.add(Bun.spawn([serverBinary(), `--config-file=${configPath}`], { cwd: dir, stdout: "pipe", stderr: "pipe" }));
-  for (const stream of [child.stdout, child.stderr] as ReadableStream<Uint8Array>[]) {
-    void (async () => {
-      for await (const chunk of stream) log.write(chunk);
-    })().catch((error) => console.error(`clickhouse log: ${error}`));
-  }
   const httpUrl = `http://127.0.0.1:${httpPort}`;
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`clickhouse-server exited with code ${child.exitCode}; see ${dir}/log/server.err.log`);
-    const answer = await fetch(`${httpUrl}/ping`).then(
-      (response) => response.text(),
-      () => "", // not listening yet
-    );
-    if (answer.startsWith("Ok")) break;
-    if (Date.now() > deadline) throw new Error(`clickhouse-server did not answer within ${START_TIMEOUT_MS / 1000} s; see ${dir}/log/server.err.log`);
-    await Bun.sleep(100);
-  }
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-      await child.exited;
-      clearTimeout(timer);
-      log.end();
-    })());
-  children.onCleanup(stop);
-  return { httpUrl, pid: child.pid, dataDir: join(dir, "data"), stop };
+  const server = await startServerChild({
+    name: "clickhouse-server",
+    command: [serverBinary(), `--config-file=${configPath}`],
+    cwd: dir,
+    logPath: join(dir, "log", "stdout.log"),
+    seeLog: join(dir, "log", "server.err.log"),
+    children,
+    ready: async () => {
+      const answer = await (await fetch(`${httpUrl}/ping`)).text();
+      if (!answer.startsWith("Ok")) throw new Error(`/ping answered ${JSON.stringify(answer.slice(0, 100))}`);
+    },
+    readyTimeoutMs: START_TIMEOUT_MS,
+    stopSignal: "SIGTERM",
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+  });
+  return { httpUrl, pid: server.pid, dataDir: join(dir, "data"), stop: server.stop };
 }
 
 /** Runs one statement over HTTP; returns the body. A non-200 answer throws an Error with ClickHouse's message. */
@@ -115,19 +105,13 @@ export async function clickhouseQuery(httpUrl: string, sql: string, options: { b
 }
 
 /** A schema file beside this one: the query benchmark's (tables and materialized views) or the ingest comparison's (one table). */
-export type ClickHouseSchema = "schema.sql" | "ingest-schema.sql";
+type ClickHouseSchema = "schema.sql" | "ingest-schema.sql";
 
-/** The statements of a schema file (separated by a line holding only ";"), comments removed. */
-function schemaStatements(schema: ClickHouseSchema): string[] {
-  return readFileSync(join(import.meta.dir, schema), "utf8")
-    .split(/\n;\n/)
-    .map((statement) => statement.split("\n").filter((line) => !line.trimStart().startsWith("--")).join("\n").trim())
-    .filter((statement) => statement !== "");
-}
+const schemaStatements = (schema: ClickHouseSchema) => sqlFileStatements(join(import.meta.dir, schema));
 
-/** Drops the tables and views a schema file creates, last created first (a load that did not finish is started over). */
-export async function dropSchema(httpUrl: string, schema: ClickHouseSchema = "schema.sql"): Promise<void> {
-  const names = schemaStatements(schema).flatMap((statement) => /CREATE (?:MATERIALIZED VIEW|TABLE) IF NOT EXISTS (\w+)/.exec(statement)?.[1] ?? []);
+/** Drops the query benchmark's tables and views, those schema.sql creates, last created first (a load that did not finish is started over). */
+export async function dropSchema(httpUrl: string): Promise<void> {
+  const names = schemaStatements("schema.sql").flatMap((statement) => /CREATE (?:MATERIALIZED VIEW|TABLE) IF NOT EXISTS (\w+)/.exec(statement)?.[1] ?? []);
   for (const name of names.reverse()) await clickhouseQuery(httpUrl, `DROP TABLE IF EXISTS ${name}`);
 }
 
@@ -143,9 +127,9 @@ export async function insertTsv(httpUrl: string, rows: Uint8Array | string): Pro
   await clickhouseQuery(httpUrl, INSERT_TSV, { body: rows });
 }
 
-/** Inserts JSONEachRow rows (one INSERT) into `table`. */
-export async function insertJsonEachRow(httpUrl: string, table: string, rows: Uint8Array | string): Promise<void> {
-  await clickhouseQuery(httpUrl, `INSERT INTO ${table} FORMAT JSONEachRow`, { body: rows });
+/** Inserts JSONEachRow rows (one INSERT; ingest-schema.sql's columns). */
+export async function insertJsonEachRow(httpUrl: string, rows: Uint8Array | string): Promise<void> {
+  await clickhouseQuery(httpUrl, "INSERT INTO logs FORMAT JSONEachRow", { body: rows });
 }
 
 /** Active parts and their bytes on disk per table, and merges running. */

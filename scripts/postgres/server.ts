@@ -5,10 +5,10 @@
 // to run as root, so as root the cluster runs as the `postgres` user (setpriv, which
 // execs, so the child's pid is the postmaster's).
 
-import { chownSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type Children } from "../bench-lib.ts";
+import { freePort, sqlFileStatements, startServerChild, type Children } from "../bench-lib.ts";
 import { PgConnection } from "./wire.ts";
 
 /** Where Debian's postgresql-NN packages put the server binaries. */
@@ -55,13 +55,8 @@ function osUser(name: string): { uid: number; gid: number } {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-/** The schema's statements (separated by a line holding only ";"), comments removed. */
-export function postgresSchemaStatements(): string[] {
-  return readFileSync(join(import.meta.dir, "schema.sql"), "utf8")
-    .split(/\n;\n/)
-    .map((statement) => statement.split("\n").filter((line) => !line.trimStart().startsWith("--")).join("\n").trim())
-    .filter((statement) => statement !== "");
-}
+/** The schema's statements (schema.sql beside this file). */
+export const postgresSchemaStatements = () => sqlFileStatements(join(import.meta.dir, "schema.sql"));
 
 /** Makes a cluster in a new temporary directory, starts it and waits until it accepts connections; stopped by `children` on cleanup. */
 export async function startPostgres(children: Children): Promise<PostgresServer> {
@@ -79,38 +74,31 @@ export async function startPostgres(children: Children): Promise<PostgresServer>
   if (initdb.exitCode !== 0) throw new Error(`initdb failed (exit ${initdb.exitCode}): ${initdb.stderr.toString().slice(0, 1000)}`);
   const port = freePort();
   const settings = Object.entries({ ...SERVER_SETTINGS, port: String(port), unix_socket_directories: root }).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
-  const log = createWriteStream(join(root, "server.log"), { flags: "a" });
-  const child = children.add(Bun.spawn([...asUser, join(bin, "postgres"), "-D", dataDir, ...settings], { stdout: "pipe", stderr: "pipe" }));
-  for (const stream of [child.stdout, child.stderr] as ReadableStream<Uint8Array>[]) {
-    void (async () => {
-      for await (const chunk of stream) log.write(chunk);
-    })().catch((error) => console.error(`postgres log: ${error}`));
-  }
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
-      child.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-      await child.exited;
-      clearTimeout(timer);
-      log.end();
-      rmSync(root, { recursive: true, force: true });
-    })());
-  children.onCleanup(stop);
   const connect = () => PgConnection.connect({ host: "127.0.0.1", port, user: "postgres", database: "postgres" });
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`postgres exited with code ${child.exitCode}; see ${join(root, "server.log")}`);
-    try {
+  const server = await startServerChild({
+    name: "postgres",
+    command: [...asUser, join(bin, "postgres"), "-D", dataDir, ...settings],
+    logPath: join(root, "server.log"),
+    children,
+    // Refused ("the database system is starting up", or nothing listening) until it serves.
+    ready: async () => {
       const connection = await connect();
       await connection.query("SELECT 1");
       await connection.close();
-      break;
-    } catch (error) {
-      // Not accepting connections yet ("the database system is starting up", or nothing listening).
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections within ${START_TIMEOUT_MS / 1000} s: ${error}`);
-      await Bun.sleep(100);
-    }
-  }
-  return { host: "127.0.0.1", port, pid: child.pid, dataDir, connect, stop };
+    },
+    readyTimeoutMs: START_TIMEOUT_MS,
+    stopSignal: "SIGINT", // fast shutdown: roll back open transactions, checkpoint, exit
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+  });
+  return {
+    host: "127.0.0.1",
+    port,
+    pid: server.pid,
+    dataDir,
+    connect,
+    async stop() {
+      await server.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
 }
