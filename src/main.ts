@@ -70,9 +70,10 @@ try {
   process.exit(1);
 }
 console.log(`Sluice is up.
+  node       ${node.nodeId}
   HTTP API   ${node.httpUrl}     (try: curl ${node.httpUrl}/api/v1/system/health)
   NATS       ${node.natsUrl}     (publish to sluice.wal.<tenant>.<shard>, shards 0..${options.shards - 1})
   data dir   ${node.dataDir}
 Press Ctrl-C to stop.`);
 // A machine-readable line for scripts and tests.
-console.log(JSON.stringify({ event: "ready", http_url: node.httpUrl, nats_url: node.natsUrl, pid: process.pid }));
+console.log(JSON.stringify({ event: "ready", node_id: node.nodeId, http_url: node.httpUrl, nats_url: node.natsUrl, pid: process.pid }));

@@ -223,7 +223,7 @@ describe("logctl failures", () => {
 
   test.each([
     [["search", "--gzip"], "logctl: --gzip is not an option of `logctl search`; see logctl search --help\n"],
-    [["frobnicate"], 'logctl: unknown command "frobnicate"; commands: status, ingest, search, tail (see logctl --help)\n'],
+    [["frobnicate"], 'logctl: unknown command "frobnicate"; commands: status, ingest, search, tail, cluster, shards, drain, undrain, rebalance (see logctl --help)\n'],
     [["search", "--max", "5"], "logctl: --max applies only with --all\n"],
   ])("usage error %p exits 2", async (args, stderr) => {
     expect(await logctl(args)).toEqual({ code: 2, stdout: "", stderr });

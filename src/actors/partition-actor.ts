@@ -16,6 +16,7 @@ import { EVENTS_PER_MESSAGE_MAX, storedTimestampUs } from "../storage/schema.ts"
 import { visitBatch } from "../protocol/wal-batch.ts";
 import { ShardStore } from "../storage/shard-store.ts";
 import type { StorageWorkScheduler } from "../storage/work-scheduler.ts";
+import type { ManifestStore } from "../storage/manifest-store.ts";
 import { ShardQueryServer } from "../query/shard-query-server.ts";
 import type { Actor, ActorContext, ExitReason } from "./actor.ts";
 import { describe } from "./supervisor.ts";
@@ -43,6 +44,10 @@ export interface PartitionActorOptions extends SealPolicy {
   tickMs?: number;
   /** The node-wide queue for storage work. */
   storageWork?: StorageWorkScheduler;
+  /** Where the shard's manifest is published (replicated in a cluster); a local file when absent. */
+  manifestStore?: ManifestStore;
+  /** Whether this node may still act for the shard (its lease is trusted); queries are refused once it is not. */
+  trusted?: () => boolean;
 }
 
 const ACK = new TextEncoder().encode("+ACK");
@@ -101,6 +106,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
       scheduler: this.options.storageWork,
       onRejectedRows: (rows) => this.reportStorageRejects(rows),
       log: this.options.log,
+      manifestStore: this.options.manifestStore,
     });
     // Recreating the durable consumer makes JetStream redeliver every unacked message
     // now, rather than after the ack wait of a previous (dead) incarnation.
@@ -123,7 +129,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
     })().catch((error) => {
       if (!this.stopping) context.fail(error);
     });
-    this.queries = new ShardQueryServer({ nc, shard, duck: this.options.duck, paths: this.options.paths, store: () => (context.mailbox.isClosed ? undefined : this.store), log: this.options.log });
+    this.queries = new ShardQueryServer({ nc, shard, duck: this.options.duck, paths: this.options.paths, store: () => (context.mailbox.isClosed || this.options.trusted?.() === false ? undefined : this.store), log: this.options.log });
     this.queries.start();
     this.ticker = setInterval(() => {
       if (this.tickQueued) return;

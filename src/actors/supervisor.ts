@@ -113,6 +113,16 @@ export class Supervisor {
     else for (const child of children) await this.stopChild(child, reason);
   }
 
+  /** Stops one child (as stopAll does) and forgets it; false when no child has that name. */
+  async stop(name: string, reason: ExitReason = "quit"): Promise<boolean> {
+    const child = this.children.find((candidate) => candidate.actor.name === name);
+    if (!child) return false;
+    await this.stopChild(child, reason);
+    const index = this.children.indexOf(child);
+    if (index >= 0) this.children.splice(index, 1);
+    return true;
+  }
+
   private async stopChild(child: Child<any>, reason: ExitReason): Promise<void> {
     if (child.state === "stopped") return;
     child.stopRequested = true;

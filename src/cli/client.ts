@@ -5,6 +5,7 @@
 import type { Connection } from "./options.ts";
 import { HTTP_REQUEST_TIMEOUT_MS, HTTP_RESPONSE_BYTES_MAX } from "./limits.ts";
 import { readCapped } from "../http/body.ts";
+import type { ClusterStatus, DrainReply, RebalanceReply } from "../cluster/status-types.ts";
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: ClientError };
 
@@ -55,6 +56,23 @@ export interface PostLogsRequest {
   params?: Record<string, string>;
 }
 
+/** What a 2xx answer must look like to be used; checked before a command reads it, so a node of another version is reported, not crashed on. */
+interface AnswerShape {
+  /** `a cluster status`: the noun of the error message. */
+  what: string;
+  test(body: Record<string, unknown>): boolean;
+}
+
+const CLUSTER_STATUS_SHAPE: AnswerShape = {
+  what: "a cluster status",
+  test: (body) => Array.isArray(body.nodes) && Array.isArray(body.shards) && Array.isArray(body.moves) && typeof body.replication === "object" && body.replication !== null,
+};
+const DRAIN_REPLY_SHAPE: AnswerShape = {
+  what: "a drain answer",
+  test: (body) => typeof body.node === "string" && typeof body.draining === "boolean" && typeof body.shards === "number",
+};
+const REBALANCE_REPLY_SHAPE: AnswerShape = { what: "a rebalance answer", test: (body) => Array.isArray(body.moves) };
+
 export class SluiceClient {
   constructor(
     private readonly connection: Connection,
@@ -80,7 +98,24 @@ export class SluiceClient {
     return this.request<IngestAnswer>("POST", `/api/v1/logs${query}`, { body, headers });
   }
 
-  private async request<T>(method: string, path: string, init: { body?: Uint8Array<ArrayBuffer>; headers?: Record<string, string>; signal?: AbortSignal }): Promise<Result<T>> {
+  cluster(signal?: AbortSignal): Promise<Result<ClusterStatus>> {
+    return this.request<ClusterStatus>("GET", "/api/v1/cluster", { signal, shape: CLUSTER_STATUS_SHAPE });
+  }
+
+  /** Asks `node` to hand its shards away; a node the cluster does not know is a 404 unknown_node. */
+  drain(node: string): Promise<Result<DrainReply>> {
+    return this.request<DrainReply>("POST", "/api/v1/cluster/drain", { ...jsonBody({ node }), shape: DRAIN_REPLY_SHAPE });
+  }
+
+  undrain(node: string): Promise<Result<DrainReply>> {
+    return this.request<DrainReply>("POST", "/api/v1/cluster/undrain", { ...jsonBody({ node }), shape: DRAIN_REPLY_SHAPE });
+  }
+
+  rebalance(): Promise<Result<RebalanceReply>> {
+    return this.request<RebalanceReply>("POST", "/api/v1/cluster/rebalance", { shape: REBALANCE_REPLY_SHAPE });
+  }
+
+  private async request<T>(method: string, path: string, init: { body?: Uint8Array<ArrayBuffer>; headers?: Record<string, string>; signal?: AbortSignal; shape?: AnswerShape }): Promise<Result<T>> {
     const url = `${this.connection.url}${path}`;
     const headers: Record<string, string> = { accept: "application/json", ...init.headers };
     if (this.connection.apiKey) headers.authorization = `Bearer ${this.connection.apiKey}`;
@@ -94,8 +129,16 @@ export class SluiceClient {
     } catch (error) {
       return { ok: false, error: transportError(error, url, this.timeoutMs, init.signal) };
     }
-    return interpretResponse<T>(url, response.status, response.headers.get("retry-after"), text);
+    const result = interpretResponse<T>(url, response.status, response.headers.get("retry-after"), text);
+    if (result.ok && init.shape && !init.shape.test(result.value as Record<string, unknown>)) {
+      return { ok: false, error: { kind: "bad_response", url, status: response.status, message: `answer is not ${init.shape.what}: ${text.slice(0, 200).trim()}` } };
+    }
+    return result;
   }
+}
+
+function jsonBody(value: unknown): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string> } {
+  return { body: new TextEncoder().encode(JSON.stringify(value)), headers: { "content-type": "application/json" } };
 }
 
 /** Maps what fetch threw to a ClientError: our abort, the timeout, or no connection. */

@@ -2,6 +2,7 @@
 // output shape is tested without a node or a terminal.
 
 import type { ApiEvent, ClientError } from "./client.ts";
+import { assert } from "../actors/actor.ts";
 
 /** One rejected record of an ingest run, numbered in the input (line, or element of a JSON array). */
 export interface InputRejection {
@@ -86,7 +87,7 @@ export function formatIngestProgress(tally: IngestTally, elapsedMs: number): str
 }
 
 /** `1 line`, `2,000 lines`. */
-function plural(count: number, noun: string): string {
+export function plural(count: number, noun: string): string {
   return `${formatCount(count)} ${noun}${count === 1 ? "" : "s"}`;
 }
 
@@ -158,4 +159,22 @@ function formatActors(actors: NonNullable<HealthReport["actors"]>): string[] {
     lines.push(row("", `${actor.name ?? "?"} (${actor.state ?? "?"}, ${restarts} restarts${lastError})`));
   }
   return lines;
+}
+
+/** A column of formatTable: its header, and whether its cells (counts) line up on the right. */
+export interface TableColumn {
+  header: string;
+  alignRight?: boolean;
+}
+
+/**
+ * A header row and the rows under it, columns two spaces apart and each as wide as its
+ * widest cell, trailing spaces trimmed. Cells are escaped, so a name the node sends
+ * cannot move the cursor or break the layout.
+ */
+export function formatTable(columns: readonly TableColumn[], rows: readonly (readonly string[])[]): string[] {
+  for (const cells of rows) assert(cells.length === columns.length, `formatTable: a row of ${cells.length} cells under ${columns.length} columns`);
+  const table = [columns.map((column) => column.header), ...rows.map((cells) => cells.map(escapeControls))];
+  const widths = columns.map((_, index) => Math.max(...table.map((cells) => cells[index].length)));
+  return table.map((cells) => cells.map((cell, index) => (columns[index].alignRight ? cell.padStart(widths[index]) : cell.padEnd(widths[index]))).join("  ").trimEnd());
 }

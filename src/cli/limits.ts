@@ -57,6 +57,13 @@ export const TAIL_INTERVAL_MS_MAX = 60_000;
 /** Pages one tail poll follows; new events past these are skipped, with a warning, rather than falling ever further behind. */
 export const TAIL_PAGES_PER_POLL_MAX = 10;
 
+/** How often `drain --wait` asks the cluster how many shards the node still owns, ms: a shard hand-off takes seconds, so twice a second shows progress without loading the node. */
+export const DRAIN_POLL_INTERVAL_MS = 500;
+/** How long `drain --wait` waits when --timeout is not given, seconds: a few shard hand-offs of a few seconds each, with room for a seal. */
+export const DRAIN_TIMEOUT_SECONDS_DEFAULT = 120;
+/** Longest --timeout, seconds; larger values are clamped. A drain that takes over an hour is stuck, and is better reported than waited on. */
+export const DRAIN_TIMEOUT_SECONDS_MAX = 3600;
+
 /** Longest --run-id: the Idempotency-Key built from it must stay within the node's 128 characters. */
 export const RUN_ID_CHARS_MAX = 64;
 
@@ -67,5 +74,7 @@ if (INGEST_BATCH_LINES_DEFAULT > INGEST_BATCH_LINES_MAX) throw new Error("cli li
 if (SEARCH_EVENTS_DEFAULT > SEARCH_LIMIT_MAX) throw new Error("cli limits: default page over the node's maximum");
 if (SEARCH_ALL_MAX_DEFAULT > SEARCH_ALL_MAX_LIMIT) throw new Error("cli limits: default --max over its limit");
 if (TAIL_INTERVAL_MS_DEFAULT < TAIL_INTERVAL_MS_MIN || TAIL_INTERVAL_MS_DEFAULT > TAIL_INTERVAL_MS_MAX) throw new Error("cli limits: tail interval default outside its range");
+if (DRAIN_TIMEOUT_SECONDS_DEFAULT > DRAIN_TIMEOUT_SECONDS_MAX) throw new Error("cli limits: default drain timeout over its maximum");
+if (DRAIN_POLL_INTERVAL_MS >= DRAIN_TIMEOUT_SECONDS_DEFAULT * 1000) throw new Error("cli limits: drain would poll once or less before its default timeout");
 // "logctl-" + run id + "-" + a chunk number of up to 16 digits.
 if ("logctl-".length + RUN_ID_CHARS_MAX + 1 + 16 > IDEMPOTENCY_KEY_CHARS_MAX) throw new Error("cli limits: run id too long for an Idempotency-Key");

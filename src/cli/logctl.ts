@@ -4,6 +4,7 @@
 
 import { describe } from "../actors/supervisor.ts";
 import { SluiceClient } from "./client.ts";
+import { runClusterStatus, runDrain, runRebalance, runShards, runUndrain } from "./cluster.ts";
 import { runIngest } from "./ingest.ts";
 import { processIo, type CliIo } from "./io.ts";
 import { parseCliArgs, UsageError, type CliCommand } from "./options.ts";
@@ -25,6 +26,16 @@ async function run(command: CliCommand, io: CliIo): Promise<number> {
       return runSearch(command, io, client);
     case "tail":
       return runTail(command, io, client, stopOnSignals());
+    case "cluster":
+      return runClusterStatus(command.json, io, client);
+    case "shards":
+      return runShards(command.json, io, client);
+    case "drain":
+      return runDrain(command, io, client);
+    case "undrain":
+      return runUndrain(command, io, client);
+    case "rebalance":
+      return runRebalance(command.json, io, client);
   }
 }
 

@@ -11,6 +11,8 @@ import { SEARCH_LIMIT_MAX } from "../query/limits.ts";
 import { UNIT_US } from "../query/filter.ts";
 import {
   DEFAULT_URL,
+  DRAIN_TIMEOUT_SECONDS_DEFAULT,
+  DRAIN_TIMEOUT_SECONDS_MAX,
   INGEST_BATCH_LINES_DEFAULT,
   INGEST_BATCH_LINES_MAX,
   RUN_ID_CHARS_MAX,
@@ -23,7 +25,10 @@ import {
   TAIL_INTERVAL_MS_MIN,
 } from "./limits.ts";
 
-export const COMMANDS = ["status", "ingest", "search", "tail"] as const;
+/** The commands that administer the cluster rather than one node's logs; help lists them apart. */
+const CLUSTER_COMMANDS = ["cluster", "shards", "drain", "undrain", "rebalance"] as const;
+type ClusterCommandName = (typeof CLUSTER_COMMANDS)[number];
+export const COMMANDS = ["status", "ingest", "search", "tail", ...CLUSTER_COMMANDS] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export const INGEST_FORMATS = ["auto", "ndjson", "json", "text"] as const;
@@ -63,7 +68,12 @@ export type CliCommand =
   | ({ command: "status" } & Common)
   | ({ command: "ingest"; input: string; format: IngestFormat; service?: string; hostname?: string; batchLines: number; gzip: boolean; runId?: string } & Common)
   | ({ command: "search"; filter: QueryFilter; limit: number; all: boolean; max: number } & Common)
-  | ({ command: "tail"; filter: QueryFilter; backlog: number; intervalMs: number } & Common);
+  | ({ command: "tail"; filter: QueryFilter; backlog: number; intervalMs: number } & Common)
+  | ({ command: "cluster"; subcommand: "status" } & Common)
+  | ({ command: "shards" } & Common)
+  | ({ command: "drain"; node: string; wait: boolean; timeoutMs: number } & Common)
+  | ({ command: "undrain"; node: string } & Common)
+  | ({ command: "rebalance" } & Common);
 
 interface OptionSpec {
   name: string;
@@ -82,7 +92,7 @@ const FILTER_COMMANDS: readonly CommandName[] = ["search", "tail"];
 export const OPTION_TABLE: readonly OptionSpec[] = [
   { name: "url", type: "string", value: "URL", doc: `node's HTTP API (env SLUICE_URL, default ${DEFAULT_URL})`, scope: "global" },
   { name: "api-key", type: "string", value: "KEY", doc: "API key, sent as Authorization: Bearer (env SLUICE_API_KEY)", scope: "global" },
-  { name: "json", type: "boolean", doc: "machine-readable output: JSON for status and ingest, NDJSON events for search and tail", scope: "global" },
+  { name: "json", type: "boolean", doc: "machine-readable output: JSON for status, ingest and the cluster commands, NDJSON events for search and tail", scope: "global" },
   { name: "help", short: "h", type: "boolean", doc: "show help", scope: "global" },
   { name: "format", type: "string", value: "FORMAT", doc: "auto, ndjson, json or text (auto: by extension, else ndjson when the input starts with {)", scope: ["ingest"] },
   { name: "service", type: "string", multiple: true, value: "NAME", doc: "service of text lines", scope: ["ingest"] },
@@ -101,6 +111,8 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { name: "max", type: "string", value: "N", doc: `most events --all prints (default ${SEARCH_ALL_MAX_DEFAULT})`, scope: ["search"] },
   { name: "limit", type: "string", value: "N", doc: `recent events to print first; 0 for only new ones (default ${TAIL_BACKLOG_DEFAULT})`, scope: ["tail"] },
   { name: "interval-ms", type: "string", value: "MS", doc: `poll interval (default ${TAIL_INTERVAL_MS_DEFAULT}, ${TAIL_INTERVAL_MS_MIN}..${TAIL_INTERVAL_MS_MAX})`, scope: ["tail"] },
+  { name: "wait", type: "boolean", doc: "wait until the node owns no shards, printing progress on stderr; exit 1 if --timeout passes first", scope: ["drain"] },
+  { name: "timeout", type: "string", value: "SECONDS", doc: `how long --wait waits (default ${DRAIN_TIMEOUT_SECONDS_DEFAULT}, at most ${DRAIN_TIMEOUT_SECONDS_MAX})`, scope: ["drain"] },
 ];
 
 const COMMAND_USAGE: Record<CommandName, { args: string; doc: string }> = {
@@ -108,6 +120,11 @@ const COMMAND_USAGE: Record<CommandName, { args: string; doc: string }> = {
   ingest: { args: "FILE|-", doc: "send a log file (or stdin) in batches; prints progress and rejected lines" },
   search: { args: "[QUERY...]", doc: "search events, newest first; QUERY in the query language (words, \"phrases\", field:value, level:>=WARN, metadata.x:>5, AND OR NOT, parentheses; see the README)" },
   tail: { args: "[QUERY...]", doc: "print new matching events as they arrive, until Ctrl-C" },
+  cluster: { args: "status", doc: "nodes, shards, replication and pending moves; exit status 1 when a node is down or a shard has no owner (so scripts can poll), else 0" },
+  shards: { args: "", doc: "one row per shard: owner, epoch, state, target, WAL backlog, segments, last sequence" },
+  drain: { args: "NODE", doc: "tell NODE to hand its shards to the others and take no new ones; prints how many it still owns" },
+  undrain: { args: "NODE", doc: "let a drained NODE take shards again" },
+  rebalance: { args: "", doc: "ask for the balanced shard plan now; prints the moves it starts" },
 };
 
 function inScope(spec: OptionSpec, command: CommandName | undefined): boolean {
@@ -135,8 +152,9 @@ export function helpText(command?: CommandName): string {
     lines.push(`Usage: logctl ${command} ${COMMAND_USAGE[command].args}`.trimEnd(), "", COMMAND_USAGE[command].doc, "", "Options:");
   } else {
     lines.push("Usage: logctl [options] <command> [args]", "", "Admin and query CLI of a Sluice node.", "", "Commands:");
-    for (const name of COMMANDS) lines.push(`  ${`${name} ${COMMAND_USAGE[name].args}`.padEnd(22)}${COMMAND_USAGE[name].doc}`);
-    lines.push("", "Options:");
+    const commandLine = (name: CommandName) => `  ${`${name} ${COMMAND_USAGE[name].args}`.padEnd(22)}${COMMAND_USAGE[name].doc}`;
+    lines.push(...COMMANDS.filter((name) => !isClusterCommand(name)).map(commandLine), "", "Cluster commands:");
+    lines.push(...CLUSTER_COMMANDS.map(commandLine), "", "Options:");
   }
   const optionLine = (spec: OptionSpec) => `  ${`${spec.short ? `-${spec.short}, ` : ""}--${spec.name}${spec.value ? ` ${spec.value}` : ""}`.padEnd(22)}${spec.doc}`;
   if (command) {
@@ -187,6 +205,7 @@ function buildCommand(command: CommandName, args: string[], values: RawValues, c
     return { command, ...common };
   }
   if (command === "ingest") return buildIngest(args, values, common);
+  if (isClusterCommand(command)) return buildClusterCommand(command, args, values, common);
   const filter = parseFilterOptions(args, values, nowMs);
   if (command === "search") {
     const all = values.all === true;
@@ -234,6 +253,27 @@ function buildIngest(args: string[], values: RawValues, common: Common): CliComm
     gzip: values.gzip === true,
     runId,
   };
+}
+
+function buildClusterCommand(command: ClusterCommandName, args: string[], values: RawValues, common: Common): CliCommand {
+  if (command === "cluster") {
+    if (args[0] === undefined) throw new UsageError("logctl cluster takes a subcommand: logctl cluster status");
+    if (args[0] !== "status") throw new UsageError(`unknown subcommand ${JSON.stringify(args[0])} of logctl cluster; use logctl cluster status`);
+    if (args.length > 1) throw new UsageError(`logctl cluster status takes no arguments, got ${JSON.stringify(args[1])}`);
+    return { command, subcommand: "status", ...common };
+  }
+  if (command === "shards" || command === "rebalance") {
+    if (args.length > 0) throw new UsageError(`logctl ${command} takes no arguments, got ${JSON.stringify(args[0])}`);
+    return { command, ...common };
+  }
+  if (args.length !== 1) throw new UsageError(`logctl ${command} takes one NODE (a node id, as logctl cluster status lists them), got ${args.length}`);
+  const node = args[0];
+  if (node.trim() === "") throw new UsageError(`logctl ${command}: NODE is empty`);
+  if (command === "undrain") return { command, ...common, node };
+  const wait = values.wait === true;
+  if (values.timeout !== undefined && !wait) throw new UsageError("--timeout applies only with --wait");
+  const timeoutSeconds = integerOption("timeout", values.timeout, { min: 1, max: DRAIN_TIMEOUT_SECONDS_MAX, default: DRAIN_TIMEOUT_SECONDS_DEFAULT });
+  return { command: "drain", ...common, node, wait, timeoutMs: timeoutSeconds * 1000 };
 }
 
 function parseFilterOptions(args: string[], values: RawValues, nowMs: number): QueryFilter {
@@ -297,6 +337,10 @@ function listValue(raw: unknown): string[] {
 
 function isCommand(name: string): name is CommandName {
   return (COMMANDS as readonly string[]).includes(name);
+}
+
+function isClusterCommand(name: CommandName): name is ClusterCommandName {
+  return (CLUSTER_COMMANDS as readonly string[]).includes(name);
 }
 
 function unknownCommand(name: string): UsageError {

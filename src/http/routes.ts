@@ -12,6 +12,12 @@ import type { TailHub } from "../query/tail.ts";
 import type { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
 import { IngestError } from "../ingest/errors.ts";
+import { UnknownNodeError, type ClusterApi } from "../cluster/cluster-status.ts";
+import { NODE_ID_PATTERN } from "../node/config.ts";
+import { readCapped } from "./body.ts";
+
+/** Admin request bodies are a node id: a small cap. */
+const ADMIN_BODY_BYTES_MAX = 4096;
 
 export interface RouteContext {
   ingest: IngestGateway;
@@ -21,6 +27,7 @@ export interface RouteContext {
   apiKeys: ReadonlyMap<string, string>;
   health: () => Promise<Record<string, unknown>>;
   ready: () => { ready: boolean; reasons: string[] };
+  cluster: ClusterApi;
   log: (line: string) => void;
 }
 
@@ -46,6 +53,7 @@ export function createFetchHandler(context: RouteContext): (request: Request) =>
       if (error instanceof ClientGoneError) return new Response(null, { status: 499 });
       if (error instanceof QueryError) return errorResponse(new HttpError(error.status, error.code, error.message, undefined, error.detail));
       if (error instanceof IngestError) return errorResponse(new HttpError(error.status, error.code, error.message));
+      if (error instanceof UnknownNodeError) return errorResponse(new HttpError(404, error.code, error.message));
       context.log(`http: ${request.method} ${url.pathname} failed: ${describe(error)}`);
       return errorResponse(new HttpError(500, "internal", "internal error; see the node's log"));
     }
@@ -109,6 +117,34 @@ async function route(request: Request, url: URL, context: RouteContext): Promise
     if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
     tenantOf(request, context.apiKeys);
     return jsonResponse(await context.health());
+  }
+  if (path.startsWith("/api/v1/cluster")) return clusterRoute(request, path, context);
+  throw new HttpError(404, "not_found", `no route ${method} ${path}`);
+}
+
+/** Cluster status and admin: GET /api/v1/cluster, POST …/drain, …/undrain, …/rebalance. */
+async function clusterRoute(request: Request, path: string, context: RouteContext): Promise<Response> {
+  tenantOf(request, context.apiKeys);
+  const method = request.method;
+  if (path === "/api/v1/cluster") {
+    if (method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
+    return jsonResponse(await context.cluster.status());
+  }
+  if (path === "/api/v1/cluster/drain" || path === "/api/v1/cluster/undrain") {
+    if (method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+    const bytes = request.body ? await readCapped(request.body, ADMIN_BODY_BYTES_MAX, () => new HttpError(413, "body_too_large", `admin bodies are at most ${ADMIN_BODY_BYTES_MAX} bytes`)) : new Uint8Array();
+    let node: unknown;
+    try {
+      node = (JSON.parse(new TextDecoder().decode(bytes)) as { node?: unknown } | null)?.node;
+    } catch {
+      throw new HttpError(400, "bad_json", 'body must be JSON: {"node": "<node id>"}');
+    }
+    if (typeof node !== "string" || !NODE_ID_PATTERN.test(node)) throw new HttpError(400, "bad_parameter", 'body must be {"node": "<node id>"}');
+    return jsonResponse(await context.cluster.drain(node, path.endsWith("/drain")));
+  }
+  if (path === "/api/v1/cluster/rebalance") {
+    if (method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+    return jsonResponse(await context.cluster.rebalance());
   }
   throw new HttpError(404, "not_found", `no route ${method} ${path}`);
 }

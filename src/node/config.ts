@@ -8,8 +8,12 @@ export interface NodeOptions {
   /** 0 picks a free port; the node prints the one it got. */
   httpPort: number;
   dataDir: string;
-  /** Use this NATS server instead of starting a child. */
+  /** Use this NATS server (or comma-separated servers of one cluster) instead of starting a child. */
   natsUrl?: string;
+  /** This node's name in the cluster; empty: the one saved in the data directory (made up on first start). */
+  nodeId?: string;
+  /** Where sealed segments live: "local" (this node's disk only) or "objectstore" (replicated through JetStream's object store, needed by a cluster). */
+  segmentStore: SegmentStoreKind;
   /** Client port of the child nats-server; 0 picks a free one. */
   natsPort: number;
   shards: number;
@@ -27,12 +31,19 @@ export interface NodeOptions {
   apiKeys: ReadonlyMap<string, string>;
 }
 
+export type SegmentStoreKind = "local" | "objectstore";
+export const SEGMENT_STORE_KINDS: readonly SegmentStoreKind[] = ["local", "objectstore"];
+/** A node id is a KV key token and a path part: keep it to a safe alphabet. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** Each option: its environment variable, flag, default and accepted range. */
 export const OPTION_TABLE = [
   { key: "httpHost", env: "SLUICE_HTTP_HOST", flag: "http-host", default: "127.0.0.1", doc: "address the HTTP API listens on" },
   { key: "httpPort", env: "SLUICE_HTTP_PORT", flag: "http-port", default: 8080, min: 0, max: 65535, doc: "HTTP API port; 0 picks a free port" },
   { key: "dataDir", env: "SLUICE_DATA_DIR", flag: "data-dir", default: "./data", doc: "segments, manifests, and the child nats-server's JetStream store" },
-  { key: "natsUrl", env: "SLUICE_NATS_URL", flag: "nats-url", default: undefined, doc: "use this NATS server (JetStream enabled) instead of starting one" },
+  { key: "natsUrl", env: "SLUICE_NATS_URL", flag: "nats-url", default: undefined, doc: "use this NATS server (JetStream enabled; comma-separated URLs of one cluster) instead of starting one" },
+  { key: "nodeId", env: "SLUICE_NODE_ID", flag: "node-id", default: undefined, doc: "this node's name in the cluster ([A-Za-z0-9_-]); default: the one saved in the data directory" },
+  { key: "segmentStore", env: "SLUICE_SEGMENT_STORE", flag: "segment-store", default: "local", doc: "local, or objectstore: sealed segments are replicated through JetStream's object store before the WAL is acked (a cluster needs it)" },
   { key: "natsPort", env: "SLUICE_NATS_PORT", flag: "nats-port", default: 4222, min: 0, max: 65535, doc: "client port of the child nats-server; 0 picks a free port" },
   { key: "shards", env: "SLUICE_SHARDS", flag: "shards", default: 16, min: 1, max: 1024, doc: "shards of the WAL stream (fixed once the stream exists)" },
   { key: "sealRowsMax", env: "SLUICE_SEAL_ROWS", flag: "seal-rows", default: 500_000, min: 1, max: 50_000_000, doc: "seal a shard's memtable into a segment at this many rows" },
@@ -87,8 +98,15 @@ export function parseNodeOptions(flags: RawOptions, env: Record<string, string |
     else result[option.key] = raw === undefined || raw === "" ? undefined : String(raw);
   }
   const options = { ...result, apiKeys: parseApiKeys((result.apiKeys as string | undefined) ?? "") } as unknown as NodeOptions;
-  if (options.natsUrl !== undefined && !/^(nats|tls|ws|wss):\/\//.test(options.natsUrl)) throw new ConfigError(`--nats-url / SLUICE_NATS_URL: ${options.natsUrl} is not a nats:// URL`);
+  if (options.natsUrl !== undefined && !natsServers(options.natsUrl).every((url) => /^(nats|tls|ws|wss):\/\/[^\s,]+$/.test(url))) throw new ConfigError(`--nats-url / SLUICE_NATS_URL: ${options.natsUrl} is not a nats:// URL (or a comma-separated list of them)`);
+  if (options.nodeId !== undefined && !NODE_ID_PATTERN.test(options.nodeId)) throw new ConfigError(`--node-id / SLUICE_NODE_ID: ${JSON.stringify(options.nodeId)} must be 1-64 characters of [A-Za-z0-9_-]`);
+  if (!SEGMENT_STORE_KINDS.includes(options.segmentStore)) throw new ConfigError(`--segment-store / SLUICE_SEGMENT_STORE: ${JSON.stringify(options.segmentStore)} must be one of ${SEGMENT_STORE_KINDS.join(", ")}`);
   if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(options.duckdbMemoryLimit)) throw new ConfigError(`--duckdb-memory / SLUICE_DUCKDB_MEMORY: ${options.duckdbMemoryLimit} is not a size like 2GB`);
   if (options.dataDir === undefined) throw new ConfigError("--data-dir / SLUICE_DATA_DIR must not be empty");
   return Object.freeze(options);
+}
+
+/** The servers of a --nats-url value: one URL or a comma-separated list of one cluster's. */
+export function natsServers(natsUrl: string): string[] {
+  return natsUrl.split(",").map((url) => url.trim()).filter(Boolean);
 }

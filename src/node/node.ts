@@ -3,7 +3,8 @@
 // reverse on SIGTERM: stop intake, drain, seal, ack, exit, with no orphan process.
 
 import { hostname } from "node:os";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -24,7 +25,11 @@ import { Duck } from "../storage/duckdb.ts";
 import { PARTITION_MAILBOX_CAPACITY, STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
 import { StorageWorkScheduler } from "../storage/work-scheduler.ts";
 import { dataPaths, type DataPaths } from "../storage/paths.ts";
-import type { NodeOptions } from "./config.ts";
+import { NODE_ID_PATTERN, natsServers, type NodeOptions } from "./config.ts";
+import { openClusterBuckets } from "../cluster/buckets.ts";
+import { createClusterApi } from "../cluster/cluster-status.ts";
+import { FencedError, ReplicatedManifestStore } from "../cluster/replicated-manifest.ts";
+import { ShardCoordinator, type PartitionHandle } from "../cluster/shard-coordinator.ts";
 
 /** Oldest nats-server release whose JetStream durability fixes production needs. */
 export const NATS_VERSION_RECOMMENDED = [2, 10, 23] as const;
@@ -34,6 +39,8 @@ const WAL_FINAL_TRIM_SETTLE_MS = 2_000;
 const RATE_WINDOW_SECONDS = 10;
 
 export interface RunningNode {
+  /** This node's name in the cluster. */
+  nodeId: string;
   httpUrl: string;
   natsUrl: string;
   dataDir: string;
@@ -62,6 +69,24 @@ function acquireLock(paths: DataPaths): () => void {
   writeSync(fd, String(process.pid));
   closeSync(fd);
   return () => rmSync(lockPath, { force: true });
+}
+
+/**
+ * The node id saved in the data directory (NODE_ID), made up on first start: a
+ * restarted node keeps its name, so it reclaims its own leases at once.
+ */
+function persistedNodeId(paths: DataPaths): string {
+  const path = join(paths.root, "NODE_ID");
+  try {
+    const saved = readFileSync(path, "utf8").trim();
+    if (NODE_ID_PATTERN.test(saved)) return saved;
+  } catch {
+    // First start.
+  }
+  const host = hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40) || "node";
+  const id = `${host}-${randomBytes(3).toString("hex")}`;
+  writeFileSync(path, `${id}\n`);
+  return id;
 }
 
 export function durabilityWarnings(version: string, spawned: boolean): string[] {
@@ -101,7 +126,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       cleanups.push(() => natsServer!.stop());
       natsUrl = natsServer.url;
     }
-    const nc = await connect({ servers: natsUrl, name: "sluice-node", maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 10_000 });
+    const nc = await connect({ servers: natsServers(natsUrl), name: "sluice-node", maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 10_000 });
     cleanups.push(async () => {
       if (!nc.isClosed()) await nc.drain();
     });
@@ -136,69 +161,115 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       },
     });
     const storageWork = new StorageWorkScheduler(STORAGE_WORK_CONCURRENCY);
-    const partitions: PartitionActor[] = [];
-    for (let shard = 0; shard < options.shards; shard++) {
-      const actor = new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork });
-      partitions.push(actor);
-      await supervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" });
-    }
+    // Partitions come and go with shard leases: their own supervisor, started and stopped by the coordinator.
+    const partitionSupervisor = new Supervisor({
+      name: "partitions",
+      log,
+      onEscalate: (name, cause) => {
+        // A fenced partition fails until the coordinator notices its lease is gone and stops it.
+        if (cause instanceof FencedError) return;
+        log(`FATAL: ${name} keeps failing (${describe(cause)}); shutting the node down`);
+        process.kill(process.pid, "SIGTERM");
+      },
+    });
+    const partitions = new Map<number, PartitionActor>();
+    let retiredEvents = 0;
+    const nodeId = options.nodeId ?? persistedNodeId(paths);
+    const replicatedSegments = options.segmentStore === "objectstore";
+    const buckets = await openClusterBuckets(js, { replicas: options.walReplicas, replicatedSegments });
+    const startPartition = async (shard: number, epoch: number, trusted: () => boolean): Promise<PartitionHandle> => {
+      const manifestStore = replicatedSegments ? new ReplicatedManifestStore({ shard, paths, manifests: buckets.manifests!, segments: buckets.segments!, node: nodeId, epoch, log }) : undefined;
+      const actor = new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork, manifestStore, trusted });
+      try {
+        await partitionSupervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" });
+      } catch (error) {
+        await actor.stop("killed").catch(() => undefined);
+        throw error;
+      }
+      partitions.set(shard, actor);
+      return {
+        stop: async (reason) => {
+          await partitionSupervisor.stop(actor.name, reason);
+          if (partitions.get(shard) === actor) partitions.delete(shard);
+          retiredEvents += actor.eventsTotal;
+        },
+      };
+    };
+    cleanups.push(() => partitionSupervisor.stopAll("quit", { concurrently: true }));
     const flow = new FlowController({
       nc,
-      nodeId: `${hostname()}:${process.pid}`,
-      lagMs: (nowMs) => partitions.reduce((worst, actor) => Math.max(worst, actor.lagMs(nowMs)), 0),
+      nodeId: `${nodeId}:${process.pid}`,
+      lagMs: (nowMs) => [...partitions.values()].reduce((worst, actor) => Math.max(worst, actor.lagMs(nowMs)), 0),
       pauseAtMs: options.ingestLagMaxMs,
       log,
     });
     await supervisor.spawn(flow, { capacity: 1, policy: "drop-oldest" });
     // The trimmer reads every shard consumer's ack floor anyway: partitions prune their replay guard from it.
-    const trimmer = new WalTrimmer({ jsm, shards: options.shards, onAckFloors: (floors) => floors.forEach((floor, shard) => partitions[shard]?.forgetDurableThrough(floor)) });
+    const trimmer = new WalTrimmer({ jsm, shards: options.shards, onAckFloors: (floors) => floors.forEach((floor, shard) => partitions.get(shard)?.forgetDurableThrough(floor)) });
     await supervisor.spawn(trimmer, { capacity: 1, policy: "drop-oldest" });
-    cleanups.push(async () => {
-      for (const actor of partitions) actor.stopIntake();
-      // Partitions are independent of each other: seal them all at once.
-      await supervisor.stopAll("quit", { concurrently: true });
-      // The final acks are out: purge what they cover, so a restart finds an empty WAL.
-      await nc.flush();
-      await trimmer.trimNow(WAL_FINAL_TRIM_SETTLE_MS);
-    });
-
-    const connected = () => natsConnected && !nc.isClosed();
-    const ingest = new IngestGateway({ js, connected, admission: () => flow.admission(), shards: options.shards, maxPayloadBytes, log });
-    const query = new QueryGateway({ nc, shards: options.shards });
-    const exporter = new Exporter(query);
-    const tail = new TailHub({ nc, js, jsm, log });
-    const rate = startRateSampler(partitions);
-    cleanups.push(() => rate.stop());
-    const health = () => nodeHealth({ supervisor, ingest, query, exporter, tail, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
+    // HTTP comes up after the coordinator's first plan, so its URL is announced in the membership record up front.
     const server = Bun.serve({
       hostname: options.httpHost,
       port: options.httpPort,
       // Bun refuses larger bodies itself; the gateway enforces the exact limit with a clear error.
       maxRequestBodySize: INGEST_BODY_BYTES_MAX + 1024 * 1024,
       idleTimeout: 120,
-      fetch: createFetchHandler({
-        ingest,
-        query,
-        exporter,
-        tail,
-        apiKeys: options.apiKeys,
-        health,
-        ready: () => {
-          const reasons: string[] = [];
-          if (!connected()) reasons.push("NATS connection down");
-          for (const child of supervisor.notRunning()) reasons.push(`${child.name} is ${child.state}`);
-          return { ready: reasons.length === 0, reasons };
-        },
-        log,
-      }),
+      fetch: (request) => handler(request),
     });
-    cleanups.push(() => server.stop(true));
-    // Cleanups run last first: tails end with `event: closed` before the server stops and NATS drains.
-    cleanups.push(() => tail.close());
+    let handler: (request: Request) => Promise<Response> = async () => new Response(JSON.stringify({ status: "error", error: { code: "starting", message: "the node is starting" } }), { status: 503, headers: { "content-type": "application/json", "retry-after": "1" } });
     const httpUrl = `http://${options.httpHost === "0.0.0.0" ? "127.0.0.1" : options.httpHost}:${server.port}`;
+    const coordinator = new ShardCoordinator({
+      nodeId,
+      instance: `${process.pid}-${Date.now().toString(36)}`,
+      shards: options.shards,
+      buckets,
+      member: { http_url: httpUrl, nats_url: natsUrl, pid: process.pid, started_at: new Date().toISOString(), segment_store: options.segmentStore },
+      handoff: replicatedSegments,
+      startPartition,
+      log,
+    });
+    await supervisor.spawn(coordinator, { capacity: 1, policy: "drop-oldest" });
+    cleanups.push(async () => {
+      // Stops the coordinator last (it was started last): it seals, acks and releases every shard.
+      await supervisor.stopAll("quit", { concurrently: true });
+      // The final acks are out: purge what they cover, so a restart finds an empty WAL.
+      await nc.flush();
+      await trimmer.trimNow(WAL_FINAL_TRIM_SETTLE_MS);
+    });
+    // Cleanups run last first: intake stops before the shards are sealed and released.
+    cleanups.push(() => server.stop(true));
+    const cluster = createClusterApi({ coordinator, jsm, manifests: buckets.manifests, shards: options.shards, nodeId, segmentsReplicated: replicatedSegments });
+
+    const connected = () => natsConnected && !nc.isClosed();
+    const ingest = new IngestGateway({ js, connected, admission: () => flow.admission(), shards: options.shards, maxPayloadBytes, log });
+    const query = new QueryGateway({ nc, shards: options.shards });
+    const exporter = new Exporter(query);
+    const tail = new TailHub({ nc, js, jsm, log });
+    const rate = startRateSampler(() => retiredEvents + [...partitions.values()].reduce((sum, actor) => sum + actor.eventsTotal, 0));
+    cleanups.push(() => rate.stop());
+    const health = () => nodeHealth({ supervisors: [supervisor, partitionSupervisor], ingest, query, exporter, tail, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
+    handler = createFetchHandler({
+      ingest,
+      query,
+      exporter,
+      tail,
+      apiKeys: options.apiKeys,
+      health,
+      cluster,
+      ready: () => {
+        const reasons: string[] = [];
+        if (!connected()) reasons.push("NATS connection down");
+        for (const child of [...supervisor.notRunning(), ...partitionSupervisor.notRunning()]) reasons.push(`${child.name} is ${child.state}`);
+        return { ready: reasons.length === 0, reasons };
+      },
+      log,
+    });
+    // Tails end with `event: closed` before the server stops and NATS drains.
+    cleanups.push(() => tail.close());
 
     let stopping: Promise<void> | undefined;
     return {
+      nodeId,
       httpUrl,
       natsUrl,
       dataDir: paths.root,
@@ -217,9 +288,9 @@ interface RateSampler {
   stop(): void;
 }
 
-function startRateSampler(partitions: PartitionActor[]): RateSampler {
+/** `total`: events stored so far, monotonic (shards handed away keep counting). */
+function startRateSampler(total: () => number): RateSampler {
   const samples: number[] = [];
-  const total = () => partitions.reduce((sum, actor) => sum + actor.eventsTotal, 0);
   samples.push(total());
   const timer = setInterval(() => {
     samples.push(total());
@@ -232,7 +303,7 @@ function startRateSampler(partitions: PartitionActor[]): RateSampler {
 }
 
 async function nodeHealth(input: {
-  supervisor: Supervisor;
+  supervisors: Supervisor[];
   ingest: IngestGateway;
   query: QueryGateway;
   exporter: Exporter;
@@ -246,7 +317,7 @@ async function nodeHealth(input: {
   storageWork: StorageWorkScheduler;
   flow: FlowController;
 }): Promise<Record<string, unknown>> {
-  const actors = input.supervisor.snapshot();
+  const actors = input.supervisors.flatMap((supervisor) => supervisor.snapshot());
   // The supervisor's snapshot already holds each partition's (with its store): do not build them twice.
   const stores = actors.map((actor) => actor.store as Record<string, number> | undefined).filter((store) => store !== undefined);
   const sum = (key: string) => stores.reduce((total, store) => total + (store[key] ?? 0), 0);

@@ -17,12 +17,12 @@ import type { SkipTree } from "../query/skip-keys.ts";
 import { sourceSql } from "../query/sql.ts";
 import { Duck, execute, queryRows } from "./duckdb.ts";
 import { FLUSH_OBJECT_BYTES_MAX, SEAL_AGE_JITTER_FRACTION, SEGMENT_ROW_GROUP_ROWS } from "./limits.ts";
-import { fsyncPath, readManifest, withCompaction, withSealedSegment, writeManifest, type SegmentMeta, type ShardManifest } from "./manifest.ts";
+import { emptyManifest, fsyncPath, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
+import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
 import { addMinuteCountsResult, MinuteCounts, minuteCountsSql } from "./minute-counts.ts";
 import {
   flushFilePath,
-  manifestPath,
   segmentFileName,
   segmentOfSkipIndex,
   segmentPath,
@@ -70,6 +70,8 @@ export interface ShardStoreOptions {
   onRejectedRows?: (rows: { line: string; error: string }[]) => void;
   /** Operational notes (a skip index missing or unreadable, a background build failing); console.error when absent. */
   log?: (line: string) => void;
+  /** Where the manifest is published; a local file when absent. */
+  manifestStore?: ManifestStore;
 }
 
 /** What one WAL message added to the pending rows (its bytes are in `pendingRowBuffer`). */
@@ -195,6 +197,7 @@ export class ShardStore {
   private readonly now: () => number;
   private readonly minuteCounts = new MinuteCounts();
   private readonly skipIndexes: SegmentSkipIndexes;
+  private readonly manifestStore: ManifestStore;
 
   /**
    * One DuckDB connection per kind of work, because a connection runs one statement at
@@ -208,7 +211,9 @@ export class ShardStore {
     private readonly backgroundConnection: DuckDBConnection,
   ) {
     this.now = options.now ?? Date.now;
-    this.manifest = readManifest(manifestPath(options.paths, options.shard), options.shard);
+    this.manifestStore = options.manifestStore ?? new LocalManifestStore(options.paths, options.shard);
+    // Loaded in open(), before anything reads it.
+    this.manifest = emptyManifest(options.shard);
     this.lastFlushAtMs = this.now();
     this.skipIndexes = new SegmentSkipIndexes({
       paths: options.paths,
@@ -230,6 +235,7 @@ export class ShardStore {
     const connections = [await options.duck.connect(), await options.duck.connect(), await options.duck.connect()] as const;
     try {
       const store = new ShardStore(options, ...connections);
+      store.manifest = await store.manifestStore.load();
       store.removeOrphans();
       await store.countSegments();
       const unindexed = await store.skipIndexes.load(store.manifest.segments);
@@ -339,7 +345,7 @@ export class ShardStore {
       const { meta, skipIndex } = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, "lz4_raw");
       assert(meta.rows === table.rows, `shard ${this.options.shard}: segment ${fileName} holds ${meta.rows} rows, memtable ${table.rows}`);
       // The memtable leaves snapshots in the same step the segment enters them: never both, never neither.
-      await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq)), () => {
+      await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq)), { added: [fileName], removed: [] }, () => {
         table.published = true;
         this.skipIndexes.adopt(fileName, skipIndex);
       });
@@ -393,7 +399,7 @@ export class ShardStore {
     const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
     assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
     await this.enqueue("segment", async () => {
-      await this.publishManifest(withCompaction(this.manifest, inputs.map((segment) => segment.file), meta), () => {
+      await this.publishManifest(withCompaction(this.manifest, inputs.map((segment) => segment.file), meta), { added: [fileName], removed: inputs.map((segment) => segment.file) }, () => {
         this.skipIndexes.retire(inputs.map((segment) => segment.file));
         this.skipIndexes.adopt(fileName, skipIndex);
       });
@@ -668,8 +674,8 @@ export class ShardStore {
   }
 
   /** Writes the manifest durably, then switches to it; `alongside` runs in the same synchronous step. */
-  private async publishManifest(next: ShardManifest, alongside?: () => void): Promise<void> {
-    await writeManifest(manifestPath(this.options.paths, this.options.shard), next);
+  private async publishManifest(next: ShardManifest, change: ManifestChange, alongside?: () => void): Promise<void> {
+    await this.manifestStore.publish(next, change);
     this.manifest = next;
     alongside?.();
   }

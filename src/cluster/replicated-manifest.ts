@@ -1,0 +1,174 @@
+// A shard's manifest published through JetStream, so a shard can change hands with
+// nothing lost: every segment file (and its skip index) goes into the object store
+// bucket first, then the manifest goes into the manifests KV bucket by
+// compare-and-swap on the revision this holder wrote last. Only after that does the
+// partition ack the WAL past the segment's rows.
+//
+// Why JetStream's object store: it is replicated by the same cluster that replicates
+// the WAL (R3 in a 3-node cluster), needs no extra service, and its put is acked only
+// once the replicas have it, which is exactly "replicated before the WAL is acked".
+// Object storage (S3) stays the cold tier; copying every fresh seal there would put
+// a WAN round trip on the ingest path.
+//
+// Fencing: the KV value carries the holder's lease epoch. A new holder's first act is
+// a CAS that writes its higher epoch, so a former holder's next CAS fails (its
+// revision is gone) and it can publish nothing more; and a holder refuses to load a
+// manifest whose epoch is above its own.
+
+import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import type { KV } from "@nats-io/kv";
+import type { ObjectStore } from "@nats-io/obj";
+import { emptyManifest, fsyncPath, readManifest, validateManifest, writeManifest, type ShardManifest } from "../storage/manifest.ts";
+import type { ManifestChange, ManifestStore } from "../storage/manifest-store.ts";
+import { manifestPath, segmentPath, segmentsDir, shardName, skipIndexPath, type DataPaths } from "../storage/paths.ts";
+
+export class FencedError extends Error {
+  readonly code = "fenced";
+}
+
+interface StoredManifest {
+  epoch: number;
+  node: string;
+  manifest: ShardManifest;
+}
+
+export function manifestKey(shard: number): string {
+  return `shard.${shard}`;
+}
+
+/** The object name of a shard's file in the segments bucket. */
+export function segmentObjectName(shard: number, file: string): string {
+  return `${shardName(shard)}/${file}`;
+}
+
+export interface ShardSyncPlan {
+  /** Listed remotely and not known good locally: fetch. */
+  download: string[];
+}
+
+/**
+ * What a new holder must fetch: segments of the published manifest that the local one
+ * does not list, or whose local file is missing or of another size. Segment names are
+ * never reused within a published history, so a file both manifests list is the same
+ * file; a local file only the published one lists may be a former holder's unpublished
+ * write under a reused name, and is replaced. Local files the published manifest does
+ * not list are orphans that the store removes at open.
+ */
+export function planShardSync(local: ShardManifest, remote: ShardManifest, localSize: (file: string) => number | undefined): ShardSyncPlan {
+  const known = new Set(local.segments.map((segment) => segment.file));
+  return { download: remote.segments.filter((segment) => !known.has(segment.file) || localSize(segment.file) !== segment.bytes).map((segment) => segment.file) };
+}
+
+export interface ReplicatedManifestOptions {
+  shard: number;
+  paths: DataPaths;
+  manifests: KV;
+  segments: ObjectStore;
+  node: string;
+  epoch: number;
+  log: (line: string) => void;
+}
+
+export class ReplicatedManifestStore implements ManifestStore {
+  /** The KV revision this holder wrote last: the only one its next publish may replace. */
+  private revision = 0;
+
+  constructor(private readonly options: ReplicatedManifestOptions) {}
+
+  async load(): Promise<ShardManifest> {
+    const { shard, paths, manifests, epoch, node } = this.options;
+    const entry = await manifests.get(manifestKey(shard));
+    let remote = emptyManifest(shard);
+    let revision = 0;
+    if (entry && entry.operation === "PUT") {
+      const stored = entry.json<StoredManifest>();
+      if (stored.epoch > epoch) throw new FencedError(`shard ${shard}: manifest epoch ${stored.epoch} is above this holder's ${epoch}`);
+      remote = validateManifest(stored.manifest, shard);
+      revision = entry.revision;
+    }
+    const localPath = manifestPath(paths, shard);
+    let local = emptyManifest(shard);
+    try {
+      local = readManifest(localPath, shard);
+    } catch (error) {
+      // A corrupt local copy costs a full download, not the shard.
+      this.options.log(`shard ${shard}: local manifest unreadable, fetching every segment: ${String(error)}`);
+    }
+    mkdirSync(segmentsDir(paths, shard), { recursive: true });
+    const plan = planShardSync(local, remote, (file) => sizeOf(segmentPath(paths, shard, file)));
+    if (plan.download.length > 0) this.options.log(`shard ${shard}: fetching ${plan.download.length} segment(s) from the segment store`);
+    for (const file of plan.download) await this.download(file);
+    // Take the shard over: this CAS is what fences the former holder out.
+    const value: StoredManifest = { epoch, node, manifest: remote };
+    this.revision = await this.swap(value, revision);
+    await writeManifest(localPath, remote);
+    return remote;
+  }
+
+  async publish(next: ShardManifest, change: ManifestChange): Promise<void> {
+    const { shard, paths, segments, epoch, node } = this.options;
+    for (const file of change.added) {
+      await putFile(segments, segmentObjectName(shard, file), segmentPath(paths, shard, file));
+      const index = skipIndexPath(paths, shard, file);
+      if (sizeOf(index) !== undefined) await putFile(segments, segmentObjectName(shard, `${file}.skip`), index);
+    }
+    this.revision = await this.swap({ epoch, node, manifest: next }, this.revision);
+    await writeManifest(manifestPath(paths, shard), next);
+    for (const file of change.removed) {
+      // Best effort: a leftover object costs space, never correctness (the manifest no longer lists it).
+      for (const name of [file, `${file}.skip`]) {
+        await segments.delete(segmentObjectName(shard, name)).catch(() => undefined);
+      }
+    }
+  }
+
+  private async swap(value: StoredManifest, revision: number): Promise<number> {
+    const key = manifestKey(this.options.shard);
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    try {
+      return revision === 0 ? await this.options.manifests.create(key, bytes) : await this.options.manifests.update(key, bytes, revision);
+    } catch (error) {
+      if (/wrong last sequence|key exists/i.test(String((error as Error).message))) {
+        throw new FencedError(`shard ${this.options.shard}: the manifest changed under epoch ${this.options.epoch} (another node took the shard over)`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  private async download(file: string): Promise<void> {
+    const { shard, paths, segments } = this.options;
+    const target = segmentPath(paths, shard, file);
+    await getFile(segments, segmentObjectName(shard, file), target, true);
+    // The index is optional: without it the store rebuilds one in the background.
+    await getFile(segments, segmentObjectName(shard, `${file}.skip`), skipIndexPath(paths, shard, file), false);
+    await fsyncPath(segmentsDir(paths, shard));
+  }
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+async function putFile(store: ObjectStore, name: string, path: string): Promise<void> {
+  await store.put({ name }, Bun.file(path).stream());
+}
+
+async function getFile(store: ObjectStore, name: string, path: string, required: boolean): Promise<void> {
+  const result = await store.get(name);
+  if (!result) {
+    if (required) throw new Error(`segment object ${name} is missing from the segment store`);
+    rmSync(path, { force: true });
+    return;
+  }
+  const tmp = `${path}.tmp`;
+  await Bun.write(tmp, new Response(result.data));
+  // The digest check: a corrupt or truncated transfer rejects here.
+  const failure = await result.error;
+  if (failure) throw new Error(`segment object ${name}: ${failure.message}`);
+  await fsyncPath(tmp);
+  renameSync(tmp, path);
+}

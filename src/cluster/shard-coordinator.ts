@@ -1,0 +1,357 @@
+// ShardCoordinator: holds this node's shard leases in JetStream KV and starts and stops
+// its partitions as nodes join, leave, drain and die (DESIGN.md's actors).
+//
+// Every tick it reads the membership and lease keys (from the streams' leaders), plans
+// a balanced assignment (assignment.ts) and acts on its own part only: it takes the
+// shards planned for it once they are free or their holder's lease has lapsed, and
+// hands away the ones planned elsewhere (seal, ack, release), a few at a time. Lease
+// renewal runs on its own timer, so a slow partition start never lets leases lapse.
+// See leases.ts for why no clock is trusted across machines.
+
+import type { KV } from "@nats-io/kv";
+import type { Actor, ActorContext } from "../actors/actor.ts";
+import { describe } from "../actors/supervisor.ts";
+import { planAssignment, planMoves } from "./assignment.ts";
+import type { ClusterBuckets } from "./buckets.ts";
+import {
+  encodeLeaseValue,
+  LEASE_RENEW_INTERVAL_MS,
+  LEASE_SELF_TRUST_MS,
+  LEASE_TTL_MS,
+  leaseKey,
+  leaseState,
+  NODE_HEARTBEAT_INTERVAL_MS,
+  parseLeaseValue,
+  RevisionClock,
+  type LeaseValue,
+} from "./leases.ts";
+import type { ShardMove } from "./status-types.ts";
+
+/** How often the coordinator reads the cluster and acts on the plan. */
+export const COORDINATOR_TICK_MS = 500;
+/** Shards one node hands away at once: each move seals and acks, and ingest must keep flowing meanwhile. */
+export const HANDOFFS_CONCURRENT_MAX = 2;
+/** Shards one node takes at once (each may fetch segments). */
+export const ACQUISITIONS_CONCURRENT_MAX = 4;
+/** After a failed start, a shard is not taken again by this node for this long. */
+export const ACQUIRE_RETRY_MS = 2_000;
+
+export interface MemberInfo {
+  http_url: string;
+  nats_url: string;
+  pid: number;
+  started_at: string;
+  segment_store: "local" | "objectstore";
+}
+
+export interface MemberRecord extends MemberInfo {
+  id: string;
+  instance: string;
+  beat: number;
+}
+
+/** A running partition, as the coordinator sees it. */
+export interface PartitionHandle {
+  /** "quit": seal, ack, publish (a handoff); "killed": stop at once, publish nothing (the lease is lost). */
+  stop(reason: "quit" | "killed"): Promise<void>;
+}
+
+export interface ShardCoordinatorOptions {
+  nodeId: string;
+  /** Unique per process start. */
+  instance: string;
+  shards: number;
+  buckets: Pick<ClusterBuckets, "leases" | "nodes">;
+  member: MemberInfo;
+  /** Hand shards to other nodes (a cluster); false keeps every shard here (local segments cannot move). */
+  handoff: boolean;
+  startPartition(shard: number, epoch: number, trusted: () => boolean): Promise<PartitionHandle>;
+  log: (line: string) => void;
+  now?: () => number;
+}
+
+interface Held {
+  epoch: number;
+  revision: number;
+  /** Until when this node may act on the lease without a newer renewal. */
+  trustedUntil: number;
+  partition?: PartitionHandle;
+  phase: "starting" | "running" | "stopping";
+}
+
+export interface ClusterView {
+  members: Map<string, { record: MemberRecord; alive: boolean; draining: boolean; lastSeenMs: number }>;
+  leases: (LeaseValue | null)[];
+  owners: (string | null)[];
+  targets: (string | null)[];
+}
+
+export type CoordinatorMessage = { type: "tick" };
+
+export class ShardCoordinator implements Actor<CoordinatorMessage> {
+  readonly name = "shard-coordinator";
+  private readonly held = new Map<number, Held>();
+  private readonly clock = new RevisionClock();
+  private readonly retryAfter = new Map<number, number>();
+  private readonly transitions = new Map<number, Promise<void>>();
+  private ticker?: ReturnType<typeof setInterval>;
+  private renewer?: ReturnType<typeof setInterval>;
+  private renewing = false;
+  private lastBeatAt = -Infinity;
+  private beat = 0;
+  private stopped = false;
+  private view: ClusterView = { members: new Map(), leases: [], owners: [], targets: [] };
+  private counters = { acquired: 0, handedOff: 0, lost: 0, startFailures: 0, tickFailures: 0 };
+  private readonly now: () => number;
+
+  constructor(private readonly options: ShardCoordinatorOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  async start(context: ActorContext<CoordinatorMessage>): Promise<void> {
+    this.stopped = false;
+    await this.heartbeat();
+    // The first plan is made before start returns, so a single node owns its shards when it reports ready.
+    await this.tick();
+    await Promise.all(this.transitions.values());
+    this.ticker = setInterval(() => context.mailbox.size === 0 && context.self({ type: "tick" }), COORDINATOR_TICK_MS);
+    this.renewer = setInterval(() => void this.renewAll(), LEASE_RENEW_INTERVAL_MS / 2);
+  }
+
+  async handle(): Promise<void> {
+    await this.tick();
+  }
+
+  /** Shards this node holds now. */
+  heldShards(): number[] {
+    return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  /** The view of the last tick (members, leases, plan). */
+  lastView(): ClusterView {
+    return this.view;
+  }
+
+  pendingMoves(): ShardMove[] {
+    return planMoves(this.view.owners, this.view.targets);
+  }
+
+  /** Marks a node draining (or not); its shards move away on the next ticks. */
+  async setDraining(node: string, draining: boolean): Promise<void> {
+    if (draining) await this.options.buckets.nodes.put(drainKey(node), new TextEncoder().encode(JSON.stringify({ since: new Date().toISOString() })));
+    else await this.options.buckets.nodes.delete(drainKey(node));
+  }
+
+  snapshot(): Record<string, unknown> {
+    return { node: this.options.nodeId, held: this.heldShards(), moving: [...this.transitions.keys()], ...this.counters };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.renewer) clearInterval(this.renewer);
+    await Promise.allSettled(this.transitions.values());
+    // Seal, ack and release every shard, so peers take them at once instead of after a lease lapses.
+    await Promise.all([...this.held.keys()].map((shard) => this.handOff(shard)));
+    await this.options.buckets.nodes.delete(memberKey(this.options.nodeId)).catch(() => undefined);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.heartbeat();
+      this.view = await this.readView();
+      this.act();
+    } catch (error) {
+      this.counters.tickFailures++;
+      this.options.log(`coordinator: tick failed: ${describe(error)}`);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const nowMs = this.now();
+    if (nowMs - this.lastBeatAt < NODE_HEARTBEAT_INTERVAL_MS) return;
+    const record: MemberRecord = { id: this.options.nodeId, instance: this.options.instance, ...this.options.member, beat: ++this.beat };
+    await this.options.buckets.nodes.put(memberKey(this.options.nodeId), new TextEncoder().encode(JSON.stringify(record)));
+    this.lastBeatAt = nowMs;
+  }
+
+  private async readView(): Promise<ClusterView> {
+    const { leases, nodes } = this.options.buckets;
+    const nowMs = this.now();
+    const members: ClusterView["members"] = new Map();
+    const drains = new Set<string>();
+    for (const key of await listKeys(nodes)) {
+      const entry = await nodes.get(key);
+      if (!entry || entry.operation !== "PUT") continue;
+      if (key.startsWith("drain.")) drains.add(key.slice("drain.".length));
+      else if (key.startsWith("node.")) {
+        this.clock.observe(key, entry.revision, nowMs);
+        const record = entry.json<MemberRecord>();
+        const lastSeenMs = record.id === this.options.nodeId ? 0 : this.clock.standingMs(key, nowMs);
+        members.set(record.id, { record, alive: lastSeenMs < LEASE_TTL_MS, draining: false, lastSeenMs });
+      }
+    }
+    for (const [id, member] of members) member.draining = drains.has(id);
+    const values = await Promise.all(
+      Array.from({ length: this.options.shards }, async (_, shard) => {
+        const entry = await leases.get(leaseKey(shard));
+        if (!entry || entry.operation !== "PUT") return { value: null, revision: entry?.revision ?? 0 };
+        this.clock.observe(leaseKey(shard), entry.revision, nowMs);
+        return { value: parseLeaseValue(entry.value), revision: entry.revision };
+      }),
+    );
+    this.leaseRevisions = values.map((value) => value.revision);
+    const self = { node: this.options.nodeId, instance: this.options.instance };
+    const owners = values.map(({ value }, shard) => {
+      const state = leaseState(value, this.clock.standingMs(leaseKey(shard), nowMs), self);
+      return state === "held" || state === "mine" || state === "stale-self" ? value!.node : null;
+    });
+    const eligible = [...members.values()].filter((member) => member.alive && !member.draining && member.record.segment_store === this.options.member.segment_store).map((member) => member.record.id);
+    // A node whose segments are local keeps what it holds: they cannot move.
+    if (!this.options.handoff && !eligible.includes(this.options.nodeId)) eligible.push(this.options.nodeId);
+    const targets = this.options.handoff ? planAssignment({ shards: this.options.shards, eligible, owners }) : owners.map((owner) => owner ?? this.options.nodeId);
+    return { members, leases: values.map((value) => value.value), owners, targets };
+  }
+
+  private leaseRevisions: number[] = [];
+
+  private act(): void {
+    const me = this.options.nodeId;
+    const nowMs = this.now();
+    const self = { node: me, instance: this.options.instance };
+    let handoffs = [...this.held.values()].filter((held) => held.phase === "stopping").length;
+    let acquisitions = [...this.held.values()].filter((held) => held.phase === "starting").length;
+    for (let shard = 0; shard < this.options.shards; shard++) {
+      if (this.transitions.has(shard)) continue;
+      const value = this.view.leases[shard];
+      const state = leaseState(value, this.clock.standingMs(leaseKey(shard), nowMs), self);
+      const held = this.held.get(shard);
+      if (held && state !== "mine") {
+        // Someone else wrote the lease: we lost it (the renewal will have said so too).
+        this.transition(shard, this.lose(shard, `lease now held by ${value?.node ?? "nobody"}`));
+        continue;
+      }
+      const target = this.view.targets[shard];
+      if (!held && target === me && state !== "held" && acquisitions < ACQUISITIONS_CONCURRENT_MAX && nowMs >= (this.retryAfter.get(shard) ?? 0)) {
+        acquisitions++;
+        this.transition(shard, this.acquire(shard, value, this.leaseRevisions[shard] ?? 0));
+      } else if (held?.phase === "running" && this.options.handoff && target !== null && target !== me && handoffs < HANDOFFS_CONCURRENT_MAX) {
+        handoffs++;
+        this.transition(shard, this.handOff(shard));
+      }
+    }
+  }
+
+  private transition(shard: number, work: Promise<void>): void {
+    const tracked = work
+      .catch((error) => this.options.log(`coordinator: shard ${shard}: ${describe(error)}`))
+      .finally(() => this.transitions.delete(shard));
+    this.transitions.set(shard, tracked);
+  }
+
+  private async acquire(shard: number, previous: LeaseValue | null, revision: number): Promise<void> {
+    const epoch = (previous?.epoch ?? 0) + 1;
+    const value = encodeLeaseValue({ node: this.options.nodeId, instance: this.options.instance, epoch });
+    const sentAt = this.now();
+    let newRevision: number;
+    try {
+      newRevision = revision === 0 ? await this.options.buckets.leases.create(leaseKey(shard), value) : await this.options.buckets.leases.update(leaseKey(shard), value, revision);
+    } catch {
+      // Another node was faster (or the lease changed since the tick read it): the next tick sees who.
+      return;
+    }
+    const held: Held = { epoch, revision: newRevision, trustedUntil: sentAt + LEASE_SELF_TRUST_MS, phase: "starting" };
+    this.held.set(shard, held);
+    const from = previous?.node && previous.node !== this.options.nodeId ? ` from ${previous.node}` : "";
+    this.options.log(`coordinator: took shard ${shard}${from} (epoch ${epoch})`);
+    try {
+      held.partition = await this.options.startPartition(shard, epoch, () => this.trusted(shard, epoch));
+    } catch (error) {
+      this.counters.startFailures++;
+      this.retryAfter.set(shard, this.now() + ACQUIRE_RETRY_MS);
+      this.held.delete(shard);
+      await this.release(shard, held).catch(() => undefined);
+      throw new Error(`start failed, lease released`, { cause: error });
+    }
+    if (this.held.get(shard) !== held) {
+      // Lost while starting (renewal failed): stop what just started.
+      await held.partition.stop("killed");
+      return;
+    }
+    held.phase = "running";
+    this.counters.acquired++;
+  }
+
+  /** Seals, acks and publishes the shard, then releases its lease for the planned node. */
+  private async handOff(shard: number): Promise<void> {
+    const held = this.held.get(shard);
+    if (!held) return;
+    held.phase = "stopping";
+    await held.partition?.stop("quit");
+    this.held.delete(shard);
+    await this.release(shard, held);
+    this.counters.handedOff++;
+    this.options.log(`coordinator: released shard ${shard} (epoch ${held.epoch})`);
+  }
+
+  private async release(shard: number, held: Held): Promise<void> {
+    await this.options.buckets.leases.update(leaseKey(shard), encodeLeaseValue({ node: null, instance: "", epoch: held.epoch }), held.revision);
+  }
+
+  /** The lease is gone or no longer trusted: stop at once, publishing nothing. */
+  private async lose(shard: number, why: string): Promise<void> {
+    const held = this.held.get(shard);
+    if (!held) return;
+    this.held.delete(shard);
+    this.counters.lost++;
+    this.options.log(`coordinator: lost shard ${shard} (epoch ${held.epoch}): ${why}`);
+    await held.partition?.stop("killed");
+  }
+
+  private trusted(shard: number, epoch: number): boolean {
+    const held = this.held.get(shard);
+    return held !== undefined && held.epoch === epoch && this.now() < held.trustedUntil;
+  }
+
+  private async renewAll(): Promise<void> {
+    if (this.renewing || this.stopped) return;
+    this.renewing = true;
+    try {
+      const nowMs = this.now();
+      await Promise.all(
+        [...this.held.entries()].map(async ([shard, held]) => {
+          if (held.trustedUntil - nowMs > LEASE_SELF_TRUST_MS - LEASE_RENEW_INTERVAL_MS) return;
+          if (nowMs >= held.trustedUntil && !this.transitions.has(shard)) {
+            // Not renewed in time (NATS unreachable, or this process was paused): peers may own it by now.
+            this.transition(shard, this.lose(shard, "lease not renewed in time"));
+            return;
+          }
+          const sentAt = this.now();
+          try {
+            held.revision = await this.options.buckets.leases.update(leaseKey(shard), encodeLeaseValue({ node: this.options.nodeId, instance: this.options.instance, epoch: held.epoch }), held.revision);
+            held.trustedUntil = sentAt + LEASE_SELF_TRUST_MS;
+          } catch (error) {
+            if (/wrong last sequence/i.test(describe(error)) && !this.transitions.has(shard)) this.transition(shard, this.lose(shard, "lease taken over"));
+          }
+        }),
+      );
+    } finally {
+      this.renewing = false;
+    }
+  }
+}
+
+export function memberKey(node: string): string {
+  return `node.${node}`;
+}
+
+export function drainKey(node: string): string {
+  return `drain.${node}`;
+}
+
+async function listKeys(kv: KV): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
+  return keys;
+}

@@ -1,0 +1,79 @@
+// Two nodes on one NATS server, segments replicated through JetStream's object store:
+// shards split between them, move on drain and on kill -9, and every acked event is
+// found exactly once from either node afterwards.
+
+import { afterAll, describe, expect, test } from "bun:test";
+import { clusterStatus, exportedSeqnos, lossAndDuplicates, postEvents, seqnoEvents, waitForOwners } from "./helpers/cluster.ts";
+import { cleanupTestResources, getJson, startTestNats, startTestNode, type TestNats, type TestNode } from "./helpers/processes.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+const SHARDS = 8;
+const CLUSTER_ARGS = ["--segment-store", "objectstore", "--seal-age-ms", "300", "--flush-interval-ms", "100"];
+/** The issue's bound on moving a dead node's shards. */
+const FAILOVER_MAX_MS = 10_000;
+
+afterAll(cleanupTestResources);
+
+async function expectExactly(httpUrl: string, expected: number): Promise<void> {
+  const seqnos = await waitFor(
+    async () => {
+      const found = await exportedSeqnos(httpUrl).catch(() => []);
+      return found.length >= expected ? found : undefined;
+    },
+    { what: `${expected} events from ${httpUrl}`, timeoutMs: 20_000 },
+  );
+  expect(lossAndDuplicates(seqnos, expected)).toEqual({ lost: 0, duplicated: 0 });
+}
+
+describe("two nodes, replicated segments", () => {
+  let nats: TestNats | undefined;
+  const nodes: TestNode[] = [];
+  afterAll(async () => {
+    for (const node of nodes) await node.kill9().catch(() => undefined);
+    await nats?.stop();
+  });
+
+  test("shards split, drain moves them, kill -9 moves them, nothing lost or doubled", async () => {
+    nats = await startTestNats();
+    const first = await startTestNode({ natsUrl: nats.url, shards: SHARDS, extraArgs: [...CLUSTER_ARGS, "--node-id", "n1"] });
+    nodes.push(first);
+    await waitForOwners(first.httpUrl, { n1: SHARDS });
+    await postEvents(first.httpUrl, seqnoEvents(0, 2_000));
+    const second = await startTestNode({ natsUrl: nats.url, shards: SHARDS, extraArgs: [...CLUSTER_ARGS, "--node-id", "n2"] });
+    nodes.push(second);
+    const split = await waitForOwners(second.httpUrl, { n1: SHARDS / 2, n2: SHARDS / 2 });
+    expect(split.nodes.map((node: any) => node.id)).toEqual(["n1", "n2"]);
+    expect(split.nodes.every((node: any) => node.alive && node.segment_store === "objectstore")).toBe(true);
+    // Every shard that moved went up an epoch.
+    expect(split.shards.filter((shard: any) => shard.owner === "n2").every((shard: any) => shard.epoch >= 2)).toBe(true);
+    await postEvents(second.httpUrl, seqnoEvents(2_000, 2_000));
+    await expectExactly(first.httpUrl, 4_000);
+    await expectExactly(second.httpUrl, 4_000);
+
+    // Drain n2: its shards come back to n1 with their segments.
+    const drain = await getJson(`${first.httpUrl}/api/v1/cluster/drain`, { method: "POST", body: JSON.stringify({ node: "n2" }) });
+    expect(drain.status).toBe(200);
+    expect(drain.body).toMatchObject({ node: "n2", draining: true });
+    await waitForOwners(first.httpUrl, { n1: SHARDS });
+    expect((await clusterStatus(first.httpUrl)).nodes.find((node: any) => node.id === "n2").draining).toBe(true);
+    await expectExactly(second.httpUrl, 4_000);
+    const undrain = await getJson(`${first.httpUrl}/api/v1/cluster/undrain`, { method: "POST", body: JSON.stringify({ node: "n2" }) });
+    expect(undrain.status).toBe(200);
+    await waitForOwners(first.httpUrl, { n1: SHARDS / 2, n2: SHARDS / 2 });
+    const unknown = await getJson(`${first.httpUrl}/api/v1/cluster/drain`, { method: "POST", body: JSON.stringify({ node: "nope" }) });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe("unknown_node");
+    const bad = await getJson(`${first.httpUrl}/api/v1/cluster/drain`, { method: "POST", body: "{" });
+    expect(bad.status).toBe(400);
+
+    // kill -9 n1 while its shards hold unsealed rows: n2 takes everything over.
+    await postEvents(first.httpUrl, seqnoEvents(4_000, 2_000));
+    await first.kill9();
+    const killedAt = performance.now();
+    await waitForOwners(second.httpUrl, { n2: SHARDS }, 30_000);
+    expect(performance.now() - killedAt).toBeLessThan(FAILOVER_MAX_MS);
+    await expectExactly(second.httpUrl, 6_000);
+    const after = await clusterStatus(second.httpUrl);
+    expect(after.nodes.find((node: any) => node.id === "n1").alive).toBe(false);
+  }, 120_000);
+});

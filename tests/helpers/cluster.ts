@@ -1,0 +1,67 @@
+// Helpers of the cluster tests: the cluster view, waiting for a shard layout, and the
+// exact set of events a node can find.
+
+import { getJson } from "./processes.ts";
+import { waitFor } from "./wait.ts";
+
+export async function clusterStatus(httpUrl: string): Promise<any> {
+  const { status, body } = await getJson(`${httpUrl}/api/v1/cluster`);
+  if (status !== 200) throw new Error(`cluster status ${status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Shards owned per node id in a cluster view. */
+export function ownedCounts(status: any): Record<string, number> {
+  const owned: Record<string, number> = {};
+  for (const shard of status.shards) if (shard.owner) owned[shard.owner] = (owned[shard.owner] ?? 0) + 1;
+  return owned;
+}
+
+function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((key) => a[key] === b[key]);
+}
+
+/** Waits until every shard is owned exactly as `expected` (node id -> shard count) and no move is pending. */
+export async function waitForOwners(httpUrl: string, expected: Record<string, number>, timeoutMs = 20_000): Promise<any> {
+  return waitFor(
+    async () => {
+      const status = await clusterStatus(httpUrl).catch(() => undefined);
+      return status && sameCounts(ownedCounts(status), expected) && status.moves.length === 0 ? status : undefined;
+    },
+    { timeoutMs, what: `shards owned as ${JSON.stringify(expected)}` },
+  );
+}
+
+/** NDJSON events whose metadata.seqno runs from `from` to `from + count - 1`. */
+export function seqnoEvents(from: number, count: number): string {
+  return Array.from({ length: count }, (_, i) => JSON.stringify({ service: `svc-${(from + i) % 5}`, level: "INFO", message: `event number ${from + i}`, seqno: from + i })).join("\n");
+}
+
+export async function postEvents(httpUrl: string, ndjson: string): Promise<void> {
+  const { status, body } = await getJson(`${httpUrl}/api/v1/logs`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson });
+  if (status >= 300) throw new Error(`ingest ${status}: ${JSON.stringify(body)}`);
+}
+
+/** Every metadata.seqno a node finds (through export, which streams all matches), with duplicates. */
+export async function exportedSeqnos(httpUrl: string): Promise<number[]> {
+  const response = await fetch(`${httpUrl}/api/v1/logs/export?format=ndjson&from=0`);
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`export ${response.status}: ${text.slice(0, 300)}`);
+  const seqnos: number[] = [];
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const event = JSON.parse(line);
+    if (event.partial || event.error) throw new Error(`export incomplete: ${line.slice(0, 300)}`);
+    if (typeof event.metadata?.seqno === "number") seqnos.push(event.metadata.seqno);
+  }
+  return seqnos;
+}
+
+/** Loss and duplicates of `seqnos` against 0..expected-1. */
+export function lossAndDuplicates(seqnos: number[], expected: number): { lost: number; duplicated: number } {
+  const seen = new Set(seqnos);
+  let lost = 0;
+  for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) lost++;
+  return { lost, duplicated: seqnos.length - seen.size };
+}
