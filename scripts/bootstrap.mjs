@@ -5,7 +5,9 @@
 //   npm test   -> installs what is missing, then runs the whole suite (bun test)
 //   npm run bench -> the ingest benchmark
 // Missing npm packages are installed with npm; a missing nats-server with apt-get
-// when running as root, otherwise it says how to install it.
+// when running as root, otherwise it says how to install it. For `test`, a missing
+// docker-compose (which tests/cluster-compose.test.ts validates the compose file with)
+// is installed the same way, and only warned about when that is not possible.
 
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -69,6 +71,24 @@ function ensureNatsServer() {
   process.exit(1);
 }
 
+/**
+ * The compose file's test runs docker-compose (config only, no Docker engine): install
+ * it like nats-server, but a machine without it still runs the rest of the suite.
+ */
+function ensureDockerCompose() {
+  if (command !== "test") return;
+  if (works("docker-compose", ["version"])) return;
+  const root = typeof process.getuid === "function" && process.getuid() === 0;
+  if (root && works("apt-get", ["--version"])) {
+    say("docker-compose is missing; installing it with apt-get (Debian package docker-compose) …");
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    if (run("apt-get", ["update", "-qq"], { env }) && run("apt-get", ["install", "-y", "-qq", "docker-compose"], { env }) && works("docker-compose", ["version"])) return;
+    say("apt-get could not install docker-compose");
+  }
+  say("WARNING: docker-compose is missing, so tests/cluster-compose.test.ts will fail;");
+  say("install it with `sudo apt-get install docker-compose` (Debian/Ubuntu) or `pip install docker-compose`.");
+}
+
 function exec(cmd, cmdArgs) {
   const child = spawn(cmd, cmdArgs, { stdio: "inherit", cwd: ROOT });
   // Ctrl-C reaches the whole process group already; a SIGTERM sent to us alone is passed on.
@@ -78,6 +98,7 @@ function exec(cmd, cmdArgs) {
 
 ensurePackages();
 ensureNatsServer();
+ensureDockerCompose();
 switch (command) {
   case "start":
     exec(BUN, [join(ROOT, "src", "main.ts"), ...args]);

@@ -35,6 +35,8 @@ export const HANDOFFS_CONCURRENT_MAX = 2;
 export const ACQUISITIONS_CONCURRENT_MAX = 4;
 /** After a failed start, a shard is not taken again by this node for this long. */
 export const ACQUIRE_RETRY_MS = 2_000;
+/** A member key whose heartbeat has not changed for this long (and that holds no lease) is removed: the node is gone for good. */
+export const DEAD_MEMBER_FORGET_MS = 10 * 60_000;
 
 export interface MemberInfo {
   http_url: string;
@@ -193,6 +195,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
       }
     }
     for (const [id, member] of members) member.draining = drains.has(id);
+    await this.forgetDeparted(members);
     const values = await Promise.all(
       Array.from({ length: this.options.shards }, async (_, shard) => {
         const entry = await leases.get(leaseKey(shard));
@@ -215,6 +218,17 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   }
 
   private leaseRevisions: number[] = [];
+
+  private async forgetDeparted(members: ClusterView["members"]): Promise<void> {
+    for (const [id, member] of members) {
+      if (member.lastSeenMs < DEAD_MEMBER_FORGET_MS || this.view.owners.includes(id)) continue;
+      members.delete(id);
+      this.clock.forget(memberKey(id));
+      await this.options.buckets.nodes.delete(memberKey(id)).catch(() => undefined);
+      await this.options.buckets.nodes.delete(drainKey(id)).catch(() => undefined);
+      this.options.log(`coordinator: forgot node ${id} (no heartbeat for ${Math.round(member.lastSeenMs / 60_000)} min)`);
+    }
+  }
 
   private act(): void {
     const me = this.options.nodeId;
@@ -311,7 +325,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
 
   private trusted(shard: number, epoch: number): boolean {
     const held = this.held.get(shard);
-    return held !== undefined && held.epoch === epoch && this.now() < held.trustedUntil;
+    return held !== undefined && held.epoch === epoch && (!this.options.handoff || this.now() < held.trustedUntil);
   }
 
   private async renewAll(): Promise<void> {
@@ -322,7 +336,8 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
       await Promise.all(
         [...this.held.entries()].map(async ([shard, held]) => {
           if (held.trustedUntil - nowMs > LEASE_SELF_TRUST_MS - LEASE_RENEW_INTERVAL_MS) return;
-          if (nowMs >= held.trustedUntil && !this.transitions.has(shard)) {
+          // A node with local segments has no one to yield to: a late renewal there is only late.
+          if (this.options.handoff && nowMs >= held.trustedUntil && !this.transitions.has(shard)) {
             // Not renewed in time (NATS unreachable, or this process was paused): peers may own it by now.
             this.transition(shard, this.lose(shard, "lease not renewed in time"));
             return;
