@@ -4,7 +4,8 @@
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { clusterStatus, exportedSeqnos, lossAndDuplicates, postEvents, seqnoEvents, waitForOwners } from "./helpers/cluster.ts";
-import { cleanupTestResources, getJson, startTestNats, startTestNode, type TestNats, type TestNode } from "./helpers/processes.ts";
+import { join } from "node:path";
+import { cleanupTestResources, getJson, ROOT, startTestNats, startTestNode, type TestNats, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const SHARDS = 8;
@@ -13,6 +14,13 @@ const CLUSTER_ARGS = ["--segment-store", "objectstore", "--seal-age-ms", "300", 
 const FAILOVER_MAX_MS = 10_000;
 
 afterAll(cleanupTestResources);
+
+/** Runs the real bin/logctl against a node. */
+async function logctl(httpUrl: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = Bun.spawn([join(ROOT, "bin/logctl"), "--url", httpUrl, ...args], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { code, stdout, stderr };
+}
 
 async function expectExactly(httpUrl: string, expected: number): Promise<void> {
   const seqnos = await waitFor(
@@ -50,10 +58,17 @@ describe("two nodes, replicated segments", () => {
     await expectExactly(first.httpUrl, 4_000);
     await expectExactly(second.httpUrl, 4_000);
 
-    // Drain n2: its shards come back to n1 with their segments.
-    const drain = await getJson(`${first.httpUrl}/api/v1/cluster/drain`, { method: "POST", body: JSON.stringify({ node: "n2" }) });
-    expect(drain.status).toBe(200);
-    expect(drain.body).toMatchObject({ node: "n2", draining: true });
+    const status = await logctl(first.httpUrl, "cluster", "status");
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain("n2");
+    const shards = await logctl(second.httpUrl, "shards", "--json");
+    expect(shards.code).toBe(0);
+    expect(JSON.parse(shards.stdout).map((shard: any) => shard.owner).sort()).toEqual([...Array(SHARDS / 2).fill("n1"), ...Array(SHARDS / 2).fill("n2")]);
+
+    // Drain n2 with logctl: its shards come back to n1 with their segments.
+    const drain = await logctl(first.httpUrl, "drain", "n2", "--wait", "--timeout", "60");
+    expect(drain.code).toBe(0);
+    expect(drain.stdout).toContain("n2 is drained");
     await waitForOwners(first.httpUrl, { n1: SHARDS });
     expect((await clusterStatus(first.httpUrl)).nodes.find((node: any) => node.id === "n2").draining).toBe(true);
     await expectExactly(second.httpUrl, 4_000);
@@ -75,5 +90,9 @@ describe("two nodes, replicated segments", () => {
     await expectExactly(second.httpUrl, 6_000);
     const after = await clusterStatus(second.httpUrl);
     expect(after.nodes.find((node: any) => node.id === "n1").alive).toBe(false);
+    // A node down: logctl cluster status says so and exits 1, for scripts that poll it.
+    const degraded = await logctl(second.httpUrl, "cluster", "status");
+    expect(degraded.code).toBe(1);
+    expect(degraded.stderr).toContain("n1 is down");
   }, 120_000);
 });
