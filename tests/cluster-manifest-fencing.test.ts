@@ -65,6 +65,8 @@ describe("replicated manifest", () => {
     writeSegment(oldDir, file2, "fenced write");
     await expect(a.publish(withSealedSegment(published, segment(file2, 12, 20), 20), { added: [file2], removed: [] })).rejects.toBeInstanceOf(FencedError);
     await expect(store(oldDir, 1, "a").load()).rejects.toBeInstanceOf(FencedError);
+    // Its upload is removed, and it went under its own epoch's name, never over the new holder's.
+    expect((await buckets.segments!.info(`shard-003/e1/${file2}`))?.deleted ?? true).toBe(true);
 
     // The new holder reuses the number 2 for its own segment; a third holder gets the new holder's file, not the fenced one.
     writeSegment(newDir, file2, "the real two");
@@ -78,8 +80,9 @@ describe("replicated manifest", () => {
     const file3 = segmentFileName(3);
     writeSegment(oldDir, file3, "merged");
     await c.publish({ ...third, nextSegmentNumber: 4, segments: [{ ...segment(file3, 6, 10), maxSeq: 20 }] }, { added: [file3], removed: [file1, file2] });
-    expect((await buckets.segments!.info(`shard-003/${file1}`))?.deleted ?? true).toBe(true);
-    expect((await buckets.segments!.info(`shard-003/${file3}`))?.deleted).toBe(false);
+    expect((await buckets.segments!.info(`shard-003/e1/${file1}`))?.deleted ?? true).toBe(true);
+    expect((await buckets.segments!.info(`shard-003/e2/${file2}`))?.deleted ?? true).toBe(true);
+    expect((await buckets.segments!.info(`shard-003/e3/${file3}`))?.deleted).toBe(false);
   });
 
   test("the sync plan fetches what the local manifest lacks or holds at another size", () => {

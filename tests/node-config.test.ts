@@ -8,7 +8,7 @@
 
 import { availableParallelism } from "node:os";
 import { describe, expect, test } from "bun:test";
-import { ConfigError, OPTION_TABLE, parseApiKeys, parseNodeOptions, type NodeOptions } from "../src/node/config.ts";
+import { ConfigError, OPTION_TABLE, parseApiKeys, natsServers, parseNodeOptions, type NodeOptions } from "../src/node/config.ts";
 import { NATS_VERSION_RECOMMENDED, durabilityWarnings } from "../src/node/node.ts";
 
 // The documented defaults, read from the option table (the one place they live),
@@ -173,8 +173,20 @@ describe("string options", () => {
     expect(parseNodeOptions({}, { SLUICE_NATS_URL: "" }).natsUrl).toBeUndefined();
   });
 
-  test.each(["localhost:4222", "http://127.0.0.1:4222", "127.0.0.1", "nats:/127.0.0.1", " nats://127.0.0.1"])("nats url %p is a ConfigError", (url) => {
-    expect(thrown(() => parseNodeOptions({}, { SLUICE_NATS_URL: url }))).toEqual(configError(`--nats-url / SLUICE_NATS_URL: ${url} is not a nats:// URL`));
+  test.each(["localhost:4222", "http://127.0.0.1:4222", "127.0.0.1", "nats:/127.0.0.1", "nats://127.0.0.1:4222,127.0.0.1:4223"])("nats url %p is a ConfigError", (url) => {
+    expect(thrown(() => parseNodeOptions({}, { SLUICE_NATS_URL: url }))).toEqual(configError(`--nats-url / SLUICE_NATS_URL: ${url} is not a nats:// URL (or a comma-separated list of them)`));
+  });
+
+  test("a cluster's servers are one comma-separated nats url", () => {
+    const options = parseNodeOptions({}, { SLUICE_NATS_URL: "nats://127.0.0.1:4311, nats://127.0.0.1:4312" });
+    expect(natsServers(options.natsUrl!)).toEqual(["nats://127.0.0.1:4311", "nats://127.0.0.1:4312"]);
+  });
+
+  test("node id and segment store", () => {
+    expect(parseNodeOptions({ nodeId: "node-2", segmentStore: "objectstore" }, {})).toMatchObject({ nodeId: "node-2", segmentStore: "objectstore" });
+    expect(parseNodeOptions({}, {}).segmentStore).toBe("local");
+    expect(thrown(() => parseNodeOptions({ nodeId: "node 2" }, {}))).toEqual(configError('--node-id / SLUICE_NODE_ID: "node 2" must be 1-64 characters of [A-Za-z0-9_-]'));
+    expect(thrown(() => parseNodeOptions({}, { SLUICE_SEGMENT_STORE: "s3" }))).toEqual(configError('--segment-store / SLUICE_SEGMENT_STORE: "s3" must be one of local, objectstore'));
   });
 
   test.each(["2GB", "512MB", "1.5GB", "1.5 GB", "4gb", "256MiB", "1TiB", "100KB"])("duckdb memory %p is accepted", (size) => {

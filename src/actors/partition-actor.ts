@@ -124,6 +124,11 @@ export class PartitionActor implements Actor<PartitionMessage> {
         }
         await this.room();
         if (this.stopping) break;
+        if (this.options.trusted?.() === false) {
+          // Resumed after losing the lease (a pause, a partition): hand the message straight back to the shard's new holder.
+          message.nak();
+          continue;
+        }
         await context.mailbox.put({ type: "wal", message });
       }
     })().catch((error) => {

@@ -20,6 +20,7 @@ import type { KV } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
 import { emptyManifest, fsyncPath, readManifest, validateManifest, writeManifest, type ShardManifest } from "../storage/manifest.ts";
 import type { ManifestChange, ManifestStore } from "../storage/manifest-store.ts";
+import { isCasConflict } from "./kv-errors.ts";
 import { manifestPath, segmentPath, segmentsDir, shardName, skipIndexPath, type DataPaths } from "../storage/paths.ts";
 
 export class FencedError extends Error {
@@ -30,15 +31,21 @@ interface StoredManifest {
   epoch: number;
   node: string;
   manifest: ShardManifest;
+  /**
+   * The epoch each listed segment was uploaded under: objects are named by it, so a
+   * fenced former holder that reused a segment number can never overwrite the object
+   * the new holder published under that number.
+   */
+  objects: Record<string, number>;
 }
 
 export function manifestKey(shard: number): string {
   return `shard.${shard}`;
 }
 
-/** The object name of a shard's file in the segments bucket. */
-export function segmentObjectName(shard: number, file: string): string {
-  return `${shardName(shard)}/${file}`;
+/** The object name of a shard's file, uploaded under `epoch`, in the segments bucket. */
+export function segmentObjectName(shard: number, epoch: number, file: string): string {
+  return `${shardName(shard)}/e${epoch}/${file}`;
 }
 
 export interface ShardSyncPlan {
@@ -72,6 +79,7 @@ export interface ReplicatedManifestOptions {
 export class ReplicatedManifestStore implements ManifestStore {
   /** The KV revision this holder wrote last: the only one its next publish may replace. */
   private revision = 0;
+  private objects: Record<string, number> = {};
 
   constructor(private readonly options: ReplicatedManifestOptions) {}
 
@@ -85,6 +93,7 @@ export class ReplicatedManifestStore implements ManifestStore {
       if (stored.epoch > epoch) throw new FencedError(`shard ${shard}: manifest epoch ${stored.epoch} is above this holder's ${epoch}`);
       remote = validateManifest(stored.manifest, shard);
       revision = entry.revision;
+      this.objects = { ...stored.objects };
     }
     const localPath = manifestPath(paths, shard);
     let local = emptyManifest(shard);
@@ -97,28 +106,43 @@ export class ReplicatedManifestStore implements ManifestStore {
     mkdirSync(segmentsDir(paths, shard), { recursive: true });
     const plan = planShardSync(local, remote, (file) => sizeOf(segmentPath(paths, shard, file)));
     if (plan.download.length > 0) this.options.log(`shard ${shard}: fetching ${plan.download.length} segment(s) from the segment store`);
-    for (const file of plan.download) await this.download(file);
+    for (const meta of remote.segments.filter((segment) => plan.download.includes(segment.file))) await this.download(meta.file, meta.bytes);
     // Take the shard over: this CAS is what fences the former holder out.
-    const value: StoredManifest = { epoch, node, manifest: remote };
+    const value: StoredManifest = { epoch, node, manifest: remote, objects: this.objects };
     this.revision = await this.swap(value, revision);
     await writeManifest(localPath, remote);
     return remote;
   }
 
   async publish(next: ShardManifest, change: ManifestChange): Promise<void> {
-    const { shard, paths, segments, epoch, node } = this.options;
-    for (const file of change.added) {
-      await putFile(segments, segmentObjectName(shard, file), segmentPath(paths, shard, file));
-      const index = skipIndexPath(paths, shard, file);
-      if (sizeOf(index) !== undefined) await putFile(segments, segmentObjectName(shard, `${file}.skip`), index);
-    }
-    this.revision = await this.swap({ epoch, node, manifest: next }, this.revision);
-    await writeManifest(manifestPath(paths, shard), next);
-    for (const file of change.removed) {
-      // Best effort: a leftover object costs space, never correctness (the manifest no longer lists it).
-      for (const name of [file, `${file}.skip`]) {
-        await segments.delete(segmentObjectName(shard, name)).catch(() => undefined);
+    const { shard, paths, epoch, node } = this.options;
+    const uploaded: string[] = [];
+    const objects = { ...this.objects };
+    try {
+      for (const file of change.added) {
+        await putFile(this.options.segments, segmentObjectName(shard, epoch, file), segmentPath(paths, shard, file));
+        uploaded.push(file);
+        const index = skipIndexPath(paths, shard, file);
+        if (sizeOf(index) !== undefined) await putFile(this.options.segments, segmentObjectName(shard, epoch, `${file}.skip`), index);
+        objects[file] = epoch;
       }
+      for (const file of change.removed) delete objects[file];
+      this.revision = await this.swap({ epoch, node, manifest: next, objects }, this.revision);
+    } catch (error) {
+      // Fenced (or failed): what this publish uploaded is listed nowhere; remove it rather than leak it.
+      if (error instanceof FencedError) await this.deleteObjects(uploaded, epoch);
+      throw error;
+    }
+    const removed = change.removed.map((file) => ({ file, epoch: this.objects[file] }));
+    this.objects = objects;
+    await writeManifest(manifestPath(paths, shard), next);
+    // Best effort: a leftover object costs space, never correctness (the manifest no longer lists it).
+    for (const { file, epoch: uploadedUnder } of removed) if (uploadedUnder !== undefined) await this.deleteObjects([file], uploadedUnder);
+  }
+
+  private async deleteObjects(files: readonly string[], epoch: number): Promise<void> {
+    for (const file of files) {
+      for (const name of [file, `${file}.skip`]) await this.options.segments.delete(segmentObjectName(this.options.shard, epoch, name)).catch(() => undefined);
     }
   }
 
@@ -128,19 +152,22 @@ export class ReplicatedManifestStore implements ManifestStore {
     try {
       return revision === 0 ? await this.options.manifests.create(key, bytes) : await this.options.manifests.update(key, bytes, revision);
     } catch (error) {
-      if (/wrong last sequence|key exists/i.test(String((error as Error).message))) {
+      if (isCasConflict(error)) {
         throw new FencedError(`shard ${this.options.shard}: the manifest changed under epoch ${this.options.epoch} (another node took the shard over)`, { cause: error });
       }
       throw error;
     }
   }
 
-  private async download(file: string): Promise<void> {
+  private async download(file: string, bytes: number): Promise<void> {
     const { shard, paths, segments } = this.options;
+    const epoch = this.objects[file];
+    if (epoch === undefined) throw new Error(`shard ${shard}: the manifest lists ${file} but not the epoch it was uploaded under`);
     const target = segmentPath(paths, shard, file);
-    await getFile(segments, segmentObjectName(shard, file), target, true);
+    await getFile(segments, segmentObjectName(shard, epoch, file), target, true);
+    if (sizeOf(target) !== bytes) throw new Error(`shard ${shard}: fetched ${file} is ${sizeOf(target)} bytes, the manifest says ${bytes}`);
     // The index is optional: without it the store rebuilds one in the background.
-    await getFile(segments, segmentObjectName(shard, `${file}.skip`), skipIndexPath(paths, shard, file), false);
+    await getFile(segments, segmentObjectName(shard, epoch, `${file}.skip`), skipIndexPath(paths, shard, file), false);
     await fsyncPath(segmentsDir(paths, shard));
   }
 }

@@ -26,6 +26,7 @@ import {
   type LeaseValue,
 } from "./leases.ts";
 import type { ShardMove } from "./status-types.ts";
+import { isCasConflict } from "./kv-errors.ts";
 
 /** How often the coordinator reads the cluster and acts on the plan. */
 export const COORDINATOR_TICK_MS = 500;
@@ -35,6 +36,10 @@ export const HANDOFFS_CONCURRENT_MAX = 2;
 export const ACQUISITIONS_CONCURRENT_MAX = 4;
 /** After a failed start, a shard is not taken again by this node for this long. */
 export const ACQUIRE_RETRY_MS = 2_000;
+/** How long start() keeps taking the shards planned for this node before it returns anyway. */
+export const STARTUP_ACQUIRE_MAX_MS = 60_000;
+/** While ticks keep failing (NATS down), one log line per this long. */
+export const TICK_FAILURE_LOG_INTERVAL_MS = 30_000;
 /** A member key whose heartbeat has not changed for this long (and that holds no lease) is removed: the node is gone for good. */
 export const DEAD_MEMBER_FORGET_MS = 10 * 60_000;
 
@@ -98,8 +103,10 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   private readonly transitions = new Map<number, Promise<void>>();
   private ticker?: ReturnType<typeof setInterval>;
   private renewer?: ReturnType<typeof setInterval>;
-  private renewing = false;
+  /** The renewal round in flight: a release waits for it, so the two never race on the revision. */
+  private renewal?: Promise<void>;
   private lastBeatAt = -Infinity;
+  private lastTickFailureLogAt = -Infinity;
   private beat = 0;
   private stopped = false;
   private view: ClusterView = { members: new Map(), leases: [], owners: [], targets: [] };
@@ -114,10 +121,17 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     this.stopped = false;
     await this.heartbeat();
     // The first plan is made before start returns, so a single node owns its shards when it reports ready.
-    await this.tick();
-    await Promise.all(this.transitions.values());
-    this.ticker = setInterval(() => context.mailbox.size === 0 && context.self({ type: "tick" }), COORDINATOR_TICK_MS);
     this.renewer = setInterval(() => void this.renewAll(), LEASE_RENEW_INTERVAL_MS / 2);
+    // Every shard planned for this node and free to take is running before start returns,
+    // so a node reports ready with its shards (a peer's held leases are waited for later).
+    const deadline = this.now() + STARTUP_ACQUIRE_MAX_MS;
+    for (;;) {
+      await this.tick();
+      if (this.transitions.size === 0) break;
+      await Promise.allSettled(this.transitions.values());
+      if (this.now() > deadline) break;
+    }
+    this.ticker = setInterval(() => context.mailbox.size === 0 && context.self({ type: "tick" }), COORDINATOR_TICK_MS);
   }
 
   async handle(): Promise<void> {
@@ -149,12 +163,15 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   }
 
   async stop(): Promise<void> {
+    // No new plan from here; leases keep being renewed until every final seal is published.
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
-    if (this.renewer) clearInterval(this.renewer);
     await Promise.allSettled(this.transitions.values());
     // Seal, ack and release every shard, so peers take them at once instead of after a lease lapses.
-    await Promise.all([...this.held.keys()].map((shard) => this.handOff(shard)));
+    for (const shard of this.held.keys()) this.transition(shard, this.handOff(shard));
+    await Promise.allSettled(this.transitions.values());
+    if (this.renewer) clearInterval(this.renewer);
+    await this.renewal;
     await this.options.buckets.nodes.delete(memberKey(this.options.nodeId)).catch(() => undefined);
   }
 
@@ -164,9 +181,14 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
       await this.heartbeat();
       this.view = await this.readView();
       this.act();
+      this.lastTickFailureLogAt = -Infinity;
     } catch (error) {
       this.counters.tickFailures++;
-      this.options.log(`coordinator: tick failed: ${describe(error)}`);
+      const nowMs = this.now();
+      if (nowMs - this.lastTickFailureLogAt >= TICK_FAILURE_LOG_INTERVAL_MS) {
+        this.lastTickFailureLogAt = nowMs;
+        this.options.log(`coordinator: cannot read the cluster (${this.counters.tickFailures} failed ticks so far): ${describe(error)}`);
+      }
     }
   }
 
@@ -241,13 +263,16 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
       const value = this.view.leases[shard];
       const state = leaseState(value, this.clock.standingMs(leaseKey(shard), nowMs), self);
       const held = this.held.get(shard);
-      if (held && state !== "mine") {
+      // A view read before our own acquire landed says nothing about the lease now.
+      if (held && state !== "mine" && (this.leaseRevisions[shard] ?? 0) >= held.revision) {
         // Someone else wrote the lease: we lost it (the renewal will have said so too).
         this.transition(shard, this.lose(shard, `lease now held by ${value?.node ?? "nobody"}`));
         continue;
       }
       const target = this.view.targets[shard];
-      if (!held && target === me && state !== "held" && acquisitions < ACQUISITIONS_CONCURRENT_MAX && nowMs >= (this.retryAfter.get(shard) ?? 0)) {
+      // A node with local segments never takes a lapsed lease: that shard's segments are on its holder's disk.
+      const takeable = state === "free" || state === "stale-self" || state === "mine" || (state === "lapsed" && this.options.handoff);
+      if (!held && target === me && takeable && acquisitions < ACQUISITIONS_CONCURRENT_MAX && nowMs >= (this.retryAfter.get(shard) ?? 0)) {
         acquisitions++;
         this.transition(shard, this.acquire(shard, value, this.leaseRevisions[shard] ?? 0));
       } else if (held?.phase === "running" && this.options.handoff && target !== null && target !== me && handoffs < HANDOFFS_CONCURRENT_MAX) {
@@ -310,6 +335,8 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   }
 
   private async release(shard: number, held: Held): Promise<void> {
+    // A renewal round that still saw this lease may be writing it: its new revision is the one to replace.
+    await this.renewal;
     await this.options.buckets.leases.update(leaseKey(shard), encodeLeaseValue({ node: null, instance: "", epoch: held.epoch }), held.revision);
   }
 
@@ -328,32 +355,31 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     return held !== undefined && held.epoch === epoch && (!this.options.handoff || this.now() < held.trustedUntil);
   }
 
-  private async renewAll(): Promise<void> {
-    if (this.renewing || this.stopped) return;
-    this.renewing = true;
-    try {
-      const nowMs = this.now();
-      await Promise.all(
-        [...this.held.entries()].map(async ([shard, held]) => {
-          if (held.trustedUntil - nowMs > LEASE_SELF_TRUST_MS - LEASE_RENEW_INTERVAL_MS) return;
-          // A node with local segments has no one to yield to: a late renewal there is only late.
-          if (this.options.handoff && nowMs >= held.trustedUntil && !this.transitions.has(shard)) {
-            // Not renewed in time (NATS unreachable, or this process was paused): peers may own it by now.
-            this.transition(shard, this.lose(shard, "lease not renewed in time"));
-            return;
-          }
-          const sentAt = this.now();
-          try {
-            held.revision = await this.options.buckets.leases.update(leaseKey(shard), encodeLeaseValue({ node: this.options.nodeId, instance: this.options.instance, epoch: held.epoch }), held.revision);
-            held.trustedUntil = sentAt + LEASE_SELF_TRUST_MS;
-          } catch (error) {
-            if (/wrong last sequence/i.test(describe(error)) && !this.transitions.has(shard)) this.transition(shard, this.lose(shard, "lease taken over"));
-          }
-        }),
-      );
-    } finally {
-      this.renewing = false;
-    }
+  private renewAll(): Promise<void> {
+    this.renewal ??= this.renewHeld().finally(() => (this.renewal = undefined));
+    return this.renewal;
+  }
+
+  private async renewHeld(): Promise<void> {
+    const nowMs = this.now();
+    await Promise.all(
+      [...this.held.entries()].map(async ([shard, held]) => {
+        if (held.trustedUntil - nowMs > LEASE_SELF_TRUST_MS - LEASE_RENEW_INTERVAL_MS) return;
+        // A node with local segments has no one to yield to: a late renewal there is only late.
+        if (this.options.handoff && nowMs >= held.trustedUntil && !this.transitions.has(shard)) {
+          // Not renewed in time (NATS unreachable, or this process was paused): peers may own it by now.
+          this.transition(shard, this.lose(shard, "lease not renewed in time"));
+          return;
+        }
+        const sentAt = this.now();
+        try {
+          held.revision = await this.options.buckets.leases.update(leaseKey(shard), encodeLeaseValue({ node: this.options.nodeId, instance: this.options.instance, epoch: held.epoch }), held.revision);
+          held.trustedUntil = sentAt + LEASE_SELF_TRUST_MS;
+        } catch (error) {
+          if (isCasConflict(error) && !this.transitions.has(shard)) this.transition(shard, this.lose(shard, "lease taken over"));
+        }
+      }),
+    );
   }
 }
 

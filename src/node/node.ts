@@ -11,6 +11,7 @@ import { connect } from "@nats-io/transport-node";
 import { PartitionActor } from "../actors/partition-actor.ts";
 import { describe, Supervisor } from "../actors/supervisor.ts";
 import { createFetchHandler } from "../http/routes.ts";
+import { errorResponse, HttpError } from "../http/errors.ts";
 import { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { INGEST_BODY_BYTES_MAX } from "../ingest/limits.ts";
 import { parseNatsVersion, pidAlive, startNatsServer, versionAtLeast, type RunningNatsServer } from "../nats/server-process.ts";
@@ -167,7 +168,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       log,
       onEscalate: (name, cause) => {
         // A fenced partition fails until the coordinator notices its lease is gone and stops it.
-        if (cause instanceof FencedError) return;
+        for (let error: unknown = cause; error instanceof Error; error = error.cause) if (error instanceof FencedError) return;
         log(`FATAL: ${name} keeps failing (${describe(cause)}); shutting the node down`);
         process.kill(process.pid, "SIGTERM");
       },
@@ -198,7 +199,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     cleanups.push(() => partitionSupervisor.stopAll("quit", { concurrently: true }));
     const flow = new FlowController({
       nc,
-      nodeId: `${nodeId}:${process.pid}`,
+      nodeId: `${hostname()}:${process.pid}`,
       lagMs: (nowMs) => [...partitions.values()].reduce((worst, actor) => Math.max(worst, actor.lagMs(nowMs)), 0),
       pauseAtMs: options.ingestLagMaxMs,
       log,
@@ -216,7 +217,9 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       idleTimeout: 120,
       fetch: (request) => handler(request),
     });
-    let handler: (request: Request) => Promise<Response> = async () => new Response(JSON.stringify({ status: "error", error: { code: "starting", message: "the node is starting" } }), { status: 503, headers: { "content-type": "application/json", "retry-after": "1" } });
+    // Stopped here too if the coordinator never starts; the later cleanup stops it first on a normal shutdown.
+    cleanups.push(() => server.stop(true));
+    let handler: (request: Request) => Promise<Response> = async () => errorResponse(new HttpError(503, "starting", "the node is starting", 1));
     const httpUrl = `http://${options.httpHost === "0.0.0.0" ? "127.0.0.1" : options.httpHost}:${server.port}`;
     const coordinator = new ShardCoordinator({
       nodeId,
