@@ -4,7 +4,7 @@
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { clusterStatus, exportedSeqnos, lossAndDuplicates, postEvents, seqnoEvents, waitForOwners } from "./helpers/cluster.ts";
-import { cleanupTestResources, startTestNats, startTestNode, type TestNats, type TestNode } from "./helpers/processes.ts";
+import { cleanupTestResources, getJson, startTestNats, startTestNode, type TestNats, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const SHARDS = 8;
@@ -39,6 +39,12 @@ describe("a paused node", () => {
     process.kill(paused.pid, "SIGSTOP");
     const before = await clusterStatus(peer.httpUrl);
     const epochs = before.shards.map((shard: any) => shard.epoch);
+    // While its lease stands, the paused node's shards cannot answer: the search says so, never a silently short result.
+    const during = await getJson(`${peer.httpUrl}/api/v1/logs/search?q=event&timeout_ms=1000`);
+    expect(during.status).toBe(200);
+    expect(during.body.partial).toBe(true);
+    const pausedShards = before.shards.filter((shard: any) => shard.owner === "p1").map((shard: any) => shard.shard);
+    expect(during.body.missing_shards.map((missing: any) => missing.shard).sort((a: number, b: number) => a - b)).toEqual(pausedShards);
     await waitForOwners(peer.httpUrl, { p2: SHARDS }, 15_000);
     await postEvents(peer.httpUrl, seqnoEvents(2_000, 1_000));
     process.kill(paused.pid, "SIGCONT");
