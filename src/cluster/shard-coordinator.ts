@@ -37,7 +37,7 @@ export const ACQUISITIONS_CONCURRENT_MAX = 4;
 /** After a failed start, a shard is not taken again by this node for this long. */
 export const ACQUIRE_RETRY_MS = 2_000;
 /** How long start() keeps taking the shards planned for this node before it returns anyway. */
-export const STARTUP_ACQUIRE_MAX_MS = 60_000;
+export const STARTUP_ACQUIRE_MAX_MS = 15_000;
 /** While ticks keep failing (NATS down), one log line per this long. */
 export const TICK_FAILURE_LOG_INTERVAL_MS = 30_000;
 /** A member key whose heartbeat has not changed for this long (and that holds no lease) is removed: the node is gone for good. */
@@ -127,9 +127,12 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     const deadline = this.now() + STARTUP_ACQUIRE_MAX_MS;
     for (;;) {
       await this.tick();
-      if (this.transitions.size === 0) break;
-      await Promise.allSettled(this.transitions.values());
-      if (this.now() > deadline) break;
+      const remaining = deadline - this.now();
+      if (this.transitions.size === 0 || remaining <= 0) break;
+      // Bounded: a shard slow to start (segments to fetch, a server catching up) keeps starting after ready.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.allSettled(this.transitions.values()), new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining)))]);
+      clearTimeout(timer);
     }
     this.ticker = setInterval(() => context.mailbox.size === 0 && context.self({ type: "tick" }), COORDINATOR_TICK_MS);
   }
