@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { createLogger, type SluiceLogger } from "../src/sdk/index.ts";
 import { startLocalCluster, type LocalCluster } from "../scripts/local-cluster/local-cluster.ts";
-import { clusterStatus, exportedSeqnos, lossAndDuplicates, ownedCounts, waitForOwners } from "./helpers/cluster.ts";
+import { clusterStatus, lossAndDuplicates, waitForSeqnos, ownedCounts, waitForOwners } from "./helpers/cluster.ts";
 import { cleanupTestResources, getJson, tempDir } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -114,10 +114,7 @@ describe("a 3-node cluster under faults", () => {
     expect({ refused: load.refused, dropped: stats.dropped, failed: stats.failedEvents }).toEqual({ refused: 0, dropped: 0, failed: 0 });
     expect(stats.acked).toBe(load.logged);
     for (const index of [0, 2]) {
-      const seqnos = await waitFor(async () => {
-        const found = await exportedSeqnos(url(index)).catch(() => []);
-        return found.length >= load.logged ? found : undefined;
-      }, { what: `${load.logged} events from node-${index + 1}`, timeoutMs: 30_000 });
+      const seqnos = await waitForSeqnos(url(index), load.logged, 30_000);
       expect(lossAndDuplicates(seqnos, load.logged)).toEqual({ lost: 0, duplicated: 0 });
     }
     expect(ownedCounts(await clusterStatus(url(2)))).toEqual(even);

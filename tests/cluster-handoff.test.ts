@@ -3,10 +3,9 @@
 // found exactly once from either node afterwards.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { clusterStatus, exportedSeqnos, lossAndDuplicates, postEvents, seqnoEvents, waitForOwners } from "./helpers/cluster.ts";
+import { clusterStatus, lossAndDuplicates, waitForSeqnos, postEvents, seqnoEvents, waitForOwners } from "./helpers/cluster.ts";
 import { join } from "node:path";
 import { cleanupTestResources, getJson, ROOT, startTestNats, startTestNode, type TestNats, type TestNode } from "./helpers/processes.ts";
-import { waitFor } from "./helpers/wait.ts";
 
 const SHARDS = 8;
 const CLUSTER_ARGS = ["--segment-store", "objectstore", "--seal-age-ms", "300", "--flush-interval-ms", "100"];
@@ -23,13 +22,7 @@ async function logctl(httpUrl: string, ...args: string[]): Promise<{ code: numbe
 }
 
 async function expectExactly(httpUrl: string, expected: number): Promise<void> {
-  const seqnos = await waitFor(
-    async () => {
-      const found = await exportedSeqnos(httpUrl).catch(() => []);
-      return found.length >= expected ? found : undefined;
-    },
-    { what: `${expected} events from ${httpUrl}`, timeoutMs: 20_000 },
-  );
+  const seqnos = await waitForSeqnos(httpUrl, expected, 20_000);
   expect(lossAndDuplicates(seqnos, expected)).toEqual({ lost: 0, duplicated: 0 });
 }
 

@@ -3,7 +3,7 @@
 // lease becomes visible, and every acked event is found exactly once.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { clusterStatus, exportedSeqnos, lossAndDuplicates, postEvents, seqnoEvents, waitForOwners } from "./helpers/cluster.ts";
+import { clusterStatus, lossAndDuplicates, waitForSeqnos, postEvents, seqnoEvents, waitForOwners } from "./helpers/cluster.ts";
 import { cleanupTestResources, getJson, startTestNats, startTestNode, type TestNats, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -58,10 +58,7 @@ describe("a paused node", () => {
       if (shard.owner === "p1") expect(rejoined.shards[shard.shard].epoch).toBeGreaterThan(epochs[shard.shard]);
     });
     for (const node of [paused, peer]) {
-      const seqnos = await waitFor(async () => {
-        const found = await exportedSeqnos(node.httpUrl).catch(() => []);
-        return found.length >= 3_000 ? found : undefined;
-      }, { what: "3,000 events", timeoutMs: 20_000 });
+      const seqnos = await waitForSeqnos(node.httpUrl, 3_000, 20_000);
       expect(lossAndDuplicates(seqnos, 3_000)).toEqual({ lost: 0, duplicated: 0 });
     }
   }, 120_000);

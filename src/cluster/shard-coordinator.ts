@@ -82,13 +82,21 @@ interface Held {
   revision: number;
   /** Until when this node may act on the lease without a newer renewal. */
   trustedUntil: number;
+  /** Set once started; a held shard not in a transition is running. */
   partition?: PartitionHandle;
-  phase: "starting" | "running" | "stopping";
+}
+
+/** Work under way on a shard; at most one per shard. */
+interface Transition {
+  kind: "acquire" | "handoff" | "lose";
+  done: Promise<void>;
 }
 
 export interface ClusterView {
   members: Map<string, { record: MemberRecord; alive: boolean; draining: boolean; lastSeenMs: number }>;
   leases: (LeaseValue | null)[];
+  /** KV revision of each lease key as read (0: never written): what an acquire's CAS replaces. */
+  revisions: number[];
   owners: (string | null)[];
   targets: (string | null)[];
 }
@@ -100,7 +108,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   private readonly held = new Map<number, Held>();
   private readonly clock = new RevisionClock();
   private readonly retryAfter = new Map<number, number>();
-  private readonly transitions = new Map<number, Promise<void>>();
+  private readonly transitions = new Map<number, Transition>();
   private ticker?: ReturnType<typeof setInterval>;
   private renewer?: ReturnType<typeof setInterval>;
   /** The renewal round in flight: a release waits for it, so the two never race on the revision. */
@@ -109,7 +117,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   private lastTickFailureLogAt = -Infinity;
   private beat = 0;
   private stopped = false;
-  private view: ClusterView = { members: new Map(), leases: [], owners: [], targets: [] };
+  private view: ClusterView = { members: new Map(), leases: [], revisions: [], owners: [], targets: [] };
   private counters = { acquired: 0, handedOff: 0, lost: 0, startFailures: 0, tickFailures: 0 };
   private readonly now: () => number;
 
@@ -120,7 +128,6 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   async start(context: ActorContext<CoordinatorMessage>): Promise<void> {
     this.stopped = false;
     await this.heartbeat();
-    // The first plan is made before start returns, so a single node owns its shards when it reports ready.
     this.renewer = setInterval(() => void this.renewAll(), LEASE_RENEW_INTERVAL_MS / 2);
     // Every shard planned for this node and free to take is running before start returns,
     // so a node reports ready with its shards (a peer's held leases are waited for later).
@@ -131,7 +138,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
       if (this.transitions.size === 0 || remaining <= 0) break;
       // Bounded: a shard slow to start (segments to fetch, a server catching up) keeps starting after ready.
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([Promise.allSettled(this.transitions.values()), new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining)))]);
+      await Promise.race([this.settled(), new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining)))]);
       clearTimeout(timer);
     }
     this.ticker = setInterval(() => context.mailbox.size === 0 && context.self({ type: "tick" }), COORDINATOR_TICK_MS);
@@ -169,10 +176,10 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     // No new plan from here; leases keep being renewed until every final seal is published.
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
-    await Promise.allSettled(this.transitions.values());
+    await this.settled();
     // Seal, ack and release every shard, so peers take them at once instead of after a lease lapses.
-    for (const shard of this.held.keys()) this.transition(shard, this.handOff(shard));
-    await Promise.allSettled(this.transitions.values());
+    for (const shard of this.held.keys()) this.transition(shard, "handoff", this.handOff(shard));
+    await this.settled();
     if (this.renewer) clearInterval(this.renewer);
     await this.renewal;
     await this.options.buckets.nodes.delete(memberKey(this.options.nodeId)).catch(() => undefined);
@@ -208,9 +215,10 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     const nowMs = this.now();
     const members: ClusterView["members"] = new Map();
     const drains = new Set<string>();
-    for (const key of await listKeys(nodes)) {
-      const entry = await nodes.get(key);
+    const entries = await Promise.all((await listKeys(nodes)).map((key) => nodes.get(key)));
+    for (const entry of entries) {
       if (!entry || entry.operation !== "PUT") continue;
+      const key = entry.key;
       if (key.startsWith("drain.")) drains.add(key.slice("drain.".length));
       else if (key.startsWith("node.")) {
         this.clock.observe(key, entry.revision, nowMs);
@@ -229,7 +237,6 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
         return { value: parseLeaseValue(entry.value), revision: entry.revision };
       }),
     );
-    this.leaseRevisions = values.map((value) => value.revision);
     const self = { node: this.options.nodeId, instance: this.options.instance };
     const owners = values.map(({ value }, shard) => {
       const state = leaseState(value, this.clock.standingMs(leaseKey(shard), nowMs), self);
@@ -239,10 +246,8 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     // A node whose segments are local keeps what it holds: they cannot move.
     if (!this.options.handoff && !eligible.includes(this.options.nodeId)) eligible.push(this.options.nodeId);
     const targets = this.options.handoff ? planAssignment({ shards: this.options.shards, eligible, owners }) : owners.map((owner) => owner ?? this.options.nodeId);
-    return { members, leases: values.map((value) => value.value), owners, targets };
+    return { members, leases: values.map((value) => value.value), revisions: values.map((value) => value.revision), owners, targets };
   }
-
-  private leaseRevisions: number[] = [];
 
   private async forgetDeparted(members: ClusterView["members"]): Promise<void> {
     for (const [id, member] of members) {
@@ -259,17 +264,18 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     const me = this.options.nodeId;
     const nowMs = this.now();
     const self = { node: me, instance: this.options.instance };
-    let handoffs = [...this.held.values()].filter((held) => held.phase === "stopping").length;
-    let acquisitions = [...this.held.values()].filter((held) => held.phase === "starting").length;
+    const running = [...this.transitions.values()];
+    let handoffs = running.filter((transition) => transition.kind === "handoff").length;
+    let acquisitions = running.filter((transition) => transition.kind === "acquire").length;
     for (let shard = 0; shard < this.options.shards; shard++) {
       if (this.transitions.has(shard)) continue;
       const value = this.view.leases[shard];
       const state = leaseState(value, this.clock.standingMs(leaseKey(shard), nowMs), self);
       const held = this.held.get(shard);
       // A view read before our own acquire landed says nothing about the lease now.
-      if (held && state !== "mine" && (this.leaseRevisions[shard] ?? 0) >= held.revision) {
+      if (held && state !== "mine" && (this.view.revisions[shard] ?? 0) >= held.revision) {
         // Someone else wrote the lease: we lost it (the renewal will have said so too).
-        this.transition(shard, this.lose(shard, `lease now held by ${value?.node ?? "nobody"}`));
+        this.transition(shard, "lose", this.lose(shard, `lease now held by ${value?.node ?? "nobody"}`));
         continue;
       }
       const target = this.view.targets[shard];
@@ -277,19 +283,24 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
       const takeable = state === "free" || state === "stale-self" || state === "mine" || (state === "lapsed" && this.options.handoff);
       if (!held && target === me && takeable && acquisitions < ACQUISITIONS_CONCURRENT_MAX && nowMs >= (this.retryAfter.get(shard) ?? 0)) {
         acquisitions++;
-        this.transition(shard, this.acquire(shard, value, this.leaseRevisions[shard] ?? 0));
-      } else if (held?.phase === "running" && this.options.handoff && target !== null && target !== me && handoffs < HANDOFFS_CONCURRENT_MAX) {
+        this.transition(shard, "acquire", this.acquire(shard, value, this.view.revisions[shard] ?? 0));
+      } else if (held && this.options.handoff && target !== null && target !== me && handoffs < HANDOFFS_CONCURRENT_MAX) {
         handoffs++;
-        this.transition(shard, this.handOff(shard));
+        this.transition(shard, "handoff", this.handOff(shard));
       }
     }
   }
 
-  private transition(shard: number, work: Promise<void>): void {
-    const tracked = work
+  private transition(shard: number, kind: Transition["kind"], work: Promise<void>): void {
+    const done = work
       .catch((error) => this.options.log(`coordinator: shard ${shard}: ${describe(error)}`))
       .finally(() => this.transitions.delete(shard));
-    this.transitions.set(shard, tracked);
+    this.transitions.set(shard, { kind, done });
+  }
+
+  /** Resolves once every transition under way has ended. */
+  private async settled(): Promise<void> {
+    await Promise.allSettled([...this.transitions.values()].map((transition) => transition.done));
   }
 
   private async acquire(shard: number, previous: LeaseValue | null, revision: number): Promise<void> {
@@ -303,7 +314,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
       // Another node was faster (or the lease changed since the tick read it): the next tick sees who.
       return;
     }
-    const held: Held = { epoch, revision: newRevision, trustedUntil: sentAt + LEASE_SELF_TRUST_MS, phase: "starting" };
+    const held: Held = { epoch, revision: newRevision, trustedUntil: sentAt + LEASE_SELF_TRUST_MS };
     this.held.set(shard, held);
     const from = previous?.node && previous.node !== this.options.nodeId ? ` from ${previous.node}` : "";
     this.options.log(`coordinator: took shard ${shard}${from} (epoch ${epoch})`);
@@ -316,12 +327,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
       await this.release(shard, held).catch(() => undefined);
       throw new Error(`start failed, lease released`, { cause: error });
     }
-    if (this.held.get(shard) !== held) {
-      // Lost while starting (renewal failed): stop what just started.
-      await held.partition.stop("killed");
-      return;
-    }
-    held.phase = "running";
+    // A lease lost meanwhile is noticed by the next tick (renewals never act on a shard in a transition).
     this.counters.acquired++;
   }
 
@@ -329,7 +335,6 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   private async handOff(shard: number): Promise<void> {
     const held = this.held.get(shard);
     if (!held) return;
-    held.phase = "stopping";
     await held.partition?.stop("quit");
     this.held.delete(shard);
     await this.release(shard, held);
@@ -371,7 +376,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
         // A node with local segments has no one to yield to: a late renewal there is only late.
         if (this.options.handoff && nowMs >= held.trustedUntil && !this.transitions.has(shard)) {
           // Not renewed in time (NATS unreachable, or this process was paused): peers may own it by now.
-          this.transition(shard, this.lose(shard, "lease not renewed in time"));
+          this.transition(shard, "lose", this.lose(shard, "lease not renewed in time"));
           return;
         }
         const sentAt = this.now();
@@ -379,7 +384,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
           held.revision = await this.options.buckets.leases.update(leaseKey(shard), encodeLeaseValue({ node: this.options.nodeId, instance: this.options.instance, epoch: held.epoch }), held.revision);
           held.trustedUntil = sentAt + LEASE_SELF_TRUST_MS;
         } catch (error) {
-          if (isCasConflict(error) && !this.transitions.has(shard)) this.transition(shard, this.lose(shard, "lease taken over"));
+          if (isCasConflict(error) && !this.transitions.has(shard)) this.transition(shard, "lose", this.lose(shard, "lease taken over"));
         }
       }),
     );

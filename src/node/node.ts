@@ -23,14 +23,15 @@ import { QueryGateway } from "../query/query-gateway.ts";
 import { Exporter } from "../query/export.ts";
 import { TailHub } from "../query/tail.ts";
 import { Duck } from "../storage/duckdb.ts";
-import { PARTITION_MAILBOX_CAPACITY, STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
+import { STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
 import { StorageWorkScheduler } from "../storage/work-scheduler.ts";
 import { dataPaths, type DataPaths } from "../storage/paths.ts";
 import { NODE_ID_PATTERN, natsServers, type NodeOptions } from "./config.ts";
 import { openClusterBuckets } from "../cluster/buckets.ts";
 import { createClusterApi } from "../cluster/cluster-status.ts";
-import { FencedError, ReplicatedManifestStore } from "../cluster/replicated-manifest.ts";
-import { ShardCoordinator, type PartitionHandle } from "../cluster/shard-coordinator.ts";
+import { ReplicatedManifestStore } from "../cluster/replicated-manifest.ts";
+import { PartitionSet } from "./partitions.ts";
+import { ShardCoordinator } from "../cluster/shard-coordinator.ts";
 
 /** Oldest nats-server release whose JetStream durability fixes production needs. */
 export const NATS_VERSION_RECOMMENDED = [2, 10, 23] as const;
@@ -162,51 +163,25 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       },
     });
     const storageWork = new StorageWorkScheduler(STORAGE_WORK_CONCURRENCY);
-    // Partitions come and go with shard leases: their own supervisor, started and stopped by the coordinator.
-    const partitionSupervisor = new Supervisor({
-      name: "partitions",
-      log,
-      onEscalate: (name, cause) => {
-        // A fenced partition fails until the coordinator notices its lease is gone and stops it.
-        for (let error: unknown = cause; error instanceof Error; error = error.cause) if (error instanceof FencedError) return;
-        log(`FATAL: ${name} keeps failing (${describe(cause)}); shutting the node down`);
-        process.kill(process.pid, "SIGTERM");
-      },
-    });
-    const partitions = new Map<number, PartitionActor>();
-    let retiredEvents = 0;
     const nodeId = options.nodeId ?? persistedNodeId(paths);
     const replicatedSegments = options.segmentStore === "objectstore";
     const buckets = await openClusterBuckets(js, { replicas: options.walReplicas, replicatedSegments });
-    const startPartition = async (shard: number, epoch: number, trusted: () => boolean): Promise<PartitionHandle> => {
+    // Partitions come and go with shard leases: started and stopped by the coordinator.
+    const partitions = new PartitionSet((shard, epoch, trusted) => {
       const manifestStore = replicatedSegments ? new ReplicatedManifestStore({ shard, paths, manifests: buckets.manifests!, segments: buckets.segments!, node: nodeId, epoch, log }) : undefined;
-      const actor = new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork, manifestStore, trusted });
-      try {
-        await partitionSupervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" });
-      } catch (error) {
-        await actor.stop("killed").catch(() => undefined);
-        throw error;
-      }
-      partitions.set(shard, actor);
-      return {
-        stop: async (reason) => {
-          await partitionSupervisor.stop(actor.name, reason);
-          if (partitions.get(shard) === actor) partitions.delete(shard);
-          retiredEvents += actor.eventsTotal;
-        },
-      };
-    };
-    cleanups.push(() => partitionSupervisor.stopAll("quit", { concurrently: true }));
+      return new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork, manifestStore, trusted });
+    }, log);
+    cleanups.push(() => partitions.supervisor.stopAll("quit", { concurrently: true }));
     const flow = new FlowController({
       nc,
       nodeId: `${hostname()}:${process.pid}`,
-      lagMs: (nowMs) => [...partitions.values()].reduce((worst, actor) => Math.max(worst, actor.lagMs(nowMs)), 0),
+      lagMs: (nowMs) => partitions.lagMs(nowMs),
       pauseAtMs: options.ingestLagMaxMs,
       log,
     });
     await supervisor.spawn(flow, { capacity: 1, policy: "drop-oldest" });
     // The trimmer reads every shard consumer's ack floor anyway: partitions prune their replay guard from it.
-    const trimmer = new WalTrimmer({ jsm, shards: options.shards, onAckFloors: (floors) => floors.forEach((floor, shard) => partitions.get(shard)?.forgetDurableThrough(floor)) });
+    const trimmer = new WalTrimmer({ jsm, shards: options.shards, onAckFloors: (floors) => partitions.forgetDurableThrough(floors) });
     await supervisor.spawn(trimmer, { capacity: 1, policy: "drop-oldest" });
     // HTTP comes up after the coordinator's first plan, so its URL is announced in the membership record up front.
     const server = Bun.serve({
@@ -228,7 +203,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       buckets,
       member: { http_url: httpUrl, nats_url: natsUrl, pid: process.pid, started_at: new Date().toISOString(), segment_store: options.segmentStore },
       handoff: replicatedSegments,
-      startPartition,
+      startPartition: (shard, epoch, trusted) => partitions.start(shard, epoch, trusted),
       log,
     });
     await supervisor.spawn(coordinator, { capacity: 1, policy: "drop-oldest" });
@@ -248,9 +223,9 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     const query = new QueryGateway({ nc, shards: options.shards });
     const exporter = new Exporter(query);
     const tail = new TailHub({ nc, js, jsm, log });
-    const rate = startRateSampler(() => retiredEvents + [...partitions.values()].reduce((sum, actor) => sum + actor.eventsTotal, 0));
+    const rate = startRateSampler(() => partitions.eventsTotal());
     cleanups.push(() => rate.stop());
-    const health = () => nodeHealth({ supervisors: [supervisor, partitionSupervisor], ingest, query, exporter, tail, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
+    const health = () => nodeHealth({ supervisors: [supervisor, partitions.supervisor], ingest, query, exporter, tail, jsm, connected, paths, rate: rate.perSecond(), warnings, serverVersion, storageWork, flow });
     handler = createFetchHandler({
       ingest,
       query,
@@ -262,7 +237,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       ready: () => {
         const reasons: string[] = [];
         if (!connected()) reasons.push("NATS connection down");
-        for (const child of [...supervisor.notRunning(), ...partitionSupervisor.notRunning()]) reasons.push(`${child.name} is ${child.state}`);
+        for (const child of [...supervisor.notRunning(), ...partitions.supervisor.notRunning()]) reasons.push(`${child.name} is ${child.state}`);
         return { ready: reasons.length === 0, reasons };
       },
       log,

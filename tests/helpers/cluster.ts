@@ -58,6 +58,17 @@ export async function exportedSeqnos(httpUrl: string): Promise<number[]> {
   return seqnos;
 }
 
+/** Waits until a node finds at least `expected` seqnos, and returns them all (duplicates included). */
+export async function waitForSeqnos(httpUrl: string, expected: number, timeoutMs: number): Promise<number[]> {
+  return waitFor(
+    async () => {
+      const found = await exportedSeqnos(httpUrl).catch(() => []);
+      return found.length >= expected ? found : undefined;
+    },
+    { what: `${expected} events from ${httpUrl}`, timeoutMs },
+  );
+}
+
 /** Loss and duplicates of `seqnos` against 0..expected-1. */
 export function lossAndDuplicates(seqnos: number[], expected: number): { lost: number; duplicated: number } {
   const seen = new Set(seqnos);
