@@ -9,7 +9,7 @@
 //
 //   bun scripts/bench-cluster.ts [--seconds 30] [--kills 10] [--shards 12] [--json out.json]
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import cac from "cac";
@@ -20,7 +20,9 @@ import { walSubject } from "../src/protocol/subjects.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { createLogger } from "../src/sdk/index.ts";
 import { FlowGate } from "../src/sdk/flow-gate.ts";
-import { bucketTotal, Children, getJson, histogram, percentiles, publishBatch, recordMs, ROOT, RssSampler, startSluiceNode, type PublishCounters } from "./bench-lib.ts";
+import type { ClusterStatus } from "../src/cluster/status-types.ts";
+import { bucketTotal, Children, getJson, histogram, loghubMessages, percentiles, publishBatch, recordMs, RssSampler, startSluiceNode, type Percentiles, type PublishCounters } from "./bench-lib.ts";
+import { exportedSeqnos, lossAndDuplicates } from "./local-cluster/seqnos.ts";
 import { startLocalCluster, type LocalCluster } from "./local-cluster/local-cluster.ts";
 
 const cli = cac("bench-cluster");
@@ -51,8 +53,7 @@ const workDir = mkdtempSync(join(tmpdir(), "sluice-bench-cluster-"));
 children.onCleanup(async () => rmSync(workDir, { recursive: true, force: true }));
 
 // ---- the same pre-encoded batches for both systems: Loghub messages, seed-shaped fields ----
-const loghubDir = join(ROOT, "tests/fixtures/loghub");
-const messages = readdirSync(loghubDir).filter((name) => name.endsWith(".log")).flatMap((name) => readFileSync(join(loghubDir, name), "utf8").split("\n").filter(Boolean).slice(0, 300));
+const messages = loghubMessages();
 const LEVELS = ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"] as const;
 const batches = Array.from({ length: 64 }, (_, b) =>
   encodeBatch(
@@ -82,7 +83,7 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, timeo
 interface ThroughputResult {
   events: number;
   eventsPerSecond: number;
-  ackMs: ReturnType<typeof percentiles>;
+  ackMs: Percentiles;
   peakRssMb: Record<string, number>;
 }
 
@@ -114,8 +115,8 @@ async function throughput(natsServers: string[], httpUrl: string, rss: RssSample
 }
 
 async function owners(httpUrl: string): Promise<{ owners: (string | null)[]; moves: number }> {
-  const status = await getJson(httpUrl, "/api/v1/cluster");
-  return { owners: status.shards.map((shard: { owner: string | null }) => shard.owner), moves: status.moves.length };
+  const status = (await getJson(httpUrl, "/api/v1/cluster")) as ClusterStatus;
+  return { owners: status.shards.map((shard) => shard.owner), moves: status.moves.length };
 }
 
 function balanced(layout: { owners: (string | null)[]; moves: number }, nodes: number): boolean {
@@ -153,22 +154,10 @@ async function failovers(cluster: LocalCluster): Promise<{ failoverMs: number[];
   if (stats.acked !== logged || stats.failedEvents > 0) console.error(`WARNING: logged ${logged}, acked ${stats.acked}, failed ${stats.failedEvents}`);
   // Every seqno must be found once: export streams every match.
   const seqnos = await until(async () => {
-    const response = await fetch(`${cluster.nodes[0].httpUrl}/api/v1/logs/export?format=ndjson&from=0&q=${encodeURIComponent("service:bench-failover")}`);
-    const text = await response.text();
-    if (!response.ok) return undefined;
-    const found: number[] = [];
-    for (const line of text.split("\n")) {
-      if (!line) continue;
-      const event = JSON.parse(line);
-      if (event.error) return undefined;
-      found.push(event.metadata.seqno);
-    }
+    const found = await exportedSeqnos(cluster.nodes[0].httpUrl, "service:bench-failover");
     return found.length >= stats.acked ? found : undefined;
   }, "every acked failover event");
-  const seen = new Set(seqnos);
-  let lost = 0;
-  for (let seqno = 0; seqno < stats.acked; seqno++) if (!seen.has(seqno)) lost++;
-  return { failoverMs, acked: stats.acked, lost, duplicated: seqnos.length - seen.size };
+  return { failoverMs, acked: stats.acked, ...lossAndDuplicates(seqnos, stats.acked) };
 }
 
 const rss = new RssSampler();
@@ -184,11 +173,8 @@ try {
   console.error(`3-node cluster: ${SECONDS} s at full speed…`);
   const cluster = await startLocalCluster({ nodes: 3, baseDir: join(workDir, "cluster"), shards: SHARDS });
   children.onCleanup(() => cluster.stop());
-  const watchCluster = () => {
-    cluster.nodes.forEach((node) => rss.watch(node.id, node.pid));
-    cluster.nats.forEach((server) => rss.watch(server.name, server.pid));
-  };
-  watchCluster();
+  for (const node of cluster.nodes) rss.watch(node.id, node.pid);
+  for (const server of cluster.nats) rss.watch(server.name, server.pid);
   await until(async () => (balanced(await owners(cluster.nodes[0].httpUrl), 3) ? true : undefined), "the first balanced layout");
   const clusterResult = await throughput(
     cluster.nats.map((server) => server.url),

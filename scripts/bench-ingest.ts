@@ -7,7 +7,7 @@
 //
 //   bun scripts/bench-ingest.ts [--seconds 60] [--batch 1000] [--inflight 8] [--format flatbuffers|ndjson] [--rate 0]
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import cac from "cac";
@@ -18,7 +18,7 @@ import { LEVELS } from "../src/protocol/event.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { walSubject } from "../src/protocol/subjects.ts";
 import { FlowGate } from "../src/sdk/flow-gate.ts";
-import { Children, cpuDelta, cpuSnapshot, histogram, publishBatch, recordMs, ROOT, rssBytes, RssSampler, startSluiceNode, threadCpuDelta, threadCpuSeconds, type Histogram, type PublishCounters } from "./bench-lib.ts";
+import { Children, cpuDelta, cpuSnapshot, histogram, loghubMessages, publishBatch, recordMs, rssBytes, RssSampler, startSluiceNode, threadCpuDelta, threadCpuSeconds, type Histogram, type PublishCounters } from "./bench-lib.ts";
 
 const cli = cac("bench-ingest");
 cli.option("--seconds <n>", "publish duration", { default: 60 });
@@ -53,8 +53,7 @@ const PROBE_INTERVAL_MS = Number(args.probeIntervalMs);
 const percentiles = (h: Histogram) => ({ p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000, p999: h.getValueAtPercentile(99.9) / 1000, max: h.maxValue / 1000, count: h.totalCount });
 
 // ---- events shaped like the seed, messages from real Loghub lines ----
-const loghubDir = join(ROOT, "tests/fixtures/loghub");
-const messages = readdirSync(loghubDir).filter((name) => name.endsWith(".log")).flatMap((name) => readFileSync(join(loghubDir, name), "utf8").split("\n").filter(Boolean).slice(0, 300));
+const messages = loghubMessages();
 const services = Array.from({ length: 300 }, (_, index) => (index === 0 ? "payment-service" : `service-${index}`));
 let randomState = 42;
 const random = () => ((randomState = (randomState * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);

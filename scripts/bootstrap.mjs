@@ -56,16 +56,24 @@ function ensurePackages() {
   }
 }
 
+/**
+ * Whether the command `name` works (`name ...versionArgs` exits 0); when it does not and
+ * we run as root, the Debian package of the same name is installed with apt-get first.
+ */
+function worksOrAptInstall(name, versionArgs) {
+  if (works(name, versionArgs)) return true;
+  const root = typeof process.getuid === "function" && process.getuid() === 0;
+  if (!root || !works("apt-get", ["--version"])) return false;
+  say(`${name} is missing; installing it with apt-get (Debian package ${name}) …`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  if (run("apt-get", ["update", "-qq"], { env }) && run("apt-get", ["install", "-y", "-qq", name], { env }) && works(name, versionArgs)) return true;
+  say(`apt-get could not install ${name}`);
+  return false;
+}
+
 function ensureNatsServer() {
   if (process.env.SLUICE_NATS_URL && command === "start") return;
-  if (works("nats-server", ["--version"])) return;
-  const root = typeof process.getuid === "function" && process.getuid() === 0;
-  if (root && works("apt-get", ["--version"])) {
-    say("nats-server is missing; installing it with apt-get (Debian package nats-server) …");
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    if (run("apt-get", ["update", "-qq"], { env }) && run("apt-get", ["install", "-y", "-qq", "nats-server"], { env }) && works("nats-server", ["--version"])) return;
-    say("apt-get could not install nats-server");
-  }
+  if (worksOrAptInstall("nats-server", ["--version"])) return;
   say("nats-server is required: install it with `sudo apt-get install nats-server` (Debian/Ubuntu),");
   say("or start Sluice with SLUICE_NATS_URL=nats://host:4222 pointing at a server with JetStream enabled.");
   process.exit(1);
@@ -77,14 +85,7 @@ function ensureNatsServer() {
  */
 function ensureDockerCompose() {
   if (command !== "test") return;
-  if (works("docker-compose", ["version"])) return;
-  const root = typeof process.getuid === "function" && process.getuid() === 0;
-  if (root && works("apt-get", ["--version"])) {
-    say("docker-compose is missing; installing it with apt-get (Debian package docker-compose) …");
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    if (run("apt-get", ["update", "-qq"], { env }) && run("apt-get", ["install", "-y", "-qq", "docker-compose"], { env }) && works("docker-compose", ["version"])) return;
-    say("apt-get could not install docker-compose");
-  }
+  if (worksOrAptInstall("docker-compose", ["version"])) return;
   say("WARNING: docker-compose is missing, so tests/cluster-compose.test.ts will fail;");
   say("install it with `sudo apt-get install docker-compose` (Debian/Ubuntu) or `pip install docker-compose`.");
 }

@@ -10,7 +10,7 @@
 
 import { existsSync, readdirSync, rmSync, rmdirSync } from "node:fs";
 import { parseClusterCommand, USAGE, type ClusterCommand } from "./local-cluster/cli-options.ts";
-import { NATS_SERVER_STOP_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS, startLocalCluster } from "./local-cluster/local-cluster.ts";
+import { NATS_SERVER_STOP_TIMEOUT_MS, NODE_STOP_TIMEOUT_MS, startLocalCluster, stopNodesThenServers } from "./local-cluster/local-cluster.ts";
 import { ClusterError, stopProcess } from "./local-cluster/processes.ts";
 import { collectStatus, formatStatus } from "./local-cluster/status.ts";
 import { natsAlive, nodeAlive, readState, removeState, stateOf, statePath, writeState, type ClusterState } from "./local-cluster/state-file.ts";
@@ -92,11 +92,11 @@ async function down(options: Extract<ClusterCommand, { command: "down" }>): Prom
     say(`no cluster state in ${statePath(options.dir)}; nothing to stop`);
     return 0;
   }
-  // Nodes first, while NATS is up: their shutdown seals and acks through it.
-  const nodeResults = await Promise.allSettled(state.nodes.map((node) => stopRecorded(node.id, node.pid, nodeAlive(node), NODE_STOP_TIMEOUT_MS)));
-  const natsResults = await Promise.allSettled(state.nats.map((server) => stopRecorded(server.name, server.pid, natsAlive(server), NATS_SERVER_STOP_TIMEOUT_MS)));
-  const failures = [...nodeResults, ...natsResults].filter((result): result is PromiseRejectedResult => result.status === "rejected");
-  for (const failure of failures) say(`could not stop: ${(failure.reason as Error).message}`);
+  const failures = await stopNodesThenServers(
+    state.nodes.map((node) => () => stopRecorded(node.id, node.pid, nodeAlive(node), NODE_STOP_TIMEOUT_MS)),
+    state.nats.map((server) => () => stopRecorded(server.name, server.pid, natsAlive(server), NATS_SERVER_STOP_TIMEOUT_MS)),
+  );
+  for (const failure of failures) say(`could not stop: ${(failure as Error).message}`);
   if (failures.length > 0) {
     say(`kept ${statePath(options.dir)} so that down can be retried`);
     return 1;

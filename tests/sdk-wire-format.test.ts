@@ -17,7 +17,8 @@ import { compressWalPayload, CONTENT_ENCODING_HEADER, decompressWalPayload, WAL_
 import { FORMAT_HEADER } from "../src/protocol/subjects.ts";
 import { normalizeRecord } from "../src/ingest/normalize.ts";
 import { openWalPayload } from "../src/ingest/wal-payload.ts";
-import { encodeWireBatches, formatTimestampUs, ndjsonLine, wireHeaders } from "../src/sdk/batch-encoder.ts";
+import { encodeWireBatches, ndjsonLine, wireHeaders } from "../src/sdk/batch-encoder.ts";
+import { formatTimestampUs } from "../src/ingest/timestamp.ts";
 import type { Compression, WireFormat } from "../src/sdk/options.ts";
 
 const EVENTS: NormalizedEvent[] = [

@@ -18,7 +18,8 @@ import { skipKeysSql } from "../src/query/skip-keys.ts";
 import { Duck, execute, queryRows } from "../src/storage/duckdb.ts";
 import { SKIP_INDEX_BITS_MIN, SKIP_INDEX_BYTES_MAX } from "../src/storage/limits.ts";
 import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
-import { blockRowsSql, buildSkipIndex, hashKey, openSkipIndex, parquetRowGroups, segmentSkipKeysSource, SkipIndex, SkipIndexError, skipIndexBits, skipIndexFits, SKIP_INDEX_BITS_PER_KEY, writeSkipIndex } from "../src/storage/skip-index.ts";
+import { hashKey, openSkipIndex, SkipIndex, SkipIndexError, skipIndexBits, skipIndexFits, SKIP_INDEX_BITS_PER_KEY, writeSkipIndex } from "../src/storage/skip-index.ts";
+import { blockRowsSql, buildSkipIndex, parquetRowGroups, segmentSkipKeysSource } from "../src/storage/skip-index-build.ts";
 import { sourceSql } from "../src/query/sql.ts";
 import { tempDir } from "./helpers/processes.ts";
 

@@ -8,7 +8,8 @@
 
 import { SluiceLogger } from "sluice/sdk";
 import type { NormalizedEvent } from "../../src/protocol/event.ts";
-import { formatTimestampUs, ndjsonLine } from "../../src/sdk/batch-encoder.ts";
+import { formatTimestampUs } from "../../src/ingest/timestamp.ts";
+import { ndjsonLine } from "../../src/sdk/batch-encoder.ts";
 import { getJson } from "../bench-lib.ts";
 import { clickhouseQuery, insertJsonEachRow, sqlString } from "../clickhouse/server.ts";
 import type { PgConnection } from "../postgres/wire.ts";

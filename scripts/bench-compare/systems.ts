@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bucketTotal, directoryBytes, getJson, startSluiceNode, threadCpuSeconds, type Children } from "../bench-lib.ts";
+import { bucketTotal, directoryBytes, getJson, settleUntilQuiet, startSluiceNode, storageWorkPending, threadCpuSeconds, type Children } from "../bench-lib.ts";
 import { clickhouseMerges, clickhouseQuery, clickhouseStorage, createSchema, sqlString, startClickHouse } from "../clickhouse/server.ts";
 import { postgresSchemaStatements, startPostgres } from "../postgres/server.ts";
 import { pgString } from "../postgres/wire.ts";
@@ -21,8 +21,6 @@ import type { Disk } from "./report.ts";
 const LOAD_KEY = "bench-load";
 const PROBE_KEY = "bench-probe";
 const PROBE_TENANT = "probe";
-/** Pause between polls while waiting for background work to end. */
-const SETTLE_POLL_MS = 1000;
 
 export interface SystemUnderTest {
   system: SystemName;
@@ -52,20 +50,6 @@ export interface SystemUnderTest {
   settle(maxSeconds: number): Promise<Record<string, unknown>>;
   disk(): Promise<Disk>;
   stop(): Promise<void>;
-}
-
-/** Polls `busy` every SETTLE_POLL_MS until it reports 0 twice in a row or `maxSeconds` pass. */
-async function settleUntilQuiet(maxSeconds: number, busy: () => Promise<Record<string, number>>): Promise<Record<string, unknown>> {
-  const started = performance.now();
-  let quietPolls = 0;
-  let state: Record<string, number> = {};
-  while ((performance.now() - started) / 1000 < maxSeconds) {
-    state = await busy();
-    quietPolls = Object.values(state).every((count) => count === 0) ? quietPolls + 1 : 0;
-    if (quietPolls >= 2) break;
-    await Bun.sleep(SETTLE_POLL_MS);
-  }
-  return { seconds: Math.round((performance.now() - started) / 100) / 10, quiet: quietPolls >= 2, ...state };
 }
 
 const perEvent = (bytes: number, rows: number) => (rows > 0 ? Math.round((bytes / rows) * 10) / 10 : 0);
@@ -112,8 +96,8 @@ async function startSluice(system: "sdk-flatbuffers" | "sdk-ndjson" | "http", op
     },
     settle: (maxSeconds) =>
       settleUntilQuiet(maxSeconds, async () => {
-        const queue = (await health()).storage_utilization?.work_queue ?? {};
-        return { storage_work: (queue.running ?? 0) + Object.values((queue.waiting ?? {}) as Record<string, number>).reduce((sum, count) => sum + count, 0) };
+        const pending = storageWorkPending(await health());
+        return { idle: pending === 0, state: { storage_work: pending } };
       }),
     async disk() {
       const storage = (await health()).storage_utilization ?? {};
@@ -147,9 +131,13 @@ async function startClickHouseSystem(options: CompareOptions, children: Children
     countQueryable: async () => Number(await query(`SELECT count() FROM logs WHERE service != ${sqlString(PROBE_SERVICE)}`)),
     processes: { clickhouse_server: server.pid },
     processTrees: false,
-    settle: (maxSeconds) => settleUntilQuiet(maxSeconds, async () => ({ merges: await clickhouseMerges(server.httpUrl) })),
+    settle: (maxSeconds) =>
+      settleUntilQuiet(maxSeconds, async () => {
+        const merges = await clickhouseMerges(server.httpUrl);
+        return { idle: merges === 0, state: { merges } };
+      }),
     async disk() {
-      const { parts, rows, bytes } = (await clickhouseStorage(server.httpUrl)).tables.logs ?? { parts: 0, rows: 0, bytes: 0 };
+      const { parts, rows, bytes } = (await clickhouseStorage(server.httpUrl)).logs ?? { parts: 0, rows: 0, bytes: 0 };
       return { bytes, rows, bytes_per_event: perEvent(bytes, rows), detail: { measured: "active parts of the table (bytes_on_disk), probes included", parts, data_dir_bytes: directoryBytes(server.dataDir) } };
     },
     async stop() {

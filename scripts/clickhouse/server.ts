@@ -132,15 +132,15 @@ export async function insertJsonEachRow(httpUrl: string, rows: Uint8Array | stri
   await clickhouseQuery(httpUrl, "INSERT INTO logs FORMAT JSONEachRow", { body: rows });
 }
 
-/** Active parts and their bytes on disk per table, and merges running. */
-export async function clickhouseStorage(httpUrl: string): Promise<{ tables: Record<string, { parts: number; rows: number; bytes: number }>; merges: number }> {
+/** Active parts, rows and bytes on disk per table. */
+export async function clickhouseStorage(httpUrl: string): Promise<Record<string, { parts: number; rows: number; bytes: number }>> {
   const parts = await clickhouseQuery(httpUrl, "SELECT table, count(), sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'default' GROUP BY table FORMAT TabSeparated");
   const tables: Record<string, { parts: number; rows: number; bytes: number }> = {};
   for (const line of parts.split("\n").filter(Boolean)) {
     const [table, count, rows, bytes] = line.split("\t");
     tables[table] = { parts: Number(count), rows: Number(rows), bytes: Number(bytes) };
   }
-  return { tables, merges: await clickhouseMerges(httpUrl) };
+  return tables;
 }
 
 /** Merges running. */

@@ -4,15 +4,14 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CLUSTER_NODES_MAX } from "./local-cluster.ts";
-import { DEFAULT_PORT_BASES, type PortBases } from "./ports.ts";
+import { DEFAULT_PORT_BASES, PORT_MAX, type PortBases } from "./ports.ts";
 import { ClusterError } from "./processes.ts";
 
 /** Where `up` keeps its state, data and logs unless --dir says otherwise (relative to the working directory). */
-export const DEFAULT_CLUSTER_DIR = ".cluster";
+const DEFAULT_CLUSTER_DIR = ".cluster";
 /** Nodes of `up` without --nodes: the smallest cluster that keeps a quorum when one server dies. */
-export const DEFAULT_CLUSTER_NODES = 3;
+const DEFAULT_CLUSTER_NODES = 3;
 const SHARDS_MAX = 1024;
-const PORT_MAX = 65535;
 
 export const USAGE = `usage:
   cluster up [--nodes ${DEFAULT_CLUSTER_NODES}] [--dir ${DEFAULT_CLUSTER_DIR}] [--shards N]

@@ -107,7 +107,7 @@ function abortCheck(signal: AbortSignal | undefined): void {
 }
 
 /** A live view of a slot: the same object all along, its pid following restarts. */
-function handleOf(slot: Slot<{ logPath: string }>, fields: object): ProcessHandle {
+function handleOf(slot: Slot<unknown>, fields: object): ProcessHandle {
   return Object.defineProperties(
     { ...fields },
     {
@@ -117,12 +117,24 @@ function handleOf(slot: Slot<{ logPath: string }>, fields: object): ProcessHandl
   ) as ProcessHandle;
 }
 
-function nodeFields({ id, dataDir, logPath, httpUrl, natsUrl, natsUrls }: SluiceNodeSpec, index: number) {
-  return { index, id, dataDir, logPath, httpUrl, natsUrl, natsUrls: Object.freeze([...natsUrls]) };
+function nodeFields({ argv, ...fields }: SluiceNodeSpec, index: number) {
+  return { index, ...fields, natsUrls: Object.freeze([...fields.natsUrls]) };
 }
 
-function natsFields({ name, directory, configPath, logPath, url, routeUrl, monitorUrl }: NatsServerSpec, index: number) {
-  return { index, name, directory, configPath, logPath, url, routeUrl, monitorUrl };
+function natsFields({ ports, ...fields }: NatsServerSpec, index: number) {
+  return { index, ...fields };
+}
+
+/**
+ * Runs the node stops together, then the nats-server stops (nodes first, while NATS is
+ * up: their shutdown seals and acks through it); the reasons of those that failed.
+ */
+export async function stopNodesThenServers(nodeStops: readonly (() => Promise<unknown>)[], serverStops: readonly (() => Promise<unknown>)[]): Promise<unknown[]> {
+  const failures: unknown[] = [];
+  for (const stops of [nodeStops, serverStops]) {
+    for (const result of await Promise.allSettled(stops.map((stop) => stop()))) if (result.status === "rejected") failures.push(result.reason);
+  }
+  return failures;
 }
 
 /** The processes and their fault-injection handles; startLocalCluster() builds and boots it. */
@@ -190,18 +202,18 @@ class ClusterRuntime implements LocalCluster {
     return slot;
   }
 
-  private runningPid(slot: Slot<{ logPath: string }>, what: string): number {
+  private runningPid(slot: Slot<unknown>, what: string): number {
     if (!slot.child || !processAlive(slot.child.pid)) throw new ClusterError("bad_options", `${what} is not running`);
     return slot.child.pid;
   }
 
-  private async stopSlot(slot: Slot<{ logPath: string }>, timeoutMs: number): Promise<void> {
+  private async stopSlot(slot: Slot<unknown>, timeoutMs: number): Promise<void> {
     if (!slot.child) return;
     await stopProcess(slot.child.pid, timeoutMs, slot.child.exited);
     slot.child = null;
   }
 
-  private async killSlot(slot: Slot<{ logPath: string }>, signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+  private async killSlot(slot: Slot<unknown>, signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
     if (!slot.child) return;
     await signalAndWait(slot.child.pid, signal, timeoutMs, slot.child.exited);
     slot.child = null;
@@ -253,14 +265,14 @@ class ClusterRuntime implements LocalCluster {
   }
 
   private async stopAll(): Promise<void> {
-    // Nodes first, while NATS is up: their shutdown seals and acks through it.
-    const nodeResults = await Promise.allSettled(this.nodeSlots.map((slot) => this.stopSlot(slot, NODE_STOP_TIMEOUT_MS)));
-    const natsResults = await Promise.allSettled(this.natsSlots.map((slot) => this.stopSlot(slot, NATS_SERVER_STOP_TIMEOUT_MS)));
-    const failures = [...nodeResults, ...natsResults].filter((result): result is PromiseRejectedResult => result.status === "rejected");
+    const failures = await stopNodesThenServers(
+      this.nodeSlots.map((slot) => () => this.stopSlot(slot, NODE_STOP_TIMEOUT_MS)),
+      this.natsSlots.map((slot) => () => this.stopSlot(slot, NATS_SERVER_STOP_TIMEOUT_MS)),
+    );
     if (failures.length > 0) {
       // The exit hook stays: a process may have survived.
       this.stopping = undefined;
-      throw new AggregateError(failures.map((failure) => failure.reason), "some cluster processes could not be stopped");
+      throw new AggregateError(failures, "some cluster processes could not be stopped");
     }
     if (!this.settings.detached) process.off("exit", this.killAllOnExit);
   }

@@ -14,11 +14,11 @@ import { LOOPBACK_HOST, type ServerPorts } from "./ports.ts";
 import { ClusterError, fetchJson, logTail, processAlive, spawnLogged, waitUntil, type LoggedChild } from "./processes.ts";
 
 /** The NATS cluster's name (every server's cluster block). */
-export const NATS_CLUSTER_NAME = "sluice";
+const NATS_CLUSTER_NAME = "sluice";
 /** How long a monitoring request may take before the server counts as not answering, ms. */
-export const MONITOR_REQUEST_TIMEOUT_MS = 2_000;
+const MONITOR_REQUEST_TIMEOUT_MS = 2_000;
 /** Servers start in well under a second; an election takes a few seconds at most, ms. */
-export const META_LEADER_TIMEOUT_MS = 30_000;
+const META_LEADER_TIMEOUT_MS = 30_000;
 
 /** Where one server's files are and what it listens on. */
 export interface NatsServerSpec {
@@ -53,14 +53,14 @@ export function natsServerSpec(baseDir: string, index: number, ports: ServerPort
  * Cluster block routing to every other server. A single server gets none: alone it
  * runs JetStream standalone, where a cluster block would wait for peers.
  */
-export function clusterBlock(spec: NatsServerSpec, all: readonly NatsServerSpec[]): string {
+function clusterBlock(spec: NatsServerSpec, all: readonly NatsServerSpec[]): string {
   if (all.length < 2) return "";
   const routes = all.filter((other) => other.name !== spec.name).map((other) => `    ${JSON.stringify(other.routeUrl)}`);
   return [`cluster {`, `  name: ${JSON.stringify(NATS_CLUSTER_NAME)}`, `  listen: "${LOOPBACK_HOST}:${spec.ports.route}"`, `  routes: [`, ...routes, `  ]`, `}`].join("\n");
 }
 
 /** The whole config file; sync_interval: always is added by natsConfigText where the version has it (2.10+). */
-export function natsClusterConfigText(spec: NatsServerSpec, all: readonly NatsServerSpec[], version: NatsServerVersion): string {
+function natsClusterConfigText(spec: NatsServerSpec, all: readonly NatsServerSpec[], version: NatsServerVersion): string {
   return natsConfigText({ directory: spec.directory, port: spec.ports.nats, monitorPort: spec.ports.monitor, host: LOOPBACK_HOST, serverName: spec.name, extraConfig: clusterBlock(spec, all) }, version);
 }
 

@@ -24,9 +24,10 @@ export interface PortBases {
 /** Defaults of `scripts/cluster.ts up`: away from a single node's 4222/6222/8222/8080. */
 export const DEFAULT_PORT_BASES: Readonly<PortBases> = Object.freeze({ nats: 4311, route: 6311, monitor: 8311, http: 8181 });
 
-export type PortRole = keyof PortBases;
-export const PORT_ROLES: readonly PortRole[] = ["nats", "route", "monitor", "http"];
-const LAST_PORT = 65535;
+type PortRole = keyof PortBases;
+const PORT_ROLES: readonly PortRole[] = ["nats", "route", "monitor", "http"];
+/** The highest TCP port. */
+export const PORT_MAX = 65535;
 
 /** The ports of server/node i. */
 export type ServerPorts = PortBases;
@@ -54,7 +55,7 @@ export async function allocatePorts(count: number, bases: PortBases): Promise<Se
     const table: ServerPorts[] = Array.from({ length: count }, () => ({ nats: 0, route: 0, monitor: 0, http: 0 }));
     for (const role of PORT_ROLES) {
       const base = bases[role];
-      if (base !== 0 && (base < 1 || base + count - 1 > LAST_PORT)) throw new ClusterError("bad_options", `${role} ports ${base}..${base + count - 1} are outside 1..${LAST_PORT}`);
+      if (base !== 0 && (base < 1 || base + count - 1 > PORT_MAX)) throw new ClusterError("bad_options", `${role} ports ${base}..${base + count - 1} are outside 1..${PORT_MAX}`);
       for (let index = 0; index < count; index++) {
         const wanted = base === 0 ? 0 : base + index;
         let server: Server;

@@ -9,15 +9,15 @@ import { dirname } from "node:path";
 import { pidAlive } from "../../src/nats/server-process.ts";
 
 /** How often a wait re-checks its condition, ms: short enough for snappy tests, long enough to stay idle. */
-export const POLL_INTERVAL_MS = 50;
+const POLL_INTERVAL_MS = 50;
 /** After SIGKILL a process is gone within milliseconds; past this something is badly wrong, ms. */
-export const KILL_EXIT_TIMEOUT_MS = 5_000;
+const KILL_EXIT_TIMEOUT_MS = 5_000;
 /** Lines of a log shown when a process fails to start. */
-export const LOG_TAIL_LINES = 20;
+const LOG_TAIL_LINES = 20;
 
 export class ClusterError extends Error {
   constructor(
-    readonly code: "port_taken" | "start_failed" | "start_timeout" | "stop_timeout" | "aborted" | "bad_options" | "already_running",
+    readonly code: "port_taken" | "start_failed" | "start_timeout" | "stop_timeout" | "aborted" | "bad_options",
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -131,19 +131,16 @@ export async function stopProcess(pid: number, timeoutMs: number, exited?: Promi
     return "exited";
   }
   sendSignal(pid, "SIGCONT");
-  sendSignal(pid, "SIGTERM");
+  return signalAndWait(pid, "SIGTERM", timeoutMs, exited);
+}
+
+/** Sends `signal` and waits for the exit; SIGKILL after `timeoutMs` if the signal did not end it. Rejects only if even SIGKILL does not. */
+export async function signalAndWait(pid: number, signal: NodeJS.Signals, timeoutMs: number, exited?: Promise<unknown>): Promise<"exited" | "killed"> {
+  sendSignal(pid, signal);
   if (await waitGone(pid, timeoutMs, exited)) return "exited";
   sendSignal(pid, "SIGKILL");
   if (await waitGone(pid, KILL_EXIT_TIMEOUT_MS, exited)) return "killed";
-  throw new ClusterError("stop_timeout", `process ${pid} is still alive ${KILL_EXIT_TIMEOUT_MS} ms after SIGKILL`);
-}
-
-/** Sends `signal` and waits for the exit; SIGKILL after `timeoutMs` if the signal did not end it. */
-export async function signalAndWait(pid: number, signal: NodeJS.Signals, timeoutMs: number, exited?: Promise<unknown>): Promise<void> {
-  sendSignal(pid, signal);
-  if (await waitGone(pid, timeoutMs, exited)) return;
-  sendSignal(pid, "SIGKILL");
-  if (!(await waitGone(pid, KILL_EXIT_TIMEOUT_MS, exited))) throw new ClusterError("stop_timeout", `process ${pid} is still alive after ${signal} and SIGKILL`);
+  throw new ClusterError("stop_timeout", `process ${pid} is still alive ${KILL_EXIT_TIMEOUT_MS} ms after ${signal} and SIGKILL`);
 }
 
 /** The last lines of a log, for error messages. */

@@ -7,17 +7,17 @@ import { ClusterError, fetchJson, logTail, processAlive, spawnLogged, waitUntil,
 import type { NatsServerSpec } from "./nats-cluster.ts";
 
 /** Repository root: the nodes run its src/main.ts. */
-export const REPO_ROOT = resolve(import.meta.dir, "../..");
+const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** A node's entry point; also how its process is recognized in /proc. */
 export const NODE_ENTRY = join(REPO_ROOT, "src", "main.ts");
 /** The node's readiness route: 200 once NATS is connected and every actor runs. */
-export const READY_PATH = "/readyz";
+const READY_PATH = "/readyz";
 /** JetStream replicas of the WAL: three where there are three servers to hold them. */
-export const WAL_REPLICAS_MAX = 3;
+const WAL_REPLICAS_MAX = 3;
 /** A node opens DuckDB, creates or binds the WAL stream and its consumers, then spawns its actors, ms. */
-export const NODE_READY_TIMEOUT_MS = 60_000;
+const NODE_READY_TIMEOUT_MS = 60_000;
 /** One readiness probe, ms. */
-export const READY_REQUEST_TIMEOUT_MS = 2_000;
+const READY_REQUEST_TIMEOUT_MS = 2_000;
 
 export interface SluiceNodeSpec {
   /** node-1 .. node-N: the --node-id. */

@@ -9,9 +9,9 @@ import { NODE_ENTRY } from "./sluice-nodes.ts";
 import { processMatches } from "./processes.ts";
 
 /** Bumped when a field changes meaning; older files are refused rather than misread. */
-export const CLUSTER_STATE_VERSION = 1;
+const CLUSTER_STATE_VERSION = 1;
 /** Name of the state file in the cluster directory. */
-export const CLUSTER_STATE_FILE = "cluster.json";
+const CLUSTER_STATE_FILE = "cluster.json";
 
 export interface NodeState {
   id: string;
@@ -64,7 +64,7 @@ export function writeState(dir: string, state: ClusterState): void {
   renameSync(`${path}.tmp`, path);
 }
 
-export class StateFileError extends Error {
+class StateFileError extends Error {
   readonly code = "bad_state_file";
 }
 

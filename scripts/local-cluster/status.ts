@@ -3,16 +3,15 @@
 // /api/v1/cluster, the shards each node owns. Collecting is separate from printing so
 // --json and the table show the same facts.
 
+import { SluiceClient } from "../../src/cli/client.ts";
+import { formatTable, type TableColumn } from "../../src/cli/format.ts";
 import type { ClusterStatus } from "../../src/cluster/status-types.ts";
 import { metaLeaderSeen } from "./nats-cluster.ts";
-import { fetchJson } from "./processes.ts";
 import { nodeReady } from "./sluice-nodes.ts";
 import { natsAlive, nodeAlive, type ClusterState } from "./state-file.ts";
 
-/** The cluster view route (src/cluster/status-types.ts); absent until the cluster code lands. */
-export const CLUSTER_VIEW_PATH = "/api/v1/cluster";
 /** One cluster view request, ms: a status command should answer in a few seconds even when a node hangs. */
-export const CLUSTER_VIEW_TIMEOUT_MS = 3_000;
+const CLUSTER_VIEW_TIMEOUT_MS = 3_000;
 
 export interface NodeStatusRow {
   id: string;
@@ -43,18 +42,15 @@ export interface ClusterStatusReport {
   started_at: string;
   nodes: NodeStatusRow[];
   nats: NatsStatusRow[];
-  /** GET /api/v1/cluster of the first ready node that answers it; null before that route exists. */
+  /** GET /api/v1/cluster of the first ready node that answers it; null when none does. */
   cluster: ClusterStatus | null;
 }
 
-function looksLikeClusterStatus(body: unknown): body is ClusterStatus {
-  return typeof body === "object" && body !== null && Array.isArray((body as ClusterStatus).shards) && Array.isArray((body as ClusterStatus).nodes);
-}
-
+/** logctl's client asks, and checks the answer's shape, so a node of another version is skipped rather than misread. */
 async function clusterView(httpUrls: string[]): Promise<ClusterStatus | null> {
   for (const url of httpUrls) {
-    const answer = await fetchJson(`${url}${CLUSTER_VIEW_PATH}`, CLUSTER_VIEW_TIMEOUT_MS);
-    if (answer?.status === 200 && looksLikeClusterStatus(answer.body)) return answer.body;
+    const answer = await new SluiceClient({ url }, CLUSTER_VIEW_TIMEOUT_MS).cluster();
+    if (answer.ok) return answer.value;
   }
   return null;
 }
@@ -81,7 +77,7 @@ export async function collectStatus(state: ClusterState): Promise<ClusterStatusR
 }
 
 /** 0,1,2,5,7,8 -> "0-2,5,7-8". */
-export function shardRanges(shards: readonly number[]): string {
+function shardRanges(shards: readonly number[]): string {
   if (shards.length === 0) return "none";
   const sorted = [...shards].sort((a, b) => a - b);
   const parts: string[] = [];
@@ -94,22 +90,21 @@ export function shardRanges(shards: readonly number[]): string {
   return parts.join(",");
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd()).join("\n");
-}
+const columns = (...headers: string[]): TableColumn[] => headers.map((header) => ({ header }));
+const NODE_COLUMNS = columns("NODE", "PID", "PROCESS", "READY", "HTTP", "NATS", "SHARDS");
+const SERVER_COLUMNS = columns("SERVER", "PID", "PROCESS", "CLIENT", "MONITOR", "META LEADER");
 
 export function formatStatus(report: ClusterStatusReport): string {
-  const nodes = table([
-    ["NODE", "PID", "PROCESS", "READY", "HTTP", "NATS", "SHARDS"],
-    ...report.nodes.map((row) => [row.id, String(row.pid), row.alive ? "alive" : "dead", row.ready ? "ready" : "no", row.http_url, row.nats_url, row.shards ? shardRanges(row.shards) : "?"]),
-  ]);
-  const servers = table([
-    ["SERVER", "PID", "PROCESS", "CLIENT", "MONITOR", "META LEADER"],
-    ...report.nats.map((row) => [row.name, String(row.pid), row.alive ? "alive" : "dead", row.url, row.monitor_url, row.meta_leader ?? "-"]),
-  ]);
+  const nodes = formatTable(
+    NODE_COLUMNS,
+    report.nodes.map((row) => [row.id, String(row.pid), row.alive ? "alive" : "dead", row.ready ? "ready" : "no", row.http_url, row.nats_url, row.shards ? shardRanges(row.shards) : "?"]),
+  ).join("\n");
+  const servers = formatTable(
+    SERVER_COLUMNS,
+    report.nats.map((row) => [row.name, String(row.pid), row.alive ? "alive" : "dead", row.url, row.monitor_url, row.meta_leader ?? "-"]),
+  ).join("\n");
   const view = report.cluster
     ? `cluster view from ${report.cluster.node}: ${report.cluster.moves.length} shard move(s) pending`
-    : `shard ownership unknown: no ready node answers GET ${CLUSTER_VIEW_PATH}`;
+    : `shard ownership unknown: no ready node answers GET /api/v1/cluster`;
   return `cluster in ${report.dir} (started ${report.started_at})\n\n${nodes}\n\n${servers}\n\n${view}\n`;
 }

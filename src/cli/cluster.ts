@@ -31,13 +31,15 @@ export function formatAge(ms: number): string {
 
 const indented = (lines: string[]) => lines.map((line) => `${INDENT}${line}`);
 const byShard = (shards: readonly ShardStatus[]) => [...shards].sort((left, right) => left.shard - right.shard);
+/** A shard no node holds: without an owner, or reported unowned. */
+const unowned = (shard: ShardStatus) => shard.owner === null || shard.state === "unowned";
 
 /** What makes `cluster status` exit 1: nodes that are down and shards no node holds. Empty when neither. */
 export function clusterProblems(status: ClusterStatus): string[] {
   const problems = status.nodes.filter((node) => !node.alive).map((node) => `node ${node.id} is down`);
-  const unowned = byShard(status.shards).filter((shard) => shard.owner === null || shard.state === "unowned");
-  if (unowned.length === 1) problems.push(`shard ${unowned[0].shard} has no owner`);
-  if (unowned.length > 1) problems.push(`shards ${unowned.map((shard) => shard.shard).join(", ")} have no owner`);
+  const orphans = byShard(status.shards).filter(unowned);
+  if (orphans.length === 1) problems.push(`shard ${orphans[0].shard} has no owner`);
+  if (orphans.length > 1) problems.push(`shards ${orphans.map((shard) => shard.shard).join(", ")} have no owner`);
   return problems;
 }
 
@@ -53,7 +55,7 @@ export function formatClusterSummary(status: ClusterStatus): string {
   ]);
   const shards = details([
     [status.shards.filter((shard) => shard.state === "moving").length, "moving"],
-    [status.shards.filter((shard) => shard.owner === null || shard.state === "unowned").length, "unowned"],
+    [status.shards.filter(unowned).length, "unowned"],
   ]);
   return `${status.node} answered: ${plural(status.nodes.length, "node")}${nodes}; ${plural(status.shards.length, "shard")}${shards}; ${plural(status.moves.length, "pending move")}`;
 }

@@ -3,6 +3,7 @@
 // the process, and tests can run commands against a recorded output and a fake clock.
 
 import { once } from "node:events";
+import { pause } from "../sdk/connection.ts";
 
 export interface CliIo {
   /** Writes text (with its own newlines) to stdout; resolves once the stream can take more, so a slow reader slows logctl instead of growing its buffer. */
@@ -13,22 +14,6 @@ export interface CliIo {
   nowMs(): number;
   /** Resolves after `ms`, or early (without error) when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** Sleeps for `ms`, waking early when `signal` aborts. */
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 async function writeStdout(text: string): Promise<void> {
@@ -52,6 +37,6 @@ export function processIo(): CliIo {
     stderr: (text) => void process.stderr.write(text),
     stderrIsTty: process.stderr.isTTY === true,
     nowMs: () => Date.now(),
-    sleep: abortableSleep,
+    sleep: pause,
   };
 }

@@ -1,6 +1,6 @@
-// Reads a request body under a byte cap, and decompresses it as a stream with a
-// running cap on the output, so neither a large body nor a gzip bomb can grow memory
-// past its bound.
+// Reads a request body under a byte cap, and decompresses it with a cap on the output
+// (gzip and deflate as a stream with a running count, zstd stopped by zlib at the cap),
+// so neither a large body nor a gzip bomb can grow memory past its bound.
 
 import { promisify } from "node:util";
 import { zstdDecompress } from "node:zlib";
@@ -42,33 +42,35 @@ export async function readCapped(stream: ReadableStream<Uint8Array>, cap: number
   return out;
 }
 
-const ENCODINGS = new Set(["identity", "gzip", "x-gzip", "deflate", "zstd"]);
+/** Content-Encoding -> how the body is inflated; "identity" (or no header) is taken as sent. */
+const INFLATE_FORMATS = new Map<string, "gzip" | "deflate" | "zstd">([
+  ["gzip", "gzip"],
+  ["x-gzip", "gzip"],
+  ["deflate", "deflate"],
+  ["zstd", "zstd"],
+]);
 
 export async function readRequestBody(request: Request, limits: BodyLimits): Promise<Uint8Array> {
   const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
-  if (!ENCODINGS.has(encoding)) throw new HttpError(415, "unsupported_encoding", `Content-Encoding ${JSON.stringify(encoding)} is not supported; use gzip, deflate, zstd or none`);
+  const format = INFLATE_FORMATS.get(encoding);
+  if (format === undefined && encoding !== "identity") throw new HttpError(415, "unsupported_encoding", `Content-Encoding ${JSON.stringify(encoding)} is not supported; use gzip, deflate, zstd or none`);
   const declared = Number(request.headers.get("content-length") ?? "NaN");
   const tooLarge = () => new HttpError(413, "body_too_large", `request body is over the ${limits.bodyBytesMax}-byte limit`);
   if (Number.isFinite(declared) && declared > limits.bodyBytesMax) throw tooLarge();
   if (!request.body) return new Uint8Array(0);
   const raw = await readCapped(request.body, limits.bodyBytesMax, tooLarge);
-  if (encoding === "identity") return raw;
+  if (format === undefined) return raw;
   const tooLargeInflated = () => new HttpError(413, "decompressed_too_large", `decompressed body is over the ${limits.decompressedBytesMax}-byte limit`);
-  if (encoding === "zstd") {
-    try {
+  try {
+    if (format === "zstd") {
       const inflated = await zstdInflate(raw, { maxOutputLength: limits.decompressedBytesMax });
       return new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.byteLength);
-    } catch (error) {
-      if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") throw tooLargeInflated();
-      throw new HttpError(400, "bad_compression", `body is not valid zstd: ${(error as Error).message}`);
     }
-  }
-  const format = encoding === "deflate" ? "deflate" : "gzip";
-  const inflated = new Blob([raw]).stream().pipeThrough(new DecompressionStream(format));
-  try {
-    return await readCapped(inflated, limits.decompressedBytesMax, tooLargeInflated);
+    return await readCapped(new Blob([raw]).stream().pipeThrough(new DecompressionStream(format)), limits.decompressedBytesMax, tooLargeInflated);
   } catch (error) {
     if (error instanceof HttpError) throw error;
+    // zstd's maxOutputLength stops inflation at the cap with this code.
+    if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") throw tooLargeInflated();
     throw new HttpError(400, "bad_compression", `body is not valid ${format}: ${(error as Error).message}`);
   }
 }

@@ -154,7 +154,6 @@ export function parseFields(params: URLSearchParams): ApiField[] | undefined {
   return fields as ApiField[];
 }
 
-/** `timeout_ms`: the query's time budget, default and maximum in limits.ts. */
 /** An integer parameter within [min, max]; undefined when absent or empty. */
 export function integerParam(params: URLSearchParams, name: string, min: number, max: number): number | undefined {
   const raw = params.get(name);
@@ -164,6 +163,7 @@ export function integerParam(params: URLSearchParams, name: string, min: number,
   return value;
 }
 
+/** `timeout_ms`: the query's time budget, default and maximum in limits.ts. */
 export function parseTimeoutMs(params: URLSearchParams): number {
   return integerParam(params, "timeout_ms", 1, QUERY_TIMEOUT_MAX_MS) ?? QUERY_TIMEOUT_DEFAULT_MS;
 }

@@ -23,7 +23,6 @@ export class QueryPlanError extends Error {
   readonly code = "bad_query";
 }
 
-
 /** The predicate for `node`; `bind` adds a parameter and returns its placeholder. */
 export function planPredicate(node: QueryNode, bind: (value: SqlParam) => string): string {
   let leaves = 0;
@@ -92,7 +91,7 @@ function checkString(value: unknown): string {
 }
 
 /** The metadata value at a checked path, as json_extract_string shows it (the path is bound; rows whose metadata is not JSON have none). */
-export function metadataValueSql(path: readonly string[], bind: (value: SqlParam) => string): string {
+function metadataValueSql(path: readonly string[], bind: (value: SqlParam) => string): string {
   return `(CASE WHEN json_valid(metadata) THEN json_extract_string(metadata, ${bind(`$.${path.map((segment) => `"${segment}"`).join(".")}`)}) END)`;
 }
 

@@ -43,7 +43,7 @@ export interface ShardQueryOptions {
 
 export async function runShardQuery(connection: DuckDBConnection, paths: DataPaths, shard: number, snapshot: StoreSnapshot, request: ShardQueryRequest, options: ShardQueryOptions = {}): Promise<ShardQueryReply> {
   const started = performance.now();
-  const stats = { shard, segmentsTotal: snapshot.segmentsTotal, segmentsSkipped: snapshot.segmentsSkipped, rowsScanned: snapshot.tableRows + snapshot.segments.reduce((sum, read) => sum + segmentReadRows(read), 0) };
+  const stats = { shard, segmentsTotal: snapshot.segmentsTotal, segmentsSkipped: snapshot.segmentsSkipped };
   const segmentSource = (read: StoreSnapshot["segments"][number]) => ({ literal: sqlPathLiteral(paths, read.path), ranges: read.ranges });
   if (request.kind === "search") {
     const order = request.order ?? "newest";
@@ -77,8 +77,10 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
     }
     return { ok: true, kind: "search", rows: rows.slice(0, kept), truncated: kept < rows.length, tookMs: performance.now() - started, ...stats, rowsScanned };
   }
+  // An aggregate reads every row of the snapshot; a search (above) counts only the waves it ran.
+  const rowsScanned = snapshot.tableRows + snapshot.segments.reduce((sum, read) => sum + segmentReadRows(read), 0);
   const source = sourceSql(snapshot.tables, snapshot.segments.map(segmentSource));
-  if (!source) return { ok: true, kind: "aggregate", rows: [], overflow: false, tookMs: 0, ...stats };
+  if (!source) return { ok: true, kind: "aggregate", rows: [], overflow: false, tookMs: 0, ...stats, rowsScanned };
   const query = aggregateSql(source, whereSql(request.tenant, request.filter), request.spec);
   const found = await queryRows(connection, query.sql, query.params);
   const rows = found.slice(0, AGGREGATE_GROUPS_MAX).map((row) => aggregateRowOf(request.spec, row));
@@ -87,7 +89,7 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
   if (bytes > SHARD_REPLY_BYTES_MAX) {
     throw new ReplyTooLargeError(`the aggregate has ${rows.length} groups and too much per group for one reply; ask for fewer group_by fields, a wider interval or a narrower time range`);
   }
-  return { ok: true, kind: "aggregate", rows, overflow: found.length > AGGREGATE_GROUPS_MAX, tookMs: performance.now() - started, ...stats };
+  return { ok: true, kind: "aggregate", rows, overflow: found.length > AGGREGATE_GROUPS_MAX, tookMs: performance.now() - started, ...stats, rowsScanned };
 }
 
 /**

@@ -24,7 +24,7 @@ export const SKIP_KEY_PREFIX = { word: "w:", trace: "t:", service: "s:", host: "
 const SERVICE_LEVEL_PAIRS_MAX = 64;
 
 /** The key of rows of `service` at level index `level`. */
-export function serviceLevelKey(level: number, service: string): string {
+function serviceLevelKey(level: number, service: string): string {
   return `${SKIP_KEY_PREFIX.serviceLevel}${level}:${service}`;
 }
 

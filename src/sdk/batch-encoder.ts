@@ -12,9 +12,6 @@ import { formatTimestampUs } from "../ingest/timestamp.ts";
 import { encodeBatchUnlessOverLimit, splitEncoded, type EncodedBatch } from "../ingest/wal-publisher.ts";
 import type { Compression, WireFormat } from "./options.ts";
 
-// The bench's probes (scripts/bench-compare) write their timestamps the way the SDK does.
-export { formatTimestampUs };
-
 export interface WireEncoding {
   format: WireFormat;
   compression: Compression;

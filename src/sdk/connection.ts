@@ -4,11 +4,12 @@
 // build the shipper's target. Until this is done the logger buffers; nothing a
 // service logs is lost to a slow start of NATS or of the node.
 
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { WAL_STREAM } from "../protocol/subjects.ts";
 import { NATS_DEFAULT_MAX_PAYLOAD_BYTES, PAYLOAD_HEADROOM_BYTES, roundRobin } from "../ingest/wal-publisher.ts";
 import { FlowGate } from "./flow-gate.ts";
+import { walShardCount } from "./producer.ts";
 import { LOGGER_RETRY_BACKOFF_MIN_MS, LOGGER_SETUP_RETRY_MAX_MS } from "./limits.ts";
 import { LoggerError, type ParsedLoggerOptions } from "./options.ts";
 import type { PublishFunction, ShipTarget } from "./shipper.ts";
@@ -25,16 +26,17 @@ export interface ConnectHooks {
   wrapPublish?: (publish: PublishFunction) => PublishFunction;
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts (so a closed logger holds no timer). */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts or already has (so a closed logger holds no timer); logctl sleeps with it too. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
-      signal.removeEventListener("abort", done);
+      signal?.removeEventListener("abort", done);
       resolve();
     };
     const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
+    signal?.addEventListener("abort", done);
   });
 }
 
@@ -70,8 +72,7 @@ async function shardCount(nc: NatsConnection, options: ParsedLoggerOptions, stop
   let reported = false;
   return untilDone(
     async () => {
-      const info = await (await jetstreamManager(nc)).streams.info(WAL_STREAM);
-      const shards = info.config.subjects?.length ?? 0;
+      const shards = await walShardCount(nc);
       if (shards < 1) throw new Error(`the stream ${WAL_STREAM} has no shard subjects`);
       return shards;
     },

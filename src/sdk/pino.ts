@@ -72,8 +72,9 @@ export function pinoLineToRecord(line: string, serviceKey = "name", messageKey =
 export class SluiceDestination {
   constructor(
     readonly logger: SluiceLogger,
-    private readonly serviceKey = "name",
-    private readonly messageKey = "msg",
+    /** Passed to pinoLineToRecord, whose defaults ("name", "msg") apply when undefined. */
+    private readonly serviceKey?: string,
+    private readonly messageKey?: string,
   ) {}
 
   /** pino calls this with one JSON line per log call; it returns at once (the logger buffers). */

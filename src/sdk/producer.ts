@@ -98,14 +98,19 @@ export class Producer {
   }
 }
 
+/** The WAL's shard count as its stream says (one subject per shard); throws when the stream is not there. */
+export async function walShardCount(nc: NatsConnection): Promise<number> {
+  const info = await (await jetstreamManager(nc)).streams.info(WAL_STREAM);
+  return info.config.subjects?.length ?? 0;
+}
+
 export async function createProducer(options: ProducerOptions): Promise<Producer> {
   const tenant = options.tenant ?? DEFAULT_TENANT;
   if (!isValidTenant(tenant)) throw new ProducerError("bad_tenant", `tenant ${JSON.stringify(tenant)} must match [A-Za-z0-9_-]{1,64}`);
   let shards = options.shards;
   if (shards === undefined) {
     try {
-      const info = await (await jetstreamManager(options.nc)).streams.info(WAL_STREAM);
-      shards = info.config.subjects?.length ?? 0;
+      shards = await walShardCount(options.nc);
     } catch (error) {
       throw new ProducerError("no_stream", `the WAL stream ${WAL_STREAM} is not there: is a Sluice node running on this NATS server?`, { cause: error });
     }

@@ -9,7 +9,8 @@ import { describe } from "../actors/supervisor.ts";
 import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
-import { buildSkipIndex, hashKey, openSkipIndex, writeSkipIndex, type KeyHashes, type RowRange, type SkipIndex } from "./skip-index.ts";
+import { hashKey, openSkipIndex, writeSkipIndex, type KeyHashes, type RowRange, type SkipIndex } from "./skip-index.ts";
+import { buildSkipIndex } from "./skip-index-build.ts";
 
 /** A segment a query reads: all of it (`ranges` null) or only the row ranges its skip index let through. */
 export interface SegmentRead {

@@ -6,47 +6,28 @@
 // Each segment gets a skip index (a bloom filter of its words, trace ids, services and
 // hosts; segment-skip-indexes.ts) before it is published, so a query skips segments
 // that cannot match; and every flushed row is counted per minute (MinuteCounts) as it
-// becomes visible.
+// becomes visible. Loading a flush's rows is in memtable-parts.ts; writing, holding
+// and deleting segment files in segment-files.ts.
 
 import type { DuckDBConnection, DuckDBMaterializedResult } from "@duckdb/node-api";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { rename, writeFile } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
 import { assert } from "../actors/actor.ts";
-import { describe } from "../actors/supervisor.ts";
 import type { SkipTree } from "../query/skip-keys.ts";
 import { sourceSql } from "../query/sql.ts";
 import { Duck, execute, queryRows } from "./duckdb.ts";
-import { FLUSH_OBJECT_BYTES_MAX, SEAL_AGE_JITTER_FRACTION, SEGMENT_ROW_GROUP_ROWS } from "./limits.ts";
-import { emptyManifest, fsyncPath, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
+import { SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
+import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
+import { loadMemtableParts } from "./memtable-parts.ts";
 import { addMinuteCountsResult, MinuteCounts, minuteCountsSql } from "./minute-counts.ts";
-import {
-  flushFilePath,
-  segmentFileName,
-  segmentOfSkipIndex,
-  segmentPath,
-  segmentsDir,
-  sealTempPath,
-  SEGMENT_FILE_PATTERN,
-  SKIP_INDEX_FILE_PATTERN,
-  skipIndexPath,
-  sqlPathLiteral,
-  type DataPaths,
-} from "./paths.ts";
+import { segmentFileName, segmentsDir, type DataPaths } from "./paths.ts";
 import type { SkipIndex } from "./skip-index.ts";
+import { SegmentFiles } from "./segment-files.ts";
 import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
-import { COLUMN_NAMES, NDJSON_COLUMNS_SPEC } from "./schema.ts";
-
-/** Where each line of NDJSON starts, then its end: line i is bytes [starts[i], starts[i + 1]). */
-function lineStarts(ndjson: Uint8Array): number[] {
-  const starts = [0];
-  for (let index = ndjson.indexOf(0x0a); index >= 0; index = ndjson.indexOf(0x0a, index + 1)) starts.push(index + 1);
-  if (starts[starts.length - 1] !== ndjson.length) starts.push(ndjson.length);
-  return starts;
-}
+import { COLUMN_NAMES } from "./schema.ts";
 
 export interface ShardStoreOptions {
   shard: number;
@@ -154,8 +135,6 @@ export interface StoreStats {
   countsOverflowed: boolean;
 }
 
-let tableCounter = 0;
-
 export class ShardStore {
   private manifest: ShardManifest;
   /** WAL sequences of the messages whose rows are pending (each has at least one). */
@@ -185,8 +164,6 @@ export class ShardStore {
   /** The compaction writing now, if any (it runs outside the chains; close waits for it). */
   private compaction: Promise<unknown> = Promise.resolve();
   private compacting = false;
-  private segmentReaders = new Map<string, number>();
-  private retiredSegments = new Set<string>();
   private lastFlushAtMs: number;
   private seals = 0;
   private compactions = 0;
@@ -196,6 +173,7 @@ export class ShardStore {
   private closed = false;
   private readonly now: () => number;
   private readonly minuteCounts = new MinuteCounts();
+  private readonly segmentFiles: SegmentFiles;
   private readonly skipIndexes: SegmentSkipIndexes;
   private readonly manifestStore: ManifestStore;
 
@@ -215,14 +193,15 @@ export class ShardStore {
     // Loaded in open(), before anything reads it.
     this.manifest = emptyManifest(options.shard);
     this.lastFlushAtMs = this.now();
+    this.segmentFiles = new SegmentFiles(options.paths, options.shard, this.now);
     this.skipIndexes = new SegmentSkipIndexes({
       paths: options.paths,
       shard: options.shard,
       connection: backgroundConnection,
       isPublished: (file) => this.manifest.segments.some((segment) => segment.file === file),
       holdSegment: (file) => {
-        this.acquireSegment(file);
-        return () => this.releaseSegment(file);
+        this.segmentFiles.acquire(file);
+        return () => this.segmentFiles.release(file);
       },
       runBackground: (work) => this.runWork(work, "compact"),
       log: (line) => this.log(line),
@@ -236,7 +215,7 @@ export class ShardStore {
     try {
       const store = new ShardStore(options, ...connections);
       store.manifest = await store.manifestStore.load();
-      store.removeOrphans();
+      store.segmentFiles.removeOrphans(store.manifest.segments);
       await store.countSegments();
       const unindexed = await store.skipIndexes.load(store.manifest.segments);
       store.current = store.newMemTable();
@@ -364,7 +343,7 @@ export class ShardStore {
     return this.enqueue("segment", async () => {
       const segments = this.manifest.segments.filter((segment) => segment.maxSeq >= minSeq);
       if (segments.length === 0) return new Set<number>();
-      const rows = await queryRows(this.segmentConnection, `SELECT DISTINCT seq FROM ${this.segmentsSql(segments)} WHERE seq >= $1`, [minSeq]);
+      const rows = await queryRows(this.segmentConnection, `SELECT DISTINCT seq FROM ${this.segmentFiles.readSql(segments)} WHERE seq >= $1`, [minSeq]);
       return new Set(rows.map((row) => Number(row.seq)));
     });
   }
@@ -388,14 +367,14 @@ export class ShardStore {
 
   private async compactNow(): Promise<boolean> {
     if (this.closed) return false;
-    const inputs = planCompaction(this.manifest.segments, this.options.compaction ?? DEFAULT_COMPACTION_PLAN, this.retiredSegments);
+    const inputs = planCompaction(this.manifest.segments, this.options.compaction ?? DEFAULT_COMPACTION_PLAN, this.segmentFiles.retired);
     if (!inputs) return false;
     const fileName = this.reserveSegmentFileName();
     // A plain concatenation: sorting here doubled compaction's cost in the ingest
     // benchmark. Clustering rows (by service, then time) for pruning is still to come.
     const level = Math.max(...inputs.map((segment) => segment.level)) + 1;
     // The output's index is built from its own rows: filters of different sizes cannot be merged.
-    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentsSql(inputs)}`, fileName, level, "zstd"), "compact");
+    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, "zstd"), "compact");
     const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
     assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
     await this.enqueue("segment", async () => {
@@ -403,7 +382,7 @@ export class ShardStore {
         this.skipIndexes.retire(inputs.map((segment) => segment.file));
         this.skipIndexes.adopt(fileName, skipIndex);
       });
-      for (const segment of inputs) this.retireSegment(segment.file);
+      for (const segment of inputs) this.segmentFiles.retire(segment.file);
       this.compactions++;
     });
     return true;
@@ -422,11 +401,11 @@ export class ShardStore {
     );
     const reads = this.skipIndexes.filter(inRange, filter.skip ?? true);
     const segments = reads.map((read) => read.segment);
-    for (const segment of segments) this.acquireSegment(segment.file);
+    for (const segment of segments) this.segmentFiles.acquire(segment.file);
     let released = false;
     return {
       tables: tables.flatMap((table) => table.parts),
-      segments: reads.map((read) => ({ ...read, path: segmentPath(this.options.paths, this.options.shard, read.segment.file) })),
+      segments: reads.map((read) => ({ ...read, path: this.segmentFiles.path(read.segment.file) })),
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
       segmentsSkippedByIndex: inRange.length - segments.length,
@@ -440,7 +419,7 @@ export class ShardStore {
           this.releaseDrops.add(dropping);
           void dropping.finally(() => this.releaseDrops.delete(dropping));
         }
-        for (const segment of segments) this.releaseSegment(segment.file);
+        for (const segment of segments) this.segmentFiles.release(segment.file);
       },
     };
   }
@@ -554,29 +533,13 @@ export class ShardStore {
   }
 
   /**
-   * Bulk-loads NDJSON rows as new parts of `table`; if DuckDB refuses them, bisects by
-   * line to isolate and report the bad rows. The parts are counted once, together,
-   * after loading, and join the table in the same synchronous step as their counts.
+   * Bulk-loads NDJSON rows as new parts of `table` (bad rows isolated and reported:
+   * memtable-parts.ts). The parts are counted once, together, after loading, and join
+   * the table in the same synchronous step as their counts.
    */
   private async insertRows(table: MemTable, ndjson: Uint8Array, rows: number): Promise<number> {
-    const path = flushFilePath(this.options.paths, this.options.shard);
-    const created: string[] = [];
-    const load = async (part: Uint8Array): Promise<void> => {
-      await writeFile(path, part);
-      const name = `mem_s${this.options.shard}_${++tableCounter}`;
-      await execute(
-        this.connection,
-        `CREATE TABLE ${name} AS SELECT ${COLUMN_NAMES} FROM read_ndjson(${sqlPathLiteral(this.options.paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited', maximum_object_size=${FLUSH_OBJECT_BYTES_MAX})`,
-      );
-      created.push(name);
-    };
-    let inserted = rows;
-    try {
-      await load(ndjson);
-    } catch (error) {
-      const starts = lineStarts(ndjson);
-      inserted = await this.bisectRows(ndjson, starts, 0, starts.length - 1, load, error);
-    }
+    const { paths, shard, onRejectedRows } = this.options;
+    const { parts: created, inserted } = await loadMemtableParts(this.connection, ndjson, { paths, shard, rows, onRejectedRows });
     if (created.length === 0) return inserted;
     let counted: DuckDBMaterializedResult;
     try {
@@ -592,81 +555,15 @@ export class ShardStore {
     return inserted;
   }
 
-  /** Loads lines [from, to) in halves (each a contiguous slice of `ndjson`) down to the single lines DuckDB refuses, which are reported. */
-  private async bisectRows(ndjson: Uint8Array, starts: readonly number[], from: number, to: number, load: (part: Uint8Array) => Promise<void>, error: unknown): Promise<number> {
-    if (to - from === 1) {
-      this.options.onRejectedRows?.([{ line: new TextDecoder().decode(ndjson.subarray(starts[from], starts[to])), error: describe(error) }]);
-      return 0;
-    }
-    const middle = from + ((to - from) >>> 1);
-    let inserted = 0;
-    for (const [start, end] of [
-      [from, middle],
-      [middle, to],
-    ]) {
-      try {
-        await load(ndjson.subarray(starts[start], starts[end]));
-        inserted += end - start;
-      } catch (halfError) {
-        inserted += await this.bisectRows(ndjson, starts, start, end, load, halfError);
-      }
-    }
-    return inserted;
-  }
-
-
-  /**
-   * COPY to a temp file, build and write its skip index, fsync, rename, fsync the
-   * directory (which makes both renames durable), then read it back and check it.
-   */
-  private async writeSegment(
-    connection: DuckDBConnection,
-    selectSql: string,
-    fileName: string,
-    level: number,
-    compression: "lz4_raw" | "zstd",
-  ): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
-    const paths = this.options.paths;
-    const tmp = sealTempPath(paths, this.options.shard, fileName);
-    const final = segmentPath(paths, this.options.shard, fileName);
-    await execute(connection, `COPY (${selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION ${compression}, ROW_GROUP_SIZE ${SEGMENT_ROW_GROUP_ROWS})`);
-    // Keys come from the file just written, not the memtable: Parquet's dictionaries
-    // let DuckDB split repeated messages once (on bench rows, 30 ms of CPU against 70
-    // for the memtable parts), and seal, compaction and rebuild share one path.
-    const skipIndex = await this.skipIndexes.buildForSegment(connection, tmp, fileName);
-    // fsync off the main thread: a synchronous one stalls every shard's event loop.
-    await fsyncPath(tmp);
-    await rename(tmp, final);
-    await fsyncPath(segmentsDir(paths, this.options.shard));
-    const [row] = await queryRows(
-      connection,
-      `SELECT count(*) AS rows, min(ts) AS min_ts, max(ts) AS max_ts, min(seq) AS min_seq, max(seq) AS max_seq, list(DISTINCT tenant) AS tenants FROM read_parquet(${sqlPathLiteral(paths, final)})`,
-    );
-    const meta: SegmentMeta = {
-      file: fileName,
-      rows: Number(row.rows),
-      bytes: statSync(final).size,
-      minTs: Number(row.min_ts),
-      maxTs: Number(row.max_ts),
-      minSeq: Number(row.min_seq),
-      maxSeq: Number(row.max_seq),
-      tenants: (row.tenants as string[]).slice().sort(),
-      createdAtMs: this.now(),
-      level,
-    };
-    return { meta, skipIndex };
+  /** Writes a segment file with its skip index (segment-files.ts), the index's keys listed on the same connection. */
+  private writeSegment(connection: DuckDBConnection, selectSql: string, fileName: string, level: number, compression: "lz4_raw" | "zstd"): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
+    return this.segmentFiles.write(connection, { selectSql, fileName, level, compression, buildSkipIndex: (parquetPath) => this.skipIndexes.buildForSegment(connection, parquetPath, fileName) });
   }
 
   /** Counts the rows of every segment in the manifest into `counts`: one GROUP BY over them all. */
   private async countSegments(): Promise<void> {
     if (this.manifest.segments.length === 0) return;
-    addMinuteCountsResult(this.minuteCounts, await this.backgroundConnection.run(minuteCountsSql(this.segmentsSql(this.manifest.segments))));
-  }
-
-  /** A read_parquet call over `segments` of this shard (at least one). */
-  private segmentsSql(segments: readonly SegmentMeta[]): string {
-    const list = segments.map((segment) => sqlPathLiteral(this.options.paths, segmentPath(this.options.paths, this.options.shard, segment.file))).join(", ");
-    return `read_parquet([${list}])`;
+    addMinuteCountsResult(this.minuteCounts, await this.backgroundConnection.run(minuteCountsSql(this.segmentFiles.readSql(this.manifest.segments))));
   }
 
   private log(line: string): void {
@@ -689,52 +586,5 @@ export class ShardStore {
     if (!table.published || table.readers > 0 || !this.memTables.includes(table)) return;
     this.memTables = this.memTables.filter((candidate) => candidate !== table);
     if (!this.closed) await this.dropParts(table);
-  }
-
-  private retireSegment(file: string): void {
-    this.retiredSegments.add(file);
-    if (!this.segmentReaders.has(file)) this.deleteRetiredSegment(file);
-  }
-
-  private acquireSegment(file: string): void {
-    this.segmentReaders.set(file, (this.segmentReaders.get(file) ?? 0) + 1);
-  }
-
-  private releaseSegment(file: string): void {
-    const readers = (this.segmentReaders.get(file) ?? 1) - 1;
-    if (readers > 0) this.segmentReaders.set(file, readers);
-    else {
-      this.segmentReaders.delete(file);
-      this.deleteRetiredSegment(file);
-    }
-  }
-
-  private deleteRetiredSegment(file: string): void {
-    if (!this.retiredSegments.has(file)) return;
-    this.retiredSegments.delete(file);
-    // The index first: a crash between the two leaves an orphan segment, which the next open removes.
-    rmSync(skipIndexPath(this.options.paths, this.options.shard, file), { force: true });
-    rmSync(segmentPath(this.options.paths, this.options.shard, file), { force: true });
-  }
-
-  /** Segment and skip index files not in the manifest come from a crash between write and publish (or between retire and delete). */
-  private removeOrphans(): void {
-    const dir = segmentsDir(this.options.paths, this.options.shard);
-    const listed = new Set(this.manifest.segments.map((segment) => segment.file));
-    for (const name of readdirSync(dir)) {
-      if (listed.has(name)) continue;
-      const orphanIndex = SKIP_INDEX_FILE_PATTERN.test(name) && !listed.has(segmentOfSkipIndex(name));
-      if (SEGMENT_FILE_PATTERN.test(name) || name.endsWith(".tmp") || orphanIndex) rmSync(`${dir}/${name}`, { force: true });
-    }
-    for (const segment of this.manifest.segments) {
-      const path = segmentPath(this.options.paths, this.options.shard, segment.file);
-      let size = -1;
-      try {
-        size = statSync(path).size;
-      } catch (error) {
-        throw new Error(`shard ${this.options.shard}: segment ${path} is listed in the manifest but missing`, { cause: error });
-      }
-      assert(size === segment.bytes, `shard ${this.options.shard}: segment ${path} is ${size} bytes, the manifest says ${segment.bytes}`);
-    }
   }
 }

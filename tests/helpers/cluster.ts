@@ -1,8 +1,11 @@
 // Helpers of the cluster tests: the cluster view, waiting for a shard layout, and the
 // exact set of events a node can find.
 
+import { exportedSeqnos } from "../../scripts/local-cluster/seqnos.ts";
 import { getJson } from "./processes.ts";
 import { waitFor } from "./wait.ts";
+
+export { exportedSeqnos, lossAndDuplicates } from "../../scripts/local-cluster/seqnos.ts";
 
 export async function clusterStatus(httpUrl: string): Promise<any> {
   const { status, body } = await getJson(`${httpUrl}/api/v1/cluster`);
@@ -43,21 +46,6 @@ export async function postEvents(httpUrl: string, ndjson: string): Promise<void>
   if (status >= 300) throw new Error(`ingest ${status}: ${JSON.stringify(body)}`);
 }
 
-/** Every metadata.seqno a node finds (through export, which streams all matches), with duplicates. */
-export async function exportedSeqnos(httpUrl: string): Promise<number[]> {
-  const response = await fetch(`${httpUrl}/api/v1/logs/export?format=ndjson&from=0`);
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`export ${response.status}: ${text.slice(0, 300)}`);
-  const seqnos: number[] = [];
-  for (const line of text.split("\n")) {
-    if (!line) continue;
-    const event = JSON.parse(line);
-    if (event.partial || event.error) throw new Error(`export incomplete: ${line.slice(0, 300)}`);
-    if (typeof event.metadata?.seqno === "number") seqnos.push(event.metadata.seqno);
-  }
-  return seqnos;
-}
-
 /** Waits until a node finds at least `expected` seqnos, and returns them all (duplicates included). */
 export async function waitForSeqnos(httpUrl: string, expected: number, timeoutMs: number): Promise<number[]> {
   return waitFor(
@@ -67,12 +55,4 @@ export async function waitForSeqnos(httpUrl: string, expected: number, timeoutMs
     },
     { what: `${expected} events from ${httpUrl}`, timeoutMs },
   );
-}
-
-/** Loss and duplicates of `seqnos` against 0..expected-1. */
-export function lossAndDuplicates(seqnos: number[], expected: number): { lost: number; duplicated: number } {
-  const seen = new Set(seqnos);
-  let lost = 0;
-  for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) lost++;
-  return { lost, duplicated: seqnos.length - seen.size };
 }

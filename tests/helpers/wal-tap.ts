@@ -11,7 +11,6 @@ import { isWalBatch } from "../../src/protocol/wal-batch.ts";
 import { decodeWalEvents } from "../../src/ingest/wal-payload.ts";
 
 export interface TappedMessage {
-  subject: string;
   /** performance.now() when it was heard. */
   atMs: number;
   /** Bytes as published. */
@@ -36,7 +35,6 @@ export class WalTap {
         if (error) throw error;
         const events = decodeWalEvents(message.data, message.headers, Date.now() * 1000);
         this.messages.push({
-          subject: message.subject,
           atMs: performance.now(),
           bytes: message.data.byteLength,
           formatHeader: message.headers?.get(FORMAT_HEADER) ?? "",
