@@ -4,7 +4,8 @@
 // drain. Afterwards every event the SDK got an ack for is found exactly once.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { cpSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createLogger, type SluiceLogger } from "../src/sdk/index.ts";
 import { startLocalCluster, type LocalCluster } from "../scripts/local-cluster/local-cluster.ts";
 import { clusterStatus, lossAndDuplicates, waitForSeqnos, ownedCounts, waitForOwners } from "./helpers/cluster.ts";
@@ -51,8 +52,12 @@ describe("a 3-node cluster under faults", () => {
       await faults();
     } catch (error) {
       // The nodes' own account of what happened, for a failure in CI.
-      for (const node of cluster?.nodes ?? []) console.error(`---- ${node.id} (${node.logPath}) ----\n${readFileSync(node.logPath, "utf8").split("\n").filter((line) => /coordinator|FATAL|fail|lost|took|released/i.test(line)).slice(-40).join("\n")}`);
+      for (const node of cluster?.nodes ?? []) console.error(`---- ${node.id} (${node.logPath}) ----\n${readFileSync(node.logPath, "utf8").split("\n").filter((line) => /coordinator|FATAL|fail|lost|took|released|JetStream|starting/i.test(line)).slice(-40).join("\n")}`);
       throw error;
+    } finally {
+      // SLUICE_KEEP_CLUSTER_LOGS=dir keeps every node's whole log (the test directory is removed).
+      const keep = process.env.SLUICE_KEEP_CLUSTER_LOGS;
+      if (keep) for (const node of cluster?.nodes ?? []) cpSync(node.logPath, join(keep, `${node.id}.log`));
     }
   }, 240_000);
 

@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { openClusterBuckets, type ClusterBuckets } from "../src/cluster/buckets.ts";
 import { FencedError, planShardSync, ReplicatedManifestStore } from "../src/cluster/replicated-manifest.ts";
@@ -16,11 +16,13 @@ const SHARD = 3;
 let nats: TestNats;
 let nc: NatsConnection;
 let buckets: ClusterBuckets;
+let jsm: JetStreamManager;
 
 beforeAll(async () => {
   nats = await startTestNats();
   nc = await connect({ servers: nats.url });
   buckets = await openClusterBuckets(jetstream(nc), { replicas: 1, replicatedSegments: true });
+  jsm = await jetstreamManager(nc);
 });
 
 afterAll(async () => {
@@ -30,7 +32,7 @@ afterAll(async () => {
 });
 
 function store(dir: string, epoch: number, node: string): ReplicatedManifestStore {
-  return new ReplicatedManifestStore({ shard: SHARD, paths: dataPaths(dir), manifests: buckets.manifests!, segments: buckets.segments!, node, epoch, log: () => undefined });
+  return new ReplicatedManifestStore({ shard: SHARD, paths: dataPaths(dir), manifests: buckets.manifests!, segments: buckets.segments!, jsm, node, epoch, log: () => undefined });
 }
 
 function segment(file: string, bytes: number, seq: number): SegmentMeta {

@@ -12,13 +12,14 @@ import { countEvents, getJson, startTestNode, type TestNode } from "./helpers/pr
 import { waitFor } from "./helpers/wait.ts";
 
 describe("purgeBelow", () => {
-  const caughtUp = (ackFloor: number) => ({ ackFloor, pending: 0, ackPending: 0 });
+  const caughtUp = (ackFloor: number) => ({ ackFloor, lastOfShard: ackFloor, ackPending: 0 });
   test.each([
     ["no shards", 100, [], 0],
     ["every shard caught up: the whole stream", 100, [caughtUp(40), caughtUp(0)], 100],
-    ["a shard with unacked messages holds it at its floor", 100, [caughtUp(90), { ackFloor: 55, pending: 0, ackPending: 3 }], 55],
-    ["a shard with undelivered messages holds it at its floor", 100, [caughtUp(90), { ackFloor: 70, pending: 2, ackPending: 0 }], 70],
-    ["the lowest floor wins", 100, [{ ackFloor: 30, pending: 1, ackPending: 0 }, { ackFloor: 20, pending: 0, ackPending: 1 }], 20],
+    ["a shard with unacked messages holds it at its floor", 100, [caughtUp(90), { ackFloor: 55, lastOfShard: 60, ackPending: 3 }], 55],
+    ["a shard whose last message is above its floor holds it there, whatever its consumer says is pending", 100, [caughtUp(90), { ackFloor: 70, lastOfShard: 95, ackPending: 0 }], 70],
+    ["a quiet shard that never had a message does not hold it", 100, [caughtUp(90), { ackFloor: 0, lastOfShard: 0, ackPending: 0 }], 100],
+    ["the lowest floor wins", 100, [{ ackFloor: 30, lastOfShard: 31, ackPending: 0 }, { ackFloor: 20, lastOfShard: 40, ackPending: 1 }], 20],
   ] as const)("%s", (_, lastSeq, shards, expected) => {
     expect(purgeBelow(lastSeq, shards)).toBe(expected);
   });

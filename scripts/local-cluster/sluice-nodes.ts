@@ -14,8 +14,8 @@ export const NODE_ENTRY = join(REPO_ROOT, "src", "main.ts");
 const READY_PATH = "/readyz";
 /** JetStream replicas of the WAL: three where there are three servers to hold them. */
 const WAL_REPLICAS_MAX = 3;
-/** A node opens DuckDB, creates or binds the WAL stream and its consumers, then spawns its actors, ms. */
-const NODE_READY_TIMEOUT_MS = 60_000;
+/** A node waits up to 30 s for JetStream (servers electing leaders), opens DuckDB, then takes its shards (up to 15 s), ms. */
+const NODE_READY_TIMEOUT_MS = 90_000;
 /** One readiness probe, ms. */
 const READY_REQUEST_TIMEOUT_MS = 2_000;
 

@@ -20,6 +20,8 @@ import type { ManifestStore } from "../storage/manifest-store.ts";
 import { ShardQueryServer } from "../query/shard-query-server.ts";
 import type { Actor, ActorContext, ExitReason } from "./actor.ts";
 import { describe } from "./supervisor.ts";
+import { FencedError } from "../cluster/replicated-manifest.ts";
+import { untilJetStreamAnswers } from "../nats/jetstream-wait.ts";
 
 export type PartitionMessage =
   | { type: "wal"; message: JsMsg }
@@ -55,6 +57,13 @@ const ACK = new TextEncoder().encode("+ACK");
 // A text message is parsed with the HTTP body rules, which refuse it whole past
 // INGEST_EVENTS_PER_REQUEST_MAX events; event ids must be able to index all of those.
 if (INGEST_EVENTS_PER_REQUEST_MAX > EVENTS_PER_MESSAGE_MAX) throw new Error("partition limits: a text message may carry more events than an event id can index");
+/**
+ * A delivery that arrives while the lease is not trusted goes back to JetStream after
+ * this long: soon enough for a renewal or a new holder, late enough not to spin on it.
+ */
+const UNTRUSTED_NAK_DELAY_MS = 250;
+/** How long a start retries consumer calls that fail as JetStream does while it elects a leader. */
+const CONSUMER_JETSTREAM_WAIT_MS = 30_000;
 /** Rejections echoed per WAL message on the rejects subject. */
 const REJECTIONS_PUBLISHED_MAX = 100;
 
@@ -82,6 +91,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
   /** Stored time (ms) of the last WAL message handled, and whether more were waiting then: the shard's lag. */
   private lastHandledStoredMs = 0;
   private moreWaiting = false;
+  /** Where start() is, for a log line when a start takes long. */
+  startPhase = "not started";
   private counters = { events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, sealFailures: 0 };
 
   constructor(private readonly options: PartitionActorOptions) {
@@ -90,11 +101,14 @@ export class PartitionActor implements Actor<PartitionMessage> {
 
   async start(context: ActorContext<PartitionMessage>): Promise<void> {
     const { shard, js, jsm, nc } = this.options;
+    // A restart (after a failure) while the lease is not trusted must not take the shard's consumer from its next holder.
+    if (this.options.trusted?.() === false) throw new FencedError(`shard ${shard}: not restarted while its lease is not trusted`);
     this.stopping = false;
     this.held = new Map();
     this.durable = new Set();
     this.recovered = false;
     this.moreWaiting = false;
+    this.startPhase = "opening the shard store (manifest, segments)";
     this.store = await ShardStore.open({
       shard,
       paths: this.options.paths,
@@ -110,9 +124,14 @@ export class PartitionActor implements Actor<PartitionMessage> {
     });
     // Recreating the durable consumer makes JetStream redeliver every unacked message
     // now, rather than after the ack wait of a previous (dead) incarnation.
-    await recreateShardConsumer(jsm, shard);
-    const consumer = await js.consumers.get(WAL_STREAM, shardConsumerName(shard));
+    // Both wait out a WAL leader election (bounded) rather than fail the start.
+    this.startPhase = "recreating the WAL consumer";
+    const ackFloor = { seen: 0 };
+    await untilJetStreamAnswers(`shard ${shard} consumer`, () => recreateShardConsumer(jsm, shard, ackFloor), this.options.log, CONSUMER_JETSTREAM_WAIT_MS);
+    this.startPhase = "binding the WAL consumer";
+    const consumer = await untilJetStreamAnswers(`shard ${shard} consumer`, () => js.consumers.get(WAL_STREAM, shardConsumerName(shard)), this.options.log, CONSUMER_JETSTREAM_WAIT_MS);
     this.messages = await consumer.consume({ max_messages: CONSUME_MESSAGES_MAX });
+    this.startPhase = "started";
     const messages = this.messages;
     this.consumeLoop = (async () => {
       for await (const message of messages) {
@@ -125,8 +144,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
         await this.room();
         if (this.stopping) break;
         if (this.options.trusted?.() === false) {
-          // Resumed after losing the lease (a pause, a partition): hand the message straight back to the shard's new holder.
-          message.nak();
+          // The lease is not trusted (renewals late, or lost): hand the message back, for us once renewed or for the next holder.
+          message.nak(UNTRUSTED_NAK_DELAY_MS);
           continue;
         }
         await context.mailbox.put({ type: "wal", message });
@@ -374,11 +393,15 @@ function replySubject(message: JsMsg): string {
  * the old one's ack floor: everything before it is acked, everything after it is
  * delivered again (what segments already hold is recognized and acked).
  */
-async function recreateShardConsumer(jsm: JetStreamManager, shard: number): Promise<void> {
+/**
+ * `ackFloor.seen` carries the highest ack floor read across tries: a try that deleted the
+ * consumer and then timed out must not make the next one start over from the stream's
+ * first message.
+ */
+async function recreateShardConsumer(jsm: JetStreamManager, shard: number, ackFloor: { seen: number }): Promise<void> {
   const name = shardConsumerName(shard);
-  let ackFloor = 0;
   try {
-    ackFloor = (await jsm.consumers.info(WAL_STREAM, name)).ack_floor.stream_seq;
+    ackFloor.seen = Math.max(ackFloor.seen, (await jsm.consumers.info(WAL_STREAM, name)).ack_floor.stream_seq);
     await jsm.consumers.delete(WAL_STREAM, name);
   } catch (error) {
     if (!/not found/i.test(describe(error))) throw error;
@@ -387,7 +410,7 @@ async function recreateShardConsumer(jsm: JetStreamManager, shard: number): Prom
     durable_name: name,
     filter_subject: walShardFilter(shard),
     ack_policy: AckPolicy.Explicit,
-    ...(ackFloor > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: ackFloor + 1 } : { deliver_policy: DeliverPolicy.All }),
+    ...(ackFloor.seen > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: ackFloor.seen + 1 } : { deliver_policy: DeliverPolicy.All }),
     ack_wait: CONSUMER_ACK_WAIT_MS * 1_000_000,
     max_ack_pending: CONSUMER_MAX_ACK_PENDING,
     max_deliver: -1,

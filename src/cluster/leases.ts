@@ -4,12 +4,17 @@
 // revision, which changes the revision. Other nodes never compare timestamps written
 // by someone else: each one notes, on its own monotonic clock, when it first saw the
 // current revision, and calls the lease lapsed once that revision has stood for
-// LEASE_TTL_MS. The holder itself trusts its lease only for LEASE_SELF_TRUST_MS after
-// it sent its last successful renewal, well inside what any observer allows, so by
-// the time a peer may take the shard over the old holder has already stopped serving
-// it. Writes are fenced anyway: every manifest update is a compare-and-swap that a new
-// holder's first write invalidates (replicated-manifest.ts), so a holder that was
-// paused past its lease can neither publish a segment nor ack the WAL past one.
+// LEASE_TTL_MS of its own uninterrupted watching (a stretch where its reads failed, such
+// as a leader election, restarts the count: holders could not renew then either, and
+// every lease would otherwise look lapsed the moment the election ends). The holder itself trusts its lease only for
+// LEASE_SELF_TRUST_MS after it sent its last successful renewal, well inside what any
+// observer allows, so by the time a peer may take the shard over the old holder has
+// already stopped serving it. A holder that could not renew keeps its partition idle
+// and serves again once a renewal finds the lease unchanged (nobody else could have
+// written it); only a takeover stops it. Writes are fenced anyway: every manifest
+// update is a compare-and-swap that a new holder's first write invalidates
+// (replicated-manifest.ts), so a holder that was paused past its lease can neither
+// publish a segment nor ack the WAL past one.
 
 /** How long a lease revision may stand before peers take the shard over. */
 export const LEASE_TTL_MS = 4_000;
@@ -58,6 +63,15 @@ export class RevisionClock {
   standingMs(key: string, nowMs: number): number {
     const entry = this.seen.get(key);
     return entry ? nowMs - entry.sinceMs : 0;
+  }
+
+  /**
+   * Restarts every standing time at `nowMs`: after a stretch this observer could not
+   * read (NATS unreachable, a leader election, this process paused), nothing is known
+   * about renewals in that stretch, so no holder is judged by it.
+   */
+  restartAll(nowMs: number): void {
+    for (const entry of this.seen.values()) entry.sinceMs = nowMs;
   }
 
   forget(key: string): void {

@@ -15,13 +15,23 @@
 // revision is gone) and it can publish nothing more; and a holder refuses to load a
 // manifest whose epoch is above its own.
 
-import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import type { KV } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { downloadObject, uploadFile } from "./segment-objects.ts";
 import { emptyManifest, fsyncPath, readManifest, validateManifest, writeManifest, type ShardManifest } from "../storage/manifest.ts";
 import type { ManifestChange, ManifestStore } from "../storage/manifest-store.ts";
 import { isCasConflict } from "./kv-errors.ts";
+import { untilJetStreamAnswers } from "../nats/jetstream-wait.ts";
 import { manifestPath, segmentPath, segmentsDir, shardName, skipIndexPath, type DataPaths } from "../storage/paths.ts";
+
+/**
+ * How long one manifest read, upload or compare-and-swap keeps retrying while JetStream
+ * does not answer (a leader election after a server died): a seal waits that out
+ * rather than fail its partition.
+ */
+export const MANIFEST_JETSTREAM_WAIT_MS = 30_000;
 
 export class FencedError extends Error {
   readonly code = "fenced";
@@ -71,6 +81,8 @@ export interface ReplicatedManifestOptions {
   paths: DataPaths;
   manifests: KV;
   segments: ObjectStore;
+  /** Reads the segment store's chunks (downloadObject). */
+  jsm: JetStreamManager;
   node: string;
   epoch: number;
   log: (line: string) => void;
@@ -85,7 +97,7 @@ export class ReplicatedManifestStore implements ManifestStore {
 
   async load(): Promise<ShardManifest> {
     const { shard, paths, manifests, epoch, node } = this.options;
-    const entry = await manifests.get(manifestKey(shard));
+    const entry = await this.patiently("manifest read", () => manifests.get(manifestKey(shard)));
     let remote = emptyManifest(shard);
     let revision = 0;
     if (entry && entry.operation === "PUT") {
@@ -120,10 +132,10 @@ export class ReplicatedManifestStore implements ManifestStore {
     const objects = { ...this.objects };
     try {
       for (const file of change.added) {
-        await putFile(this.options.segments, segmentObjectName(shard, epoch, file), segmentPath(paths, shard, file));
+        await this.patiently(`upload of ${file}`, () => uploadFile(this.options.segments, segmentObjectName(shard, epoch, file), segmentPath(paths, shard, file)));
         uploaded.push(file);
         const index = skipIndexPath(paths, shard, file);
-        if (sizeOf(index) !== undefined) await putFile(this.options.segments, segmentObjectName(shard, epoch, `${file}.skip`), index);
+        if (sizeOf(index) !== undefined) await this.patiently(`upload of ${file}.skip`, () => uploadFile(this.options.segments, segmentObjectName(shard, epoch, `${file}.skip`), index));
         objects[file] = epoch;
       }
       for (const file of change.removed) delete objects[file];
@@ -149,14 +161,26 @@ export class ReplicatedManifestStore implements ManifestStore {
   private async swap(value: StoredManifest, revision: number): Promise<number> {
     const key = manifestKey(this.options.shard);
     const bytes = new TextEncoder().encode(JSON.stringify(value));
-    try {
-      return revision === 0 ? await this.options.manifests.create(key, bytes) : await this.options.manifests.update(key, bytes, revision);
-    } catch (error) {
-      if (isCasConflict(error)) {
+    let tries = 0;
+    return this.patiently("manifest update", async () => {
+      tries++;
+      try {
+        return revision === 0 ? await this.options.manifests.create(key, bytes) : await this.options.manifests.update(key, bytes, revision);
+      } catch (error) {
+        if (!isCasConflict(error)) throw error;
+        if (tries > 1) {
+          // An earlier try that timed out may have landed after all: the key then holds exactly these bytes.
+          const entry = await this.options.manifests.get(key);
+          if (entry?.operation === "PUT" && Buffer.from(entry.value).equals(bytes)) return entry.revision;
+        }
         throw new FencedError(`shard ${this.options.shard}: the manifest changed under epoch ${this.options.epoch} (another node took the shard over)`, { cause: error });
       }
-      throw error;
-    }
+    });
+  }
+
+  /** Retries what fails as JetStream does while it elects a leader, for at most MANIFEST_JETSTREAM_WAIT_MS. */
+  private patiently<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    return untilJetStreamAnswers(`shard ${this.options.shard} ${what}`, attempt, this.options.log, MANIFEST_JETSTREAM_WAIT_MS);
   }
 
   private async download(file: string, bytes: number): Promise<void> {
@@ -164,10 +188,10 @@ export class ReplicatedManifestStore implements ManifestStore {
     const epoch = this.objects[file];
     if (epoch === undefined) throw new Error(`shard ${shard}: the manifest lists ${file} but not the epoch it was uploaded under`);
     const target = segmentPath(paths, shard, file);
-    await getFile(segments, segmentObjectName(shard, epoch, file), target, true);
+    await this.patiently(`download of ${file}`, () => downloadObject({ store: segments, jsm: this.options.jsm }, segmentObjectName(shard, epoch, file), target, true));
     if (sizeOf(target) !== bytes) throw new Error(`shard ${shard}: fetched ${file} is ${sizeOf(target)} bytes, the manifest says ${bytes}`);
     // The index is optional: without it the store rebuilds one in the background.
-    await getFile(segments, segmentObjectName(shard, epoch, `${file}.skip`), skipIndexPath(paths, shard, file), false);
+    await this.patiently(`download of ${file}.skip`, () => downloadObject({ store: segments, jsm: this.options.jsm }, segmentObjectName(shard, epoch, `${file}.skip`), skipIndexPath(paths, shard, file), false));
     await fsyncPath(segmentsDir(paths, shard));
   }
 }
@@ -178,24 +202,4 @@ function sizeOf(path: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function putFile(store: ObjectStore, name: string, path: string): Promise<void> {
-  await store.put({ name }, Bun.file(path).stream());
-}
-
-async function getFile(store: ObjectStore, name: string, path: string, required: boolean): Promise<void> {
-  const result = await store.get(name);
-  if (!result) {
-    if (required) throw new Error(`segment object ${name} is missing from the segment store`);
-    rmSync(path, { force: true });
-    return;
-  }
-  const tmp = `${path}.tmp`;
-  await Bun.write(tmp, new Response(result.data));
-  // The digest check: a corrupt or truncated transfer rejects here.
-  const failure = await result.error;
-  if (failure) throw new Error(`segment object ${name}: ${failure.message}`);
-  await fsyncPath(tmp);
-  renameSync(tmp, path);
 }

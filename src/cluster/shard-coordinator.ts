@@ -114,6 +114,12 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   /** The renewal round in flight: a release waits for it, so the two never race on the revision. */
   private renewal?: Promise<void>;
   private lastBeatAt = -Infinity;
+  /**
+   * A tick failed since the last good read: JetStream did not answer (a leader election,
+   * NATS down), so holders may not have been able to renew either. The next good read
+   * restarts every standing time rather than count the outage against them.
+   */
+  private readsInterrupted = false;
   private lastTickFailureLogAt = -Infinity;
   private beat = 0;
   private stopped = false;
@@ -127,15 +133,20 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
 
   async start(context: ActorContext<CoordinatorMessage>): Promise<void> {
     this.stopped = false;
-    await this.heartbeat();
     this.renewer = setInterval(() => void this.renewAll(), LEASE_RENEW_INTERVAL_MS / 2);
     // Every shard planned for this node and free to take is running before start returns,
     // so a node reports ready with its shards (a peer's held leases are waited for later).
     const deadline = this.now() + STARTUP_ACQUIRE_MAX_MS;
     for (;;) {
-      await this.tick();
+      const read = await this.tick();
       const remaining = deadline - this.now();
-      if (this.transitions.size === 0 || remaining <= 0) break;
+      if (remaining <= 0) break;
+      if (!read) {
+        // JetStream is not answering yet (a server restarting, a leader election): try again.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(COORDINATOR_TICK_MS, remaining)));
+        continue;
+      }
+      if (this.transitions.size === 0) break;
       // Bounded: a shard slow to start (segments to fetch, a server catching up) keeps starting after ready.
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([this.settled(), new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining)))]);
@@ -169,7 +180,9 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   }
 
   snapshot(): Record<string, unknown> {
-    return { node: this.options.nodeId, held: this.heldShards(), moving: [...this.transitions.keys()], ...this.counters };
+    const nowMs = this.now();
+    const untrusted = [...this.held].filter(([, held]) => this.options.handoff && nowMs >= held.trustedUntil).map(([shard]) => shard);
+    return { node: this.options.nodeId, held: this.heldShards(), untrusted, moving: [...this.transitions.keys()], ...this.counters };
   }
 
   async stop(): Promise<void> {
@@ -185,20 +198,25 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     await this.options.buckets.nodes.delete(memberKey(this.options.nodeId)).catch(() => undefined);
   }
 
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
+  /** One round: heartbeat, read, act. False when the cluster could not be read. */
+  private async tick(): Promise<boolean> {
+    if (this.stopped) return false;
     try {
       await this.heartbeat();
       this.view = await this.readView();
+      this.readsInterrupted = false;
       this.act();
       this.lastTickFailureLogAt = -Infinity;
+      return true;
     } catch (error) {
       this.counters.tickFailures++;
+      this.readsInterrupted = true;
       const nowMs = this.now();
       if (nowMs - this.lastTickFailureLogAt >= TICK_FAILURE_LOG_INTERVAL_MS) {
         this.lastTickFailureLogAt = nowMs;
         this.options.log(`coordinator: cannot read the cluster (${this.counters.tickFailures} failed ticks so far): ${describe(error)}`);
       }
+      return false;
     }
   }
 
@@ -213,6 +231,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
   private async readView(): Promise<ClusterView> {
     const { leases, nodes } = this.options.buckets;
     const nowMs = this.now();
+    if (this.readsInterrupted) this.clock.restartAll(nowMs);
     const members: ClusterView["members"] = new Map();
     const drains = new Set<string>();
     const entries = await Promise.all((await listKeys(nodes)).map((key) => nodes.get(key)));
@@ -373,18 +392,24 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     await Promise.all(
       [...this.held.entries()].map(async ([shard, held]) => {
         if (held.trustedUntil - nowMs > LEASE_SELF_TRUST_MS - LEASE_RENEW_INTERVAL_MS) return;
-        // A node with local segments has no one to yield to: a late renewal there is only late.
-        if (this.options.handoff && nowMs >= held.trustedUntil && !this.transitions.has(shard)) {
-          // Not renewed in time (NATS unreachable, or this process was paused): peers may own it by now.
-          this.transition(shard, "lose", this.lose(shard, "lease not renewed in time"));
-          return;
-        }
+        // Past trustedUntil the partition is idle (trusted() is false: queries refused,
+        // deliveries handed back) but kept: a renewal that still finds our revision proves
+        // nobody took the lease meanwhile, and the shard serves on without a restart.
         const sentAt = this.now();
         try {
           held.revision = await this.options.buckets.leases.update(leaseKey(shard), encodeLeaseValue({ node: this.options.nodeId, instance: this.options.instance, epoch: held.epoch }), held.revision);
+          if (this.options.handoff && sentAt >= held.trustedUntil) this.options.log(`coordinator: shard ${shard} renewed after ${Math.round(sentAt - held.trustedUntil + LEASE_SELF_TRUST_MS)} ms without a renewal; serving again (epoch ${held.epoch})`);
           held.trustedUntil = sentAt + LEASE_SELF_TRUST_MS;
         } catch (error) {
-          if (isCasConflict(error) && !this.transitions.has(shard)) this.transition(shard, "lose", this.lose(shard, "lease taken over"));
+          if (!isCasConflict(error) || this.transitions.has(shard)) return;
+          // A renewal that timed out may have landed all the same: the lease then still names this very start and epoch.
+          const entry = await this.options.buckets.leases.get(leaseKey(shard)).catch(() => null);
+          const value = entry?.operation === "PUT" ? parseLeaseValue(entry.value) : null;
+          if (entry && value?.node === this.options.nodeId && value.instance === this.options.instance && value.epoch === held.epoch) {
+            held.revision = entry.revision;
+            return;
+          }
+          if (!this.transitions.has(shard)) this.transition(shard, "lose", this.lose(shard, "lease taken over"));
         }
       }),
     );

@@ -3,11 +3,18 @@
 // below the lowest floor of all shards can go; one purge removes whole blocks at once
 // (see wal.ts for why this beats work-queue retention). If any consumer cannot be read
 // (being recreated, NATS away), the round is skipped: trimming late is always safe.
+//
+// A quiet shard's floor stays at its own last message, far behind the others; it must
+// not hold the WAL back. It counts as caught up when its floor has reached the last
+// message stored on its subjects, as the stream leader says. Not from the consumer's
+// num_pending: that is counted on whichever server leads the consumer, and a replica
+// still catching up (after a server restart) reports 0 for messages the stream has
+// stored and acked to their publishers; purging on it would lose them.
 
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { tickWhenIdle, type Actor, type ActorContext } from "../actors/actor.ts";
 import { describe } from "../actors/supervisor.ts";
-import { shardConsumerName, WAL_STREAM } from "../protocol/subjects.ts";
+import { shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
 
 /** How often acked messages are purged; the WAL holds at most about this much acked data beyond the unsealed part. */
 const WAL_TRIM_INTERVAL_MS = 2_000;
@@ -24,19 +31,21 @@ export interface WalTrimmerOptions {
 
 export interface ShardConsumerState {
   ackFloor: number;
-  pending: number;
+  /** Sequence of the last message stored on the shard's subjects (0: none), read after `lastSeq` and before `ackFloor`. */
+  lastOfShard: number;
   ackPending: number;
 }
 
 /**
  * The highest sequence that may be purged: every shard acked all of its messages up to
- * it. A shard with nothing pending and nothing unacked is caught up to `lastSeq` (the
- * stream's last sequence, read before the consumers), so a quiet shard whose ack floor
- * is old, or zero, does not hold the WAL back. Pure.
+ * it. A shard whose ack floor reached its own last message is caught up to `lastSeq`
+ * (the stream's last sequence, read first): any message of it at or below `lastSeq`
+ * was stored before its last message was read, so is at or below that. A quiet shard
+ * whose floor is old, or zero, then does not hold the WAL back. Pure.
  */
 export function purgeBelow(lastSeq: number, shards: readonly ShardConsumerState[]): number {
   if (shards.length === 0) return 0;
-  return Math.min(...shards.map((shard) => (shard.pending === 0 && shard.ackPending === 0 ? lastSeq : shard.ackFloor)));
+  return Math.min(...shards.map((shard) => (shard.ackFloor >= shard.lastOfShard ? lastSeq : shard.ackFloor)));
 }
 
 export class WalTrimmer implements Actor<WalTrimmerMessage> {
@@ -78,8 +87,10 @@ export class WalTrimmer implements Actor<WalTrimmerMessage> {
         const lastSeq = (await this.options.jsm.streams.info(WAL_STREAM)).state.last_seq;
         const shards: ShardConsumerState[] = await Promise.all(
           Array.from({ length: this.options.shards }, async (_, shard) => {
+            // The WAL has direct get off: this is the stream leader's answer. Then the floor, in that order.
+            const last = await this.options.jsm.streams.getMessage(WAL_STREAM, { last_by_subj: walShardFilter(shard) });
             const info = await this.options.jsm.consumers.info(WAL_STREAM, shardConsumerName(shard));
-            return { ackFloor: info.ack_floor.stream_seq, pending: info.num_pending, ackPending: info.num_ack_pending };
+            return { ackFloor: info.ack_floor.stream_seq, lastOfShard: last?.seq ?? 0, ackPending: info.num_ack_pending };
           }),
         );
         this.options.onAckFloors?.(shards.map((shard) => shard.ackFloor));

@@ -16,6 +16,7 @@ import { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { INGEST_BODY_BYTES_MAX } from "../ingest/limits.ts";
 import { parseNatsVersion, pidAlive, startNatsServer, versionAtLeast, type RunningNatsServer } from "../nats/server-process.ts";
 import { ensureWalStream } from "../nats/wal.ts";
+import { JETSTREAM_STARTUP_WAIT_MS, untilJetStreamAnswers } from "../nats/jetstream-wait.ts";
 import { WalTrimmer } from "../nats/wal-trimmer.ts";
 import { FlowController } from "../actors/flow-controller.ts";
 import { WAL_STREAM } from "../protocol/subjects.ts";
@@ -148,9 +149,12 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     const maxPayloadBytes = nc.info?.max_payload ?? 1024 * 1024;
     const warnings = durabilityWarnings(serverVersion, natsServer !== undefined);
     for (const warning of warnings) log(`WARNING: ${warning}`);
-    const jsm = await jetstreamManager(nc);
+    // One budget for every JetStream step of startup, so a cluster that never elects fails the start in bounded time.
+    const jetStreamDeadline = performance.now() + JETSTREAM_STARTUP_WAIT_MS;
+    const whenJetStreamAnswers = <T>(what: string, attempt: () => Promise<T>) => untilJetStreamAnswers(what, attempt, log, jetStreamDeadline - performance.now());
+    const jsm = await whenJetStreamAnswers("JetStream account", () => jetstreamManager(nc));
     const js = jetstream(nc);
-    await ensureWalStream(jsm, { shards: options.shards, maxBytes: options.walMaxBytes, replicas: options.walReplicas, maxMessageBytes: maxPayloadBytes });
+    await whenJetStreamAnswers("WAL stream", () => ensureWalStream(jsm, { shards: options.shards, maxBytes: options.walMaxBytes, replicas: options.walReplicas, maxMessageBytes: maxPayloadBytes }));
     const duck = await Duck.open({ dataDir: paths.root, memoryLimit: options.duckdbMemoryLimit, threads: options.duckdbThreads });
     cleanups.push(() => duck.close());
 
@@ -165,10 +169,10 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     const storageWork = new StorageWorkScheduler(STORAGE_WORK_CONCURRENCY);
     const nodeId = options.nodeId ?? persistedNodeId(paths);
     const replicatedSegments = options.segmentStore === "objectstore";
-    const buckets = await openClusterBuckets(js, { replicas: options.walReplicas, replicatedSegments });
+    const buckets = await whenJetStreamAnswers("cluster buckets", () => openClusterBuckets(js, { replicas: options.walReplicas, replicatedSegments }));
     // Partitions come and go with shard leases: started and stopped by the coordinator.
     const partitions = new PartitionSet((shard, epoch, trusted) => {
-      const manifestStore = replicatedSegments ? new ReplicatedManifestStore({ shard, paths, manifests: buckets.manifests!, segments: buckets.segments!, node: nodeId, epoch, log }) : undefined;
+      const manifestStore = replicatedSegments ? new ReplicatedManifestStore({ shard, paths, manifests: buckets.manifests!, segments: buckets.segments!, jsm, node: nodeId, epoch, log }) : undefined;
       return new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork, manifestStore, trusted });
     }, log);
     cleanups.push(() => partitions.supervisor.stopAll("quit", { concurrently: true }));

@@ -8,6 +8,9 @@ import { PartitionActor } from "../actors/partition-actor.ts";
 import { describe, Supervisor } from "../actors/supervisor.ts";
 import { PARTITION_MAILBOX_CAPACITY } from "../storage/limits.ts";
 
+/** While a partition start runs longer than this, one progress line per this long. */
+const START_PROGRESS_LOG_MS = 10_000;
+
 export class PartitionSet {
   readonly supervisor: Supervisor;
   private readonly actors = new Map<number, PartitionActor>();
@@ -16,7 +19,7 @@ export class PartitionSet {
 
   constructor(
     private readonly build: (shard: number, epoch: number, trusted: () => boolean) => PartitionActor,
-    log: (line: string) => void,
+    private readonly log: (line: string) => void,
   ) {
     this.supervisor = new Supervisor({
       name: "partitions",
@@ -33,11 +36,16 @@ export class PartitionSet {
   /** Starts the shard's partition (its first start must succeed) and returns how to stop it. */
   async start(shard: number, epoch: number, trusted: () => boolean): Promise<PartitionHandle> {
     const actor = this.build(shard, epoch, trusted);
+    const startedAt = performance.now();
+    // A start waits out JetStream (bounded); say where it is while it does.
+    const watchdog = setInterval(() => this.log(`${actor.name}: still starting after ${Math.round((performance.now() - startedAt) / 1000)} s: ${actor.startPhase}`), START_PROGRESS_LOG_MS);
     try {
       await this.supervisor.spawn(actor, { capacity: PARTITION_MAILBOX_CAPACITY, policy: "block" });
     } catch (error) {
       await actor.stop("killed").catch(() => undefined);
       throw error;
+    } finally {
+      clearInterval(watchdog);
     }
     this.actors.set(shard, actor);
     return {

@@ -27,13 +27,25 @@ function sameCounts(a: Record<string, number>, b: Record<string, number>): boole
 
 /** Waits until every shard is owned exactly as `expected` (node id -> shard count) and no move is pending. */
 export async function waitForOwners(httpUrl: string, expected: Record<string, number>, timeoutMs = 20_000): Promise<any> {
-  return waitFor(
-    async () => {
-      const status = await clusterStatus(httpUrl).catch(() => undefined);
-      return status && sameCounts(ownedCounts(status), expected) && status.moves.length === 0 ? status : undefined;
-    },
-    { timeoutMs, what: `shards owned as ${JSON.stringify(expected)}` },
-  );
+  // The last layout seen, so a timeout says how far from `expected` the cluster stood.
+  let last = "no cluster view answered";
+  try {
+    return await waitFor(
+      async () => {
+        const status = await clusterStatus(httpUrl).catch((error) => {
+          last = (error as Error).message;
+          return undefined;
+        });
+        if (!status) return undefined;
+        if (sameCounts(ownedCounts(status), expected) && status.moves.length === 0) return status;
+        last = `owners ${JSON.stringify(status.shards.map((shard: any) => shard.owner))}, moves ${JSON.stringify(status.moves)}, nodes ${JSON.stringify(status.nodes.map((node: any) => `${node.id}:${node.alive ? "alive" : "dead"}${node.draining ? ",draining" : ""}`))}`;
+        return undefined;
+      },
+      { timeoutMs, what: `shards owned as ${JSON.stringify(expected)}` },
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; the last view from ${httpUrl}: ${last}`);
+  }
 }
 
 /** NDJSON events whose metadata.seqno runs from `from` to `from + count - 1`. */
@@ -48,11 +60,31 @@ export async function postEvents(httpUrl: string, ndjson: string): Promise<void>
 
 /** Waits until a node finds at least `expected` seqnos, and returns them all (duplicates included). */
 export async function waitForSeqnos(httpUrl: string, expected: number, timeoutMs: number): Promise<number[]> {
-  return waitFor(
-    async () => {
-      const found = await exportedSeqnos(httpUrl).catch(() => []);
-      return found.length >= expected ? found : undefined;
-    },
-    { what: `${expected} events from ${httpUrl}`, timeoutMs },
-  );
+  // What the last export said, so a timeout tells loss (which seqnos) from an export that stayed partial.
+  let last = "no export answered";
+  try {
+    return await waitFor(
+      async () => {
+        try {
+          const found = await exportedSeqnos(httpUrl);
+          if (found.length >= expected) return found;
+          last = describeShortfall(found, expected);
+        } catch (error) {
+          last = (error as Error).message;
+        }
+        return undefined;
+      },
+      { what: `${expected} events from ${httpUrl}`, timeoutMs },
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; the last export: ${last}`);
+  }
+}
+
+/** "found N of M; missing K (first: ...); D duplicates". */
+export function describeShortfall(found: readonly number[], expected: number): string {
+  const seen = new Set(found);
+  const missing: number[] = [];
+  for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) missing.push(seqno);
+  return `found ${found.length} of ${expected}; missing ${missing.length} (first: ${missing.slice(0, 20).join(", ")}); ${found.length - seen.size} duplicates`;
 }
