@@ -124,7 +124,7 @@ describe("cluster tables", () => {
       ["wal (SLUICE_WAL)", "3", "node-1", "node-3", "no", "5,120", "1 min ago"],
       ["segments: not replicated"],
     ]);
-    expect(formatReplication({ wal: null, segments: null })).toEqual(["not replicated (local mode)"]);
+    expect(formatReplication({ wal: null, segments: null })).toEqual(["not replicated (local mode), or the streams did not answer"]);
     const leaderless = { stream: "SLUICE_SEGMENTS", replicas: 1, leader: null, peers: [] };
     expect(cells(formatReplication({ wal: null, segments: leaderless }))[1]).toEqual(["segments (SLUICE_SEGMENTS)", "1", "none", "-", "-", "-", "-"]);
   });

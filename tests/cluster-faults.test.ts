@@ -5,7 +5,7 @@
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createLogger, type SluiceLogger } from "../src/sdk/index.ts";
 import { startLocalCluster, type LocalCluster } from "../scripts/local-cluster/local-cluster.ts";
 import { clusterStatus, lossAndDuplicates, waitForSeqnos, ownedCounts, waitForOwners } from "./helpers/cluster.ts";
@@ -57,7 +57,7 @@ describe("a 3-node cluster under faults", () => {
     } finally {
       // SLUICE_KEEP_CLUSTER_LOGS=dir keeps every node's whole log (the test directory is removed).
       const keep = process.env.SLUICE_KEEP_CLUSTER_LOGS;
-      if (keep) for (const node of cluster?.nodes ?? []) cpSync(node.logPath, join(keep, `${node.id}.log`));
+      if (keep) for (const { logPath } of [...(cluster?.nodes ?? []), ...(cluster?.nats ?? [])]) cpSync(logPath, join(keep, basename(logPath)));
     }
   }, 240_000);
 
@@ -81,11 +81,12 @@ describe("a 3-node cluster under faults", () => {
     await progressed("start");
 
     // 1. kill -9 node-3: the other two own every shard within 10 s.
-    await cluster.killNode(2);
     const killedAt = performance.now();
+    console.error(`${new Date().toISOString()} kill -9 ${ids[2]}`);
+    await cluster.killNode(2);
     await waitForOwners(url(0), { [ids[0]]: SHARDS / 2, [ids[1]]: SHARDS / 2 }, 20_000);
     const failoverMs = performance.now() - killedAt;
-    console.error(`failover after kill -9 of ${ids[2]}: ${Math.round(failoverMs)} ms`);
+    console.error(`${new Date().toISOString()} failover after kill -9 of ${ids[2]}: ${Math.round(failoverMs)} ms`);
     expect(failoverMs).toBeLessThan(FAILOVER_MAX_MS);
     await progressed("a node kill");
     await cluster.restartNode(2);

@@ -139,7 +139,7 @@ export function formatReplication(replication: ClusterStatus["replication"]): st
     ["wal", replication.wal],
     ["segments", replication.segments],
   ];
-  if (streams.every(([, stream]) => stream === null)) return ["not replicated (local mode)"];
+  if (streams.every(([, stream]) => stream === null)) return ["not replicated (local mode), or the streams did not answer"];
   const rows: string[][] = [];
   for (const [label, stream] of streams) {
     if (stream === null) continue;

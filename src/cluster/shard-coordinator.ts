@@ -8,7 +8,6 @@
 // renewal runs on its own timer, so a slow partition start never lets leases lapse.
 // See leases.ts for why no clock is trusted across machines.
 
-import type { KV } from "@nats-io/kv";
 import type { Actor, ActorContext } from "../actors/actor.ts";
 import { describe } from "../actors/supervisor.ts";
 import { planAssignment, planMoves } from "./assignment.ts";
@@ -68,7 +67,7 @@ export interface ShardCoordinatorOptions {
   /** Unique per process start. */
   instance: string;
   shards: number;
-  buckets: Pick<ClusterBuckets, "leases" | "nodes">;
+  buckets: Pick<ClusterBuckets, "leases" | "nodes" | "nodeKeys">;
   member: MemberInfo;
   /** Hand shards to other nodes (a cluster); false keeps every shard here (local segments cannot move). */
   handoff: boolean;
@@ -234,7 +233,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
     if (this.readsInterrupted) this.clock.restartAll(nowMs);
     const members: ClusterView["members"] = new Map();
     const drains = new Set<string>();
-    const entries = await Promise.all((await listKeys(nodes)).map((key) => nodes.get(key)));
+    const entries = await Promise.all((await this.options.buckets.nodeKeys()).map((key) => nodes.get(key)));
     for (const entry of entries) {
       if (!entry || entry.operation !== "PUT") continue;
       const key = entry.key;
@@ -424,8 +423,3 @@ export function drainKey(node: string): string {
   return `drain.${node}`;
 }
 
-async function listKeys(kv: KV): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const key of await kv.keys()) keys.push(key);
-  return keys;
-}

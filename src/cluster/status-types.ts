@@ -71,7 +71,7 @@ export interface ClusterStatus {
   node: string;
   nodes: ClusterNodeStatus[];
   shards: ShardStatus[];
-  /** JetStream replication of the WAL and of the segment store (null in local mode). */
+  /** JetStream replication of the WAL and of the segment store (null in local mode, or when the stream did not answer within a second). */
   replication: { wal: StreamReplicationStatus | null; segments: StreamReplicationStatus | null };
   /** Moves the balanced plan still wants (empty when settled). */
   moves: ShardMove[];
