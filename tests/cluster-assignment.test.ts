@@ -83,4 +83,17 @@ describe("leases", () => {
     expect(clock.standingMs("shard.1", 6_000)).toBe(500);
     expect(clock.standingMs("shard.2", 6_000)).toBe(0);
   });
+
+  test("after a stretch the observer could not read, every standing time starts over: an outage does not make a holder look lapsed", () => {
+    const clock = new RevisionClock();
+    clock.observe("shard.1", 7, 1_000);
+    clock.observe("node.b", 3, 1_500);
+    // Reads failed from 2 s to 9 s (a leader election); the first good read is at 9 s.
+    clock.restartAll(9_000);
+    clock.observe("shard.1", 7, 9_000);
+    expect(leaseState({ node: "b", instance: "x", epoch: 1 }, clock.standingMs("shard.1", 9_000), { node: "a", instance: "i" })).toBe("held");
+    expect(clock.standingMs("node.b", 9_000 + LEASE_TTL_MS - 1)).toBe(LEASE_TTL_MS - 1);
+    // A holder that still does not renew lapses one lease time after the reads came back.
+    expect(leaseState({ node: "b", instance: "x", epoch: 1 }, clock.standingMs("shard.1", 9_000 + LEASE_TTL_MS), { node: "a", instance: "i" })).toBe("lapsed");
+  });
 });
