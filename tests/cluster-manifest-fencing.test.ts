@@ -4,30 +4,26 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { openClusterBuckets, type ClusterBuckets } from "../src/cluster/buckets.ts";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { ClusterBuckets } from "../src/cluster/buckets.ts";
+import { startBucketsServer, type BucketsServer } from "./helpers/cluster.ts";
 import { FencedError, planShardSync, ReplicatedManifestStore } from "../src/cluster/replicated-manifest.ts";
 import { emptyManifest, withSealedSegment, type SegmentMeta } from "../src/storage/manifest.ts";
 import { dataPaths, segmentPath, segmentsDir, segmentFileName } from "../src/storage/paths.ts";
-import { cleanupTestResources, startTestNats, tempDir, type TestNats } from "./helpers/processes.ts";
+import { cleanupTestResources, tempDir } from "./helpers/processes.ts";
 
 const SHARD = 3;
-let nats: TestNats;
-let nc: NatsConnection;
+let server: BucketsServer;
 let buckets: ClusterBuckets;
 let jsm: JetStreamManager;
 
 beforeAll(async () => {
-  nats = await startTestNats();
-  nc = await connect({ servers: nats.url });
-  buckets = await openClusterBuckets(jetstream(nc), { replicas: 1, replicatedSegments: true });
-  jsm = await jetstreamManager(nc);
+  server = await startBucketsServer();
+  ({ buckets, jsm } = server);
 });
 
 afterAll(async () => {
-  await nc?.close();
-  await nats?.stop();
+  await server?.stop();
   cleanupTestResources();
 });
 

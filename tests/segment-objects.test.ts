@@ -5,27 +5,23 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { openClusterBuckets, type ClusterBuckets } from "../src/cluster/buckets.ts";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { ClusterBuckets } from "../src/cluster/buckets.ts";
+import { startBucketsServer, type BucketsServer } from "./helpers/cluster.ts";
 import { downloadObject, uploadFile } from "../src/cluster/segment-objects.ts";
-import { cleanupTestResources, startTestNats, tempDir, type TestNats } from "./helpers/processes.ts";
+import { cleanupTestResources, tempDir } from "./helpers/processes.ts";
 
-let nats: TestNats;
-let nc: NatsConnection;
+let server: BucketsServer;
 let buckets: ClusterBuckets;
 let jsm: JetStreamManager;
 
 beforeAll(async () => {
-  nats = await startTestNats();
-  nc = await connect({ servers: nats.url });
-  buckets = await openClusterBuckets(jetstream(nc), { replicas: 1, replicatedSegments: true });
-  jsm = await jetstreamManager(nc);
+  server = await startBucketsServer();
+  ({ buckets, jsm } = server);
 });
 
 afterAll(async () => {
-  await nc?.close();
-  await nats?.stop();
+  await server?.stop();
   cleanupTestResources();
 });
 

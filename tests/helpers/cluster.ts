@@ -2,7 +2,10 @@
 // exact set of events a node can find.
 
 import { exportedSeqnos } from "../../scripts/local-cluster/seqnos.ts";
-import { getJson } from "./processes.ts";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { openClusterBuckets, type ClusterBuckets } from "../../src/cluster/buckets.ts";
+import { getJson, startTestNats } from "./processes.ts";
 import { waitFor } from "./wait.ts";
 
 export { exportedSeqnos, lossAndDuplicates } from "../../scripts/local-cluster/seqnos.ts";
@@ -87,4 +90,26 @@ export function describeShortfall(found: readonly number[], expected: number): s
   const missing: number[] = [];
   for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) missing.push(seqno);
   return `found ${found.length} of ${expected}; missing ${missing.length} (first: ${missing.slice(0, 20).join(", ")}); ${found.length - seen.size} duplicates`;
+}
+
+/** A nats-server with the cluster buckets (replicated segment store included), for tests of the manifest and segment store. */
+export interface BucketsServer {
+  buckets: ClusterBuckets;
+  jsm: JetStreamManager;
+  stop(): Promise<void>;
+}
+
+export async function startBucketsServer(): Promise<BucketsServer> {
+  const nats = await startTestNats();
+  const nc = await connect({ servers: nats.url });
+  const buckets = await openClusterBuckets(jetstream(nc), { replicas: 1, replicatedSegments: true });
+  const jsm = await jetstreamManager(nc);
+  return {
+    buckets,
+    jsm,
+    stop: async () => {
+      await nc.close();
+      await nats.stop();
+    },
+  };
 }
