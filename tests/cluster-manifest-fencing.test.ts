@@ -2,29 +2,22 @@
 // the former one out (its publish fails, and it cannot load again), and a new holder
 // fetches exactly the segment files the published manifest lists.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { ClusterBuckets } from "../src/cluster/buckets.ts";
-import { startBucketsServer, type BucketsServer } from "./helpers/cluster.ts";
+import { bucketsServerForFile } from "./helpers/cluster.ts";
 import { FencedError, planShardSync, ReplicatedManifestStore } from "../src/cluster/replicated-manifest.ts";
 import { emptyManifest, withSealedSegment, type SegmentMeta } from "../src/storage/manifest.ts";
 import { dataPaths, segmentPath, segmentsDir, segmentFileName } from "../src/storage/paths.ts";
-import { cleanupTestResources, tempDir } from "./helpers/processes.ts";
+import { tempDir } from "./helpers/processes.ts";
 
 const SHARD = 3;
-let server: BucketsServer;
+const server = bucketsServerForFile();
 let buckets: ClusterBuckets;
 let jsm: JetStreamManager;
-
-beforeAll(async () => {
-  server = await startBucketsServer();
-  ({ buckets, jsm } = server);
-});
-
-afterAll(async () => {
-  await server?.stop();
-  cleanupTestResources();
+beforeAll(() => {
+  ({ buckets, jsm } = server());
 });
 
 function store(dir: string, epoch: number, node: string): ReplicatedManifestStore {

@@ -2,27 +2,20 @@
 // nats-server: a file of several chunks comes back byte for byte, a missing object
 // is an error only when required, and a download never leaves its temporary file.
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { ClusterBuckets } from "../src/cluster/buckets.ts";
-import { startBucketsServer, type BucketsServer } from "./helpers/cluster.ts";
+import { bucketsServerForFile } from "./helpers/cluster.ts";
 import { downloadObject, uploadFile } from "../src/cluster/segment-objects.ts";
-import { cleanupTestResources, tempDir } from "./helpers/processes.ts";
+import { tempDir } from "./helpers/processes.ts";
 
-let server: BucketsServer;
+const server = bucketsServerForFile();
 let buckets: ClusterBuckets;
 let jsm: JetStreamManager;
-
-beforeAll(async () => {
-  server = await startBucketsServer();
-  ({ buckets, jsm } = server);
-});
-
-afterAll(async () => {
-  await server?.stop();
-  cleanupTestResources();
+beforeAll(() => {
+  ({ buckets, jsm } = server());
 });
 
 test("a file of several chunks comes back byte for byte; uploading again replaces it; an empty file too", async () => {

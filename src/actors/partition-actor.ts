@@ -62,8 +62,6 @@ if (INGEST_EVENTS_PER_REQUEST_MAX > EVENTS_PER_MESSAGE_MAX) throw new Error("par
  * this long: soon enough for a renewal or a new holder, late enough not to spin on it.
  */
 const UNTRUSTED_NAK_DELAY_MS = 250;
-/** How long a start retries consumer calls that fail as JetStream does while it elects a leader. */
-const CONSUMER_JETSTREAM_WAIT_MS = 30_000;
 /** Rejections echoed per WAL message on the rejects subject. */
 const REJECTIONS_PUBLISHED_MAX = 100;
 
@@ -127,9 +125,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
     // Both wait out a WAL leader election (bounded) rather than fail the start.
     this.startPhase = "recreating the WAL consumer";
     const ackFloor = { seen: 0 };
-    await untilJetStreamAnswers(`shard ${shard} consumer`, () => recreateShardConsumer(jsm, shard, ackFloor), this.options.log, CONSUMER_JETSTREAM_WAIT_MS);
+    await untilJetStreamAnswers(`shard ${shard} consumer`, () => recreateShardConsumer(jsm, shard, ackFloor), this.options.log);
     this.startPhase = "binding the WAL consumer";
-    const consumer = await untilJetStreamAnswers(`shard ${shard} consumer`, () => js.consumers.get(WAL_STREAM, shardConsumerName(shard)), this.options.log, CONSUMER_JETSTREAM_WAIT_MS);
+    const consumer = await untilJetStreamAnswers(`shard ${shard} consumer`, () => js.consumers.get(WAL_STREAM, shardConsumerName(shard)), this.options.log);
     this.messages = await consumer.consume({ max_messages: CONSUME_MESSAGES_MAX });
     this.startPhase = "started";
     const messages = this.messages;

@@ -19,19 +19,12 @@ import { mkdirSync, statSync } from "node:fs";
 import type { KV } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { downloadObject, uploadFile } from "./segment-objects.ts";
+import { downloadObject, uploadFile, type SegmentStoreAccess } from "./segment-objects.ts";
 import { emptyManifest, fsyncPath, readManifest, validateManifest, writeManifest, type ShardManifest } from "../storage/manifest.ts";
 import type { ManifestChange, ManifestStore } from "../storage/manifest-store.ts";
-import { isCasConflict } from "./kv-errors.ts";
+import { casWrite, isCasConflict } from "./kv-cas.ts";
 import { untilJetStreamAnswers } from "../nats/jetstream-wait.ts";
 import { manifestPath, segmentPath, segmentsDir, shardName, skipIndexPath, type DataPaths } from "../storage/paths.ts";
-
-/**
- * How long one manifest read, upload or compare-and-swap keeps retrying while JetStream
- * does not answer (a leader election after a server died): a seal waits that out
- * rather than fail its partition.
- */
-export const MANIFEST_JETSTREAM_WAIT_MS = 30_000;
 
 export class FencedError extends Error {
   readonly code = "fenced";
@@ -93,7 +86,11 @@ export class ReplicatedManifestStore implements ManifestStore {
   private revision = 0;
   private objects: Record<string, number> = {};
 
-  constructor(private readonly options: ReplicatedManifestOptions) {}
+  private readonly segmentStore: SegmentStoreAccess;
+
+  constructor(private readonly options: ReplicatedManifestOptions) {
+    this.segmentStore = { store: options.segments, jsm: options.jsm };
+  }
 
   async load(): Promise<ShardManifest> {
     const { shard, paths, manifests, epoch, node } = this.options;
@@ -159,39 +156,31 @@ export class ReplicatedManifestStore implements ManifestStore {
   }
 
   private async swap(value: StoredManifest, revision: number): Promise<number> {
-    const key = manifestKey(this.options.shard);
     const bytes = new TextEncoder().encode(JSON.stringify(value));
-    let tries = 0;
     return this.patiently("manifest update", async () => {
-      tries++;
       try {
-        return revision === 0 ? await this.options.manifests.create(key, bytes) : await this.options.manifests.update(key, bytes, revision);
+        return (await casWrite(this.options.manifests, manifestKey(this.options.shard), bytes, revision)).revision;
       } catch (error) {
         if (!isCasConflict(error)) throw error;
-        if (tries > 1) {
-          // An earlier try that timed out may have landed after all: the key then holds exactly these bytes.
-          const entry = await this.options.manifests.get(key);
-          if (entry?.operation === "PUT" && Buffer.from(entry.value).equals(bytes)) return entry.revision;
-        }
         throw new FencedError(`shard ${this.options.shard}: the manifest changed under epoch ${this.options.epoch} (another node took the shard over)`, { cause: error });
       }
     });
   }
 
-  /** Retries what fails as JetStream does while it elects a leader, for at most MANIFEST_JETSTREAM_WAIT_MS. */
+  /** Retries what fails as JetStream does while it elects a leader (a seal waits that out rather than fail its partition), bounded. */
   private patiently<T>(what: string, attempt: () => Promise<T>): Promise<T> {
-    return untilJetStreamAnswers(`shard ${this.options.shard} ${what}`, attempt, this.options.log, MANIFEST_JETSTREAM_WAIT_MS);
+    return untilJetStreamAnswers(`shard ${this.options.shard} ${what}`, attempt, this.options.log);
   }
 
   private async download(file: string, bytes: number): Promise<void> {
-    const { shard, paths, segments } = this.options;
+    const { shard, paths } = this.options;
     const epoch = this.objects[file];
     if (epoch === undefined) throw new Error(`shard ${shard}: the manifest lists ${file} but not the epoch it was uploaded under`);
     const target = segmentPath(paths, shard, file);
-    await this.patiently(`download of ${file}`, () => downloadObject({ store: segments, jsm: this.options.jsm }, segmentObjectName(shard, epoch, file), target, true));
+    await this.patiently(`download of ${file}`, () => downloadObject(this.segmentStore, segmentObjectName(shard, epoch, file), target, true));
     if (sizeOf(target) !== bytes) throw new Error(`shard ${shard}: fetched ${file} is ${sizeOf(target)} bytes, the manifest says ${bytes}`);
     // The index is optional: without it the store rebuilds one in the background.
-    await this.patiently(`download of ${file}.skip`, () => downloadObject({ store: segments, jsm: this.options.jsm }, segmentObjectName(shard, epoch, `${file}.skip`), skipIndexPath(paths, shard, file), false));
+    await this.patiently(`download of ${file}.skip`, () => downloadObject(this.segmentStore, segmentObjectName(shard, epoch, `${file}.skip`), skipIndexPath(paths, shard, file), false));
     await fsyncPath(segmentsDir(paths, shard));
   }
 }

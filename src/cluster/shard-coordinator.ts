@@ -25,7 +25,7 @@ import {
   type LeaseValue,
 } from "./leases.ts";
 import type { ShardMove } from "./status-types.ts";
-import { isCasConflict } from "./kv-errors.ts";
+import { casWrite, isCasConflict } from "./kv-cas.ts";
 
 /** How often the coordinator reads the cluster and acts on the plan. */
 export const COORDINATOR_TICK_MS = 500;
@@ -180,7 +180,7 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
 
   snapshot(): Record<string, unknown> {
     const nowMs = this.now();
-    const untrusted = [...this.held].filter(([, held]) => this.options.handoff && nowMs >= held.trustedUntil).map(([shard]) => shard);
+    const untrusted = [...this.held].filter(([, held]) => !this.trustedAt(held, nowMs)).map(([shard]) => shard);
     return { node: this.options.nodeId, held: this.heldShards(), untrusted, moving: [...this.transitions.keys()], ...this.counters };
   }
 
@@ -378,7 +378,12 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
 
   private trusted(shard: number, epoch: number): boolean {
     const held = this.held.get(shard);
-    return held !== undefined && held.epoch === epoch && (!this.options.handoff || this.now() < held.trustedUntil);
+    return held !== undefined && held.epoch === epoch && this.trustedAt(held, this.now());
+  }
+
+  /** A node with local segments has no one to yield to: its leases are always trusted. */
+  private trustedAt(held: Held, nowMs: number): boolean {
+    return !this.options.handoff || nowMs < held.trustedUntil;
   }
 
   private renewAll(): Promise<void> {
@@ -396,19 +401,14 @@ export class ShardCoordinator implements Actor<CoordinatorMessage> {
         // nobody took the lease meanwhile, and the shard serves on without a restart.
         const sentAt = this.now();
         try {
-          held.revision = await this.options.buckets.leases.update(leaseKey(shard), encodeLeaseValue({ node: this.options.nodeId, instance: this.options.instance, epoch: held.epoch }), held.revision);
-          if (this.options.handoff && sentAt >= held.trustedUntil) this.options.log(`coordinator: shard ${shard} renewed after ${Math.round(sentAt - held.trustedUntil + LEASE_SELF_TRUST_MS)} ms without a renewal; serving again (epoch ${held.epoch})`);
+          const written = await casWrite(this.options.buckets.leases, leaseKey(shard), encodeLeaseValue({ node: this.options.nodeId, instance: this.options.instance, epoch: held.epoch }), held.revision);
+          held.revision = written.revision;
+          // An earlier renewal that timed out landed (same start, same epoch, same bytes): it was sent before sentAt, so it earns no trust from it.
+          if (written.earlierTry) return;
+          if (!this.trustedAt(held, sentAt)) this.options.log(`coordinator: shard ${shard} renewed after ${Math.round(sentAt - held.trustedUntil + LEASE_SELF_TRUST_MS)} ms without a renewal; serving again (epoch ${held.epoch})`);
           held.trustedUntil = sentAt + LEASE_SELF_TRUST_MS;
         } catch (error) {
-          if (!isCasConflict(error) || this.transitions.has(shard)) return;
-          // A renewal that timed out may have landed all the same: the lease then still names this very start and epoch.
-          const entry = await this.options.buckets.leases.get(leaseKey(shard)).catch(() => null);
-          const value = entry?.operation === "PUT" ? parseLeaseValue(entry.value) : null;
-          if (entry && value?.node === this.options.nodeId && value.instance === this.options.instance && value.epoch === held.epoch) {
-            held.revision = entry.revision;
-            return;
-          }
-          if (!this.transitions.has(shard)) this.transition(shard, "lose", this.lose(shard, "lease taken over"));
+          if (isCasConflict(error) && !this.transitions.has(shard)) this.transition(shard, "lose", this.lose(shard, "lease taken over"));
         }
       }),
     );

@@ -1,12 +1,12 @@
-// Waiting for JetStream while a node starts. Right after a NATS server (re)starts, or
-// while a clustered stream elects a leader, JetStream requests time out or find no
-// responder for a few seconds; a node started then retries, bounded, instead of
-// exiting with "timeout".
+// Waiting JetStream out. Right after a NATS server (re)starts, or while a clustered
+// stream elects a leader, JetStream requests time out or find no responder for a few
+// seconds; a node start, a partition start and a manifest write then retry, bounded,
+// instead of failing with "timeout".
 
 import { describe } from "../actors/supervisor.ts";
 
-/** How long a starting node keeps retrying JetStream requests that fail as a cluster does while it elects. */
-export const JETSTREAM_STARTUP_WAIT_MS = 30_000;
+/** How long one step keeps retrying JetStream requests that fail as a cluster does while it elects. */
+export const JETSTREAM_ELECTION_WAIT_MS = 30_000;
 /** Pause between two tries. */
 const RETRY_PAUSE_MS = 500;
 /** At most one "still waiting" line per this long. */
@@ -18,7 +18,7 @@ export function isTransientJetStreamError(error: unknown): boolean {
 }
 
 /** Runs `attempt` until it succeeds, retrying transient failures for at most `waitMs`. */
-export async function untilJetStreamAnswers<T>(what: string, attempt: () => Promise<T>, log: (line: string) => void, waitMs = JETSTREAM_STARTUP_WAIT_MS): Promise<T> {
+export async function untilJetStreamAnswers<T>(what: string, attempt: () => Promise<T>, log: (line: string) => void, waitMs = JETSTREAM_ELECTION_WAIT_MS): Promise<T> {
   const startedAt = performance.now();
   let loggedAt = -Infinity;
   for (;;) {

@@ -16,7 +16,7 @@ import { IngestGateway } from "../ingest/ingest-gateway.ts";
 import { INGEST_BODY_BYTES_MAX } from "../ingest/limits.ts";
 import { parseNatsVersion, pidAlive, startNatsServer, versionAtLeast, type RunningNatsServer } from "../nats/server-process.ts";
 import { ensureWalStream } from "../nats/wal.ts";
-import { JETSTREAM_STARTUP_WAIT_MS, untilJetStreamAnswers } from "../nats/jetstream-wait.ts";
+import { JETSTREAM_ELECTION_WAIT_MS, untilJetStreamAnswers } from "../nats/jetstream-wait.ts";
 import { WalTrimmer } from "../nats/wal-trimmer.ts";
 import { FlowController } from "../actors/flow-controller.ts";
 import { WAL_STREAM } from "../protocol/subjects.ts";
@@ -150,7 +150,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     const warnings = durabilityWarnings(serverVersion, natsServer !== undefined);
     for (const warning of warnings) log(`WARNING: ${warning}`);
     // One budget for every JetStream step of startup, so a cluster that never elects fails the start in bounded time.
-    const jetStreamDeadline = performance.now() + JETSTREAM_STARTUP_WAIT_MS;
+    const jetStreamDeadline = performance.now() + JETSTREAM_ELECTION_WAIT_MS;
     const whenJetStreamAnswers = <T>(what: string, attempt: () => Promise<T>) => untilJetStreamAnswers(what, attempt, log, jetStreamDeadline - performance.now());
     const jsm = await whenJetStreamAnswers("JetStream account", () => jetstreamManager(nc));
     const js = jetstream(nc);

@@ -5,7 +5,8 @@ import { exportedSeqnos } from "../../scripts/local-cluster/seqnos.ts";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { openClusterBuckets, type ClusterBuckets } from "../../src/cluster/buckets.ts";
-import { getJson, startTestNats } from "./processes.ts";
+import { afterAll, beforeAll } from "bun:test";
+import { cleanupTestResources, getJson, startTestNats } from "./processes.ts";
 import { waitFor } from "./wait.ts";
 
 export { exportedSeqnos, lossAndDuplicates } from "../../scripts/local-cluster/seqnos.ts";
@@ -28,27 +29,19 @@ function sameCounts(a: Record<string, number>, b: Record<string, number>): boole
   return [...keys].every((key) => a[key] === b[key]);
 }
 
-/** Waits until every shard is owned exactly as `expected` (node id -> shard count) and no move is pending. */
+/**
+ * Waits until every shard is owned exactly as `expected` (node id -> shard count) and no
+ * move is pending. The probe throws the layout it saw, so a timeout says how far off it was.
+ */
 export async function waitForOwners(httpUrl: string, expected: Record<string, number>, timeoutMs = 20_000): Promise<any> {
-  // The last layout seen, so a timeout says how far from `expected` the cluster stood.
-  let last = "no cluster view answered";
-  try {
-    return await waitFor(
-      async () => {
-        const status = await clusterStatus(httpUrl).catch((error) => {
-          last = (error as Error).message;
-          return undefined;
-        });
-        if (!status) return undefined;
-        if (sameCounts(ownedCounts(status), expected) && status.moves.length === 0) return status;
-        last = `owners ${JSON.stringify(status.shards.map((shard: any) => shard.owner))}, moves ${JSON.stringify(status.moves)}, nodes ${JSON.stringify(status.nodes.map((node: any) => `${node.id}:${node.alive ? "alive" : "dead"}${node.draining ? ",draining" : ""}`))}`;
-        return undefined;
-      },
-      { timeoutMs, what: `shards owned as ${JSON.stringify(expected)}` },
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; the last view from ${httpUrl}: ${last}`);
-  }
+  return waitFor(
+    async () => {
+      const status = await clusterStatus(httpUrl);
+      if (sameCounts(ownedCounts(status), expected) && status.moves.length === 0) return status;
+      throw new Error(`owners ${JSON.stringify(status.shards.map((shard: any) => shard.owner))}, moves ${JSON.stringify(status.moves)}, nodes ${JSON.stringify(status.nodes.map((node: any) => `${node.id}:${node.alive ? "alive" : "dead"}${node.draining ? ",draining" : ""}`))}`);
+    },
+    { timeoutMs, what: `shards owned as ${JSON.stringify(expected)} (from ${httpUrl})` },
+  );
 }
 
 /** NDJSON events whose metadata.seqno runs from `from` to `from + count - 1`. */
@@ -61,27 +54,20 @@ export async function postEvents(httpUrl: string, ndjson: string): Promise<void>
   if (status >= 300) throw new Error(`ingest ${status}: ${JSON.stringify(body)}`);
 }
 
-/** Waits until a node finds at least `expected` seqnos, and returns them all (duplicates included). */
+/**
+ * Waits until a node finds at least `expected` seqnos, and returns them all (duplicates
+ * included). The probe throws what the last export said, so a timeout tells loss (which
+ * seqnos) from an export that stayed partial.
+ */
 export async function waitForSeqnos(httpUrl: string, expected: number, timeoutMs: number): Promise<number[]> {
-  // What the last export said, so a timeout tells loss (which seqnos) from an export that stayed partial.
-  let last = "no export answered";
-  try {
-    return await waitFor(
-      async () => {
-        try {
-          const found = await exportedSeqnos(httpUrl);
-          if (found.length >= expected) return found;
-          last = describeShortfall(found, expected);
-        } catch (error) {
-          last = (error as Error).message;
-        }
-        return undefined;
-      },
-      { what: `${expected} events from ${httpUrl}`, timeoutMs },
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; the last export: ${last}`);
-  }
+  return waitFor(
+    async () => {
+      const found = await exportedSeqnos(httpUrl);
+      if (found.length >= expected) return found;
+      throw new Error(describeShortfall(found, expected));
+    },
+    { what: `${expected} events from ${httpUrl}`, timeoutMs },
+  );
 }
 
 /** "found N of M; missing K (first: ...); D duplicates". */
@@ -97,6 +83,22 @@ export interface BucketsServer {
   buckets: ClusterBuckets;
   jsm: JetStreamManager;
   stop(): Promise<void>;
+}
+
+/**
+ * One BucketsServer for the calling test file: started before its tests, stopped (and
+ * the test resources cleaned up) after them. Call at module level; read it in tests.
+ */
+export function bucketsServerForFile(): () => BucketsServer {
+  let server: BucketsServer | undefined;
+  beforeAll(async () => {
+    server = await startBucketsServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    cleanupTestResources();
+  });
+  return () => server!;
 }
 
 export async function startBucketsServer(): Promise<BucketsServer> {
