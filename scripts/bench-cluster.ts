@@ -5,18 +5,20 @@
 //      publish to last event searchable, publish-ack p50/p99/p999, peak RSS;
 //   2. on the cluster, under a steady SDK load, --kills times: kill -9 one node, time
 //      until the survivors own every shard, restart it, wait for the balanced layout;
+//      then --nats-kills times: kill -9 one nats-server, time until events logged after
+//      the kill are acked, restart it and wait until every WAL replica is current;
 //      then every event the SDK got an ack for is looked up: lost and duplicated.
 //
-//   bun scripts/bench-cluster.ts [--seconds 30] [--kills 10] [--shards 12] [--json out.json]
+//   bun scripts/bench-cluster.ts [--seconds 30] [--kills 10] [--nats-kills 5] [--shards 12] [--json out.json]
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import cac from "cac";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { NormalizedEvent } from "../src/protocol/event.ts";
-import { walSubject } from "../src/protocol/subjects.ts";
+import { walSubject, WAL_STREAM } from "../src/protocol/subjects.ts";
 import { encodeBatch } from "../src/protocol/wal-batch.ts";
 import { createLogger } from "../src/sdk/index.ts";
 import { FlowGate } from "../src/sdk/flow-gate.ts";
@@ -28,6 +30,7 @@ import { startLocalCluster, type LocalCluster } from "./local-cluster/local-clus
 const cli = cac("bench-cluster");
 cli.option("--seconds <n>", "full-speed publish per system", { default: 30 });
 cli.option("--kills <n>", "kill -9 rounds on the cluster", { default: 10 });
+cli.option("--nats-kills <n>", "kill -9 rounds of a nats-server on the cluster", { default: 5 });
 cli.option("--shards <n>", "shards of both systems", { default: 12 });
 cli.option("--batch <n>", "events per WAL message", { default: 1000 });
 cli.option("--inflight <n>", "unacknowledged publishes at once", { default: 8 });
@@ -38,6 +41,7 @@ const args = cli.parse().options;
 if (args.help) process.exit(0);
 const SECONDS = Number(args.seconds);
 const KILLS = Number(args.kills);
+const NATS_KILLS = Number(args.natsKills);
 const SHARDS = Number(args.shards);
 const BATCH = Number(args.batch);
 const INFLIGHT = Number(args.inflight);
@@ -123,8 +127,8 @@ function balanced(layout: { owners: (string | null)[]; moves: number }, nodes: n
   return layout.moves === 0 && layout.owners.every((owner) => owner !== null) && new Set(layout.owners).size === nodes;
 }
 
-/** kill -9 rounds under a steady SDK load; failover ms per kill, then loss and duplicates. */
-async function failovers(cluster: LocalCluster): Promise<{ failoverMs: number[]; acked: number; lost: number; duplicated: number }> {
+/** kill -9 rounds of nodes, then of nats-servers, under a steady SDK load; failover and ingest stall ms per kill, then loss and duplicates. */
+async function failovers(cluster: LocalCluster): Promise<{ failoverMs: number[]; natsStallMs: number[]; acked: number; lost: number; duplicated: number }> {
   const logger = createLogger({ servers: cluster.nats.map((server) => server.url), service: "bench-failover", shards: SHARDS, onError: () => undefined });
   let logged = 0;
   const perTick = Math.max(1, Math.round(STEADY_RATE / 100));
@@ -147,6 +151,31 @@ async function failovers(cluster: LocalCluster): Promise<{ failoverMs: number[];
     await cluster.restartNode(victim);
     await until(async () => (balanced(await owners(witness.httpUrl), cluster.nodes.length) ? true : undefined), "the balanced layout");
   }
+  const natsStallMs: number[] = [];
+  if (NATS_KILLS > 0) {
+    // A client of its own for the replica check: the servers in turn are killed under it.
+    const nc = await connect({ servers: cluster.nats.map((server) => server.url), maxReconnectAttempts: -1 });
+    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+    try {
+      for (let round = 0; round < NATS_KILLS; round++) {
+        const victim = round % cluster.nats.length;
+        // Killing a server while another still catches up would leave the WAL without a quorum: wait for every replica.
+        await until(async () => {
+          const info = await jsm.streams.info(WAL_STREAM).catch(() => undefined);
+          return info?.cluster?.leader && (info.cluster.replicas ?? []).every((replica) => replica.current) ? true : undefined;
+        }, "every WAL replica current");
+        const loggedAtKill = logged;
+        await cluster.killNats(victim);
+        const killedAt = performance.now();
+        await until(async () => (logger.stats().acked >= loggedAtKill + perTick * 10 ? true : undefined), `acks after killing ${cluster.nats[victim].name}`, SETTLE_TIMEOUT_MS, 20);
+        natsStallMs.push(Math.round(performance.now() - killedAt));
+        console.error(`nats kill ${round + 1}/${NATS_KILLS}: ${cluster.nats[victim].name} -> events logged after it acked in ${natsStallMs[natsStallMs.length - 1]} ms`);
+        await cluster.restartNats(victim);
+      }
+    } finally {
+      await nc.close();
+    }
+  }
   clearInterval(timer);
   await logger.flush();
   const stats = logger.stats();
@@ -157,7 +186,7 @@ async function failovers(cluster: LocalCluster): Promise<{ failoverMs: number[];
     const found = await exportedSeqnos(cluster.nodes[0].httpUrl, "service:bench-failover");
     return found.length >= stats.acked ? found : undefined;
   }, "every acked failover event");
-  return { failoverMs, acked: stats.acked, ...lossAndDuplicates(seqnos, stats.acked) };
+  return { failoverMs, natsStallMs, acked: stats.acked, ...lossAndDuplicates(seqnos, stats.acked) };
 }
 
 const rss = new RssSampler();
@@ -182,18 +211,19 @@ try {
     rss,
   );
 
-  console.error(`failover: ${KILLS} kill -9 rounds under ${STEADY_RATE} events/s…`);
+  console.error(`failover: ${KILLS} node and ${NATS_KILLS} nats-server kill -9 rounds under ${STEADY_RATE} events/s…`);
   const failover = await failovers(cluster);
   await cluster.stop();
 
   const sorted = [...failover.failoverMs].sort((a, b) => a - b);
+  const stalls = [...failover.natsStallMs].sort((a, b) => a - b);
   const result = {
     seconds: SECONDS,
     shards: SHARDS,
     single: singleResult,
     cluster: clusterResult,
     ratio: Math.round((clusterResult.eventsPerSecond / singleResult.eventsPerSecond) * 100) / 100,
-    failover: { kills: KILLS, p50Ms: sorted[Math.floor((sorted.length - 1) / 2)], maxMs: sorted[sorted.length - 1], allMs: failover.failoverMs, acked: failover.acked, lost: failover.lost, duplicated: failover.duplicated },
+    failover: { kills: KILLS, p50Ms: sorted[Math.floor((sorted.length - 1) / 2)], maxMs: sorted[sorted.length - 1], allMs: failover.failoverMs, natsKills: NATS_KILLS, natsStallP50Ms: stalls[Math.floor((stalls.length - 1) / 2)], natsStallMaxMs: stalls[stalls.length - 1], natsStallAllMs: failover.natsStallMs, acked: failover.acked, lost: failover.lost, duplicated: failover.duplicated },
   };
   const sum = (peaks: Record<string, number>) => Object.values(peaks).reduce((total, mb) => total + mb, 0);
   console.log(`
@@ -202,7 +232,9 @@ try {
 | single node (R1, local segments) | ${singleResult.eventsPerSecond.toLocaleString("en-US")} | ${singleResult.ackMs.p50} / ${singleResult.ackMs.p99} / ${singleResult.ackMs.p999} | ${sum(singleResult.peakRssMb)} MB |
 | 3-node cluster (R3 WAL + segments) | ${clusterResult.eventsPerSecond.toLocaleString("en-US")} (${result.ratio}x) | ${clusterResult.ackMs.p50} / ${clusterResult.ackMs.p99} / ${clusterResult.ackMs.p999} | ${sum(clusterResult.peakRssMb)} MB |
 
-failover over ${KILLS} kill -9: p50 ${result.failover.p50Ms} ms, max ${result.failover.maxMs} ms; ${failover.acked.toLocaleString("en-US")} events acked, ${failover.lost} lost, ${failover.duplicated} duplicated`);
+failover over ${KILLS} kill -9 of a node: p50 ${result.failover.p50Ms} ms, max ${result.failover.maxMs} ms
+ingest stall over ${NATS_KILLS} kill -9 of a nats-server: p50 ${result.failover.natsStallP50Ms ?? "-"} ms, max ${result.failover.natsStallMaxMs ?? "-"} ms
+${failover.acked.toLocaleString("en-US")} events acked, ${failover.lost} lost, ${failover.duplicated} duplicated`);
   if (args.json) await Bun.write(String(args.json), JSON.stringify(result, null, 2));
   if (failover.lost > 0 || failover.duplicated > 0) process.exitCode = 1;
 } finally {

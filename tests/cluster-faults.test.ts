@@ -6,7 +6,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { createLogger, type SluiceLogger } from "../src/sdk/index.ts";
+import { SluiceLogger } from "../src/sdk/index.ts";
+import type { PublishFunction } from "../src/sdk/shipper.ts";
+import { decodeBatch } from "../src/protocol/wal-batch.ts";
+import { decompressWalPayload } from "../src/protocol/wal-compression.ts";
 import { startLocalCluster, type LocalCluster } from "../scripts/local-cluster/local-cluster.ts";
 import { clusterStatus, lossAndDuplicates, waitForSeqnos, ownedCounts, waitForOwners } from "./helpers/cluster.ts";
 import { cleanupTestResources, getJson, tempDir } from "./helpers/processes.ts";
@@ -20,6 +23,39 @@ const EVENTS_PER_TICK = 10;
 const FAILOVER_MAX_MS = 10_000;
 
 afterAll(cleanupTestResources);
+
+/**
+ * Every publish the SDK made, by message id: subject, payload and each try's answer.
+ * When an event goes missing, it says which WAL message (stream sequence, shard) held it.
+ */
+class PublishLedger {
+  private readonly batches = new Map<string, { subject: string; payload: Uint8Array; encoding: string; tries: string[] }>();
+  wrap = (publish: PublishFunction): PublishFunction => async (subject, payload, options) => {
+    const entry = this.batches.get(options.msgID) ?? { subject, payload, encoding: options.headers?.get("Content-Encoding") ?? "", tries: [] };
+    this.batches.set(options.msgID, entry);
+    const at = new Date().toISOString();
+    try {
+      const ack = (await publish(subject, payload, options)) as { duplicate: boolean; seq?: number };
+      entry.tries.push(`${at} seq ${ack.seq}${ack.duplicate ? " (duplicate)" : ""}`);
+      return ack;
+    } catch (error) {
+      entry.tries.push(`${at} ${(error as Error).message}`);
+      throw error;
+    }
+  };
+  /** The publishes that carried `seqno`. */
+  describe(seqno: number): string[] {
+    const wanted = `steady event ${seqno}`;
+    const found: string[] = [];
+    for (const [id, entry] of this.batches) {
+      const bytes = decompressWalPayload(entry.payload, entry.encoding);
+      if (!bytes.ok) continue;
+      const decoded = decodeBatch(bytes.bytes);
+      if (decoded.ok && decoded.events.some((event) => event.message === wanted)) found.push(`${id} on ${entry.subject}: ${entry.tries.join("; ")}`);
+    }
+    return found;
+  }
+}
 
 class SteadyLoad {
   private timer?: ReturnType<typeof setInterval>;
@@ -42,6 +78,7 @@ class SteadyLoad {
 describe("a 3-node cluster under faults", () => {
   let cluster: LocalCluster | undefined;
   let logger: SluiceLogger | undefined;
+  const ledger = new PublishLedger();
   afterAll(async () => {
     await logger?.close().catch(() => undefined);
     await cluster?.stop();
@@ -71,7 +108,7 @@ describe("a 3-node cluster under faults", () => {
     expect(status.replication.wal.replicas).toBe(3);
     expect(status.replication.segments.replicas).toBe(3);
 
-    logger = createLogger({ servers: cluster.nats.map((server) => server.url), service: "faults", shards: SHARDS, onError: () => undefined });
+    logger = new SluiceLogger({ servers: cluster.nats.map((server) => server.url), service: "faults", shards: SHARDS, onError: () => undefined }, { wrapPublish: ledger.wrap });
     const load = new SteadyLoad(logger);
     load.start();
     const progressed = async (what: string) => {
@@ -120,7 +157,11 @@ describe("a 3-node cluster under faults", () => {
     expect({ refused: load.refused, dropped: stats.dropped, failed: stats.failedEvents }).toEqual({ refused: 0, dropped: 0, failed: 0 });
     expect(stats.acked).toBe(load.logged);
     for (const index of [0, 2]) {
-      const seqnos = await waitForSeqnos(url(index), load.logged, 30_000);
+      const seqnos = await waitForSeqnos(url(index), load.logged, 30_000).catch((error: Error) => {
+        const first = /missing \d+ \(first: (\d+)/.exec(error.message)?.[1];
+        if (first !== undefined) console.error(`the publish of seqno ${first}: ${ledger.describe(Number(first)).join(" | ") || "none found"}`);
+        throw error;
+      });
       expect(lossAndDuplicates(seqnos, load.logged)).toEqual({ lost: 0, duplicated: 0 });
     }
     expect(ownedCounts(await clusterStatus(url(2)))).toEqual(even);

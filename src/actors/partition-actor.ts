@@ -82,6 +82,12 @@ export class PartitionActor implements Actor<PartitionMessage> {
    */
   private durable = new Set<number>();
   private recovered = false;
+  /**
+   * The highest WAL consumer ack floor read so far: a restart recreates the consumer
+   * from here even if the one it replaces reports none yet (a new consumer reads 0 until
+   * its first ack).
+   */
+  private walFloorSeen = 0;
   private sealing = false;
   private flushing = false;
   private roomWaiters: (() => void)[] = [];
@@ -124,8 +130,11 @@ export class PartitionActor implements Actor<PartitionMessage> {
     // now, rather than after the ack wait of a previous (dead) incarnation.
     // Both wait out a WAL leader election (bounded) rather than fail the start.
     this.startPhase = "recreating the WAL consumer";
-    const ackFloor = { seen: 0 };
+    const ackFloor = { seen: this.walFloorSeen };
     await untilJetStreamAnswers(`shard ${shard} consumer`, () => recreateShardConsumer(jsm, shard, ackFloor), this.options.log);
+    this.walFloorSeen = ackFloor.seen;
+    const startSeq = ackFloor.seen + 1;
+    this.options.log(`${this.name}: consuming the WAL from seq ${startSeq}`);
     this.startPhase = "binding the WAL consumer";
     const consumer = await untilJetStreamAnswers(`shard ${shard} consumer`, () => js.consumers.get(WAL_STREAM, shardConsumerName(shard)), this.options.log);
     this.messages = await consumer.consume({ max_messages: CONSUME_MESSAGES_MAX });
@@ -136,6 +145,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
         if (!this.recovered) {
           // The first delivery after a (re)start is the lowest unacked sequence: what
           // segments hold from there on was sealed but maybe not acked before a crash.
+          // Before anything is acked: a consumer that jumped over messages must not move the ack floor past them.
+          await this.checkNothingSkipped(startSeq, message.seq);
           this.durable = await this.store!.durableSeqsFrom(message.seq);
           this.recovered = true;
         }
@@ -158,6 +169,24 @@ export class PartitionActor implements Actor<PartitionMessage> {
       this.tickQueued = true;
       context.self({ type: "tick" });
     }, this.options.tickMs ?? Math.max(10, Math.min(100, this.options.flushIntervalMs / 2)));
+  }
+
+  /**
+   * Fails the partition (it restarts and recreates its consumer) when the consumer's
+   * first delivery jumped over messages of the shard that the stream holds from
+   * `startSeq`. nats-server 2.9 does that when the consumer's leader is a server still
+   * catching up after a restart: it starts from that server's own first sequence.
+   */
+  private async checkNothingSkipped(startSeq: number, firstDelivered: number): Promise<void> {
+    if (firstDelivered <= startSeq) return;
+    const { shard, jsm } = this.options;
+    // next_by_subj is in the server's message-get API since 2.9, not in the client's request type.
+    const request = { seq: startSeq, next_by_subj: walShardFilter(shard) } as unknown as { seq: number };
+    const stored = await untilJetStreamAnswers(`shard ${shard} WAL`, () => jsm.streams.getMessage(WAL_STREAM, request), this.options.log);
+    const skipped = skippedWalMessage(startSeq, firstDelivered, stored?.seq);
+    if (skipped !== undefined) {
+      throw new Error(`shard ${shard}: the WAL consumer started at seq ${startSeq} but first delivered seq ${firstDelivered}, skipping seq ${skipped} that the stream holds (its leader was a server still catching up); recreating it`);
+    }
   }
 
   /** Forgets sealed sequences JetStream can no longer redeliver (at or below the consumer's ack floor; the WAL trimmer reads it). */
@@ -384,6 +413,15 @@ function replySubject(message: JsMsg): string {
   const reply = (message as JsMsg & { reply?: unknown }).reply;
   if (typeof reply !== "string" || reply === "") throw new Error(`WAL message ${message.seq} has no reply subject`);
   return reply;
+}
+
+/**
+ * The first message of the shard a consumer started at `startSeq` skipped, if any:
+ * `firstStored` is the stream leader's first message of the shard at or after
+ * `startSeq` (undefined: none). Pure.
+ */
+export function skippedWalMessage(startSeq: number, firstDelivered: number, firstStored: number | undefined): number | undefined {
+  return firstStored !== undefined && firstStored >= startSeq && firstStored < firstDelivered ? firstStored : undefined;
 }
 
 /**
