@@ -1,27 +1,27 @@
 // The partition's check on its WAL consumer's first delivery: nats-server 2.9 can start
 // a consumer whose leader is still catching up after a restart from that server's own
-// first sequence, jumping over messages the stream holds. The fault test meets it
+// idea of the stream, jumping over messages the stream holds. The fault test meets it
 // under a nats-server kill; these pin down the rule.
 
 import { describe, expect, test } from "bun:test";
 import { skippedWalMessage } from "../src/actors/partition-actor.ts";
 
-describe("skippedWalMessage", () => {
-  test("a first delivery past a message the stream holds from the start is a skip", () => {
-    // The case seen: started at 64, the stream's first message of the shard is 69, the consumer delivered 75 first.
-    expect(skippedWalMessage(64, 75, 69)).toBe(69);
+describe("skippedWalMessage(startSeq, firstDelivered, firstStored)", () => {
+  test.each([
+    // The case seen: started at 64, the stream's first message of the shard from 64 is 69, the consumer delivered 75 first.
+    ["a first delivery past a message the stream holds", 64, 75, 69, 69],
+    ["the start sequence itself jumped over", 64, 75, 64, 64],
+  ])("%s is a skip", (_, start, delivered, stored, skipped) => {
+    expect(skippedWalMessage(start, delivered, stored)).toBe(skipped);
   });
 
-  test("a first delivery of the stream's first message from the start is no skip", () => {
-    expect(skippedWalMessage(64, 69, 69)).toBeUndefined();
-    expect(skippedWalMessage(64, 64, 64)).toBeUndefined();
-  });
-
-  test("a shard with no message from the start has nothing to skip", () => {
-    expect(skippedWalMessage(64, 75, undefined)).toBeUndefined();
-  });
-
-  test("a stored message before the start (an answer that ignored it) is not taken for a skip", () => {
-    expect(skippedWalMessage(64, 75, 12)).toBeUndefined();
+  test.each([
+    ["the stream's first message from the start delivered first", 64, 69, 69],
+    ["the start message delivered first", 64, 64, 64],
+    ["no message of the shard from the start", 64, 75, undefined],
+    ["an answer before the start (a server that ignored it)", 64, 75, 12],
+    ["a stored message after the first delivery", 64, 75, 80],
+  ])("%s is no skip", (_, start, delivered, stored) => {
+    expect(skippedWalMessage(start, delivered, stored)).toBeUndefined();
   });
 });

@@ -88,6 +88,11 @@ export class PartitionActor implements Actor<PartitionMessage> {
    * its first ack).
    */
   private walFloorSeen = 0;
+  /**
+   * Set when the consumer jumped over messages: its ack floor may then stand past them
+   * (JetStream moves it to its own start), so the restart goes on from walFloorSeen alone.
+   */
+  private consumerFloorUntrusted = false;
   private sealing = false;
   private flushing = false;
   private roomWaiters: (() => void)[] = [];
@@ -131,7 +136,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
     // Both wait out a WAL leader election (bounded) rather than fail the start.
     this.startPhase = "recreating the WAL consumer";
     const ackFloor = { seen: this.walFloorSeen };
-    await untilJetStreamAnswers(`shard ${shard} consumer`, () => recreateShardConsumer(jsm, shard, ackFloor), this.options.log);
+    const readFloor = !this.consumerFloorUntrusted;
+    await untilJetStreamAnswers(`shard ${shard} consumer`, () => recreateShardConsumer(jsm, shard, ackFloor, readFloor), this.options.log);
+    this.consumerFloorUntrusted = false;
     this.walFloorSeen = ackFloor.seen;
     const startSeq = ackFloor.seen + 1;
     this.options.log(`${this.name}: consuming the WAL from seq ${startSeq}`);
@@ -183,8 +190,15 @@ export class PartitionActor implements Actor<PartitionMessage> {
     // next_by_subj is in the server's message-get API since 2.9, not in the client's request type.
     const request = { seq: startSeq, next_by_subj: walShardFilter(shard) } as unknown as { seq: number };
     const stored = await untilJetStreamAnswers(`shard ${shard} WAL`, () => jsm.streams.getMessage(WAL_STREAM, request), this.options.log);
-    const skipped = skippedWalMessage(startSeq, firstDelivered, stored?.seq);
+    // A server that ignored next_by_subj answers with whatever message is at startSeq: that says nothing about this shard.
+    const ofShard = stored && parseWalSubject(stored.subject)?.shard === shard ? stored.seq : undefined;
+    const skipped = skippedWalMessage(startSeq, firstDelivered, ofShard);
     if (skipped !== undefined) {
+      // Nothing was acked on this consumer, so the WAL is consumed up to startSeq - 1 and no further,
+      // whatever floor the consumer now reports. The restart starts there; a next holder elsewhere
+      // finds no consumer and replays the WAL, recognizing what segments hold.
+      this.consumerFloorUntrusted = true;
+      await jsm.consumers.delete(WAL_STREAM, shardConsumerName(shard)).catch((error) => this.options.log(`${this.name}: could not delete the consumer that jumped (the restart replaces it): ${describe(error)}`));
       throw new Error(`shard ${shard}: the WAL consumer started at seq ${startSeq} but first delivered seq ${firstDelivered}, skipping seq ${skipped} that the stream holds (its leader was a server still catching up); recreating it`);
     }
   }
@@ -432,12 +446,13 @@ export function skippedWalMessage(startSeq: number, firstDelivered: number, firs
 /**
  * `ackFloor.seen` carries the highest ack floor read across tries: a try that deleted the
  * consumer and then timed out must not make the next one start over from the stream's
- * first message.
+ * first message. `readFloor` false: the old consumer's floor is not taken (it jumped).
  */
-async function recreateShardConsumer(jsm: JetStreamManager, shard: number, ackFloor: { seen: number }): Promise<void> {
+async function recreateShardConsumer(jsm: JetStreamManager, shard: number, ackFloor: { seen: number }, readFloor: boolean): Promise<void> {
   const name = shardConsumerName(shard);
   try {
-    ackFloor.seen = Math.max(ackFloor.seen, (await jsm.consumers.info(WAL_STREAM, name)).ack_floor.stream_seq);
+    const floor = (await jsm.consumers.info(WAL_STREAM, name)).ack_floor.stream_seq;
+    if (readFloor) ackFloor.seen = Math.max(ackFloor.seen, floor);
     await jsm.consumers.delete(WAL_STREAM, name);
   } catch (error) {
     if (!/not found/i.test(describe(error))) throw error;
