@@ -72,9 +72,17 @@ describe("withSealedSegment", () => {
     const before = validManifest();
     const sealed = segment(3);
     const after = withSealedSegment(before, sealed, 400);
-    expect(after).toEqual({ version: 1, shard: 3, lastSeq: 400, nextSegmentNumber: 4, segments: [segment(1), segment(2), segment(3)] });
+    expect(after).toEqual({ version: 1, shard: 3, lastSeq: 400, walFloor: 0, nextSegmentNumber: 4, segments: [segment(1), segment(2), segment(3)] });
     expect(before).toEqual(validManifest());
     expect(validateManifest(after, 3)).toEqual(after);
+  });
+
+  test("the WAL floor goes up with a seal and never down; a manifest without one reads as 0", () => {
+    const first = withSealedSegment(validManifest(), segment(3), 400, 390);
+    expect(first.walFloor).toBe(390);
+    expect(withSealedSegment(first, segment(4, { minSeq: 401, maxSeq: 420 }), 420, 120).walFloor).toBe(390);
+    expect(withSealedSegment(first, segment(4, { minSeq: 401, maxSeq: 420 }), 420).walFloor).toBe(390);
+    expect(validateManifest(first, 3)).toEqual(first);
   });
 
   test("sealing at the current lastSeq is allowed (a seal of nothing new)", () => {
@@ -86,13 +94,13 @@ describe("withSealedSegment", () => {
   });
 
   test("from the empty manifest", () => {
-    expect(withSealedSegment(emptyManifest(0), segment(1), 100)).toEqual({ version: 1, shard: 0, lastSeq: 100, nextSegmentNumber: 2, segments: [segment(1)] });
+    expect(withSealedSegment(emptyManifest(0), segment(1), 100)).toEqual({ version: 1, shard: 0, lastSeq: 100, walFloor: 0, nextSegmentNumber: 2, segments: [segment(1)] });
   });
 
   test("publishing segment 7 into a manifest whose nextSegmentNumber is 5 gives 8 (above every number used)", () => {
     const before: ShardManifest = { ...validManifest(), nextSegmentNumber: 5 };
     const after = withSealedSegment(before, segment(7), 800);
-    expect(after).toEqual({ version: 1, shard: 3, lastSeq: 800, nextSegmentNumber: 8, segments: [segment(1), segment(2), segment(7)] });
+    expect(after).toEqual({ version: 1, shard: 3, lastSeq: 800, walFloor: 0, nextSegmentNumber: 8, segments: [segment(1), segment(2), segment(7)] });
     expect(validateManifest(after, 3)).toEqual(after);
   });
 
@@ -115,7 +123,7 @@ describe("withCompaction", () => {
     expect(sealed.nextSegmentNumber).toBe(7);
     const output = segment(5, { minSeq: 201, maxSeq: 400, rows: 5000, level: 1 });
     const after = withCompaction(sealed, [segment(2).file, segment(3).file], output);
-    expect(after).toEqual({ version: 1, shard: 3, lastSeq: 700, nextSegmentNumber: 7, segments: [segment(1), output, segment(4), segment(6)] });
+    expect(after).toEqual({ version: 1, shard: 3, lastSeq: 700, walFloor: 0, nextSegmentNumber: 7, segments: [segment(1), output, segment(4), segment(6)] });
     expect(validateManifest(after, 3)).toEqual(after);
   });
 
@@ -164,6 +172,8 @@ describe("validateManifest", () => {
     ["fractional lastSeq", (manifest) => ({ ...manifest, lastSeq: 300.5 }), "bad lastSeq"],
     ["lastSeq as text", (manifest) => ({ ...manifest, lastSeq: "300" }), "bad lastSeq"],
     ["lastSeq past 2^53", (manifest) => ({ ...manifest, lastSeq: 2 ** 53 }), "bad lastSeq"],
+    ["negative walFloor", (manifest) => ({ ...manifest, walFloor: -1 }), "bad walFloor"],
+    ["walFloor as text", (manifest) => ({ ...manifest, walFloor: "300" }), "bad walFloor"],
     ["nextSegmentNumber 0", (manifest) => ({ ...manifest, nextSegmentNumber: 0 }), "bad nextSegmentNumber"],
     ["nextSegmentNumber NaN", (manifest) => ({ ...manifest, nextSegmentNumber: Number.NaN }), "bad nextSegmentNumber"],
     ["segments not a list", (manifest) => ({ ...manifest, segments: {} }), "segments is not a list"],

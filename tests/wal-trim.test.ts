@@ -1,14 +1,17 @@
 // Goal: acknowledged WAL messages are purged (limits retention, trimmed below the
 // lowest shard ack floor), including when some shards are quiet, and never before
-// every shard has acked them. Method: purgeBelow as a table of cases; then a real
-// node fed on one shard only, whose WAL must empty once events are searchable.
+// every shard has acked them, nor above a shard's manifest WAL floor whatever its
+// consumer's ack floor says. Method: purgeBelow as a table of cases; a trimmer on a
+// real nats-server whose consumer's ack floor stands past a message never delivered;
+// then a real node fed on one shard only, whose WAL must empty once events are searchable.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
-import { purgeBelow } from "../src/nats/wal-trimmer.ts";
-import { walSubject } from "../src/protocol/subjects.ts";
-import { countEvents, getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { ensureWalStream } from "../src/nats/wal.ts";
+import { purgeBelow, WalTrimmer } from "../src/nats/wal-trimmer.ts";
+import { shardConsumerName, walShardFilter, walSubject, WAL_STREAM } from "../src/protocol/subjects.ts";
+import { countEvents, getJson, startTestNats, startTestNode, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 describe("purgeBelow", () => {
@@ -47,4 +50,32 @@ test("the WAL empties after sealing even though three of four shards are quiet",
     return body.storage_utilization.wal.messages === 0;
   }, { timeoutMs: 20_000, what: "the WAL to be trimmed" });
   expect(await countEvents(node.httpUrl, "service=trim")).toBe(20);
+});
+
+test("a consumer's ack floor past a message never delivered does not purge it: the manifest WAL floor holds", async () => {
+  // nats-server 2.9 can move a consumer's ack floor past messages it never delivered (a
+  // leader still catching up after a restart); here a consumer started past them does the same.
+  const server = await startTestNats();
+  const client = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(client);
+    await ensureWalStream(jsm, { shards: 1, maxBytes: 64 * 1024 * 1024, maxMessageBytes: 1024 * 1024, replicas: 1 });
+    const js = jetstream(client);
+    for (let index = 1; index <= 10; index++) await js.publish(walSubject("default", 0), new TextEncoder().encode(`m${index}`));
+    await jsm.consumers.add(WAL_STREAM, { durable_name: shardConsumerName(0), filter_subject: walShardFilter(0), ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 9 });
+    const consumer = await js.consumers.get(WAL_STREAM, shardConsumerName(0));
+    for (let index = 0; index < 2; index++) {
+      const message = await consumer.next({ expires: 5_000 });
+      await message!.ackAck();
+    }
+    expect((await jsm.consumers.info(WAL_STREAM, shardConsumerName(0))).ack_floor.stream_seq).toBe(10);
+    // Segments hold messages 1..4 only.
+    const trimmer = new WalTrimmer({ jsm, shards: 1, walFloors: async () => [4] });
+    await trimmer.trimNow();
+    const state = (await jsm.streams.info(WAL_STREAM)).state;
+    expect({ first: state.first_seq, messages: state.messages }).toEqual({ first: 5, messages: 6 });
+  } finally {
+    await client.close();
+    await server.stop();
+  }
 });

@@ -24,7 +24,8 @@ import { FencedError } from "../cluster/replicated-manifest.ts";
 import { untilJetStreamAnswers } from "../nats/jetstream-wait.ts";
 
 export type PartitionMessage =
-  | { type: "wal"; message: JsMsg }
+  /** `incarnation`: the start that consumed it; a delivery left in the mailbox by an earlier one is dropped (the new consumer delivers it again). */
+  | { type: "wal"; message: JsMsg; incarnation: number }
   | { type: "tick" };
 
 export interface SealPolicy {
@@ -62,6 +63,10 @@ if (INGEST_EVENTS_PER_REQUEST_MAX > EVENTS_PER_MESSAGE_MAX) throw new Error("par
  * this long: soon enough for a renewal or a new holder, late enough not to spin on it.
  */
 const UNTRUSTED_NAK_DELAY_MS = 250;
+/** A WAL floor with no seal (see ShardStore.publishWalFloor) is published at most this often: replays come in bursts. */
+const WAL_FLOOR_PUBLISH_INTERVAL_MS = 1_000;
+/** Deliveries handed back (NAK) remembered for the WAL floor; past this many the floor waits for the next start. */
+const HANDED_BACK_TRACKED_MAX = 10_000;
 /** Rejections echoed per WAL message on the rejects subject. */
 const REJECTIONS_PUBLISHED_MAX = 100;
 
@@ -82,17 +87,19 @@ export class PartitionActor implements Actor<PartitionMessage> {
    */
   private durable = new Set<number>();
   private recovered = false;
+  /** Counts starts: deliveries are tagged with it. */
+  private incarnation = 0;
   /**
-   * The highest WAL consumer ack floor read so far: a restart recreates the consumer
-   * from here even if the one it replaces reports none yet (a new consumer reads 0 until
-   * its first ack).
+   * The highest stream sequence handled since start (from the manifest's WAL floor on),
+   * and deliveries handed back (NAK) not handled since: what the WAL floor written with
+   * each seal may not pass. Past HANDED_BACK_TRACKED_MAX of them the floor stays put
+   * until the next start.
    */
-  private walFloorSeen = 0;
-  /**
-   * Set when the consumer jumped over messages: its ack floor may then stand past them
-   * (JetStream moves it to its own start), so the restart goes on from walFloorSeen alone.
-   */
-  private consumerFloorUntrusted = false;
+  private maxHandledSeq = 0;
+  private handedBack = new Set<number>();
+  private handedBackOverflow = false;
+  private floorPublishing = false;
+  private floorPublishedAtMs = 0;
   private sealing = false;
   private flushing = false;
   private roomWaiters: (() => void)[] = [];
@@ -117,6 +124,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
     this.durable = new Set();
     this.recovered = false;
     this.moreWaiting = false;
+    this.handedBack = new Set();
+    this.handedBackOverflow = false;
+    const incarnation = ++this.incarnation;
     this.startPhase = "opening the shard store (manifest, segments)";
     this.store = await ShardStore.open({
       shard,
@@ -130,17 +140,17 @@ export class PartitionActor implements Actor<PartitionMessage> {
       onRejectedRows: (rows) => this.reportStorageRejects(rows),
       log: this.options.log,
       manifestStore: this.options.manifestStore,
+      walFloorAfter: (sealing) => this.walFloorAfter(sealing),
     });
-    // Recreating the durable consumer makes JetStream redeliver every unacked message
-    // now, rather than after the ack wait of a previous (dead) incarnation.
-    // Both wait out a WAL leader election (bounded) rather than fail the start.
+    // The consumer is recreated from the manifest's WAL floor, not the old consumer's
+    // ack floor (see ShardManifest.walFloor): JetStream redelivers everything after it
+    // now, rather than after the ack wait of a previous (dead) incarnation, and what
+    // segments already hold is recognized and acked. Both steps wait out a WAL leader
+    // election (bounded) rather than fail the start.
     this.startPhase = "recreating the WAL consumer";
-    const ackFloor = { seen: this.walFloorSeen };
-    const readFloor = !this.consumerFloorUntrusted;
-    await untilJetStreamAnswers(`shard ${shard} consumer`, () => recreateShardConsumer(jsm, shard, ackFloor, readFloor), this.options.log);
-    this.consumerFloorUntrusted = false;
-    this.walFloorSeen = ackFloor.seen;
-    const startSeq = ackFloor.seen + 1;
+    const startSeq = this.store.walFloor + 1;
+    this.maxHandledSeq = startSeq - 1;
+    await untilJetStreamAnswers(`shard ${shard} consumer`, () => recreateShardConsumer(jsm, shard, startSeq), this.options.log);
     this.options.log(`${this.name}: consuming the WAL from seq ${startSeq}`);
     this.startPhase = "binding the WAL consumer";
     const consumer = await untilJetStreamAnswers(`shard ${shard} consumer`, () => js.consumers.get(WAL_STREAM, shardConsumerName(shard)), this.options.log);
@@ -161,10 +171,12 @@ export class PartitionActor implements Actor<PartitionMessage> {
         if (this.stopping) break;
         if (this.options.trusted?.() === false) {
           // The lease is not trusted (renewals late, or lost): hand the message back, for us once renewed or for the next holder.
+          if (this.handedBack.size < HANDED_BACK_TRACKED_MAX) this.handedBack.add(message.seq);
+          else this.handedBackOverflow = true;
           message.nak(UNTRUSTED_NAK_DELAY_MS);
           continue;
         }
-        await context.mailbox.put({ type: "wal", message });
+        await context.mailbox.put({ type: "wal", message, incarnation });
       }
     })().catch((error) => {
       if (!this.stopping) context.fail(error);
@@ -194,13 +206,23 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const ofShard = stored && parseWalSubject(stored.subject)?.shard === shard ? stored.seq : undefined;
     const skipped = skippedWalMessage(startSeq, firstDelivered, ofShard);
     if (skipped !== undefined) {
-      // Nothing was acked on this consumer, so the WAL is consumed up to startSeq - 1 and no further,
-      // whatever floor the consumer now reports. The restart starts there; a next holder elsewhere
-      // finds no consumer and replays the WAL, recognizing what segments hold.
-      this.consumerFloorUntrusted = true;
-      await jsm.consumers.delete(WAL_STREAM, shardConsumerName(shard)).catch((error) => this.options.log(`${this.name}: could not delete the consumer that jumped (the restart replaces it): ${describe(error)}`));
+      // Nothing was sealed from this consumer, so the manifest's WAL floor still stands below the message; the restart starts there.
       throw new Error(`shard ${shard}: the WAL consumer started at seq ${startSeq} but first delivered seq ${firstDelivered}, skipping seq ${skipped} that the stream holds (its leader was a server still catching up); recreating it`);
     }
+  }
+
+  /**
+   * The WAL floor once `sealing` is in a segment: below the lowest message still held
+   * (or handed back), else the highest handled. Deliveries come in stream order from the
+   * start (checked at the first), so every message of the shard up to it is handled.
+   */
+  private walFloorAfter(sealing: readonly number[]): number | undefined {
+    if (this.handedBackOverflow) return undefined;
+    const sealed = new Set(sealing);
+    let lowest = Infinity;
+    for (const seq of this.held.keys()) if (seq < lowest && !sealed.has(seq)) lowest = seq;
+    for (const seq of this.handedBack) if (seq < lowest) lowest = seq;
+    return lowest === Infinity ? this.maxHandledSeq : lowest - 1;
   }
 
   /** Forgets sealed sequences JetStream can no longer redeliver (at or below the consumer's ack floor; the WAL trimmer reads it). */
@@ -211,6 +233,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   handle(message: PartitionMessage, context: ActorContext<PartitionMessage>): void {
     switch (message.type) {
       case "wal": {
+        if (message.incarnation !== this.incarnation) return;
         // The stored time is parsed out of the reply subject on every access: read it once.
         const ingestUs = Number(message.message.timestampNanos / 1000n);
         this.noteLag(message.message, ingestUs, context);
@@ -301,6 +324,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const store = this.store!;
     const seq = message.seq;
     this.counters.messages++;
+    if (seq > this.maxHandledSeq) this.maxHandledSeq = seq;
+    this.handedBack.delete(seq);
     if (this.durable.has(seq)) {
       // Already in a segment (a replay after a crash between publish and ack, or a lost ack).
       this.counters.replaysSkipped++;
@@ -385,7 +410,19 @@ export class PartitionActor implements Actor<PartitionMessage> {
           this.flushing = false;
           context.fail(new Error(`${this.name}: flush failed`, { cause: error }));
         });
+    } else if (this.floorLagsIdle(store) && Date.now() - this.floorPublishedAtMs >= WAL_FLOOR_PUBLISH_INTERVAL_MS) {
+      this.floorPublishing = true;
+      this.floorPublishedAtMs = Date.now();
+      store
+        .publishWalFloor(this.maxHandledSeq)
+        .catch((error) => context.fail(new Error(`${this.name}: publishing the WAL floor failed`, { cause: error })))
+        .finally(() => (this.floorPublishing = false));
     }
+  }
+
+  /** Everything handled is durable (nothing held or handed back) but the manifest's WAL floor is behind it. */
+  private floorLagsIdle(store: ShardStore): boolean {
+    return this.recovered && !this.sealing && !this.floorPublishing && this.held.size === 0 && this.handedBack.size === 0 && !this.handedBackOverflow && this.maxHandledSeq > store.walFloor;
   }
 
   private maybeCompact(context: ActorContext<PartitionMessage>): void {
@@ -438,30 +475,17 @@ export function skippedWalMessage(startSeq: number, firstDelivered: number, firs
   return firstStored !== undefined && firstStored >= startSeq && firstStored < firstDelivered ? firstStored : undefined;
 }
 
-/**
- * Deletes and recreates a shard's durable consumer (see start), starting just after
- * the old one's ack floor: everything before it is acked, everything after it is
- * delivered again (what segments already hold is recognized and acked).
- */
-/**
- * `ackFloor.seen` carries the highest ack floor read across tries: a try that deleted the
- * consumer and then timed out must not make the next one start over from the stream's
- * first message. `readFloor` false: the old consumer's floor is not taken (it jumped).
- */
-async function recreateShardConsumer(jsm: JetStreamManager, shard: number, ackFloor: { seen: number }, readFloor: boolean): Promise<void> {
+/** Deletes and recreates a shard's durable consumer, delivering from `startSeq` on. */
+async function recreateShardConsumer(jsm: JetStreamManager, shard: number, startSeq: number): Promise<void> {
   const name = shardConsumerName(shard);
-  try {
-    const floor = (await jsm.consumers.info(WAL_STREAM, name)).ack_floor.stream_seq;
-    if (readFloor) ackFloor.seen = Math.max(ackFloor.seen, floor);
-    await jsm.consumers.delete(WAL_STREAM, name);
-  } catch (error) {
+  await jsm.consumers.delete(WAL_STREAM, name).catch((error) => {
     if (!/not found/i.test(describe(error))) throw error;
-  }
+  });
   await jsm.consumers.add(WAL_STREAM, {
     durable_name: name,
     filter_subject: walShardFilter(shard),
     ack_policy: AckPolicy.Explicit,
-    ...(ackFloor.seen > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: ackFloor.seen + 1 } : { deliver_policy: DeliverPolicy.All }),
+    ...(startSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq } : { deliver_policy: DeliverPolicy.All }),
     ack_wait: CONSUMER_ACK_WAIT_MS * 1_000_000,
     max_ack_pending: CONSUMER_MAX_ACK_PENDING,
     max_deliver: -1,

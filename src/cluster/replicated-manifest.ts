@@ -46,6 +46,13 @@ export function manifestKey(shard: number): string {
   return `shard.${shard}`;
 }
 
+/** The WAL floor of a shard's published manifest (0: none published, or none in it). */
+export async function publishedWalFloor(manifests: KV, shard: number): Promise<number> {
+  const entry = await manifests.get(manifestKey(shard));
+  if (!entry || entry.operation !== "PUT") return 0;
+  return validateManifest(entry.json<StoredManifest>().manifest, shard).walFloor ?? 0;
+}
+
 /** The object name of a shard's file, uploaded under `epoch`, in the segments bucket. */
 export function segmentObjectName(shard: number, epoch: number, file: string): string {
   return `${shardName(shard)}/e${epoch}/${file}`;

@@ -24,6 +24,13 @@ export type WalTrimmerMessage = { type: "tick" };
 export interface WalTrimmerOptions {
   jsm: JetStreamManager;
   shards: number;
+  /**
+   * Each shard's WAL floor from its published manifest (index = shard; see
+   * ShardManifest.walFloor), read after the consumers: nothing above it is purged even
+   * when a consumer's ack floor says otherwise (nats-server 2.9 can move an ack floor
+   * past messages it never delivered).
+   */
+  walFloors?: () => Promise<readonly number[]>;
   /** Each round's ack floor per shard (index = shard): partitions forget sealed sequences below it. */
   onAckFloors?: (floors: readonly number[]) => void;
   intervalMs?: number;
@@ -94,7 +101,8 @@ export class WalTrimmer implements Actor<WalTrimmerMessage> {
           }),
         );
         this.options.onAckFloors?.(shards.map((shard) => shard.ackFloor));
-        through = purgeBelow(lastSeq, shards);
+        const walFloors = await this.options.walFloors?.();
+        through = purgeBelow(lastSeq, walFloors ? shards.map((shard, index) => ({ ...shard, ackFloor: Math.min(shard.ackFloor, walFloors[index] ?? 0) })) : shards);
         if (shards.every((shard) => shard.ackPending === 0) || Date.now() >= deadline) break;
         await Bun.sleep(25);
       }

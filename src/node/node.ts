@@ -26,11 +26,12 @@ import { TailHub } from "../query/tail.ts";
 import { Duck } from "../storage/duckdb.ts";
 import { STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
 import { StorageWorkScheduler } from "../storage/work-scheduler.ts";
-import { dataPaths, type DataPaths } from "../storage/paths.ts";
+import { dataPaths, manifestPath, type DataPaths } from "../storage/paths.ts";
+import { readManifest } from "../storage/manifest.ts";
 import { NODE_ID_PATTERN, natsServers, type NodeOptions } from "./config.ts";
 import { openClusterBuckets } from "../cluster/buckets.ts";
 import { createClusterApi } from "../cluster/cluster-status.ts";
-import { ReplicatedManifestStore } from "../cluster/replicated-manifest.ts";
+import { publishedWalFloor, ReplicatedManifestStore } from "../cluster/replicated-manifest.ts";
 import { PartitionSet } from "./partitions.ts";
 import { ShardCoordinator } from "../cluster/shard-coordinator.ts";
 
@@ -185,7 +186,12 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     });
     await supervisor.spawn(flow, { capacity: 1, policy: "drop-oldest" });
     // The trimmer reads every shard consumer's ack floor anyway: partitions prune their replay guard from it.
-    const trimmer = new WalTrimmer({ jsm, shards: options.shards, onAckFloors: (floors) => partitions.forgetDurableThrough(floors) });
+    // Purges stop at each shard's manifest WAL floor too: a consumer's ack floor alone is not trusted (see ShardManifest.walFloor).
+    const shardList = Array.from({ length: options.shards }, (_, shard) => shard);
+    const walFloors = replicatedSegments
+      ? () => Promise.all(shardList.map((shard) => publishedWalFloor(buckets.manifests!, shard)))
+      : async () => shardList.map((shard) => readManifest(manifestPath(paths, shard), shard).walFloor ?? 0);
+    const trimmer = new WalTrimmer({ jsm, shards: options.shards, walFloors, onAckFloors: (floors) => partitions.forgetDurableThrough(floors) });
     await supervisor.spawn(trimmer, { capacity: 1, policy: "drop-oldest" });
     // HTTP comes up after the coordinator's first plan, so its URL is announced in the membership record up front.
     const server = Bun.serve({

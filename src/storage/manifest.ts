@@ -30,6 +30,14 @@ export interface ShardManifest {
   shard: number;
   /** Highest WAL sequence any segment of this shard holds (for status; replays are checked exactly). */
   lastSeq: number;
+  /**
+   * Every WAL message of this shard at or below this stream sequence is in a segment
+   * (or was refused): where a new holder resumes and below what the WAL may be purged.
+   * Written with each seal by the partition that handled the messages, it does not
+   * depend on the JetStream consumer's ack floor, which nats-server 2.9 can move past
+   * messages never delivered. Absent in manifests written before it: 0.
+   */
+  walFloor?: number;
   nextSegmentNumber: number;
   segments: SegmentMeta[];
 }
@@ -51,10 +59,10 @@ function nextNumberAfter(manifest: ShardManifest, segment: SegmentMeta): number 
   return Math.max(manifest.nextSegmentNumber, segmentNumberOf(segment.file) + 1);
 }
 
-/** Publishes a sealed segment: pure, returns the next manifest. */
-export function withSealedSegment(manifest: ShardManifest, segment: SegmentMeta, sealedSeq: number): ShardManifest {
+/** Publishes a sealed segment, and the WAL floor after it (never lowered): pure, returns the next manifest. */
+export function withSealedSegment(manifest: ShardManifest, segment: SegmentMeta, sealedSeq: number, walFloor = 0): ShardManifest {
   if (sealedSeq < manifest.lastSeq) throw new ManifestError(`seal sequence ${sealedSeq} is below the manifest's ${manifest.lastSeq}`);
-  return { ...manifest, lastSeq: sealedSeq, nextSegmentNumber: nextNumberAfter(manifest, segment), segments: [...manifest.segments, segment] };
+  return { ...manifest, lastSeq: sealedSeq, walFloor: Math.max(manifest.walFloor ?? 0, walFloor), nextSegmentNumber: nextNumberAfter(manifest, segment), segments: [...manifest.segments, segment] };
 }
 
 /** Replaces compacted inputs by their output: pure. */
@@ -79,6 +87,7 @@ export function validateManifest(value: unknown, shard: number): ShardManifest {
   if (manifest.version !== MANIFEST_VERSION) fail(`unsupported version ${String(manifest.version)}`);
   if (manifest.shard !== shard) fail(`belongs to shard ${String(manifest.shard)}`);
   if (!isFiniteInteger(manifest.lastSeq) || manifest.lastSeq < 0) fail("bad lastSeq");
+  if (manifest.walFloor !== undefined && (!isFiniteInteger(manifest.walFloor) || manifest.walFloor < 0)) fail("bad walFloor");
   if (!isFiniteInteger(manifest.nextSegmentNumber) || manifest.nextSegmentNumber < 1) fail("bad nextSegmentNumber");
   if (!Array.isArray(manifest.segments)) fail("segments is not a list");
   for (const segment of manifest.segments) {

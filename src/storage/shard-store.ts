@@ -53,6 +53,8 @@ export interface ShardStoreOptions {
   log?: (line: string) => void;
   /** Where the manifest is published; a local file when absent. */
   manifestStore?: ManifestStore;
+  /** The WAL floor once the messages `sealing` are in a segment (see ShardManifest.walFloor); undefined keeps the manifest's. */
+  walFloorAfter?: (sealing: readonly number[]) => number | undefined;
 }
 
 /** What one WAL message added to the pending rows (its bytes are in `pendingRowBuffer`). */
@@ -242,6 +244,11 @@ export class ShardStore {
     return this.minuteCounts;
   }
 
+  /** See ShardManifest.walFloor. */
+  get walFloor(): number {
+    return this.manifest.walFloor ?? 0;
+  }
+
   get pendingRowCount(): number {
     return this.rowBuffer.rows;
   }
@@ -324,7 +331,7 @@ export class ShardStore {
       const { meta, skipIndex } = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, "lz4_raw");
       assert(meta.rows === table.rows, `shard ${this.options.shard}: segment ${fileName} holds ${meta.rows} rows, memtable ${table.rows}`);
       // The memtable leaves snapshots in the same step the segment enters them: never both, never neither.
-      await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq)), { added: [fileName], removed: [] }, () => {
+      await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq), this.options.walFloorAfter?.(table.seqs)), { added: [fileName], removed: [] }, () => {
         table.published = true;
         this.skipIndexes.adopt(fileName, skipIndex);
       });
@@ -332,6 +339,18 @@ export class ShardStore {
       await this.dropIfUnused(table);
       return table.seqs;
     }, "seal");
+  }
+
+  /**
+   * Publishes a higher WAL floor with no new segment: for messages made durable without
+   * a seal (replays a segment already held, empty messages), so a shard that goes quiet
+   * after them does not hold the WAL's trimming back. Chained behind seals.
+   */
+  publishWalFloor(walFloor: number): Promise<void> {
+    return this.enqueue("segment", async () => {
+      if (walFloor <= (this.manifest.walFloor ?? 0)) return;
+      await this.publishManifest({ ...this.manifest, walFloor }, { added: [], removed: [] });
+    });
   }
 
   /**
