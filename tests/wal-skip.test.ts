@@ -1,10 +1,11 @@
-// The partition's check on its WAL consumer's first delivery: nats-server 2.9 can start
-// a consumer whose leader is still catching up after a restart from that server's own
-// idea of the stream, jumping over messages the stream holds. The fault test meets it
-// under a nats-server kill; these pin down the rule.
+// The partition's checks on its WAL consumer: nats-server 2.9 can start a consumer
+// whose leader is still catching up after a restart from that server's own idea of the
+// stream, jumping over messages the stream holds (the fault test meets it under a
+// nats-server kill); and a delivery lost in flight comes again only after the ack
+// wait, so the WAL floor must not pass it meanwhile. These pin down the rules.
 
 import { describe, expect, test } from "bun:test";
-import { skippedWalMessage } from "../src/actors/partition-actor.ts";
+import { missedDelivery, skippedWalMessage } from "../src/actors/partition-actor.ts";
 
 describe("skippedWalMessage(startSeq, firstDelivered, firstStored)", () => {
   test.each([
@@ -23,5 +24,23 @@ describe("skippedWalMessage(startSeq, firstDelivered, firstStored)", () => {
     ["a stored message after the first delivery", 64, 75, 80],
   ])("%s is no skip", (_, start, delivered, stored) => {
     expect(skippedWalMessage(start, delivered, stored)).toBeUndefined();
+  });
+});
+
+describe("missedDelivery(lastDelivered, delivered)", () => {
+  test.each([
+    ["the first delivery of a new consumer", 0, 1],
+    ["the next delivery", 41, 42],
+    ["a delivery resent by a new consumer leader", 41, 40],
+    ["the same delivery twice", 41, 41],
+  ])("%s misses nothing", (_, last, delivered) => {
+    expect(missedDelivery(last, delivered)).toBeUndefined();
+  });
+
+  test.each([
+    ["a new consumer whose first delivery never arrived", 0, 2, 1],
+    ["deliveries lost in flight (a reconnect)", 41, 45, 42],
+  ])("%s names the first one missed", (_, last, delivered, missed) => {
+    expect(missedDelivery(last, delivered)).toBe(missed);
   });
 });

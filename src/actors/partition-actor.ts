@@ -65,7 +65,7 @@ if (INGEST_EVENTS_PER_REQUEST_MAX > EVENTS_PER_MESSAGE_MAX) throw new Error("par
 const UNTRUSTED_NAK_DELAY_MS = 250;
 /** A WAL floor with no seal (see ShardStore.publishWalFloor) is published at most this often: replays come in bursts. */
 const WAL_FLOOR_PUBLISH_INTERVAL_MS = 1_000;
-/** Deliveries handed back (NAK) remembered for the WAL floor; past this many the floor waits for the next start. */
+/** Deliveries handed back (NAK) remembered for the WAL floor; past this many the floor stays put and the partition restarts once trusted again. */
 const HANDED_BACK_TRACKED_MAX = 10_000;
 /** Rejections echoed per WAL message on the rejects subject. */
 const REJECTIONS_PUBLISHED_MAX = 100;
@@ -93,7 +93,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
    * The highest stream sequence handled since start (from the manifest's WAL floor on),
    * and deliveries handed back (NAK) not handled since: what the WAL floor written with
    * each seal may not pass. Past HANDED_BACK_TRACKED_MAX of them the floor stays put
-   * until the next start.
+   * until the next start, which the first delivery handled once trusted again forces.
    */
   private maxHandledSeq = 0;
   private handedBack = new Set<number>();
@@ -157,8 +157,16 @@ export class PartitionActor implements Actor<PartitionMessage> {
     this.messages = await consumer.consume({ max_messages: CONSUME_MESSAGES_MAX });
     this.startPhase = "started";
     const messages = this.messages;
+    let lastDelivery = 0;
     this.consumeLoop = (async () => {
       for await (const message of messages) {
+        // The floor assumes every delivery arrives: one lost in flight (a reconnect, a
+        // server kill) comes again only after the ack wait, and a floor written past it
+        // meanwhile would let the next start skip it. The consumer numbers its deliveries
+        // from 1, redeliveries included: a gap means one never reached us.
+        const missed = missedDelivery(lastDelivery, message.info.deliverySequence);
+        if (missed !== undefined) throw new Error(`shard ${shard}: WAL delivery ${missed} of this consumer never arrived (lost in flight); restarting from the manifest's WAL floor so nothing is skipped`);
+        lastDelivery = Math.max(lastDelivery, message.info.deliverySequence);
         if (!this.recovered) {
           // The first delivery after a (re)start is the lowest unacked sequence: what
           // segments hold from there on was sealed but maybe not acked before a crash.
@@ -171,11 +179,14 @@ export class PartitionActor implements Actor<PartitionMessage> {
         if (this.stopping) break;
         if (this.options.trusted?.() === false) {
           // The lease is not trusted (renewals late, or lost): hand the message back, for us once renewed or for the next holder.
-          if (this.handedBack.size < HANDED_BACK_TRACKED_MAX) this.handedBack.add(message.seq);
-          else this.handedBackOverflow = true;
+          // A redelivery of a message held is not tracked: the ack after its seal covers it, and no redelivery would clear it.
+          if (this.handedBack.size >= HANDED_BACK_TRACKED_MAX) this.handedBackOverflow = true;
+          else if (!this.held.has(message.seq)) this.handedBack.add(message.seq);
           message.nak(UNTRUSTED_NAK_DELAY_MS);
           continue;
         }
+        // Too many handed back to track: only a restart (from the floor, which stayed put) brings the floor forward again.
+        if (this.handedBackOverflow) throw new Error(`shard ${shard}: over ${HANDED_BACK_TRACKED_MAX} deliveries were handed back while the lease was not trusted; restarting from the manifest's WAL floor`);
         await context.mailbox.put({ type: "wal", message, incarnation });
       }
     })().catch((error) => {
@@ -284,6 +295,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
       // Ordered shutdown: seal what arrived and ack it, so a restart replays nothing.
       try {
         this.ackSealed(await store.seal());
+        // A final seal of only empty messages, or replays acked without a seal, writes no floor: publish it so the WAL trims all of it.
+        const floor = this.walFloorAfter([]);
+        if (floor !== undefined) await store.publishWalFloor(floor);
         await this.options.nc.flush();
       } catch (error) {
         this.options.log(`${this.name}: final seal failed, the WAL will replay it: ${describe(error)}`);
@@ -437,6 +451,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
       if (reply === undefined) continue;
       this.options.nc.publish(reply, ACK);
       this.held.delete(seq);
+      this.handedBack.delete(seq);
       this.durable.add(seq);
     }
   }
@@ -473,6 +488,15 @@ function replySubject(message: JsMsg): string {
  */
 export function skippedWalMessage(startSeq: number, firstDelivered: number, firstStored: number | undefined): number | undefined {
   return firstStored !== undefined && firstStored >= startSeq && firstStored < firstDelivered ? firstStored : undefined;
+}
+
+/**
+ * The first delivery sequence (the consumer's count of deliveries, from 1)
+ * that never arrived, when `delivered` comes after `lastDelivered` with a gap; a
+ * lower or repeated one (a new consumer leader resending) is no loss. Pure.
+ */
+export function missedDelivery(lastDelivered: number, delivered: number): number | undefined {
+  return delivered > lastDelivered + 1 ? lastDelivered + 1 : undefined;
 }
 
 /** Deletes and recreates a shard's durable consumer, delivering from `startSeq` on. */
