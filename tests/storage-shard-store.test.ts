@@ -33,7 +33,8 @@ import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { readManifest, type ShardManifest } from "../src/storage/manifest.ts";
 import { dataPaths, manifestPath, SEGMENT_FILE_PATTERN, segmentsDir, skipIndexPath, sqlPathLiteral, type DataPaths } from "../src/storage/paths.ts";
 import { ShardStore, type ShardStoreOptions, type StoreSnapshot } from "../src/storage/shard-store.ts";
-import { SkipIndex } from "../src/storage/skip-index.ts";
+import { firstMisplacedInput } from "../src/storage/segment-skip-indexes.ts";
+import { hashKey, SkipIndex } from "../src/storage/skip-index.ts";
 import { StorageWorkScheduler, type StorageWorkKind } from "../src/storage/work-scheduler.ts";
 import { tempDir } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -591,11 +592,12 @@ function segmentNames(fixture: Fixture): string[] {
   return manifestOnDisk(fixture).segments.map((segment) => segment.file);
 }
 
-/** The skip keys skipKeysSql lists for a segment file: what its index must hold. */
-async function keysOfSegment(fixture: Fixture, file: string): Promise<string[]> {
+/** The skip keys skipKeysSql lists for a segment file (or its rows [start, end)): what its index must hold. */
+async function keysOfSegment(fixture: Fixture, file: string, rows?: { start: number; end: number }): Promise<string[]> {
   const connection = await duck.connect();
   try {
-    const source = `read_parquet(${sqlPathLiteral(fixture.paths, join(segmentsDir(fixture.paths, SHARD), file))})`;
+    let source = `read_parquet(${sqlPathLiteral(fixture.paths, join(segmentsDir(fixture.paths, SHARD), file))}, file_row_number = true)`;
+    if (rows) source = `(SELECT * FROM ${source} WHERE file_row_number >= ${rows.start} AND file_row_number < ${rows.end})`;
     return (await queryRows(connection, skipKeysSql(source))).map((row) => String(row.key));
   } finally {
     connection.closeSync();
@@ -641,14 +643,15 @@ describe("skip index", () => {
     expect(readFor(store, { key: "w:alphaword" }, { fromUs: Date.now() * 1000 + 3_600_000_000 })).toEqual({ segments: [], tables: 1, segmentsTotal: 2, segmentsSkipped: 2, segmentsSkippedByIndex: 0 });
   });
 
-  test("compaction writes the output's own index, and the inputs' index files go with the inputs", async () => {
+  test("compaction writes the output's index as its inputs' joined, each row group's filter over exactly its rows, and the inputs' index files go with the inputs", async () => {
     const fixture = newFixture();
     const store = await openStore(fixture);
     for (const seq of [1, 2, 3, 4]) {
-      appendMessage(fixture, store, seq, 0, wordEvents(seq, `word${seq}`, `trace-${seq}`));
+      appendMessage(fixture, store, seq, 0, wordEvents(seq, `word${seq}`, `trace-${seq}`, 20 + seq));
       expect(await store.seal()).toEqual([seq]);
     }
     const inputs = segmentNames(fixture);
+    const inputBlooms = inputs.map((file) => SkipIndex.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, file))));
     const reading = store.snapshot({ tenant: TENANT });
     expect(await store.compact()).toBe(true);
     const [merged] = segmentNames(fixture);
@@ -658,8 +661,19 @@ describe("skip index", () => {
     expect(inputs.map((file) => existsSync(skipIndexPath(fixture.paths, SHARD, file)))).toEqual([false, false, false, false]);
 
     const bloom = SkipIndex.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, merged)));
-    const keys = await keysOfSegment(fixture, merged);
-    expect({ keyCount: bloom.keyCount, missing: keys.filter((key) => !bloom.has(key)) }).toEqual({ keyCount: keys.length, missing: [] });
+    // The inputs' blocks in order (21, 22, 23 and 24 rows), not the key listing of the output's one row group.
+    expect(bloom.blocks.map((block) => [block.rowStart, block.rowCount, block.seed])).toEqual([
+      [0, 21, inputBlooms[0].blocks[0].seed],
+      [21, 22, inputBlooms[1].blocks[0].seed],
+      [43, 23, inputBlooms[2].blocks[0].seed],
+      [66, 24, inputBlooms[3].blocks[0].seed],
+    ]);
+    expect(bloom.keyCount).toBe(inputBlooms.reduce((sum, input) => sum + input.keyCount, 0));
+    // The output holds each input's rows where its block says: every key of those rows passes that block.
+    for (const [at, block] of bloom.blocks.entries()) {
+      const keys = await keysOfSegment(fixture, merged, { start: block.rowStart, end: block.rowStart + block.rowCount });
+      expect({ at, keys: keys.length, missing: keys.filter((key) => !bloom.blockHas(at, hashKey(key))) }).toEqual({ at, keys: block.keyCount, missing: [] });
+    }
     expect(readFor(store, { key: "w:word3" }).segments).toEqual([merged]);
     expect(readFor(store, { key: "t:trace-4" }).segments).toEqual([merged]);
     expect(readFor(store, { key: "w:word5" })).toMatchObject({ segments: [], segmentsSkippedByIndex: 1 });
@@ -713,6 +727,28 @@ describe("skip index", () => {
     }
     expect(lines).toHaveLength(1);
     expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 4, rows: exactlyOnce(fixture) });
+  });
+});
+
+describe("firstMisplacedInput (the order check before a compaction joins its inputs' indexes)", () => {
+  const input = (file: string, rows: number, minSeq: number, maxSeq: number) => ({ file, rows, minSeq, maxSeq, minTs: minSeq * 10, maxTs: maxSeq * 10, bytes: 1, tenants: [TENANT], createdAtMs: 0, level: 0 });
+  const inputs = [input("a", 5, 1, 3), input("b", 7, 4, 9), input("c", 2, 10, 10)];
+  const placeOf = ({ rows, minSeq, maxSeq, minTs, maxTs }: ReturnType<typeof input>) => ({ rows, minSeq, maxSeq, minTs, maxTs });
+
+  test("an output holding every input at its place passes", () => {
+    expect(firstMisplacedInput(inputs, inputs.map(placeOf))).toBeUndefined();
+  });
+
+  test.each<[string, (places: ReturnType<typeof placeOf>[]) => void, string]>([
+    ["a place with other sequences (rows out of order)", (places) => (places[1].minSeq = 3), "b"],
+    ["a place with other times", (places) => (places[2].maxTs = 99), "c"],
+    ["a place with fewer rows", (places) => (places[0].rows = 4), "a"],
+    ["a missing place", (places) => places.pop(), "c"],
+    ["a place more than inputs", (places) => places.push(placeOf(inputs[0])), "c"],
+  ])("%s names the input", (_, spoil, file) => {
+    const places = inputs.map(placeOf);
+    spoil(places);
+    expect(firstMisplacedInput(inputs, places)).toBe(file);
   });
 });
 

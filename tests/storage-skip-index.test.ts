@@ -155,6 +155,60 @@ describe("SkipIndex", () => {
   });
 });
 
+describe("SkipIndex.concat (a compaction's index from its inputs')", () => {
+  test("the parts' blocks follow one another with their rows renumbered, and each answers as it did in its part", () => {
+    const first = SkipIndex.forBlocks([100, 30], [50, 50]);
+    const second = SkipIndex.forBlocks([70], [50]);
+    for (let key = 0; key < 40; key++) {
+      first.add(0, `w:a${key}`);
+      first.add(1, `w:b${key}`);
+      second.add(0, `w:c${key}`);
+    }
+    const joined = SkipIndex.concat([first, second])!;
+    expect(joined.blocks.map((block) => [block.rowStart, block.rowCount, block.keyCount])).toEqual([
+      [0, 100, 40],
+      [100, 30, 40],
+      [130, 70, 40],
+    ]);
+    expect({ rowCount: joined.rowCount, keyCount: joined.keyCount, byteLength: joined.byteLength }).toEqual({ rowCount: 200, keyCount: 120, byteLength: first.byteLength + second.byteLength });
+    const rangesOf = (key: string) => {
+      const hashes = hashKey(key);
+      return joined.rowRanges((block) => joined.blockHas(block, hashes));
+    };
+    expect([rangesOf("w:a7"), rangesOf("w:b7"), rangesOf("w:c7"), rangesOf("w:absent")]).toEqual([[{ start: 0, end: 100 }], [{ start: 100, end: 130 }], [{ start: 130, end: 200 }], []]);
+    // Every part's keys still pass exactly where they were added, after an encode and decode too.
+    const decoded = SkipIndex.decode(joined.encode());
+    const missing = Array.from({ length: 40 }, (_, key) => [
+      [0, `w:a${key}`],
+      [1, `w:b${key}`],
+      [2, `w:c${key}`],
+    ])
+      .flat()
+      .filter(([block, key]) => !decoded.blockHas(block as number, hashKey(key as string)));
+    expect(missing).toEqual([]);
+  });
+
+  test("two segments' blocks place a key differently (their own seeds), so a key absent from both does not pass them alike", () => {
+    const parts = Array.from({ length: 32 }, () => SkipIndex.forBlocks([100], [2_200]));
+    for (const part of parts) for (let key = 0; key < 2_200; key++) part.add(0, `w:common${key}`);
+    const joined = SkipIndex.concat(parts)!;
+    let worst = 0;
+    for (let probe = 0; probe < 5_000; probe++) {
+      const hashes = hashKey(`w:absent${probe}`);
+      let passed = 0;
+      for (let block = 0; block < parts.length; block++) if (joined.blockHas(block, hashes)) passed++;
+      worst = Math.max(worst, passed);
+    }
+    expect(worst).toBeLessThan(5);
+  });
+
+  test("a join past the index's byte bound is refused (the compaction lists its keys instead)", () => {
+    const half = SkipIndex.forBlocks([10], [Math.floor((SKIP_INDEX_BYTES_MAX * 8) / SKIP_INDEX_BITS_PER_KEY / 2)]);
+    expect(SkipIndex.concat([half])).toBeDefined();
+    expect(SkipIndex.concat([half, half, half])).toBeUndefined();
+  });
+});
+
 describe("the skip index file", () => {
   const directory = tempDir("skip-index-file");
   afterAll(() => directory.remove());
@@ -171,7 +225,7 @@ describe("the skip index file", () => {
     const path = join(directory.path, "seg-0000000001.parquet.skip");
     await writeSkipIndex(path, `${path}.tmp`, index);
     const bytes = readFileSync(path);
-    expect(bytes.length).toBe(24 + 3 * 16 + index.byteLength + 4);
+    expect(bytes.length).toBe(24 + 3 * 20 + index.byteLength + 4);
     const probes = [...keys, ...Array.from({ length: 2_000 }, (_, at) => `w:other${at}`)];
     const answers = (read: SkipIndex) => probes.map((key) => [0, 1, 2].map((block) => read.blockHas(block, hashKey(key))));
     for (const read of [SkipIndex.decode(bytes), await openSkipIndex(path)]) {
@@ -183,6 +237,29 @@ describe("the skip index file", () => {
     const shifted = new Uint8Array(bytes.length + 1);
     shifted.set(bytes, 1);
     expect(SkipIndex.decode(shifted.subarray(1)).has(keys[7])).toBe(true);
+  });
+
+  test("a version 4 file (no stored seeds: block i used seed base 0) is still read, from bytes and mapped, and answers as written", async () => {
+    const keys = Array.from({ length: 500 }, (_, index) => `w:key${index}`);
+    const index = SkipIndex.forBlocks([300, 200, 7], [300, 200, 0], 0);
+    keys.forEach((key, at) => index.add(at < 300 ? 0 : 1, key));
+    // The version 4 layout of the same index: 16-byte block entries, no seed.
+    const current = index.encode();
+    const blocks = index.blocks.length;
+    const v4 = new Uint8Array(current.length - blocks * 4);
+    v4.set(current.subarray(0, 24));
+    new DataView(v4.buffer).setUint32(4, 4, true);
+    for (let block = 0; block < blocks; block++) v4.set(current.subarray(24 + block * 20, 24 + block * 20 + 16), 24 + block * 16);
+    v4.set(current.subarray(24 + blocks * 20, current.length - 4), 24 + blocks * 16);
+    new DataView(v4.buffer).setUint32(v4.length - 4, Bun.hash.crc32(v4.subarray(0, v4.length - 4)), true);
+    const path = join(directory.path, "seg-0000000004.parquet.skip");
+    await Bun.write(path, v4);
+    const probes = [...keys, ...Array.from({ length: 2_000 }, (_, at) => `w:other${at}`)];
+    const answers = (read: SkipIndex) => probes.map((key) => [0, 1, 2].map((block) => read.blockHas(block, hashKey(key))));
+    for (const read of [SkipIndex.decode(v4), await openSkipIndex(path)]) {
+      expect({ rowCount: read.rowCount, keyCount: read.keyCount, seeds: read.blocks.map((block) => block.seed) }).toEqual({ rowCount: 507, keyCount: 500, seeds: index.blocks.map((block) => block.seed) });
+      expect(answers(read)).toEqual(answers(index));
+    }
   });
 
   const encoded = sample().index.encode();
@@ -200,7 +277,7 @@ describe("the skip index file", () => {
     ["with a byte of its magic changed", flip(1), "skip_index_corrupt"],
     ["with its block count changed", flip(8), "skip_index_corrupt"],
     ["with a row count changed", flip(24 + 4), "skip_index_corrupt"],
-    ["with a bucket count changed", flip(24 + 16 + 8), "skip_index_corrupt"],
+    ["with a bucket count changed", flip(24 + 20 + 8), "skip_index_corrupt"],
     ["with a bit flipped", flip(200), "skip_index_corrupt"],
     ["with its checksum changed", flip(encoded.length - 2), "skip_index_corrupt"],
     ["of another version", flip(4), "skip_index_version"],

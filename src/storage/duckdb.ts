@@ -33,7 +33,9 @@ export class Duck {
     if (/['\\]/.test(root)) throw new Error(`data directory ${root} contains a quote or backslash`);
     await setup.run(`SET allowed_directories=['${root}']`);
     await setup.run("SET enable_external_access=false");
-    await setup.run("SET preserve_insertion_order=false");
+    // Insertion order stays preserved (DuckDB's default): a compaction's output holds
+    // its inputs' rows in order, so its skip index is theirs joined (segment-skip-indexes.ts).
+    await setup.run("SET preserve_insertion_order=true");
     await setup.run("SET lock_configuration=true");
     return new Duck(instance, setup);
   }

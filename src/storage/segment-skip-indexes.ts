@@ -6,10 +6,11 @@
 
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { describe } from "../actors/supervisor.ts";
+import { queryRows } from "./duckdb.ts";
 import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
-import { hashKey, openSkipIndex, writeSkipIndex, type KeyHashes, type RowRange, type SkipIndex } from "./skip-index.ts";
+import { hashKey, openSkipIndex, SkipIndex, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
 import { buildSkipIndex } from "./skip-index-build.ts";
 
 /** A segment a query reads: all of it (`ranges` null) or only the row ranges its skip index let through. */
@@ -95,6 +96,51 @@ export class SegmentSkipIndexes {
       this.options.log(`building the skip index of segment ${fileName} failed; every query reads it until the index is rebuilt: ${describe(error)}`);
       return undefined;
     }
+  }
+
+  /**
+   * The index of a compaction's output (the Parquet file at `parquetPath`, becoming
+   * segment `fileName`) made of its inputs' indexes, when every input has one: the
+   * output holds the inputs' rows in order (DuckDB preserves insertion order), so its
+   * row groups' keys are theirs and need not be listed again. The order is checked
+   * first (rows, sequences and times of each input's place in the output); an input
+   * without an index, an output out of order or one past the index bounds gets its keys
+   * listed as a seal's does.
+   */
+  async buildForCompaction(connection: DuckDBConnection, parquetPath: string, fileName: string, inputs: readonly SegmentMeta[]): Promise<SkipIndex | undefined> {
+    const parts = inputs.map((segment) => this.filters.get(segment.file));
+    const usable = parts.every((part, at) => part !== undefined && part.rowCount === inputs[at].rows);
+    const joined = usable ? SkipIndex.concat(parts as SkipIndex[]) : undefined;
+    if (!joined) return this.buildForSegment(connection, parquetPath, fileName);
+    const startedAt = performance.now();
+    try {
+      const misplaced = await this.misplacedInput(connection, parquetPath, inputs);
+      if (misplaced !== undefined) {
+        this.options.log(`compaction output ${fileName} does not hold input ${misplaced} where its inputs' order puts it; listing its skip keys instead`);
+        return this.buildForSegment(connection, parquetPath, fileName);
+      }
+      const path = skipIndexPath(this.options.paths, this.options.shard, fileName);
+      await writeSkipIndex(path, skipIndexTempPath(this.options.paths, this.options.shard, fileName), joined);
+      return joined.mappedFrom(path);
+    } catch (error) {
+      this.options.log(`joining the skip indexes of compaction output ${fileName} failed; every query reads it until the index is rebuilt: ${describe(error)}`);
+      return undefined;
+    } finally {
+      this.buildMs += performance.now() - startedAt;
+    }
+  }
+
+  /** The first input (file name) whose rows are not exactly at its place in the output, in `inputs` order; undefined when all are. */
+  private async misplacedInput(connection: DuckDBConnection, parquetPath: string, inputs: readonly SegmentMeta[]): Promise<string | undefined> {
+    let end = 0;
+    const places = inputs.slice(0, -1).map((segment, at) => `WHEN file_row_number < ${(end += segment.rows)} THEN ${at}`);
+    const place = inputs.length > 1 ? `CASE ${places.join(" ")} ELSE ${inputs.length - 1} END` : "0";
+    const rows = await queryRows(
+      connection,
+      `SELECT ${place} AS place, count(*) AS rows, min(seq) AS min_seq, max(seq) AS max_seq, min(ts) AS min_ts, max(ts) AS max_ts FROM read_parquet(${sqlPathLiteral(this.options.paths, parquetPath)}, file_row_number = true) GROUP BY place ORDER BY place`,
+    );
+    const found = rows.map((row) => ({ rows: Number(row.rows), minSeq: Number(row.min_seq), maxSeq: Number(row.max_seq), minTs: Number(row.min_ts), maxTs: Number(row.max_ts) }));
+    return firstMisplacedInput(inputs, found);
   }
 
   /** Keeps a just-published segment's index in memory; without one, queues a background build (unless it can have none). */
@@ -214,4 +260,17 @@ export class SegmentSkipIndexes {
       this.buildMs += performance.now() - startedAt;
     }
   }
+}
+
+/** What an input's place in a compaction output holds: its rows, sequences and times. */
+export type OutputPlace = Pick<SegmentMeta, "rows" | "minSeq" | "maxSeq" | "minTs" | "maxTs">;
+
+/**
+ * The first input (file name) that `places` (the output's rows cut at the inputs'
+ * sizes, in order) does not match exactly; undefined when every one does. Pure.
+ */
+export function firstMisplacedInput(inputs: readonly SegmentMeta[], places: readonly OutputPlace[]): string | undefined {
+  const fields = ["rows", "minSeq", "maxSeq", "minTs", "maxTs"] as const;
+  const wrong = inputs.find((segment, at) => places[at] === undefined || fields.some((field) => places[at][field] !== segment[field]));
+  return wrong?.file ?? (places.length > inputs.length ? inputs[inputs.length - 1]?.file : undefined);
 }

@@ -389,11 +389,14 @@ export class ShardStore {
     const inputs = planCompaction(this.manifest.segments, this.options.compaction ?? DEFAULT_COMPACTION_PLAN, this.segmentFiles.retired);
     if (!inputs) return false;
     const fileName = this.reserveSegmentFileName();
-    // A plain concatenation: sorting here doubled compaction's cost in the ingest
-    // benchmark. Clustering rows (by service, then time) for pruning is still to come.
+    // A plain concatenation in the inputs' order: sorting here doubled compaction's cost
+    // in the ingest benchmark, and the order lets the output's skip index be the inputs'
+    // indexes one after another instead of listing every key again (~5x the write).
     const level = Math.max(...inputs.map((segment) => segment.level)) + 1;
-    // The output's index is built from its own rows: filters of different sizes cannot be merged.
-    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, "zstd"), "compact");
+    const connection = this.backgroundConnection;
+    const write = { selectSql: `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, compression: "zstd" as const };
+    const buildSkipIndex = (parquetPath: string) => this.skipIndexes.buildForCompaction(connection, parquetPath, fileName, inputs);
+    const { meta, skipIndex } = await this.runWork(() => this.segmentFiles.write(connection, { ...write, buildSkipIndex }), "compact");
     const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
     assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
     await this.enqueue("segment", async () => {
