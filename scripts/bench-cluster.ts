@@ -24,7 +24,7 @@ import { createLogger } from "../src/sdk/index.ts";
 import { FlowGate } from "../src/sdk/flow-gate.ts";
 import type { ClusterStatus } from "../src/cluster/status-types.ts";
 import { bucketTotal, Children, getJson, histogram, loghubMessages, percentiles, publishBatch, recordMs, RssSampler, startSluiceNode, type Percentiles, type PublishCounters } from "./bench-lib.ts";
-import { exportedSeqnos, lossAndDuplicates } from "./local-cluster/seqnos.ts";
+import { describeShortfall, exportedSeqnos, lossAndDuplicates } from "./local-cluster/seqnos.ts";
 import { startLocalCluster, type LocalCluster } from "./local-cluster/local-cluster.ts";
 
 const cli = cac("bench-cluster");
@@ -54,7 +54,12 @@ const SETTLE_TIMEOUT_MS = 120_000;
 
 const children = new Children((line) => console.error(line));
 const workDir = mkdtempSync(join(tmpdir(), "sluice-bench-cluster-"));
-children.onCleanup(async () => rmSync(workDir, { recursive: true, force: true }));
+// Kept when the run fails: the nodes' and nats-servers' logs say why.
+let keepWorkDir = false;
+children.onCleanup(async () => {
+  if (keepWorkDir) console.error(`kept ${workDir} (data and logs of every process) for inspection; remove it when done`);
+  else rmSync(workDir, { recursive: true, force: true });
+});
 
 // ---- the same pre-encoded batches for both systems: Loghub messages, seed-shaped fields ----
 const messages = loghubMessages();
@@ -183,10 +188,17 @@ async function failovers(cluster: LocalCluster): Promise<{ failoverMs: number[];
   await logger.close();
   if (stats.acked !== logged || stats.failedEvents > 0) console.error(`WARNING: logged ${logged}, acked ${stats.acked}, failed ${stats.failedEvents}`);
   // Every seqno must be found once: export streams every match.
+  let shortfall = "no export answered";
   const seqnos = await until(async () => {
-    const found = await exportedSeqnos(cluster.nodes[0].httpUrl, "service:bench-failover");
+    const found = await exportedSeqnos(cluster.nodes[0].httpUrl, "service:bench-failover").catch((error) => {
+      shortfall = String(error);
+      throw error;
+    });
+    shortfall = describeShortfall(found, stats.acked);
     return found.length >= stats.acked ? found : undefined;
-  }, "every acked failover event");
+  }, "every acked failover event").catch((error) => {
+    throw new Error(`${error.message}: ${shortfall}`);
+  });
   return { failoverMs, natsStallMs, acked: stats.acked, ...lossAndDuplicates(seqnos, stats.acked) };
 }
 
@@ -238,6 +250,9 @@ publish stall over ${NATS_KILLS} kill -9 of a nats-server: p50 ${result.failover
 ${failover.acked.toLocaleString("en-US")} events acked, ${failover.lost} lost, ${failover.duplicated} duplicated`);
   if (args.json) await Bun.write(String(args.json), JSON.stringify(result, null, 2));
   if (failover.lost > 0 || failover.duplicated > 0) process.exitCode = 1;
+} catch (error) {
+  keepWorkDir = true;
+  throw error;
 } finally {
   await children.cleanup();
 }

@@ -5,7 +5,7 @@
 // wait, so the WAL floor must not pass it meanwhile. These pin down the rules.
 
 import { describe, expect, test } from "bun:test";
-import { missedDelivery, skippedWalMessage } from "../src/actors/partition-actor.ts";
+import { consumerStall, missedDelivery, skippedWalMessage } from "../src/actors/partition-actor.ts";
 
 describe("skippedWalMessage(startSeq, firstDelivered, firstStored)", () => {
   test.each([
@@ -42,5 +42,23 @@ describe("missedDelivery(lastDelivered, delivered)", () => {
     ["deliveries lost in flight (a reconnect)", 41, 45, 42],
   ])("%s names the first one missed", (_, last, delivered, missed) => {
     expect(missedDelivery(last, delivered)).toBe(missed);
+  });
+});
+
+describe("consumerStall({ waitedMs, handedBack, lastDelivered, lastStored })", () => {
+  test("a wait shorter than 15 s (an election) is never a stall, whatever is due", () => {
+    expect(consumerStall({ waitedMs: 14_999, handedBack: 3, lastDelivered: 10, lastStored: 99 })).toBeUndefined();
+  });
+
+  test("past 15 s, handed-back messages (due again after 250 ms) make it a stall without asking the stream", () => {
+    expect(consumerStall({ waitedMs: 15_000, handedBack: 2, lastDelivered: 10 })).toContain("2 handed-back message(s) were due again");
+  });
+
+  test("past 15 s with nothing handed back, the stream's last message of the shard decides", () => {
+    expect(consumerStall({ waitedMs: 20_000, handedBack: 0, lastDelivered: 2011 })).toBe("ask");
+    expect(consumerStall({ waitedMs: 20_000, handedBack: 0, lastDelivered: 2011, lastStored: 2094 })).toContain("holds seq 2094 of the shard past seq 2011");
+    // An idle shard: everything stored was delivered, or the shard has no message at all.
+    expect(consumerStall({ waitedMs: 600_000, handedBack: 0, lastDelivered: 2094, lastStored: 2094 })).toBeUndefined();
+    expect(consumerStall({ waitedMs: 600_000, handedBack: 0, lastDelivered: 0, lastStored: 0 })).toBeUndefined();
   });
 });

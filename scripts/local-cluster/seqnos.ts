@@ -23,3 +23,11 @@ export function lossAndDuplicates(seqnos: readonly number[], expected: number): 
   for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) lost++;
   return { lost, duplicated: seqnos.length - seen.size };
 }
+
+/** "found N of M; missing K (first: ...); D duplicates". */
+export function describeShortfall(found: readonly number[], expected: number): string {
+  const seen = new Set(found);
+  const missing: number[] = [];
+  for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) missing.push(seqno);
+  return `found ${found.length} of ${expected}; missing ${missing.length} (first: ${missing.slice(0, 20).join(", ")}); ${found.length - seen.size} duplicates`;
+}

@@ -67,6 +67,14 @@ const UNTRUSTED_NAK_DELAY_MS = 250;
 const WAL_FLOOR_PUBLISH_INTERVAL_MS = 1_000;
 /** Deliveries handed back (NAK) remembered for the WAL floor; past this many the floor stays put and the partition restarts once trusted again. */
 const HANDED_BACK_TRACKED_MAX = 10_000;
+/**
+ * A consumer that delivered nothing for this long, while the stream holds a message of
+ * the shard past the last one delivered (or a handed-back one is due again), is taken
+ * for stalled and the partition restarts, recreating it: nats-server 2.9 left a WAL
+ * consumer without quorum after server kills, delivering nothing and reporting no
+ * error. Longer than a JetStream leader election (5-8 s measured here).
+ */
+const WAL_CONSUMER_STALL_MS = 15_000;
 /** Rejections echoed per WAL message on the rejects subject. */
 const REJECTIONS_PUBLISHED_MAX = 100;
 
@@ -89,6 +97,11 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private recovered = false;
   /** Counts starts: deliveries are tagged with it. */
   private incarnation = 0;
+  /** Since when the consume loop waits for the consumer's next delivery (undefined while it handles one), the highest stream sequence delivered, and the stall probe's state. */
+  private awaitingDeliverySinceMs: number | undefined;
+  private lastDeliveredSeq = 0;
+  private stallProbing = false;
+  private stallProbedAtMs = 0;
   /**
    * The highest stream sequence handled since start (from the manifest's WAL floor on),
    * and deliveries handed back (NAK) not handled since: what the WAL floor written with
@@ -158,36 +171,44 @@ export class PartitionActor implements Actor<PartitionMessage> {
     this.startPhase = "started";
     const messages = this.messages;
     let lastDelivery = 0;
+    this.lastDeliveredSeq = startSeq - 1;
+    this.awaitingDeliverySinceMs = Date.now();
     this.consumeLoop = (async () => {
       for await (const message of messages) {
-        // The floor assumes every delivery arrives: one lost in flight (a reconnect, a
-        // server kill) comes again only after the ack wait, and a floor written past it
-        // meanwhile would let the next start skip it. The consumer numbers its deliveries
-        // from 1, redeliveries included: a gap means one never reached us.
-        const missed = missedDelivery(lastDelivery, message.info.deliverySequence);
-        if (missed !== undefined) throw new Error(`shard ${shard}: WAL delivery ${missed} of this consumer never arrived (lost in flight); restarting from the manifest's WAL floor so nothing is skipped`);
-        lastDelivery = Math.max(lastDelivery, message.info.deliverySequence);
-        if (!this.recovered) {
-          // The first delivery after a (re)start is the lowest unacked sequence: what
-          // segments hold from there on was sealed but maybe not acked before a crash.
-          // Before anything is acked: a consumer that jumped over messages must not move the ack floor past them.
-          await this.checkNothingSkipped(startSeq, message.seq);
-          this.durable = await this.store!.durableSeqsFrom(message.seq);
-          this.recovered = true;
+        this.awaitingDeliverySinceMs = undefined;
+        try {
+          // The floor assumes every delivery arrives: one lost in flight (a reconnect, a
+          // server kill) comes again only after the ack wait, and a floor written past it
+          // meanwhile would let the next start skip it. The consumer numbers its deliveries
+          // from 1, redeliveries included: a gap means one never reached us.
+          const missed = missedDelivery(lastDelivery, message.info.deliverySequence);
+          if (missed !== undefined) throw new Error(`shard ${shard}: WAL delivery ${missed} of this consumer never arrived (lost in flight); restarting from the manifest's WAL floor so nothing is skipped`);
+          lastDelivery = Math.max(lastDelivery, message.info.deliverySequence);
+          this.lastDeliveredSeq = Math.max(this.lastDeliveredSeq, message.seq);
+          if (!this.recovered) {
+            // The first delivery after a (re)start is the lowest unacked sequence: what
+            // segments hold from there on was sealed but maybe not acked before a crash.
+            // Before anything is acked: a consumer that jumped over messages must not move the ack floor past them.
+            await this.checkNothingSkipped(startSeq, message.seq);
+            this.durable = await this.store!.durableSeqsFrom(message.seq);
+            this.recovered = true;
+          }
+          await this.room();
+          if (this.stopping) break;
+          if (this.options.trusted?.() === false) {
+            // The lease is not trusted (renewals late, or lost): hand the message back, for us once renewed or for the next holder.
+            // A redelivery of a message held is not tracked: the ack after its seal covers it, and no redelivery would clear it.
+            if (this.handedBack.size >= HANDED_BACK_TRACKED_MAX) this.handedBackOverflow = true;
+            else if (!this.held.has(message.seq)) this.handedBack.add(message.seq);
+            message.nak(UNTRUSTED_NAK_DELAY_MS);
+            continue;
+          }
+          // Too many handed back to track: only a restart (from the floor, which stayed put) brings the floor forward again.
+          if (this.handedBackOverflow) throw new Error(`shard ${shard}: over ${HANDED_BACK_TRACKED_MAX} deliveries were handed back while the lease was not trusted; restarting from the manifest's WAL floor`);
+          await context.mailbox.put({ type: "wal", message, incarnation });
+        } finally {
+          this.awaitingDeliverySinceMs = Date.now();
         }
-        await this.room();
-        if (this.stopping) break;
-        if (this.options.trusted?.() === false) {
-          // The lease is not trusted (renewals late, or lost): hand the message back, for us once renewed or for the next holder.
-          // A redelivery of a message held is not tracked: the ack after its seal covers it, and no redelivery would clear it.
-          if (this.handedBack.size >= HANDED_BACK_TRACKED_MAX) this.handedBackOverflow = true;
-          else if (!this.held.has(message.seq)) this.handedBack.add(message.seq);
-          message.nak(UNTRUSTED_NAK_DELAY_MS);
-          continue;
-        }
-        // Too many handed back to track: only a restart (from the floor, which stayed put) brings the floor forward again.
-        if (this.handedBackOverflow) throw new Error(`shard ${shard}: over ${HANDED_BACK_TRACKED_MAX} deliveries were handed back while the lease was not trusted; restarting from the manifest's WAL floor`);
-        await context.mailbox.put({ type: "wal", message, incarnation });
       }
     })().catch((error) => {
       if (!this.stopping) context.fail(error);
@@ -396,6 +417,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private onTick(context: ActorContext<PartitionMessage>): void {
     const store = this.store;
     if (!store) return;
+    this.checkConsumerStall(context);
     if (!this.sealing && (store.needsSeal() || this.held.size >= PENDING_ACKS_MAX)) {
       this.sealing = true;
       store
@@ -432,6 +454,39 @@ export class PartitionActor implements Actor<PartitionMessage> {
         .catch((error) => context.fail(new Error(`${this.name}: publishing the WAL floor failed`, { cause: error })))
         .finally(() => (this.floorPublishing = false));
     }
+  }
+
+  /**
+   * Fails the partition (it restarts and recreates its consumer) when the consume loop
+   * has waited WAL_CONSUMER_STALL_MS for a delivery while one is due: a handed-back
+   * message (redelivered after UNTRUSTED_NAK_DELAY_MS) or a message of the shard the
+   * stream's leader holds past the last delivered. The leader is asked at most once per
+   * WAL_CONSUMER_STALL_MS, and only while nothing arrives; an unanswered ask (an
+   * election) decides nothing.
+   */
+  private checkConsumerStall(context: ActorContext<PartitionMessage>): void {
+    const since = this.awaitingDeliverySinceMs;
+    if (since === undefined || this.stopping) return;
+    const { shard, jsm } = this.options;
+    const fail = (why: string) => {
+      this.awaitingDeliverySinceMs = undefined; // reported once: the restart starts a new wait
+      context.fail(new Error(`shard ${shard}: the WAL consumer ${why}; recreating it`));
+    };
+    const state = { waitedMs: Date.now() - since, handedBack: this.handedBack.size, lastDelivered: this.lastDeliveredSeq };
+    const verdict = consumerStall(state);
+    if (verdict === undefined) return;
+    if (verdict !== "ask") return fail(verdict);
+    if (this.stallProbing || Date.now() - this.stallProbedAtMs < WAL_CONSUMER_STALL_MS) return;
+    this.stallProbing = true;
+    this.stallProbedAtMs = Date.now();
+    jsm.streams
+      .getMessage(WAL_STREAM, { last_by_subj: walShardFilter(shard) })
+      .then((last) => {
+        const why = consumerStall({ ...state, lastStored: last?.seq ?? 0 });
+        if (why !== undefined && why !== "ask" && this.awaitingDeliverySinceMs === since && !this.stopping) fail(why);
+      })
+      .catch(() => undefined)
+      .finally(() => (this.stallProbing = false));
   }
 
   /** Everything handled is durable (nothing held or handed back) but the manifest's WAL floor is behind it. */
@@ -497,6 +552,19 @@ export function skippedWalMessage(startSeq: number, firstDelivered: number, firs
  */
 export function missedDelivery(lastDelivered: number, delivered: number): number | undefined {
   return delivered > lastDelivered + 1 ? lastDelivered + 1 : undefined;
+}
+
+/**
+ * Whether a WAL consumer the partition has waited on for `waitedMs` is stalled (see
+ * WAL_CONSUMER_STALL_MS): undefined when not (yet), "ask" when it depends on the
+ * stream's last message of the shard (`lastStored`, not known yet), else why it is. Pure.
+ */
+export function consumerStall(state: { waitedMs: number; handedBack: number; lastDelivered: number; lastStored?: number }): string | "ask" | undefined {
+  if (state.waitedMs < WAL_CONSUMER_STALL_MS) return undefined;
+  const waited = `delivered nothing for ${Math.round(state.waitedMs / 1000)} s`;
+  if (state.handedBack > 0) return `${waited} while ${state.handedBack} handed-back message(s) were due again`;
+  if (state.lastStored === undefined) return "ask";
+  return state.lastStored > state.lastDelivered ? `${waited} while the stream holds seq ${state.lastStored} of the shard past seq ${state.lastDelivered}, the last delivered` : undefined;
 }
 
 /** Deletes and recreates a shard's durable consumer, delivering from `startSeq` on. */

@@ -1,7 +1,8 @@
 // Helpers of the cluster tests: the cluster view, waiting for a shard layout, and the
 // exact set of events a node can find.
 
-import { exportedSeqnos } from "../../scripts/local-cluster/seqnos.ts";
+import { describeShortfall, exportedSeqnos } from "../../scripts/local-cluster/seqnos.ts";
+export { describeShortfall };
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { openClusterBuckets, type ClusterBuckets } from "../../src/cluster/buckets.ts";
@@ -68,14 +69,6 @@ export async function waitForSeqnos(httpUrl: string, expected: number, timeoutMs
     },
     { what: `${expected} events from ${httpUrl}`, timeoutMs },
   );
-}
-
-/** "found N of M; missing K (first: ...); D duplicates". */
-export function describeShortfall(found: readonly number[], expected: number): string {
-  const seen = new Set(found);
-  const missing: number[] = [];
-  for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) missing.push(seqno);
-  return `found ${found.length} of ${expected}; missing ${missing.length} (first: ${missing.slice(0, 20).join(", ")}); ${found.length - seen.size} duplicates`;
 }
 
 /** A nats-server with the cluster buckets (replicated segment store included), for tests of the manifest and segment store. */
