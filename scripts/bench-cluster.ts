@@ -54,8 +54,8 @@ const SETTLE_TIMEOUT_MS = 120_000;
 
 const children = new Children((line) => console.error(line));
 const workDir = mkdtempSync(join(tmpdir(), "sluice-bench-cluster-"));
-// Kept when the run fails: the nodes' and nats-servers' logs say why.
-let keepWorkDir = false;
+// Kept when the run fails (or SLUICE_KEEP_BENCH_DIR=1): the nodes' and nats-servers' logs say why.
+let keepWorkDir = process.env.SLUICE_KEEP_BENCH_DIR === "1";
 children.onCleanup(async () => {
   if (keepWorkDir) console.error(`kept ${workDir} (data and logs of every process) for inspection; remove it when done`);
   else rmSync(workDir, { recursive: true, force: true });
