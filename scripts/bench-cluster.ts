@@ -249,7 +249,10 @@ failover over ${KILLS} kill -9 of a node: p50 ${result.failover.p50Ms} ms, max $
 publish stall over ${NATS_KILLS} kill -9 of a nats-server: p50 ${result.failover.natsStallP50Ms ?? "-"} ms, max ${result.failover.natsStallMaxMs ?? "-"} ms
 ${failover.acked.toLocaleString("en-US")} events acked, ${failover.lost} lost, ${failover.duplicated} duplicated`);
   if (args.json) await Bun.write(String(args.json), JSON.stringify(result, null, 2));
-  if (failover.lost > 0 || failover.duplicated > 0) process.exitCode = 1;
+  if (failover.lost > 0 || failover.duplicated > 0) {
+    keepWorkDir = true;
+    process.exitCode = 1;
+  }
 } catch (error) {
   keepWorkDir = true;
   throw error;

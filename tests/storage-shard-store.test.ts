@@ -681,6 +681,43 @@ describe("skip index", () => {
     expect(readdirSync(segmentsDir(fixture.paths, SHARD)).sort()).toEqual([merged, `${merged}.skip`]);
   });
 
+  test("inputs whose indexes came from version 4 files (all with the same block seeds) are not joined: the output's keys are listed", async () => {
+    const fixture = newFixture();
+    let store = await openStore(fixture);
+    for (const seq of [1, 2, 3, 4]) {
+      appendMessage(fixture, store, seq, 0, wordEvents(seq, `word${seq}`, `trace-${seq}`));
+      expect(await store.seal()).toEqual([seq]);
+    }
+    await closeStore(store);
+    // Rewrite each index in the version 4 layout: 16-byte block entries without the seed (block i used seed base 0).
+    for (const file of segmentNames(fixture)) {
+      const path = skipIndexPath(fixture.paths, SHARD, file);
+      const current = readFileSync(path);
+      const index = SkipIndex.decode(current);
+      const rebuilt = SkipIndex.forBlocks(index.blocks.map((block) => block.rowCount), index.blocks.map((block) => block.keyCount), 0);
+      for (const key of await keysOfSegment(fixture, file)) rebuilt.add(0, key);
+      const v5 = rebuilt.encode();
+      const blocks = rebuilt.blocks.length;
+      const v4 = new Uint8Array(v5.length - blocks * 4);
+      v4.set(v5.subarray(0, 24));
+      new DataView(v4.buffer).setUint32(4, 4, true);
+      for (let block = 0; block < blocks; block++) v4.set(v5.subarray(24 + block * 20, 24 + block * 20 + 16), 24 + block * 16);
+      v4.set(v5.subarray(24 + blocks * 20, v5.length - 4), 24 + blocks * 16);
+      new DataView(v4.buffer).setUint32(v4.length - 4, Bun.hash.crc32(v4.subarray(0, v4.length - 4)), true);
+      writeFileSync(path, v4);
+    }
+    store = await openStore(fixture);
+    expect(store.stats()).toMatchObject({ segments: 4, segmentsUnindexed: 0 });
+    expect(await store.compact()).toBe(true);
+    const [merged] = segmentNames(fixture);
+    const bloom = SkipIndex.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, merged)));
+    // One row group of 80 rows, its keys listed from the output (shared words counted once), not four joined blocks.
+    expect(bloom.blocks.map((block) => [block.rowStart, block.rowCount])).toEqual([[0, 80]]);
+    const keys = await keysOfSegment(fixture, merged);
+    expect({ keyCount: bloom.keyCount, missing: keys.filter((key) => !bloom.has(key)) }).toEqual({ keyCount: keys.length, missing: [] });
+    await closeStore(store);
+  });
+
   test("a missing, corrupt or other-version index is logged once and its segment read by every query until a background build at compaction priority replaces it; orphan index files are removed at open", async () => {
     const fixture = newFixture();
     let store = await openStore(fixture);

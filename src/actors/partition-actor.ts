@@ -68,11 +68,11 @@ const WAL_FLOOR_PUBLISH_INTERVAL_MS = 1_000;
 /** Deliveries handed back (NAK) remembered for the WAL floor; past this many the floor stays put and the partition restarts once trusted again. */
 const HANDED_BACK_TRACKED_MAX = 10_000;
 /**
- * A consumer that delivered nothing for this long, while the stream holds a message of
- * the shard past the last one delivered (or a handed-back one is due again), is taken
- * for stalled and the partition restarts, recreating it: nats-server 2.9 left a WAL
- * consumer without quorum after server kills, delivering nothing and reporting no
- * error. Longer than a JetStream leader election (5-8 s measured here).
+ * A consumer that delivered nothing for this long, while a message of the shard past
+ * the last one delivered has been stored this long (or a handed-back one is due
+ * again), is taken for stalled and the partition restarts, recreating it: nats-server
+ * 2.9 left a WAL consumer without quorum after server kills, delivering nothing and
+ * reporting no error. Longer than a JetStream leader election (5-8 s measured here).
  */
 const WAL_CONSUMER_STALL_MS = 15_000;
 /** Rejections echoed per WAL message on the rejects subject. */
@@ -321,7 +321,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
         if (floor !== undefined) await store.publishWalFloor(floor);
         await this.options.nc.flush();
       } catch (error) {
-        this.options.log(`${this.name}: final seal failed, the WAL will replay it: ${describe(error)}`);
+        this.options.log(`${this.name}: final seal or WAL floor publish failed, the WAL will replay what it did not cover: ${describe(error)}`);
       }
     }
     await this.queries?.stop();
@@ -459,14 +459,15 @@ export class PartitionActor implements Actor<PartitionMessage> {
   /**
    * Fails the partition (it restarts and recreates its consumer) when the consume loop
    * has waited WAL_CONSUMER_STALL_MS for a delivery while one is due: a handed-back
-   * message (redelivered after UNTRUSTED_NAK_DELAY_MS) or a message of the shard the
-   * stream's leader holds past the last delivered. The leader is asked at most once per
-   * WAL_CONSUMER_STALL_MS, and only while nothing arrives; an unanswered ask (an
-   * election) decides nothing.
+   * message (redelivered after UNTRUSTED_NAK_DELAY_MS), or the shard's first message
+   * past the last delivered, which the stream's leader has held that long (a message
+   * stored just now may still be on its way). The leader is asked at most once per
+   * WAL_CONSUMER_STALL_MS, only while nothing arrives and the lease is trusted (a
+   * restart would be refused); an unanswered ask (an election) decides nothing.
    */
   private checkConsumerStall(context: ActorContext<PartitionMessage>): void {
     const since = this.awaitingDeliverySinceMs;
-    if (since === undefined || this.stopping) return;
+    if (since === undefined || this.stopping || this.options.trusted?.() === false) return;
     const { shard, jsm } = this.options;
     const fail = (why: string) => {
       this.awaitingDeliverySinceMs = undefined; // reported once: the restart starts a new wait
@@ -479,10 +480,14 @@ export class PartitionActor implements Actor<PartitionMessage> {
     if (this.stallProbing || Date.now() - this.stallProbedAtMs < WAL_CONSUMER_STALL_MS) return;
     this.stallProbing = true;
     this.stallProbedAtMs = Date.now();
+    // next_by_subj is in the server's message-get API since 2.9, not in the client's request type.
+    const request = { seq: state.lastDelivered + 1, next_by_subj: walShardFilter(shard) } as unknown as { seq: number };
     jsm.streams
-      .getMessage(WAL_STREAM, { last_by_subj: walShardFilter(shard) })
-      .then((last) => {
-        const why = consumerStall({ ...state, lastStored: last?.seq ?? 0 });
+      .getMessage(WAL_STREAM, request)
+      .then((next) => {
+        // A server that ignored next_by_subj answers with a message of another shard: that says nothing.
+        const due = next && next.seq > state.lastDelivered && parseWalSubject(next.subject)?.shard === shard ? { seq: next.seq, waitingMs: Date.now() - next.time.getTime() } : null;
+        const why = consumerStall({ ...state, waitedMs: Date.now() - since, due });
         if (why !== undefined && why !== "ask" && this.awaitingDeliverySinceMs === since && !this.stopping) fail(why);
       })
       .catch(() => undefined)
@@ -557,14 +562,17 @@ export function missedDelivery(lastDelivered: number, delivered: number): number
 /**
  * Whether a WAL consumer the partition has waited on for `waitedMs` is stalled (see
  * WAL_CONSUMER_STALL_MS): undefined when not (yet), "ask" when it depends on the
- * stream's last message of the shard (`lastStored`, not known yet), else why it is. Pure.
+ * shard's first stored message past the last delivered (`due`: its sequence and how
+ * long it has been stored; null when there is none; not known yet when absent), else
+ * why it is. Pure.
  */
-export function consumerStall(state: { waitedMs: number; handedBack: number; lastDelivered: number; lastStored?: number }): string | "ask" | undefined {
+export function consumerStall(state: { waitedMs: number; handedBack: number; lastDelivered: number; due?: { seq: number; waitingMs: number } | null }): string | "ask" | undefined {
   if (state.waitedMs < WAL_CONSUMER_STALL_MS) return undefined;
   const waited = `delivered nothing for ${Math.round(state.waitedMs / 1000)} s`;
   if (state.handedBack > 0) return `${waited} while ${state.handedBack} handed-back message(s) were due again`;
-  if (state.lastStored === undefined) return "ask";
-  return state.lastStored > state.lastDelivered ? `${waited} while the stream holds seq ${state.lastStored} of the shard past seq ${state.lastDelivered}, the last delivered` : undefined;
+  if (state.due === undefined) return "ask";
+  if (state.due === null || state.due.waitingMs < WAL_CONSUMER_STALL_MS) return undefined;
+  return `${waited} while the stream has held seq ${state.due.seq} of the shard (past seq ${state.lastDelivered}, the last delivered) for ${Math.round(state.due.waitingMs / 1000)} s`;
 }
 
 /** Deletes and recreates a shard's durable consumer, delivering from `startSeq` on. */

@@ -111,7 +111,8 @@ export class SegmentSkipIndexes {
     const parts = inputs.map((segment) => this.filters.get(segment.file));
     const usable = parts.every((part, at) => part !== undefined && part.rowCount === inputs[at].rows);
     const joined = usable ? SkipIndex.concat(parts as SkipIndex[]) : undefined;
-    if (!joined) return this.buildForSegment(connection, parquetPath, fileName);
+    // Inputs read from version 4 files share their blocks' seeds: joined, they would place keys alike (see blockSeed).
+    if (!joined || new Set(joined.blocks.map((block) => block.seed)).size !== joined.blocks.length) return this.buildForSegment(connection, parquetPath, fileName);
     const startedAt = performance.now();
     try {
       const misplaced = await this.misplacedInput(connection, parquetPath, inputs);
@@ -139,7 +140,8 @@ export class SegmentSkipIndexes {
       connection,
       `SELECT ${place} AS place, count(*) AS rows, min(seq) AS min_seq, max(seq) AS max_seq, min(ts) AS min_ts, max(ts) AS max_ts FROM read_parquet(${sqlPathLiteral(this.options.paths, parquetPath)}, file_row_number = true) GROUP BY place ORDER BY place`,
     );
-    const found = rows.map((row) => ({ rows: Number(row.rows), minSeq: Number(row.min_seq), maxSeq: Number(row.max_seq), minTs: Number(row.min_ts), maxTs: Number(row.max_ts) }));
+    const found: (OutputPlace | undefined)[] = new Array(inputs.length).fill(undefined);
+    for (const row of rows) found[Number(row.place)] = { rows: Number(row.rows), minSeq: Number(row.min_seq), maxSeq: Number(row.max_seq), minTs: Number(row.min_ts), maxTs: Number(row.max_ts) };
     return firstMisplacedInput(inputs, found);
   }
 
@@ -269,8 +271,11 @@ export type OutputPlace = Pick<SegmentMeta, "rows" | "minSeq" | "maxSeq" | "minT
  * The first input (file name) that `places` (the output's rows cut at the inputs'
  * sizes, in order) does not match exactly; undefined when every one does. Pure.
  */
-export function firstMisplacedInput(inputs: readonly SegmentMeta[], places: readonly OutputPlace[]): string | undefined {
+export function firstMisplacedInput(inputs: readonly SegmentMeta[], places: readonly (OutputPlace | undefined)[]): string | undefined {
   const fields = ["rows", "minSeq", "maxSeq", "minTs", "maxTs"] as const;
-  const wrong = inputs.find((segment, at) => places[at] === undefined || fields.some((field) => places[at][field] !== segment[field]));
+  const wrong = inputs.find((segment, at) => {
+    const place = places[at];
+    return place === undefined || fields.some((field) => place[field] !== segment[field]);
+  });
   return wrong?.file ?? (places.length > inputs.length ? inputs[inputs.length - 1]?.file : undefined);
 }
