@@ -37,6 +37,7 @@ import { firstMisplacedInput } from "../src/storage/segment-skip-indexes.ts";
 import { hashKey, SkipIndex } from "../src/storage/skip-index.ts";
 import { StorageWorkScheduler, type StorageWorkKind } from "../src/storage/work-scheduler.ts";
 import { tempDir } from "./helpers/processes.ts";
+import { encodeVersion4 } from "./helpers/skip-index-v4.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { sumSeries } from "./helpers/minute-counts.ts";
 
@@ -604,6 +605,16 @@ async function keysOfSegment(fixture: Fixture, file: string, rows?: { start: num
   }
 }
 
+/** A store with four sealed segments (sequences 1-4, a word and a trace id each). */
+async function storeWithFourSegments(fixture: Fixture): Promise<ShardStore> {
+  const store = await openStore(fixture);
+  for (const seq of [1, 2, 3, 4]) {
+    appendMessage(fixture, store, seq, 0, wordEvents(seq, `word${seq}`, `trace-${seq}`));
+    expect(await store.seal()).toEqual([seq]);
+  }
+  return store;
+}
+
 describe("skip index", () => {
   test("a seal indexes its segment; a snapshot leaves out the segments whose index lacks a required word, trace id, service or host, and always reads memtables", async () => {
     const fixture = newFixture();
@@ -683,28 +694,15 @@ describe("skip index", () => {
 
   test("inputs whose indexes came from version 4 files (all with the same block seeds) are not joined: the output's keys are listed", async () => {
     const fixture = newFixture();
-    let store = await openStore(fixture);
-    for (const seq of [1, 2, 3, 4]) {
-      appendMessage(fixture, store, seq, 0, wordEvents(seq, `word${seq}`, `trace-${seq}`));
-      expect(await store.seal()).toEqual([seq]);
-    }
+    let store = await storeWithFourSegments(fixture);
     await closeStore(store);
     // Rewrite each index in the version 4 layout: 16-byte block entries without the seed (block i used seed base 0).
     for (const file of segmentNames(fixture)) {
       const path = skipIndexPath(fixture.paths, SHARD, file);
-      const current = readFileSync(path);
-      const index = SkipIndex.decode(current);
+      const index = SkipIndex.decode(readFileSync(path));
       const rebuilt = SkipIndex.forBlocks(index.blocks.map((block) => block.rowCount), index.blocks.map((block) => block.keyCount), 0);
       for (const key of await keysOfSegment(fixture, file)) rebuilt.add(0, key);
-      const v5 = rebuilt.encode();
-      const blocks = rebuilt.blocks.length;
-      const v4 = new Uint8Array(v5.length - blocks * 4);
-      v4.set(v5.subarray(0, 24));
-      new DataView(v4.buffer).setUint32(4, 4, true);
-      for (let block = 0; block < blocks; block++) v4.set(v5.subarray(24 + block * 20, 24 + block * 20 + 16), 24 + block * 16);
-      v4.set(v5.subarray(24 + blocks * 20, v5.length - 4), 24 + blocks * 16);
-      new DataView(v4.buffer).setUint32(v4.length - 4, Bun.hash.crc32(v4.subarray(0, v4.length - 4)), true);
-      writeFileSync(path, v4);
+      writeFileSync(path, encodeVersion4(rebuilt));
     }
     store = await openStore(fixture);
     expect(store.stats()).toMatchObject({ segments: 4, segmentsUnindexed: 0 });
@@ -720,11 +718,7 @@ describe("skip index", () => {
 
   test("a missing, corrupt or other-version index is logged once and its segment read by every query until a background build at compaction priority replaces it; orphan index files are removed at open", async () => {
     const fixture = newFixture();
-    let store = await openStore(fixture);
-    for (const seq of [1, 2, 3, 4]) {
-      appendMessage(fixture, store, seq, 0, wordEvents(seq, `word${seq}`, `trace-${seq}`));
-      expect(await store.seal()).toEqual([seq]);
-    }
+    let store = await storeWithFourSegments(fixture);
     await closeStore(store);
     const files = segmentNames(fixture);
     const indexOf = (file: string) => skipIndexPath(fixture.paths, SHARD, file);

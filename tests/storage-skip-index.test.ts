@@ -22,6 +22,7 @@ import { hashKey, openSkipIndex, SkipIndex, SkipIndexError, skipIndexBits, skipI
 import { blockRowsSql, buildSkipIndex, parquetRowGroups, segmentSkipKeysSource } from "../src/storage/skip-index-build.ts";
 import { sourceSql } from "../src/query/sql.ts";
 import { tempDir } from "./helpers/processes.ts";
+import { encodeVersion4 } from "./helpers/skip-index-v4.ts";
 
 /** MurmurHash3_x86_32 of bytes, written plainly from the reference: what hashKey must match. */
 function referenceMurmur(bytes: Uint8Array, seed: number): number {
@@ -243,15 +244,7 @@ describe("the skip index file", () => {
     const keys = Array.from({ length: 500 }, (_, index) => `w:key${index}`);
     const index = SkipIndex.forBlocks([300, 200, 7], [300, 200, 0], 0);
     keys.forEach((key, at) => index.add(at < 300 ? 0 : 1, key));
-    // The version 4 layout of the same index: 16-byte block entries, no seed.
-    const current = index.encode();
-    const blocks = index.blocks.length;
-    const v4 = new Uint8Array(current.length - blocks * 4);
-    v4.set(current.subarray(0, 24));
-    new DataView(v4.buffer).setUint32(4, 4, true);
-    for (let block = 0; block < blocks; block++) v4.set(current.subarray(24 + block * 20, 24 + block * 20 + 16), 24 + block * 16);
-    v4.set(current.subarray(24 + blocks * 20, current.length - 4), 24 + blocks * 16);
-    new DataView(v4.buffer).setUint32(v4.length - 4, Bun.hash.crc32(v4.subarray(0, v4.length - 4)), true);
+    const v4 = encodeVersion4(index);
     const path = join(directory.path, "seg-0000000004.parquet.skip");
     await Bun.write(path, v4);
     const probes = [...keys, ...Array.from({ length: 2_000 }, (_, at) => `w:other${at}`)];
