@@ -79,12 +79,17 @@ async function countAll(httpUrl: string): Promise<number> {
   return bucketTotal(answer.buckets);
 }
 
+/** Polls `probe` until it yields a value; a probe that throws is polled again, and the timeout names its last error. */
 async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = SETTLE_TIMEOUT_MS, intervalMs = 200): Promise<T> {
   const deadline = performance.now() + timeoutMs;
+  let lastError = "";
   for (;;) {
-    const value = await probe().catch(() => undefined);
+    const value = await probe().catch((error) => {
+      lastError = error instanceof Error ? error.message : String(error);
+      return undefined;
+    });
     if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${lastError}` : ""}`);
     await Bun.sleep(intervalMs);
   }
 }
@@ -188,17 +193,11 @@ async function failovers(cluster: LocalCluster): Promise<{ failoverMs: number[];
   await logger.close();
   if (stats.acked !== logged || stats.failedEvents > 0) console.error(`WARNING: logged ${logged}, acked ${stats.acked}, failed ${stats.failedEvents}`);
   // Every seqno must be found once: export streams every match.
-  let shortfall = "no export answered";
   const seqnos = await until(async () => {
-    const found = await exportedSeqnos(cluster.nodes[0].httpUrl, "service:bench-failover").catch((error) => {
-      shortfall = String(error);
-      throw error;
-    });
-    shortfall = describeShortfall(found, stats.acked);
-    return found.length >= stats.acked ? found : undefined;
-  }, "every acked failover event").catch((error) => {
-    throw new Error(`${error.message}: ${shortfall}`);
-  });
+    const found = await exportedSeqnos(cluster.nodes[0].httpUrl, "service:bench-failover");
+    if (found.length >= stats.acked) return found;
+    throw new Error(describeShortfall(found, stats.acked));
+  }, "every acked failover event");
   return { failoverMs, natsStallMs, acked: stats.acked, ...lossAndDuplicates(seqnos, stats.acked) };
 }
 

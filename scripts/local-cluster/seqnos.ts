@@ -16,18 +16,22 @@ export async function exportedSeqnos(httpUrl: string, q = ""): Promise<number[]>
   return seqnos;
 }
 
+/** The numbers of 0..expected-1 missing from `seqnos`, and how many of `seqnos` repeat one. */
+function shortfall(seqnos: readonly number[], expected: number): { missing: number[]; duplicated: number } {
+  const seen = new Set(seqnos);
+  const missing: number[] = [];
+  for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) missing.push(seqno);
+  return { missing, duplicated: seqnos.length - seen.size };
+}
+
 /** Loss and duplicates of `seqnos` against 0..expected-1. */
 export function lossAndDuplicates(seqnos: readonly number[], expected: number): { lost: number; duplicated: number } {
-  const seen = new Set(seqnos);
-  let lost = 0;
-  for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) lost++;
-  return { lost, duplicated: seqnos.length - seen.size };
+  const { missing, duplicated } = shortfall(seqnos, expected);
+  return { lost: missing.length, duplicated };
 }
 
 /** "found N of M; missing K (first: ...); D duplicates". */
 export function describeShortfall(found: readonly number[], expected: number): string {
-  const seen = new Set(found);
-  const missing: number[] = [];
-  for (let seqno = 0; seqno < expected; seqno++) if (!seen.has(seqno)) missing.push(seqno);
-  return `found ${found.length} of ${expected}; missing ${missing.length} (first: ${missing.slice(0, 20).join(", ")}); ${found.length - seen.size} duplicates`;
+  const { missing, duplicated } = shortfall(found, expected);
+  return `found ${found.length} of ${expected}; missing ${missing.length} (first: ${missing.slice(0, 20).join(", ")}); ${duplicated} duplicates`;
 }

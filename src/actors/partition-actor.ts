@@ -3,7 +3,7 @@
 // seals segments, acks the WAL only once a segment holding the rows is durable and
 // published, and answers the shard's queries over NATS request/reply.
 
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, StoredMsg } from "@nats-io/jetstream";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeTextPayload, openWalPayload } from "../ingest/wal-payload.ts";
@@ -97,10 +97,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private recovered = false;
   /** Counts starts: deliveries are tagged with it. */
   private incarnation = 0;
-  /** Since when the consume loop waits for the consumer's next delivery (undefined while it handles one), the highest stream sequence delivered, and the stall probe's state. */
+  /** Since when the consume loop waits for the consumer's next delivery (undefined while it handles one), the highest stream sequence delivered, and when the stall check last asked the stream. */
   private awaitingDeliverySinceMs: number | undefined;
   private lastDeliveredSeq = 0;
-  private stallProbing = false;
   private stallProbedAtMs = 0;
   /**
    * The highest stream sequence handled since start (from the manifest's WAL floor on),
@@ -231,12 +230,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private async checkNothingSkipped(startSeq: number, firstDelivered: number): Promise<void> {
     if (firstDelivered <= startSeq) return;
     const { shard, jsm } = this.options;
-    // next_by_subj is in the server's message-get API since 2.9, not in the client's request type.
-    const request = { seq: startSeq, next_by_subj: walShardFilter(shard) } as unknown as { seq: number };
-    const stored = await untilJetStreamAnswers(`shard ${shard} WAL`, () => jsm.streams.getMessage(WAL_STREAM, request), this.options.log);
-    // A server that ignored next_by_subj answers with whatever message is at startSeq: that says nothing about this shard.
-    const ofShard = stored && parseWalSubject(stored.subject)?.shard === shard ? stored.seq : undefined;
-    const skipped = skippedWalMessage(startSeq, firstDelivered, ofShard);
+    const stored = await untilJetStreamAnswers(`shard ${shard} WAL`, () => firstStoredOfShard(jsm, shard, startSeq), this.options.log);
+    const skipped = skippedWalMessage(startSeq, firstDelivered, stored?.seq);
     if (skipped !== undefined) {
       // Nothing was sealed from this consumer, so the manifest's WAL floor still stands below the message; the restart starts there.
       throw new Error(`shard ${shard}: the WAL consumer started at seq ${startSeq} but first delivered seq ${firstDelivered}, skipping seq ${skipped} that the stream holds (its leader was a server still catching up); recreating it`);
@@ -477,21 +472,16 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const verdict = consumerStall(state);
     if (verdict === undefined) return;
     if (verdict !== "ask") return fail(verdict);
-    if (this.stallProbing || Date.now() - this.stallProbedAtMs < WAL_CONSUMER_STALL_MS) return;
-    this.stallProbing = true;
+    // One ask per WAL_CONSUMER_STALL_MS: a JetStream request times out well before the next (5 s by default).
+    if (Date.now() - this.stallProbedAtMs < WAL_CONSUMER_STALL_MS) return;
     this.stallProbedAtMs = Date.now();
-    // next_by_subj is in the server's message-get API since 2.9, not in the client's request type.
-    const request = { seq: state.lastDelivered + 1, next_by_subj: walShardFilter(shard) } as unknown as { seq: number };
-    jsm.streams
-      .getMessage(WAL_STREAM, request)
+    firstStoredOfShard(jsm, shard, state.lastDelivered + 1)
       .then((next) => {
-        // A server that ignored next_by_subj answers with a message of another shard: that says nothing.
-        const due = next && next.seq > state.lastDelivered && parseWalSubject(next.subject)?.shard === shard ? { seq: next.seq, waitingMs: Date.now() - next.time.getTime() } : null;
+        const due = next ? { seq: next.seq, waitingMs: Date.now() - next.time.getTime() } : null;
         const why = consumerStall({ ...state, waitedMs: Date.now() - since, due });
         if (why !== undefined && why !== "ask" && this.awaitingDeliverySinceMs === since && !this.stopping) fail(why);
       })
-      .catch(() => undefined)
-      .finally(() => (this.stallProbing = false));
+      .catch(() => undefined);
   }
 
   /** Everything handled is durable (nothing held or handed back) but the manifest's WAL floor is behind it. */
@@ -539,6 +529,18 @@ function replySubject(message: JsMsg): string {
   const reply = (message as JsMsg & { reply?: unknown }).reply;
   if (typeof reply !== "string" || reply === "") throw new Error(`WAL message ${message.seq} has no reply subject`);
   return reply;
+}
+
+/**
+ * The stream leader's first message of `shard` at or after `seq` (the WAL has direct
+ * get off), or null when there is none. A server that ignored next_by_subj answers with
+ * whatever message is at `seq`: one of another shard says nothing, and reads as null.
+ */
+async function firstStoredOfShard(jsm: JetStreamManager, shard: number, seq: number): Promise<StoredMsg | null> {
+  // next_by_subj is in the server's message-get API since 2.9, not in the client's request type.
+  const request = { seq, next_by_subj: walShardFilter(shard) } as unknown as { seq: number };
+  const stored = await jsm.streams.getMessage(WAL_STREAM, request);
+  return stored && stored.seq >= seq && parseWalSubject(stored.subject)?.shard === shard ? stored : null;
 }
 
 /**

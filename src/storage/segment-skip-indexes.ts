@@ -11,7 +11,7 @@ import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import { hashKey, openSkipIndex, SkipIndex, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
-import { buildSkipIndex } from "./skip-index-build.ts";
+import { buildSkipIndex, rowRunSql } from "./skip-index-build.ts";
 
 /** A segment a query reads: all of it (`ranges` null) or only the row ranges its skip index let through. */
 export interface SegmentRead {
@@ -108,34 +108,38 @@ export class SegmentSkipIndexes {
    * listed as a seal's does.
    */
   async buildForCompaction(connection: DuckDBConnection, parquetPath: string, fileName: string, inputs: readonly SegmentMeta[]): Promise<SkipIndex | undefined> {
-    const parts = inputs.map((segment) => this.filters.get(segment.file));
-    const usable = parts.every((part, at) => part !== undefined && part.rowCount === inputs[at].rows);
-    const joined = usable ? SkipIndex.concat(parts as SkipIndex[]) : undefined;
-    // Inputs read from version 4 files share their blocks' seeds: joined, they would place keys alike (see blockSeed).
-    if (!joined || new Set(joined.blocks.map((block) => block.seed)).size !== joined.blocks.length) return this.buildForSegment(connection, parquetPath, fileName);
-    const startedAt = performance.now();
+    const joined = this.joinedIndexOf(inputs);
+    if (!joined) return this.buildForSegment(connection, parquetPath, fileName);
     try {
-      const misplaced = await this.misplacedInput(connection, parquetPath, inputs);
-      if (misplaced !== undefined) {
-        this.options.log(`compaction output ${fileName} does not hold input ${misplaced} where its inputs' order puts it; listing its skip keys instead`);
-        return this.buildForSegment(connection, parquetPath, fileName);
-      }
-      const path = skipIndexPath(this.options.paths, this.options.shard, fileName);
-      await writeSkipIndex(path, skipIndexTempPath(this.options.paths, this.options.shard, fileName), joined);
-      return joined.mappedFrom(path);
+      const misplaced = await this.timed(() => this.misplacedInput(connection, parquetPath, inputs));
+      if (misplaced === undefined) return await this.timed(() => this.persist(fileName, joined, { syncDirectory: false }));
+      this.options.log(`compaction output ${fileName} does not hold input ${misplaced} where its inputs' order puts it; listing its skip keys instead`);
     } catch (error) {
       this.options.log(`joining the skip indexes of compaction output ${fileName} failed; every query reads it until the index is rebuilt: ${describe(error)}`);
       return undefined;
-    } finally {
-      this.buildMs += performance.now() - startedAt;
     }
+    return this.buildForSegment(connection, parquetPath, fileName);
+  }
+
+  /**
+   * The inputs' indexes one after another; undefined when an input has none (or one of
+   * other rows), the join passes the index bounds, or blocks share a seed (inputs read
+   * from version 4 files: joined, they would place keys alike; see blockSeed).
+   */
+  private joinedIndexOf(inputs: readonly SegmentMeta[]): SkipIndex | undefined {
+    const parts: SkipIndex[] = [];
+    for (const segment of inputs) {
+      const part = this.filters.get(segment.file);
+      if (part === undefined || part.rowCount !== segment.rows) return undefined;
+      parts.push(part);
+    }
+    const joined = SkipIndex.concat(parts);
+    return joined && new Set(joined.blocks.map((block) => block.seed)).size === joined.blocks.length ? joined : undefined;
   }
 
   /** The first input (file name) whose rows are not exactly at its place in the output, in `inputs` order; undefined when all are. */
   private async misplacedInput(connection: DuckDBConnection, parquetPath: string, inputs: readonly SegmentMeta[]): Promise<string | undefined> {
-    let end = 0;
-    const places = inputs.slice(0, -1).map((segment, at) => `WHEN file_row_number < ${(end += segment.rows)} THEN ${at}`);
-    const place = inputs.length > 1 ? `CASE ${places.join(" ")} ELSE ${inputs.length - 1} END` : "0";
+    const place = rowRunSql(inputs.map((segment) => segment.rows));
     const rows = await queryRows(
       connection,
       `SELECT ${place} AS place, count(*) AS rows, min(seq) AS min_seq, max(seq) AS max_seq, min(ts) AS min_ts, max(ts) AS max_ts FROM read_parquet(${sqlPathLiteral(this.options.paths, parquetPath)}, file_row_number = true) GROUP BY place ORDER BY place`,
@@ -243,21 +247,32 @@ export class SegmentSkipIndexes {
    * do not fit SKIP_INDEX_BYTES_MAX, which is logged and not tried again. Timed into
    * skipIndexMs, failures included.
    */
-  private async writeIndex(connection: DuckDBConnection, parquetPath: string, fileName: string, options: { syncDirectory: boolean }): Promise<SkipIndex | undefined> {
-    const { paths, shard } = this.options;
-    const startedAt = performance.now();
-    try {
-      const built = await buildSkipIndex(connection, sqlPathLiteral(paths, parquetPath));
+  private writeIndex(connection: DuckDBConnection, parquetPath: string, fileName: string, options: { syncDirectory: boolean }): Promise<SkipIndex | undefined> {
+    return this.timed(async () => {
+      const built = await buildSkipIndex(connection, sqlPathLiteral(this.options.paths, parquetPath));
       if (!built) {
         this.unindexable.add(fileName);
         this.options.log(`segment ${fileName} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
         return undefined;
       }
-      const path = skipIndexPath(paths, shard, fileName);
-      await writeSkipIndex(path, skipIndexTempPath(paths, shard, fileName), built);
-      if (options.syncDirectory) await fsyncPath(segmentsDir(paths, shard));
-      // Kept as the mapped file, not the heap copy just built.
-      return built.mappedFrom(path);
+      return this.persist(fileName, built, options);
+    });
+  }
+
+  /** Writes segment `fileName`'s index file (then fsyncs the directory when asked); returns it mapped from the file, not the heap copy. */
+  private async persist(fileName: string, index: SkipIndex, options: { syncDirectory: boolean }): Promise<SkipIndex> {
+    const { paths, shard } = this.options;
+    const path = skipIndexPath(paths, shard, fileName);
+    await writeSkipIndex(path, skipIndexTempPath(paths, shard, fileName), index);
+    if (options.syncDirectory) await fsyncPath(segmentsDir(paths, shard));
+    return index.mappedFrom(path);
+  }
+
+  /** Runs `work`, counting its wall time (failures included) into skipIndexMs. */
+  private async timed<T>(work: () => Promise<T>): Promise<T> {
+    const startedAt = performance.now();
+    try {
+      return await work();
     } finally {
       this.buildMs += performance.now() - startedAt;
     }

@@ -393,10 +393,7 @@ export class ShardStore {
     // in the ingest benchmark, and the order lets the output's skip index be the inputs'
     // indexes one after another instead of listing every key again (~5x the write).
     const level = Math.max(...inputs.map((segment) => segment.level)) + 1;
-    const connection = this.backgroundConnection;
-    const write = { selectSql: `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, compression: "zstd" as const };
-    const buildSkipIndex = (parquetPath: string) => this.skipIndexes.buildForCompaction(connection, parquetPath, fileName, inputs);
-    const { meta, skipIndex } = await this.runWork(() => this.segmentFiles.write(connection, { ...write, buildSkipIndex }), "compact");
+    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, "zstd", inputs), "compact");
     const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
     assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
     await this.enqueue("segment", async () => {
@@ -578,8 +575,10 @@ export class ShardStore {
   }
 
   /** Writes a segment file with its skip index (segment-files.ts), the index's keys listed on the same connection. */
-  private writeSegment(connection: DuckDBConnection, selectSql: string, fileName: string, level: number, compression: "lz4_raw" | "zstd"): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
-    return this.segmentFiles.write(connection, { selectSql, fileName, level, compression, buildSkipIndex: (parquetPath) => this.skipIndexes.buildForSegment(connection, parquetPath, fileName) });
+  /** Writes a segment and its skip index: listed from its keys, or, for a compaction's output (`inputs` given), joined from its inputs' indexes. */
+  private writeSegment(connection: DuckDBConnection, selectSql: string, fileName: string, level: number, compression: "lz4_raw" | "zstd", inputs?: readonly SegmentMeta[]): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
+    const buildSkipIndex = (parquetPath: string) => (inputs ? this.skipIndexes.buildForCompaction(connection, parquetPath, fileName, inputs) : this.skipIndexes.buildForSegment(connection, parquetPath, fileName));
+    return this.segmentFiles.write(connection, { selectSql, fileName, level, compression, buildSkipIndex });
   }
 
   /** Counts the rows of every segment in the manifest into `counts`: one GROUP BY over them all. */

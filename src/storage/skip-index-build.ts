@@ -18,15 +18,20 @@ export async function parquetRowGroups(connection: DuckDBConnection, parquetLite
   return result.getRowObjects().map((row) => Number(row.rows));
 }
 
+/**
+ * Which of consecutive runs of `runRows` rows a file's row falls in (0, 1, ...), as a
+ * SQL expression over `file_row_number`: a row group's block, or a compaction input's place.
+ */
+export function rowRunSql(runRows: readonly number[]): string {
+  if (runRows.length <= 1) return "0";
+  let end = 0;
+  const cases = runRows.slice(0, -1).map((rows, index) => `WHEN file_row_number < ${(end += rows)} THEN ${index}`);
+  return `CASE ${cases.join(" ")} ELSE ${runRows.length - 1} END`;
+}
+
 /** The file's rows with their block (row group index) as `block`: the source segmentSkipKeysSource reads. */
 export function blockRowsSql(parquetLiteral: string, rowGroups: readonly number[]): string {
-  let block = "0";
-  if (rowGroups.length > 1) {
-    let end = 0;
-    const cases = rowGroups.slice(0, -1).map((rows, index) => `WHEN file_row_number < ${(end += rows)} THEN ${index}`);
-    block = `CASE ${cases.join(" ")} ELSE ${rowGroups.length - 1} END`;
-  }
-  return `(SELECT ${block} AS block, message, trace_id, service, hostname, level FROM read_parquet(${parquetLiteral}, file_row_number = true))`;
+  return `(SELECT ${rowRunSql(rowGroups)} AS block, message, trace_id, service, hostname, level FROM read_parquet(${parquetLiteral}, file_row_number = true))`;
 }
 
 /**

@@ -2,7 +2,6 @@
 // exact set of events a node can find.
 
 import { describeShortfall, exportedSeqnos } from "../../scripts/local-cluster/seqnos.ts";
-export { describeShortfall };
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { openClusterBuckets, type ClusterBuckets } from "../../src/cluster/buckets.ts";
