@@ -9,7 +9,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
-import { MinuteCounts, minuteCountsSql } from "../src/storage/minute-counts.ts";
+import { MinuteCounts, minuteCountsSql, perSeries } from "../src/storage/minute-counts.ts";
 import { tempDir } from "./helpers/processes.ts";
 import { sumSeries } from "./helpers/minute-counts.ts";
 
@@ -121,7 +121,7 @@ describe("MinuteCounts.sum", () => {
         expected.set(key, (expected.get(key) ?? 0) + count);
       }
       const got = new Map<string, number>();
-      counts.sumGroups("default", from, to, bucketMinutes, groupOf, (group, bucket, count) => {
+      counts.sumGroups("default", from, to, bucketMinutes, perSeries(groupOf), (group, bucket, count) => {
         const key = `${group}/${bucket}`;
         if (got.has(key)) throw new Error(`group ${key} visited twice`);
         got.set(key, count);

@@ -86,6 +86,18 @@ function newTimeLevel(): TimeLevel {
   return { byTime: new Map(), times: [] };
 }
 
+/**
+ * The group number (0 up, or -1 to leave out) of each series id of a tenant, given its
+ * series by id (`services[id]`, `levels[id]`; ids only grow, so a caller may keep
+ * the answer and extend it for new ids).
+ */
+export type SeriesGrouping = (services: readonly string[], levels: readonly number[]) => ArrayLike<number>;
+
+/** A grouping that asks `groupOf` of every series at each call. */
+export function perSeries(groupOf: (service: string, level: number) => number): SeriesGrouping {
+  return (services, levels) => Int32Array.from(services, (service, id) => groupOf(service, levels[id]));
+}
+
 export class MinuteCounts {
   /** `entriesMax`: the bound past which counts overflow; tests lower it. */
   constructor(private readonly entriesMax = MINUTE_COUNT_ENTRIES_MAX) {}
@@ -124,9 +136,8 @@ export class MinuteCounts {
   /**
    * Visits the summed counts of `tenant` over whole minutes [fromMinute, toMinute) in
    * the caller's groups, by bucket = floor(minute / bucketMinutes) x bucketMinutes, or
-   * bucket = -1 for all time when bucketMinutes is null. `groupOf` maps each (service,
-   * level) series of the tenant, once per call, to a group number (0 up) or -1 to
-   * leave it out; `visit` gets each (group, bucket) once, in unspecified order. A
+   * bucket = -1 for all time when bucketMinutes is null. `grouping` maps each (service,
+   * level) series of the tenant to a group number (0 up) or -1 to leave it out; `visit` gets each (group, bucket) once, in unspecified order. A
    * histogram of every series is then one sum per bucket, not one visit per series and
    * bucket. Not to be called once overflowed (the counts are incomplete then).
    */
@@ -135,7 +146,7 @@ export class MinuteCounts {
     fromMinute: number,
     toMinute: number,
     bucketMinutes: number | null,
-    groupOf: (service: string, level: number) => number,
+    grouping: SeriesGrouping,
     visit: (group: number, bucket: number, count: number) => void,
   ): void {
     assert(bucketMinutes === null || (Number.isSafeInteger(bucketMinutes) && bucketMinutes > 0), `minute counts: bucket of ${bucketMinutes} minutes`);
@@ -143,12 +154,12 @@ export class MinuteCounts {
     assert(!this.isOverflowed, "minute counts overflowed: the caller must scan");
     const counts = this.tenants.get(tenant);
     if (!counts || !(fromMinute < toMinute)) return;
-    const groupOfId = new Int32Array(counts.services.length);
+    const groupOfId = grouping(counts.services, counts.levels);
+    assert(groupOfId.length >= counts.services.length, `minute counts: a grouping of ${groupOfId.length} series for ${counts.services.length}`);
     let groupCount = 0;
-    for (let id = 0; id < groupOfId.length; id++) {
-      const group = groupOf(counts.services[id], counts.levels[id]);
-      assert(Number.isInteger(group) && group >= -1, `minute counts: group ${group}`);
-      groupOfId[id] = group;
+    for (let id = 0; id < counts.services.length; id++) {
+      const group = groupOfId[id];
+      if (!(Number.isInteger(group) && group >= -1)) assert(false, `minute counts: group ${group}`);
       if (group >= groupCount) groupCount = group + 1;
     }
     const sums = new Float64Array(groupCount);
