@@ -654,6 +654,41 @@ describe("skip index", () => {
     expect(readFor(store, { key: "w:alphaword" }, { fromUs: Date.now() * 1000 + 3_600_000_000 })).toEqual({ segments: [], tables: 1, segmentsTotal: 2, segmentsSkipped: 2, segmentsSkippedByIndex: 0 });
   });
 
+  test("a seal's index comes from the keys listed as its rows were written: each row group's filter holds exactly its rows' keys, across flushes and a rolled-back message", async () => {
+    const fixture = newFixture();
+    const lines: string[] = [];
+    const store = await openStore(fixture, { log: (line) => lines.push(line) });
+    // ~40k rows in flushes of odd sizes: three row groups, their cuts nowhere near a flush's.
+    let seq = 0;
+    for (const count of [9_000, 7_777, 13_001, 10_555]) {
+      appendMessage(fixture, store, ++seq, count, makeEvents(seq, count).map((event, index) => ({ ...event, traceId: index % 5 === 0 ? `trace-${seq}-${index}` : "" })));
+      // A message refused halfway (a bad batch) is rolled back: none of its rows or keys count.
+      const rows = store.pendingRowBuffer;
+      const mark = rows.mark();
+      rows.beginMessage(Date.now() * 1000, 1_000 + seq, TENANT);
+      wordEvents(1_000 + seq, `rolledback${seq}`, `trace-rolledback-${seq}`, 50).forEach((event, index) => rows.appendEvent(event, index, event.timestampUs));
+      rows.rollback(mark);
+      await store.flush();
+    }
+    await store.seal();
+    const [file] = segmentNames(fixture);
+    const bloom = SkipIndex.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, file)));
+    expect(bloom.rowCount).toBe(9_000 + 7_777 + 13_001 + 10_555);
+    expect(bloom.blocks.length).toBeGreaterThanOrEqual(3);
+    for (const [at, block] of bloom.blocks.entries()) {
+      const keys = await keysOfSegment(fixture, file, { start: block.rowStart, end: block.rowStart + block.rowCount });
+      // A chunk of up to 1,024 rows astride a row group's edge lends its keys to both sides: extra keys, never a missing one.
+      expect({ at, missing: keys.filter((key) => !bloom.blockHas(at, hashKey(key))) }).toEqual({ at, missing: [] });
+      expect(block.keyCount).toBeGreaterThanOrEqual(keys.length);
+      expect(block.keyCount).toBeLessThan(keys.length + 2 * 1_024 * 4);
+    }
+    // A rolled-back message's keys may stay in its chunk (a filter may hold extra keys); a word never written is ruled out.
+    expect(readFor(store, { key: "w:neverwritten" })).toMatchObject({ segments: [], segmentsSkippedByIndex: 1 });
+    expect(readFor(store, { key: "t:trace-3-5" }).segments).toEqual([file]);
+    expect(lines.filter((line) => line.includes("skip"))).toEqual([]);
+    expect(store.stats()).toMatchObject({ skipIndexesFromRowKeys: 1, skipIndexesListed: 0 });
+  });
+
   test("compaction writes the output's index as its inputs' joined, each row group's filter over exactly its rows, and the inputs' index files go with the inputs", async () => {
     const fixture = newFixture();
     const store = await openStore(fixture);

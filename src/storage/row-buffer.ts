@@ -6,6 +6,7 @@
 
 import type { NormalizedEvent } from "../protocol/event.ts";
 import type { EventRanges } from "../protocol/wal-batch.ts";
+import { RowSkipKeys, type RowSkipKeysMark } from "./row-skip-keys.ts";
 import { levelIndex } from "./schema.ts";
 
 const encoder = new TextEncoder();
@@ -24,6 +25,12 @@ const KEY_TS = encoder.encode('{"ts":');
 const KEY_IDX = encoder.encode(',"idx":');
 const KEY_LEVEL = encoder.encode(',"level":');
 
+export interface RowBufferMark {
+  length: number;
+  rows: number;
+  keys: RowSkipKeysMark;
+}
+
 export class RowBuffer {
   private bytes = new Uint8Array(INITIAL_BYTES);
   length = 0;
@@ -31,11 +38,16 @@ export class RowBuffer {
   /** Bytes of `,"ingest_ts":…,"seq":…,"tenant":"…"` for the message being written. */
   private messagePart = new Uint8Array(0);
   private messagePartText = "";
+  /** WAL sequence of the message being written. */
+  private seq = 0;
+  /** The skip keys of the rows, for the seal (row-skip-keys.ts). */
+  readonly keys = new RowSkipKeys();
 
   /** Starts the rows of one WAL message: the fields every row of it shares. */
   beginMessage(ingestUs: number, seq: number, tenant: string): void {
     this.messagePartText = `,"ingest_ts":${ingestUs},"seq":${seq},"tenant":${JSON.stringify(tenant)}`;
     this.messagePart = encoder.encode(this.messagePartText);
+    this.seq = seq;
   }
 
   /** Appends one row from a FlatBuffers event, copying its string bytes from `batch`. */
@@ -58,6 +70,7 @@ export class RowBuffer {
     this.bytes[this.length++] = 0x7d; // }
     this.bytes[this.length++] = NEWLINE;
     this.rows++;
+    this.keys.addRanges(batch, strings, event.levelOrdinal, this.seq, event.index);
   }
 
   /** Appends one row from a decoded event (the NDJSON, JSON and text paths). */
@@ -69,6 +82,7 @@ export class RowBuffer {
     this.reserve(text.length * 3 + 8);
     this.length += encoder.encodeInto(text, this.bytes.subarray(this.length)).written;
     this.rows++;
+    this.keys.addEvent(event, levelIndex(event.level), this.seq, index);
   }
 
   /** The rows written so far, without a copy; valid until the next write or reset. */
@@ -81,16 +95,18 @@ export class RowBuffer {
     if (this.bytes.length > SHRINK_ABOVE_BYTES && this.length < this.bytes.length / 4) this.bytes = new Uint8Array(INITIAL_BYTES);
     this.length = 0;
     this.rows = 0;
+    this.keys.clear();
   }
 
   /** A point to roll back to, when a message turns out bad halfway through. */
-  mark(): { length: number; rows: number } {
-    return { length: this.length, rows: this.rows };
+  mark(): RowBufferMark {
+    return { length: this.length, rows: this.rows, keys: this.keys.mark() };
   }
 
-  rollback(mark: { length: number; rows: number }): void {
+  rollback(mark: RowBufferMark): void {
     this.length = mark.length;
     this.rows = mark.rows;
+    this.keys.rollback(mark.keys);
   }
 
   private reserve(extra: number): void {

@@ -10,8 +10,9 @@ import { queryRows } from "./duckdb.ts";
 import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
-import { hashKey, openSkipIndex, SkipIndex, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
-import { buildSkipIndex, rowRunSql } from "./skip-index-build.ts";
+import type { MemtableSkipKeys, RowGroupSums } from "./row-skip-keys.ts";
+import { hashKey, openSkipIndex, SkipIndex, skipIndexFits, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
+import { buildSkipIndex, parquetRowGroups, rowRunSql } from "./skip-index-build.ts";
 
 /** A segment a query reads: all of it (`ranges` null) or only the row ranges its skip index let through. */
 export interface SegmentRead {
@@ -44,12 +45,15 @@ export interface SkipIndexStats {
   skipIndexBytes: number;
   segmentsUnindexed: number;
   skipIndexMs: number;
+  skipIndexesFromRowKeys: number;
+  skipIndexesListed: number;
 }
 
 export class SegmentSkipIndexes {
   /** Skip index of each published segment that has one (mapped, not on the heap); a segment absent here is always read. */
   private filters = new Map<string, SkipIndex>();
   private buildMs = 0;
+  private built = { fromRowKeys: 0, listed: 0 };
   /** Segments whose index is to be built in the background, and whether that loop runs. */
   private backlog: string[] = [];
   private builderRunning = false;
@@ -96,6 +100,53 @@ export class SegmentSkipIndexes {
       this.options.log(`building the skip index of segment ${fileName} failed; every query reads it until the index is rebuilt: ${describe(error)}`);
       return undefined;
     }
+  }
+
+  /**
+   * The index of a seal's Parquet file (`parquetPath`, becoming segment `fileName`)
+   * from the keys listed as its rows were written: each row group gets the keys of
+   * the rows it holds, once the file is checked to hold in each row group the rows the
+   * keys say (their count and sums of seq and idx; DuckDB keeps insertion order). A
+   * file that does not match, or keys past the index bounds, get their keys listed from
+   * the file instead.
+   */
+  async buildFromRowKeys(connection: DuckDBConnection, parquetPath: string, fileName: string, keys: MemtableSkipKeys): Promise<SkipIndex | undefined> {
+    let problem: string;
+    try {
+      const built = await this.timed(async () => {
+        const literal = sqlPathLiteral(this.options.paths, parquetPath);
+        const rowGroups = await parquetRowGroups(connection, literal);
+        const rows = await queryRows(
+          connection,
+          `SELECT ${rowRunSql(rowGroups)} AS block, count(*) AS rows, sum(seq) AS seq_sum, sum(idx) AS idx_sum FROM read_parquet(${literal}, file_row_number = true) GROUP BY block ORDER BY block`,
+        );
+        const found = rows.map((row) => ({ rows: Number(row.rows), seqSum: Number(row.seq_sum), idxSum: Number(row.idx_sum) }));
+        const misplaced = firstMismatchedRowGroup(keys.rowGroupSums(rowGroups), found);
+        if (misplaced !== undefined) return `row group ${misplaced} does not hold the rows its keys were listed for`;
+        const groups = keys.rowGroupKeys(rowGroups);
+        if (!groups) return `its ${rowGroups.reduce((sum, count) => sum + count, 0)} rows are not the ${keys.rowCount} its keys were listed for`;
+        const keyCounts = groups.map((group) => group.firsts.length);
+        if (!skipIndexFits(keyCounts)) {
+          this.unindexable.add(fileName);
+          this.options.log(`segment ${fileName} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
+          return undefined;
+        }
+        const index = SkipIndex.forBlocks(rowGroups, keyCounts);
+        groups.forEach((group, block) => {
+          for (let key = 0; key < group.firsts.length; key++) index.addHashed(block, group.firsts[key], group.seconds[key]);
+        });
+        const persisted = await this.persist(fileName, index, { syncDirectory: false });
+        this.built.fromRowKeys++;
+        return persisted;
+      });
+      if (typeof built !== "string") return built;
+      problem = built;
+    } catch (error) {
+      this.options.log(`building the skip index of segment ${fileName} from its rows' keys failed; every query reads it until the index is rebuilt: ${describe(error)}`);
+      return undefined;
+    }
+    this.options.log(`segment ${fileName}: ${problem}; listing its skip keys from the file instead`);
+    return this.buildForSegment(connection, parquetPath, fileName);
   }
 
   /**
@@ -200,6 +251,8 @@ export class SegmentSkipIndexes {
       skipIndexBytes: [...this.filters.values()].reduce((sum, index) => sum + index.byteLength, 0),
       segmentsUnindexed: segments.filter((segment) => !this.filters.has(segment.file)).length,
       skipIndexMs: Math.round(this.buildMs),
+      skipIndexesFromRowKeys: this.built.fromRowKeys,
+      skipIndexesListed: this.built.listed,
     };
   }
 
@@ -255,7 +308,9 @@ export class SegmentSkipIndexes {
         this.options.log(`segment ${fileName} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
         return undefined;
       }
-      return this.persist(fileName, built, options);
+      const persisted = await this.persist(fileName, built, options);
+      this.built.listed++;
+      return persisted;
     });
   }
 
@@ -277,6 +332,15 @@ export class SegmentSkipIndexes {
       this.buildMs += performance.now() - startedAt;
     }
   }
+}
+
+/** The first row group (index) whose rows, seq sum or idx sum in the file (`found`) differ from what the keys were listed for; undefined when all agree. Pure. */
+export function firstMismatchedRowGroup(expected: readonly RowGroupSums[], found: readonly RowGroupSums[]): number | undefined {
+  for (let group = 0; group < Math.max(expected.length, found.length); group++) {
+    const [want, got] = [expected[group], found[group]];
+    if (!want || !got || want.rows !== got.rows || want.seqSum !== got.seqSum || want.idxSum !== got.idxSum) return group;
+  }
+  return undefined;
 }
 
 /** What an input's place in a compaction output holds: its rows, sequences and times. */

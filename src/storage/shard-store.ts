@@ -25,6 +25,7 @@ import { segmentFileName, segmentsDir, type DataPaths } from "./paths.ts";
 import type { SkipIndex } from "./skip-index.ts";
 import { SegmentFiles } from "./segment-files.ts";
 import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
+import { MemtableSkipKeys } from "./row-skip-keys.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_NAMES } from "./schema.ts";
@@ -84,6 +85,8 @@ interface MemTable {
   readers: number;
   /** Its rows are in a published segment: no new snapshot includes it. */
   published: boolean;
+  /** Its rows' skip keys, listed as they were written: its seal's skip index. */
+  skipKeys: MemtableSkipKeys;
 }
 
 /** What a query reads: mem tables and segment files as of one moment. */
@@ -132,6 +135,9 @@ export interface StoreStats {
   segmentsUnindexed: number;
   /** Wall milliseconds spent listing keys and building skip indexes (part of sealMs and compactMs, plus background builds). */
   skipIndexMs: number;
+  /** Skip indexes built since start from keys listed as rows were written (seals), and by listing keys from a file in DuckDB (fallbacks, compactions of unjoinable inputs, background builds). */
+  skipIndexesFromRowKeys: number;
+  skipIndexesListed: number;
   /** Entries of the per-minute counts (MINUTE_COUNT_ENTRIES_MAX bounds them), and whether they overflowed. */
   countEntries: number;
   countsOverflowed: boolean;
@@ -328,7 +334,7 @@ export class ShardStore {
       // LZ4 on seal, zstd on compaction: a seal sits on the ingest path, and
       // compaction rewrites every row again anyway. On bench rows DuckDB wrote LZ4
       // ~25% faster than snappy (1.8M vs 1.4M rows/s, one thread) and ~12% smaller.
-      const { meta, skipIndex } = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, "lz4_raw");
+      const { meta, skipIndex } = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, "lz4_raw", { keys: table.skipKeys });
       assert(meta.rows === table.rows, `shard ${this.options.shard}: segment ${fileName} holds ${meta.rows} rows, memtable ${table.rows}`);
       // The memtable leaves snapshots in the same step the segment enters them: never both, never neither.
       await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq), this.options.walFloorAfter?.(table.seqs)), { added: [fileName], removed: [] }, () => {
@@ -393,7 +399,7 @@ export class ShardStore {
     // in the ingest benchmark, and the order lets the output's skip index be the inputs'
     // indexes one after another instead of listing every key again (~5x the write).
     const level = Math.max(...inputs.map((segment) => segment.level)) + 1;
-    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, "zstd", inputs), "compact");
+    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, "zstd", { inputs }), "compact");
     const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
     assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
     await this.enqueue("segment", async () => {
@@ -510,7 +516,7 @@ export class ShardStore {
 
   private newMemTable(): MemTable {
     const sealAgeMs = this.options.sealAgeMs * (1 - SEAL_AGE_JITTER_FRACTION * (this.options.random ?? Math.random)());
-    const table: MemTable = { parts: [], rows: 0, bytes: 0, seqs: [], firstRowAtMs: 0, sealAgeMs, readers: 0, published: false };
+    const table: MemTable = { parts: [], rows: 0, bytes: 0, seqs: [], firstRowAtMs: 0, sealAgeMs, readers: 0, published: false, skipKeys: new MemtableSkipKeys() };
     this.memTables.push(table);
     return table;
   }
@@ -537,12 +543,17 @@ export class ShardStore {
       return;
     }
     const bytes = buffer.length;
+    const keys = buffer.keys.take();
     let inserted: number;
     try {
       inserted = await this.insertRows(table, buffer.view(), buffer.rows);
+    } catch (error) {
+      table.skipKeys.invalidate();
+      throw error;
     } finally {
       this.flushingOldestStoredMs = Infinity;
     }
+    table.skipKeys.append(keys, buffer.rows, inserted);
     buffer.reset();
     this.spareRowBuffer = buffer;
     if (table.rows === 0) table.firstRowAtMs = oldestPendingSinceMs || this.now();
@@ -574,10 +585,18 @@ export class ShardStore {
     return inserted;
   }
 
-  /** Writes a segment file with its skip index (segment-files.ts), the index's keys listed on the same connection. */
-  /** Writes a segment and its skip index: listed from its keys, or, for a compaction's output (`inputs` given), joined from its inputs' indexes. */
-  private writeSegment(connection: DuckDBConnection, selectSql: string, fileName: string, level: number, compression: "lz4_raw" | "zstd", inputs?: readonly SegmentMeta[]): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
-    const buildSkipIndex = (parquetPath: string) => (inputs ? this.skipIndexes.buildForCompaction(connection, parquetPath, fileName, inputs) : this.skipIndexes.buildForSegment(connection, parquetPath, fileName));
+  /**
+   * Writes a segment and its skip index: for a seal, from the keys listed as its rows
+   * were written (`keys`); for a compaction's output, joined from its inputs' indexes
+   * (`inputs`); else, or when those do not fit, listed from the file on `connection`.
+   */
+  private writeSegment(connection: DuckDBConnection, selectSql: string, fileName: string, level: number, compression: "lz4_raw" | "zstd", from: { keys?: MemtableSkipKeys; inputs?: readonly SegmentMeta[] } = {}): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
+    const buildSkipIndex = (parquetPath: string) =>
+      from.inputs
+        ? this.skipIndexes.buildForCompaction(connection, parquetPath, fileName, from.inputs)
+        : from.keys?.valid
+          ? this.skipIndexes.buildFromRowKeys(connection, parquetPath, fileName, from.keys)
+          : this.skipIndexes.buildForSegment(connection, parquetPath, fileName);
     return this.segmentFiles.write(connection, { selectSql, fileName, level, compression, buildSkipIndex });
   }
 

@@ -171,6 +171,72 @@ export function hashKey(key: string): KeyHashes {
   return { first: finish(first, length, block, filled), second: finish(second, length, block, filled) };
 }
 
+/** The hash state after a key's first bytes (row-skip-keys.ts's key prefixes): what hashPrefixedBytes starts from. */
+export interface HashPrefix {
+  first: number;
+  second: number;
+  block: number;
+  filled: number;
+  length: number;
+}
+
+/** The state after hashing `bytes`, for hashPrefixedBytes. */
+export function hashPrefix(bytes: Uint8Array): HashPrefix {
+  const state: HashPrefix = { first: SEED_FIRST, second: SEED_SECOND, block: 0, filled: 0, length: bytes.length };
+  for (const byte of bytes) {
+    state.block |= byte << (state.filled << 3);
+    if (++state.filled === 4) {
+      const mixed = mixKey(state.block);
+      state.first = mixState(state.first, mixed);
+      state.second = mixState(state.second, mixed);
+      state.block = 0;
+      state.filled = 0;
+    }
+  }
+  return state;
+}
+
+/** Each byte as itself: the `map` of hashPrefixedBytes for bytes hashed as they are. */
+export const SAME_BYTE = Uint8Array.from({ length: 256 }, (_, byte) => byte);
+
+/**
+ * What hashKey() gives for the key: the prefix's bytes, then bytes [start, end) of
+ * `bytes` (UTF-8), each mapped through `map` (256 entries: SAME_BYTE, or a table that
+ * lower-cases ASCII); into streamedKey. Keys are listed from row bytes as rows are
+ * written (row-skip-keys.ts), so this runs for every byte of every message: one loop
+ * over locals.
+ */
+export function hashPrefixedBytes(prefix: HashPrefix, bytes: Uint8Array, start: number, end: number, map: Uint8Array): void {
+  let first = prefix.first;
+  let second = prefix.second;
+  let block = prefix.block;
+  let filled = prefix.filled;
+  let at = start;
+  // Complete the prefix's partial block, then whole blocks of four bytes, then the tail.
+  for (; filled !== 0 && at < end; at++) {
+    block |= map[bytes[at]] << (filled << 3);
+    if (++filled === 4) {
+      const mixed = mixKey(block);
+      first = mixState(first, mixed);
+      second = mixState(second, mixed);
+      block = 0;
+      filled = 0;
+    }
+  }
+  for (; at + 4 <= end; at += 4) {
+    const mixed = mixKey(map[bytes[at]] | (map[bytes[at + 1]] << 8) | (map[bytes[at + 2]] << 16) | (map[bytes[at + 3]] << 24));
+    first = mixState(first, mixed);
+    second = mixState(second, mixed);
+  }
+  for (; at < end; at++) block |= map[bytes[at]] << (filled++ << 3);
+  const length = prefix.length + end - start;
+  streamedKey.first = finish(first, length, block, filled);
+  streamedKey.second = finish(second, length, block, filled);
+}
+
+/** The hashes hashPrefixedBytes() made: read before its next call. */
+export const streamedKey: KeyHashes = { first: 0, second: 0 };
+
 // ---- the filters ----
 
 /** Bits for a block of `keyCount` distinct keys: SKIP_INDEX_BITS_PER_KEY each, at least SKIP_INDEX_BITS_MIN, whole buckets. */
@@ -269,11 +335,16 @@ export class SkipIndex {
   }
 
   add(block: number, key: string): void {
-    const target = this.blocks[block];
     const hashes = hashKey(key);
+    this.addHashed(block, hashes.first, hashes.second);
+  }
+
+  /** Adds the key whose hashKey() is (first, second). */
+  addHashed(block: number, first: number, second: number): void {
+    const target = this.blocks[block];
     const seed = target.seed;
-    const base = target.wordOffset + bucketOf(hashes.first ^ seed, target.bucketCount) * BUCKET_WORDS;
-    const bits = fmix32(hashes.second ^ seed);
+    const base = target.wordOffset + bucketOf(first ^ seed, target.bucketCount) * BUCKET_WORDS;
+    const bits = fmix32(second ^ seed);
     for (let word = 0; word < BUCKET_WORDS; word++) this.words[base + word] |= 1 << (Math.imul(bits, SALTS[word]) >>> 27);
     target.keyCount++;
   }
