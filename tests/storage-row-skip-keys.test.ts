@@ -15,7 +15,7 @@ import { skipKeysSql } from "../src/query/skip-keys.ts";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
 import { RowBuffer } from "../src/storage/row-buffer.ts";
-import { MemtableSkipKeys, SKIP_KEY_CHUNK_ROWS, type SkipKeyChunk } from "../src/storage/row-skip-keys.ts";
+import { MemtableSkipKeys, SEAL_ORDER_SQL, SKIP_KEY_CHUNK_ROWS, type SkipKeyChunk } from "../src/storage/row-skip-keys.ts";
 import { NDJSON_COLUMNS_SPEC } from "../src/storage/schema.ts";
 import { hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey } from "../src/storage/skip-index.ts";
 import { firstMismatchedRowGroup } from "../src/storage/segment-skip-indexes.ts";
@@ -77,8 +77,8 @@ function writeRows(messages: readonly NormalizedEvent[][]): RowBuffer {
   return buffer;
 }
 
-/** The keys DuckDB lists from the buffer's NDJSON, per run of rows (`runs`: rows in each, in order). */
-async function duckKeys(buffer: RowBuffer, runs: readonly number[]): Promise<string[][]> {
+/** The keys DuckDB lists from the buffer's NDJSON, per run of rows (`runs`: rows in each, in written order, or in seal order). */
+async function duckKeys(buffer: RowBuffer, runs: readonly number[], order = ""): Promise<string[][]> {
   const path = join(root.path, `rows-${crypto.randomUUID()}.ndjson`);
   writeFileSync(path, buffer.view());
   const paths = dataPaths(root.path);
@@ -86,7 +86,7 @@ async function duckKeys(buffer: RowBuffer, runs: readonly number[]): Promise<str
   try {
     let end = 0;
     const cases = runs.map((rows, index) => `WHEN n < ${(end += rows)} THEN ${index}`).join(" ");
-    const source = `(SELECT CASE ${cases} END AS block, * FROM (SELECT row_number() OVER () - 1 AS n, * FROM read_ndjson(${sqlPathLiteral(paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited')))`;
+    const source = `(SELECT CASE ${cases} END AS block, * FROM (SELECT row_number() OVER (${order === "" ? "" : `ORDER BY ${order}`}) - 1 AS n, * FROM read_ndjson(${sqlPathLiteral(paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited')))`;
     const lists: string[][] = runs.map(() => []);
     for (const row of await queryRows(connection, skipKeysSql(source, true))) lists[Number(row.block)].push(String(row.key));
     return lists;
@@ -163,47 +163,44 @@ describe("RowSkipKeys", () => {
     });
   });
 
-  test("row groups get every key of the chunks their rows fall in, and a check of their sums finds a row out of place", async () => {
-    // Three flushes of odd sizes: chunks of 1024 and the remainders, cut by row groups anywhere.
+  test("row groups of rows in seal order get every key of the chunks their rows fall in, and a check of their sums finds a row out of place", async () => {
+    // Three flushes of odd sizes (chunks of 1024 and the remainders), the second's message
+    // older than the first's (a redelivery): in seal order, (seq, idx), it comes first.
+    const flushes: [number, number, number][] = [
+      [6, 1500, 20],
+      [7, 700, 10],
+      [8, 2100, 30],
+    ];
     const keys = new MemtableSkipKeys();
-    const buffers: RowBuffer[] = [];
-    for (const [seed, count] of [
-      [6, 1500],
-      [7, 700],
-      [8, 2100],
-    ]) {
-      const buffer = writeRows([events(count, seed)]);
-      buffers.push(buffer);
+    const all = new RowBuffer();
+    for (const [seed, count, seq] of flushes) {
+      const buffer = new RowBuffer();
+      for (const target of [buffer, all]) {
+        target.beginMessage(1_700_000_000_000_000, seq, "default");
+        events(count, seed).forEach((event, index) => target.appendEvent(event, index, event.timestampUs));
+      }
       keys.append(buffer.keys.take(), buffer.rows, buffer.rows);
     }
     const total = 1500 + 700 + 2100;
     expect(keys.rowCount).toBe(total);
     const rowGroups = [1000, 2048, total - 3048];
-    const groups = keys.rowGroupKeys(rowGroups)!;
-    expect(groups.map((group) => group.rows)).toEqual(rowGroups);
-    // Each row group's keys, listed by DuckDB from its own rows.
-    const all = new RowBuffer();
-    for (const [seed, count] of [
-      [6, 1500],
-      [7, 700],
-      [8, 2100],
-    ]) {
-      all.beginMessage(1_700_000_000_000_000, 100, "default");
-      events(count, seed).forEach((event, index) => all.appendEvent(event, index, event.timestampUs));
-    }
-    const listed = await duckKeys(all, rowGroups);
-    groups.forEach((group, index) => {
+    const groups = keys.rowGroups(rowGroups)!;
+    expect(groups.keys.map((group) => group.rows)).toEqual(rowGroups);
+    // Each row group's keys, listed by DuckDB from its own rows in seal order.
+    const listed = await duckKeys(all, rowGroups, SEAL_ORDER_SQL);
+    groups.keys.forEach((group, index) => {
       const ours = chunkSet(group);
       expect({ index, missing: [...keySet(listed[index])].filter((key) => !ours.has(key)).length }).toEqual({ index, missing: 0 });
     });
-    expect(keys.rowGroupKeys([1000, 2048])).toBeUndefined();
+    // The first 700 rows in seal order are seq 10's: its whole chunk and nothing else.
+    expect(groups.sums[0]).toEqual({ rows: 1000, seqSum: 700 * 10 + 300 * 20, idxSum: (699 * 700) / 2 + (299 * 300) / 2 });
+    expect(keys.rowGroups([1000, 2048])).toBeUndefined();
 
-    const sums = keys.rowGroupSums(rowGroups);
-    expect(sums.map((sum) => sum.rows)).toEqual(rowGroups);
+    const sums = groups.sums;
     expect(firstMismatchedRowGroup(sums, sums.map((sum) => ({ ...sum })))).toBeUndefined();
     // One row moved across a boundary: the rows no longer match, nor (had counts been equal) the sums.
     expect(firstMismatchedRowGroup(sums, [{ ...sums[0], rows: sums[0].rows - 1, idxSum: sums[0].idxSum - 999 }, { ...sums[1], rows: sums[1].rows + 1, idxSum: sums[1].idxSum + 999 }, sums[2]])).toBe(0);
-    expect(firstMismatchedRowGroup(sums, [sums[0], { ...sums[1], idxSum: sums[1].idxSum + 1 }, sums[2]])).toBe(1);
+    expect(firstMismatchedRowGroup(sums, [sums[0], { ...sums[1], seqSum: sums[1].seqSum + 10 }, sums[2]])).toBe(1);
     expect(firstMismatchedRowGroup(sums, sums.slice(0, 2))).toBe(2);
   });
 

@@ -658,10 +658,15 @@ describe("skip index", () => {
     const fixture = newFixture();
     const lines: string[] = [];
     const store = await openStore(fixture, { log: (line) => lines.push(line) });
-    // ~40k rows in flushes of odd sizes: three row groups, their cuts nowhere near a flush's.
-    let seq = 0;
-    for (const count of [9_000, 7_777, 13_001, 10_555]) {
-      appendMessage(fixture, store, ++seq, count, makeEvents(seq, count).map((event, index) => ({ ...event, traceId: index % 5 === 0 ? `trace-${seq}-${index}` : "" })));
+    // ~40k rows in flushes of odd sizes: three row groups, their cuts nowhere near a flush's;
+    // messages out of WAL order (a redelivery), which the seal writes in (seq, idx) order.
+    for (const [seq, count] of [
+      [3, 9_000],
+      [1, 7_777],
+      [4, 13_001],
+      [2, 10_555],
+    ]) {
+      appendMessage(fixture, store, seq, count, makeEvents(seq, count).map((event, index) => ({ ...event, traceId: index % 5 === 0 ? `trace-${seq}-${index}` : "" })));
       // A message refused halfway (a bad batch) is rolled back: none of its rows or keys count.
       const rows = store.pendingRowBuffer;
       const mark = rows.mark();
@@ -685,6 +690,9 @@ describe("skip index", () => {
     // A rolled-back message's keys may stay in its chunk (a filter may hold extra keys); a word never written is ruled out.
     expect(readFor(store, { key: "w:neverwritten" })).toMatchObject({ segments: [], segmentsSkippedByIndex: 1 });
     expect(readFor(store, { key: "t:trace-3-5" }).segments).toEqual([file]);
+    // Seal order: seq 1's rows first.
+    const firstBlock = await keysOfSegment(fixture, file, { start: 0, end: 1 });
+    expect(firstBlock).toContain("t:trace-1-0");
     expect(lines.filter((line) => line.includes("skip"))).toEqual([]);
     expect(store.stats()).toMatchObject({ skipIndexesFromRowKeys: 1, skipIndexesListed: 0 });
   });

@@ -20,6 +20,7 @@
 // harmless.
 
 import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
+import { EVENTS_PER_MESSAGE_MAX } from "./schema.ts";
 import { SKIP_KEY_PREFIX } from "../query/skip-keys.ts";
 import { hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey, type HashPrefix } from "./skip-index.ts";
 
@@ -295,10 +296,20 @@ export interface RowGroupSums {
   idxSum: number;
 }
 
+/** A row's place in a seal's order as one number, seq x ORDER_IDX_SPAN + idx: exact while seq < 2^53 / ORDER_IDX_SPAN. */
+const ORDER_IDX_SPAN = EVENTS_PER_MESSAGE_MAX + 1;
+const ORDER_SEQ_MAX = Math.floor(Number.MAX_SAFE_INTEGER / ORDER_IDX_SPAN);
+
+/** How a seal orders its rows (SEAL_ORDER_SQL), so row groups can be matched to the rows' keys. */
+export const SEAL_ORDER_SQL = "seq, idx";
+
 /**
- * The keys of one memtable's rows, flush after flush, for its seal. Invalid (the seal
- * lists keys in DuckDB) once a flush stored fewer rows than its buffer held (DuckDB
- * refused some), its keys were given up, or it failed.
+ * The keys of one memtable's rows, flush after flush, for its seal. A seal writes its
+ * rows ordered by (seq, idx) (SEAL_ORDER_SQL): DuckDB does not keep the order of the
+ * memtable's parts in a COPY of their UNION ALL (seen: a later flush's rows written
+ * amid an earlier one's), and (seq, idx) names a row of a memtable uniquely. Invalid
+ * (the seal lists keys in DuckDB) once a flush stored fewer rows than its buffer held
+ * (DuckDB refused some), its keys were given up, or it failed.
  */
 export class MemtableSkipKeys {
   private chunks: SkipKeyChunk[] = [];
@@ -329,47 +340,55 @@ export class MemtableSkipKeys {
     return this.rows;
   }
 
-  /** What each row group of `rowGroups` rows (in order) holds, by the rows' (seq, idx) as written. */
-  rowGroupSums(rowGroups: readonly number[]): RowGroupSums[] {
-    const sums: RowGroupSums[] = rowGroups.map((rows) => ({ rows, seqSum: 0, idxSum: 0 }));
-    let group = 0;
-    let left = rowGroups[0] ?? 0;
+  /**
+   * Each row group's keys and what it must hold, for row groups of `rowGroups` rows of
+   * the rows in seal order: the union of the chunks its rows were listed in. Undefined
+   * when the groups do not cover exactly the rows the keys cover, or a row cannot be placed.
+   */
+  rowGroups(rowGroups: readonly number[]): { keys: SkipKeyChunk[]; sums: RowGroupSums[] } | undefined {
+    if (rowGroups.reduce((sum, rows) => sum + rows, 0) !== this.rows) return undefined;
+    const places = new Float64Array(this.rows);
+    const chunkOfRow = new Uint32Array(this.rows);
+    let row = 0;
     for (let part = 0; part < this.seqParts.length; part++) {
       const seqs = this.seqParts[part];
       const idxs = this.idxParts[part];
-      for (let row = 0; row < seqs.length; row++) {
-        while (left === 0 && group < rowGroups.length - 1) left = rowGroups[++group];
-        sums[group].seqSum += seqs[row];
-        sums[group].idxSum += idxs[row];
-        left--;
+      for (let at = 0; at < seqs.length; at++) {
+        if (seqs[at] > ORDER_SEQ_MAX || idxs[at] >= ORDER_IDX_SPAN) return undefined;
+        places[row++] = seqs[at] * ORDER_IDX_SPAN + idxs[at];
       }
     }
-    return sums;
-  }
-
-  /**
-   * Each row group's keys (row groups of `rowGroups` rows, in order): the union of the
-   * chunks its rows fall in, deduplicated. Undefined when the groups do not cover
-   * exactly the rows the keys cover.
-   */
-  rowGroupKeys(rowGroups: readonly number[]): SkipKeyChunk[] | undefined {
-    if (rowGroups.reduce((sum, rows) => sum + rows, 0) !== this.rows) return undefined;
-    const groups: SkipKeyChunk[] = [];
-    let chunk = 0;
-    let chunkStart = 0;
-    let groupStart = 0;
-    for (const rows of rowGroups) {
-      const groupEnd = groupStart + rows;
+    for (let chunk = 0, start = 0; chunk < this.chunks.length; start += this.chunks[chunk++].rows) chunkOfRow.fill(chunk, start, start + this.chunks[chunk].rows);
+    const order = sealOrder(places);
+    const keys: SkipKeyChunk[] = [];
+    const sums: RowGroupSums[] = [];
+    const lastGroupOfChunk = new Int32Array(this.chunks.length).fill(-1);
+    let position = 0;
+    rowGroups.forEach((groupRows, group) => {
       const set = new KeySet();
-      // Chunks ending at or before the group's start are behind it for good.
-      while (chunk < this.chunks.length && chunkStart + this.chunks[chunk].rows <= groupStart) chunkStart += this.chunks[chunk++].rows;
-      for (let at = chunk, start = chunkStart; at < this.chunks.length && start < groupEnd; start += this.chunks[at++].rows) {
-        const { firsts, seconds } = this.chunks[at];
+      const sum: RowGroupSums = { rows: groupRows, seqSum: 0, idxSum: 0 };
+      for (const end = position + groupRows; position < end; position++) {
+        const at = order === null ? position : order[position];
+        const seq = Math.floor(places[at] / ORDER_IDX_SPAN);
+        sum.seqSum += seq;
+        sum.idxSum += places[at] - seq * ORDER_IDX_SPAN;
+        const chunk = chunkOfRow[at];
+        if (lastGroupOfChunk[chunk] === group) continue;
+        lastGroupOfChunk[chunk] = group;
+        const { firsts, seconds } = this.chunks[chunk];
         for (let key = 0; key < firsts.length; key++) set.add(firsts[key], seconds[key]);
       }
-      groups.push(set.toChunk(rows));
-      groupStart = groupEnd;
-    }
-    return groups;
+      keys.push(set.toChunk(groupRows));
+      sums.push(sum);
+    });
+    return { keys, sums };
   }
+}
+
+/** Row indexes in ascending `places` order; null when they already are (rows arrive in WAL order but for redeliveries). */
+function sealOrder(places: Float64Array): Uint32Array | null {
+  let sorted = true;
+  for (let row = 1; row < places.length && sorted; row++) sorted = places[row - 1] < places[row];
+  if (sorted) return null;
+  return Uint32Array.from(Array.from({ length: places.length }, (_, row) => row).sort((a, b) => places[a] - places[b]));
 }

@@ -121,18 +121,21 @@ export class SegmentSkipIndexes {
           `SELECT ${rowRunSql(rowGroups)} AS block, count(*) AS rows, sum(seq) AS seq_sum, sum(idx) AS idx_sum FROM read_parquet(${literal}, file_row_number = true) GROUP BY block ORDER BY block`,
         );
         const found = rows.map((row) => ({ rows: Number(row.rows), seqSum: Number(row.seq_sum), idxSum: Number(row.idx_sum) }));
-        const misplaced = firstMismatchedRowGroup(keys.rowGroupSums(rowGroups), found);
-        if (misplaced !== undefined) return `row group ${misplaced} does not hold the rows its keys were listed for`;
-        const groups = keys.rowGroupKeys(rowGroups);
+        const groups = keys.rowGroups(rowGroups);
         if (!groups) return `its ${rowGroups.reduce((sum, count) => sum + count, 0)} rows are not the ${keys.rowCount} its keys were listed for`;
-        const keyCounts = groups.map((group) => group.firsts.length);
+        const misplaced = firstMismatchedRowGroup(groups.sums, found);
+        if (misplaced !== undefined) {
+          const describeSums = (sums: RowGroupSums | undefined) => (sums ? `${sums.rows} rows, seq sum ${sums.seqSum}, idx sum ${sums.idxSum}` : "nothing");
+          return `row group ${misplaced} of ${rowGroups.length} holds ${describeSums(found[misplaced])}, its keys were listed for ${describeSums(groups.sums[misplaced])}`;
+        }
+        const keyCounts = groups.keys.map((group) => group.firsts.length);
         if (!skipIndexFits(keyCounts)) {
           this.unindexable.add(fileName);
           this.options.log(`segment ${fileName} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
           return undefined;
         }
         const index = SkipIndex.forBlocks(rowGroups, keyCounts);
-        groups.forEach((group, block) => {
+        groups.keys.forEach((group, block) => {
           for (let key = 0; key < group.firsts.length; key++) index.addHashed(block, group.firsts[key], group.seconds[key]);
         });
         const persisted = await this.persist(fileName, index, { syncDirectory: false });
