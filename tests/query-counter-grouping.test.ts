@@ -9,6 +9,7 @@ import { counterPlan, counterRows } from "../src/query/counter-aggregate.ts";
 import type { AggregateSpec } from "../src/query/aggregate.ts";
 import type { SearchFilter } from "../src/query/filter.ts";
 import { LEVELS } from "../src/protocol/event.ts";
+import { COUNTER_GROUPINGS_CACHED_MAX } from "../src/query/limits.ts";
 import { MinuteCounts, MINUTE_US } from "../src/storage/minute-counts.ts";
 
 const NOW_MINUTE = 29_400_000;
@@ -44,6 +45,16 @@ function reference(adds: readonly Add[], spec: AggregateSpec, filter: SearchFilt
 }
 
 describe("counterRows", () => {
+  test("a shared key cannot be changed in place", () => {
+    const counts = new MinuteCounts();
+    counts.add(NOW_MINUTE, "default", "api", 2, 5);
+    const spec: AggregateSpec = { groupBy: [{ name: "service" }], functions: [] };
+    const filter = { ...none, fromUs: (NOW_MINUTE - 10) * MINUTE_US };
+    const [row] = counterRows(counts, "default", spec, filter, counterPlan(spec, filter)!);
+    expect(() => row.key.push("x")).toThrow();
+    expect(counterRows(counts, "default", spec, filter, counterPlan(spec, filter)!)[0].key).toEqual(["api"]);
+  });
+
   test("repeated shapes answer exactly while series keep appearing between them", () => {
     const random = seeded(7);
     const counts = new MinuteCounts();
@@ -53,6 +64,11 @@ describe("counterRows", () => {
       { spec: { groupBy: [{ name: "level" }, { name: "service" }], functions: [] }, filter: none },
       { spec: { groupBy: [{ name: "service" }], functions: [] }, filter: { ...none, levels: ["ERROR", "WARN"] } },
       { spec: { groupBy: [{ name: "level" }], functions: [] }, filter: { ...none, services: ["service-3", "service-40"] } },
+      // The same group_by as above with other filters: a grouping must not be shared across them.
+      { spec: { groupBy: [{ name: "level" }], functions: [] }, filter: { ...none, services: ["service-4"] } },
+      { spec: { groupBy: [{ name: "service" }, { name: "level" }], functions: [] }, filter: { ...none, levels: ["INFO"] } },
+      // More shapes than the cache keeps: it starts over and still answers right.
+      ...Array.from({ length: COUNTER_GROUPINGS_CACHED_MAX + 3 }, (_, index) => ({ spec: { groupBy: [{ name: "service" as const }], functions: [] }, filter: { ...none, services: [`service-${index}`, `service-${index + 1}`] } })),
     ];
     const fromMinute = NOW_MINUTE - 1440;
     for (let round = 0; round < 12; round++) {
@@ -65,7 +81,7 @@ describe("counterRows", () => {
       for (const { spec, filter } of shapes) {
         const withRange = { ...filter, fromUs: fromMinute * MINUTE_US };
         const rows = counterRows(counts, "default", spec, withRange, counterPlan(spec, withRange)!);
-        expect({ round, groupBy: spec.groupBy, rows: rows.map((row) => `${JSON.stringify(row.key)} ${row.n}`).sort() }).toEqual({ round, groupBy: spec.groupBy, rows: reference(adds, spec, withRange, fromMinute) });
+        expect({ round, spec, filter, rows: rows.map((row) => `${JSON.stringify(row.key)} ${row.n}`).sort() }).toEqual({ round, spec, filter, rows: reference(adds, spec, withRange, fromMinute) });
       }
     }
   });

@@ -8,6 +8,7 @@ import { MINUTE_US, type MinuteCounts } from "../storage/minute-counts.ts";
 import { levelIndex, levelName } from "../storage/schema.ts";
 import type { AggregateRow, AggregateSpec } from "./aggregate.ts";
 import type { SearchFilter } from "./filter.ts";
+import { COUNTER_GROUPINGS_CACHED_MAX } from "./limits.ts";
 
 export interface CounterPlan {
   fromMinute: number;
@@ -43,7 +44,7 @@ export function counterPlan(spec: AggregateSpec, filter: SearchFilter): CounterP
 interface CachedGrouping {
   groupOfId: Int32Array;
   seriesCount: number;
-  groupKeys: (string | number | null)[][];
+  groupKeys: (readonly (string | number | null)[])[];
   groupByText: Map<string, number>;
 }
 
@@ -53,8 +54,6 @@ interface CachedGrouping {
  * groups was half of a counted answer's time on a shard.
  */
 const groupings = new WeakMap<readonly string[], Map<string, CachedGrouping>>();
-/** Query shapes kept per tenant; past it the cache starts over. */
-const COUNTER_GROUPINGS_CACHED_MAX = 32;
 
 /** The counters' rows for the whole minutes of the plan, keyed as aggregateRowOf keys them. */
 export function counterRows(counts: MinuteCounts, tenant: string, spec: AggregateSpec, filter: SearchFilter, plan: CounterPlan): AggregateRow[] {
@@ -74,19 +73,21 @@ export function counterRows(counts: MinuteCounts, tenant: string, spec: Aggregat
       cached = { groupOfId: new Int32Array(Math.max(16, services.length)), seriesCount: 0, groupKeys: [], groupByText: new Map() };
       byShape.set(shape, cached);
     }
-    if (cached.seriesCount < services.length) extendGrouping(cached, services, levels, filter, byLevel, withLevel, withService);
+    if (cached.seriesCount < services.length) extendGrouping(cached, services, levels, { filter, byLevel, withLevel, withService });
     return cached.groupOfId;
   };
   const rows: AggregateRow[] = [];
   counts.sumGroups(tenant, plan.fromMinute, plan.toMinute, plan.bucketMinutes, grouping, (group, bucket, count) => {
     const key = cached!.groupKeys[group];
-    rows.push({ key: plan.bucketMinutes === null ? key : [...key, bucket * MINUTE_US], n: count, f: [] });
+    // Shared and frozen: a change in place throws rather than alters later answers.
+    rows.push({ key: plan.bucketMinutes === null ? (key as (string | number | null)[]) : [...key, bucket * MINUTE_US], n: count, f: [] });
   });
   return rows;
 }
 
 /** Maps the series added since `cached` was last extended to their groups. */
-function extendGrouping(cached: CachedGrouping, services: readonly string[], levels: readonly number[], filter: SearchFilter, byLevel: boolean[], withLevel: boolean, withService: boolean): void {
+function extendGrouping(cached: CachedGrouping, services: readonly string[], levels: readonly number[], shape: { filter: SearchFilter; byLevel: boolean[]; withLevel: boolean; withService: boolean }): void {
+  const { filter, byLevel, withLevel, withService } = shape;
   const allowedServices = filter.services.length > 0 ? new Set(filter.services) : null;
   const allowedLevels = filter.levels.length > 0 ? new Set(filter.levels.map(levelIndex)) : null;
   if (cached.groupOfId.length < services.length) {
@@ -103,7 +104,8 @@ function extendGrouping(cached: CachedGrouping, services: readonly string[], lev
     const text = (withLevel ? String.fromCharCode(48 + level) : "") + (withService ? service : "");
     let group = cached.groupByText.get(text);
     if (group === undefined) {
-      group = cached.groupKeys.push(byLevel.map((isLevel) => (isLevel ? levelName(level) : service))) - 1;
+      // Frozen: with no time bucket the rows share these arrays across answers.
+      group = cached.groupKeys.push(Object.freeze(byLevel.map((isLevel) => (isLevel ? levelName(level) : service)))) - 1;
       cached.groupByText.set(text, group);
     }
     cached.groupOfId[id] = group;

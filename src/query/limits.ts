@@ -38,3 +38,5 @@ export const SHARD_REPLY_BYTES_MAX = 900 * 1024;
 export const GATEWAY_QUERIES_IN_FLIGHT_MAX = 64;
 
 if (SEARCH_LIMIT_DEFAULT > SEARCH_LIMIT_MAX) throw new Error("query limits: default page over the maximum");
+/** Query shapes whose grouping of a tenant's counter series is kept (counter-aggregate.ts); past it the cache starts over. */
+export const COUNTER_GROUPINGS_CACHED_MAX = 32;

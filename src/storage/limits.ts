@@ -87,4 +87,16 @@ export const MINUTE_COUNT_ENTRIES_MAX = 2_000_000;
 
 if (PENDING_ACKS_MAX >= CONSUMER_MAX_ACK_PENDING) throw new Error("storage limits: forced seal must come before the consumer stalls");
 if (FLUSH_ROWS_TRIGGER >= PENDING_ROWS_MAX) throw new Error("storage limits: flush trigger above the pending bound");
+/**
+ * Rows whose skip keys (listed as rows are written, row-skip-keys.ts) are kept as one
+ * deduplicated set; a row group takes the union of the sets its rows fall in, so a
+ * set astride a row group's edge lends the other side at most this many rows' keys.
+ */
+export const SKIP_KEY_CHUNK_ROWS = 1024;
+/** Distinct keys one chunk may hold; past it the buffer's keys are given up (its seal lists them in DuckDB). */
+export const SKIP_KEY_CHUNK_KEYS_MAX = 1 << 18;
+/** Bytes of listed keys one memtable may hold (8 a key); past it they are given up (its seal lists them in DuckDB). */
+export const MEMTABLE_SKIP_KEYS_BYTES_MAX = 64 * 1024 * 1024;
+
 if (SKIP_INDEX_BITS_MIN % 256 !== 0 || SKIP_INDEX_BITS_MIN / 8 > SKIP_INDEX_BYTES_MAX) throw new Error("storage limits: the skip index minimum must be whole 256-bit buckets below the maximum");
+if (SKIP_KEY_CHUNK_ROWS > SEGMENT_ROW_GROUP_ROWS) throw new Error("storage limits: a skip key chunk must not be larger than a row group");

@@ -137,9 +137,10 @@ export class MinuteCounts {
    * Visits the summed counts of `tenant` over whole minutes [fromMinute, toMinute) in
    * the caller's groups, by bucket = floor(minute / bucketMinutes) x bucketMinutes, or
    * bucket = -1 for all time when bucketMinutes is null. `grouping` maps each (service,
-   * level) series of the tenant to a group number (0 up) or -1 to leave it out; `visit` gets each (group, bucket) once, in unspecified order. A
-   * histogram of every series is then one sum per bucket, not one visit per series and
-   * bucket. Not to be called once overflowed (the counts are incomplete then).
+   * level) series of the tenant to a group number (0 up) or -1 to leave it out;
+   * `visit` gets each (group, bucket) once, in unspecified order. A histogram of every
+   * series is then one sum per bucket, not one visit per series and bucket. Not to be
+   * called once overflowed (the counts are incomplete then).
    */
   sumGroups(
     tenant: string,

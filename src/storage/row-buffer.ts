@@ -25,6 +25,7 @@ const KEY_TS = encoder.encode('{"ts":');
 const KEY_IDX = encoder.encode(',"idx":');
 const KEY_LEVEL = encoder.encode(',"level":');
 
+/** Where a RowBuffer stood (its bytes, rows and their skip keys), to roll a bad message back to. */
 export interface RowBufferMark {
   length: number;
   rows: number;

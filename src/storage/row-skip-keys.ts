@@ -2,36 +2,37 @@
 // segment's skip index from them instead of listing them again in DuckDB. Listing them
 // at the seal cost ~5 µs a row (the regex word split, DISTINCTs over every message),
 // the largest part of a seal and of the node's CPU at full ingest; hashing the same
-// keys here from the row's bytes costs well under 1 µs.
+// keys here from the row's bytes costs about a microsecond.
 //
 // RowSkipKeys rides along a RowBuffer: each row's keys are hashed (the hash the index
 // stores: skip-index.ts) and deduplicated into chunks of up to SKIP_KEY_CHUNK_ROWS
-// consecutive rows. A flush that stores every row of a buffer hands its chunks, with
-// each row's (seq, idx), to the memtable's MemtableSkipKeys; the seal then gives each
-// Parquet row group the union of the chunks its rows fall in (a chunk astride two
-// groups counts in both: a filter may hold extra keys, never miss one), after checking
-// that each row group holds the rows the chunks say (sums of seq and idx).
+// consecutive rows, and each WAL message's rows are remembered as a run (seq, first
+// idx, first row, rows). A flush that stores every row of a buffer hands both to the
+// memtable's MemtableSkipKeys. DuckDB writes a seal's rows in an order of its own (it
+// does not keep the order of a memtable's parts in a COPY of their UNION ALL), so the
+// seal asks the written file which (seq, idx range) each row group holds, and gives
+// the row group the union of the chunks those rows were listed in: a filter may hold
+// extra keys (a chunk astride two groups, a rolled-back row), never miss one.
 //
-// The keys are exactly those skipKeysSql lists: for an ASCII message its words
-// ([A-Za-z0-9_] runs, lower-cased) straight from the bytes; for a message with other
-// characters the words of both DuckDB's per-character lower() and JavaScript's full
-// one (a superset when the two differ, as for U+0130). Queries only ever require ASCII
-// words (words.ts), so the rare word a Unicode table version splits differently is
-// harmless.
+// The keys are those skipKeysSql lists: for an ASCII message its words ([A-Za-z0-9_]
+// runs, lower-cased) straight from the bytes; for a message with other characters the
+// words of both DuckDB's per-character lower() and JavaScript's full one, plus every
+// ASCII run of them. Queries only ever require ASCII words (words.ts), and every ASCII
+// word DuckDB can split out is such a run whatever its Unicode tables say (RE2's are
+// older than JavaScript's: a letter it lacks splits "timeout<letter>x" where
+// JavaScript sees one word).
 
 import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
-import { EVENTS_PER_MESSAGE_MAX } from "./schema.ts";
 import { SKIP_KEY_PREFIX } from "../query/skip-keys.ts";
+import { MEMTABLE_SKIP_KEYS_BYTES_MAX, SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "./limits.ts";
 import { hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey, type HashPrefix } from "./skip-index.ts";
 
-/** Rows a chunk holds at most: its keys are a set, so a row group of 16,384 rows takes ~16 chunks' keys. */
-export const SKIP_KEY_CHUNK_ROWS = 1024;
-/** Distinct keys one chunk may hold; past it the buffer's keys are given up (the seal lists them in DuckDB). */
-export const SKIP_KEY_CHUNK_KEYS_MAX = 1 << 18;
 /** Slots a chunk's set starts with (grown by doubling at half full; a set is reused for the next chunk). */
 const CHUNK_SLOTS_INITIAL = 16_384;
 /** A set grown past this many slots is given back rather than reused. */
 const CHUNK_SLOTS_KEPT_MAX = 65_536;
+/** Bytes a message is encoded into for the decoded-event path (a longer one gets its own buffer). */
+const SCRATCH_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -50,6 +51,10 @@ for (let byte = 0; byte < 128; byte++) {
   if (/[A-Za-z0-9_]/.test(char)) WORD_BYTE[byte] = char.toLowerCase().charCodeAt(0);
 }
 const WORD_SPLIT = /[^\p{L}\p{N}_]+/u;
+const ASCII_WORDS = /[a-z0-9_]+/g;
+/** The only characters whose full lower case (JavaScript's) differs from the simple one (DuckDB's). */
+const FULL_LOWER_DIFFERS = /[\u0130\u03a3]/;
+const scratch = new Uint8Array(SCRATCH_BYTES);
 
 /** The distinct key hashes of a run of consecutive rows. */
 export interface SkipKeyChunk {
@@ -112,11 +117,19 @@ class KeySet {
   }
 }
 
+/** The rows of one WAL message in a buffer or memtable: (seq, idx) for idx in [idx, idx + rows) at rows [row, row + rows). */
+export interface MessageRun {
+  seq: number;
+  idx: number;
+  row: number;
+  rows: number;
+}
+
 /** One buffer's keys as a flush hands them over. */
 export interface TakenSkipKeys {
   chunks: SkipKeyChunk[];
-  seqs: Float64Array;
-  idxs: Uint32Array;
+  runs: MessageRun[];
+  rows: number;
 }
 
 /** Where RowSkipKeys stood at a RowBuffer mark. */
@@ -124,16 +137,16 @@ export interface RowSkipKeysMark {
   closed: number;
   openRows: number;
   rows: number;
+  runs: number;
 }
 
-/** The keys of one RowBuffer's rows, chunked, with each row's (seq, idx). */
+/** The keys of one RowBuffer's rows, chunked, with its messages' runs. */
 export class RowSkipKeys {
   /** Full chunks, in row order. */
   private closed: SkipKeyChunk[] = [];
   private open = new KeySet();
   private openRows = 0;
-  private seqs = new Float64Array(1024);
-  private idxs = new Uint32Array(1024);
+  private runs: MessageRun[] = [];
   rows = 0;
   /** A chunk passed SKIP_KEY_CHUNK_KEYS_MAX: these rows' keys are not kept. */
   overflowed = false;
@@ -154,7 +167,8 @@ export class RowSkipKeys {
   addEvent(event: NormalizedEvent, level: number, seq: number, idx: number): void {
     this.beginRow(seq, idx);
     if (this.overflowed) return;
-    const message = encoder.encode(event.message);
+    // Encoded into the scratch buffer when it fits (UTF-8 takes at most 3 bytes a UTF-16 unit).
+    const message = event.message.length * 3 <= SCRATCH_BYTES ? scratch.subarray(0, encoder.encodeInto(event.message, scratch).written) : encoder.encode(event.message);
     this.addMessage(message, 0, message.length);
     if (event.traceId !== "") this.addKey(hashKey(SKIP_KEY_PREFIX.trace + event.traceId));
     this.addKey(hashKey(SKIP_KEY_PREFIX.service + event.service));
@@ -164,7 +178,7 @@ export class RowSkipKeys {
   }
 
   mark(): RowSkipKeysMark {
-    return { closed: this.closed.length, openRows: this.openRows, rows: this.rows };
+    return { closed: this.closed.length, openRows: this.openRows, rows: this.rows, runs: this.runs.length };
   }
 
   /**
@@ -173,6 +187,11 @@ export class RowSkipKeys {
    */
   rollback(mark: RowSkipKeysMark): void {
     this.rows = mark.rows;
+    this.runs.length = mark.runs;
+    const last = this.runs[this.runs.length - 1];
+    if (last && last.row + last.rows > mark.rows) last.rows = mark.rows - last.row;
+    // Overflowed: the chunks are gone already, and these rows' keys are given up anyway.
+    if (this.overflowed) return;
     if (this.closed.length === mark.closed) {
       this.openRows = mark.openRows;
       return;
@@ -185,9 +204,10 @@ export class RowSkipKeys {
     this.openRows = 0;
   }
 
-  /** Hands over the chunks and each row's (seq, idx) (undefined when overflowed), and starts empty. */
+  /** Hands over the chunks and runs (undefined when overflowed), and starts empty. */
   take(): TakenSkipKeys | undefined {
-    const taken = this.overflowed ? undefined : { chunks: this.closeOpen(), seqs: this.seqs.slice(0, this.rows), idxs: this.idxs.slice(0, this.rows) };
+    if (this.openRows > 0) this.closed.push(this.open.toChunk(this.openRows));
+    const taken = this.overflowed ? undefined : { chunks: this.closed, runs: this.runs, rows: this.rows };
     this.clear();
     return taken;
   }
@@ -197,26 +217,16 @@ export class RowSkipKeys {
     this.closed = [];
     this.open.clear();
     this.openRows = 0;
+    this.runs = [];
     this.rows = 0;
     this.overflowed = false;
   }
 
-  private closeOpen(): SkipKeyChunk[] {
-    if (this.openRows > 0) this.closed.push(this.open.toChunk(this.openRows));
-    return this.closed;
-  }
-
   private beginRow(seq: number, idx: number): void {
-    if (this.rows === this.seqs.length) {
-      const seqs = new Float64Array(this.rows * 2);
-      seqs.set(this.seqs);
-      this.seqs = seqs;
-      const idxs = new Uint32Array(this.rows * 2);
-      idxs.set(this.idxs);
-      this.idxs = idxs;
-    }
-    this.seqs[this.rows] = seq;
-    this.idxs[this.rows++] = idx;
+    const last = this.runs[this.runs.length - 1];
+    if (last && last.seq === seq && last.idx + last.rows === idx && last.row + last.rows === this.rows) last.rows++;
+    else this.runs.push({ seq, idx, row: this.rows, rows: 1 });
+    this.rows++;
   }
 
   private endRow(): void {
@@ -262,7 +272,11 @@ export class RowSkipKeys {
 
   private addUnicodeMessage(message: string): void {
     const words = new Set<string>();
-    for (const lower of [lowerByCodePoint(message), message.toLowerCase()]) for (const word of lower.split(WORD_SPLIT)) if (word !== "") words.add(word);
+    const full = message.toLowerCase();
+    for (const lower of FULL_LOWER_DIFFERS.test(message) ? [full, lowerByCodePoint(message)] : [full]) {
+      for (const word of lower.split(WORD_SPLIT)) if (word !== "") words.add(word);
+      for (const [word] of lower.matchAll(ASCII_WORDS)) words.add(word);
+    }
     for (const word of words) this.addKey(hashKey(SKIP_KEY_PREFIX.word + word));
   }
 
@@ -285,54 +299,53 @@ export class RowSkipKeys {
  */
 function lowerByCodePoint(text: string): string {
   let out = "";
-  for (const char of text) out += char === "\u0130" ? "i" : char.toLowerCase().length === char.length ? char.toLowerCase() : char;
+  for (const char of text) out += char === "\u0130" ? "i" : char.toLowerCase();
   return out;
 }
 
-/** What one row group of a segment holds, to check against what the chunks say it holds. */
-export interface RowGroupSums {
+/** What a written file's row group holds of one message: rows of `seq` with idx in [lo, hi], `rows` of them. */
+export interface RowGroupMessage {
+  block: number;
+  seq: number;
+  lo: number;
+  hi: number;
   rows: number;
-  seqSum: number;
-  idxSum: number;
 }
 
-/** A row's place in a seal's order as one number, seq x ORDER_IDX_SPAN + idx: exact while seq < 2^53 / ORDER_IDX_SPAN. */
-const ORDER_IDX_SPAN = EVENTS_PER_MESSAGE_MAX + 1;
-const ORDER_SEQ_MAX = Math.floor(Number.MAX_SAFE_INTEGER / ORDER_IDX_SPAN);
-
-/** How a seal orders its rows (SEAL_ORDER_SQL), so row groups can be matched to the rows' keys. */
-export const SEAL_ORDER_SQL = "seq, idx";
+/** Turns the event loop over between row groups of a large seal's key union. */
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * The keys of one memtable's rows, flush after flush, for its seal. A seal writes its
- * rows ordered by (seq, idx) (SEAL_ORDER_SQL): DuckDB does not keep the order of the
- * memtable's parts in a COPY of their UNION ALL (seen: a later flush's rows written
- * amid an earlier one's), and (seq, idx) names a row of a memtable uniquely. Invalid
- * (the seal lists keys in DuckDB) once a flush stored fewer rows than its buffer held
- * (DuckDB refused some), its keys were given up, or it failed.
+ * The keys of one memtable's rows, flush after flush, for its seal. Invalid (the seal
+ * lists keys in DuckDB) once a flush stored fewer rows than its buffer held (DuckDB
+ * refused some), its keys were given up, they pass MEMTABLE_SKIP_KEYS_BYTES_MAX, or a
+ * flush failed.
  */
 export class MemtableSkipKeys {
   private chunks: SkipKeyChunk[] = [];
-  private seqParts: Float64Array[] = [];
-  private idxParts: Uint32Array[] = [];
+  private runs: MessageRun[] = [];
   private rows = 0;
+  private bytes = 0;
   valid = true;
 
-  /** Adds a flush's keys (`taken`, for `bufferRows` rows) of which `stored` rows went into the memtable. */
-  append(taken: TakenSkipKeys | undefined, bufferRows: number, stored: number): void {
+  /** Adds a flush's keys; `stored`: how many of the buffer's rows went into the memtable. */
+  append(taken: TakenSkipKeys | undefined, stored: number): void {
     if (!this.valid) return;
-    if (!taken || stored !== bufferRows || taken.seqs.length !== bufferRows) return this.invalidate();
-    for (const chunk of taken.chunks) this.chunks.push(chunk);
-    this.seqParts.push(taken.seqs);
-    this.idxParts.push(taken.idxs);
-    this.rows += bufferRows;
+    if (!taken || stored !== taken.rows) return this.invalidate();
+    for (const chunk of taken.chunks) {
+      this.chunks.push(chunk);
+      this.bytes += chunk.firsts.byteLength + chunk.seconds.byteLength;
+    }
+    if (this.bytes > MEMTABLE_SKIP_KEYS_BYTES_MAX) return this.invalidate();
+    for (const run of taken.runs) this.runs.push({ ...run, row: run.row + this.rows });
+    this.rows += taken.rows;
   }
 
+  /** Gives the keys up (or frees them once used). */
   invalidate(): void {
     this.valid = false;
     this.chunks = [];
-    this.seqParts = [];
-    this.idxParts = [];
+    this.runs = [];
   }
 
   /** Rows the keys cover. */
@@ -341,54 +354,64 @@ export class MemtableSkipKeys {
   }
 
   /**
-   * Each row group's keys and what it must hold, for row groups of `rowGroups` rows of
-   * the rows in seal order: the union of the chunks its rows were listed in. Undefined
-   * when the groups do not cover exactly the rows the keys cover, or a row cannot be placed.
+   * Each row group's keys (row groups of `rowGroups` rows, in file order), given what
+   * the written file says each holds of each message (`held`): the union of the chunks
+   * of every row of those messages' idx ranges. A string saying what does not match
+   * when the file holds a row these keys were not listed for, or not as many rows.
    */
-  rowGroups(rowGroups: readonly number[]): { keys: SkipKeyChunk[]; sums: RowGroupSums[] } | undefined {
-    if (rowGroups.reduce((sum, rows) => sum + rows, 0) !== this.rows) return undefined;
-    const places = new Float64Array(this.rows);
-    const chunkOfRow = new Uint32Array(this.rows);
-    let row = 0;
-    for (let part = 0; part < this.seqParts.length; part++) {
-      const seqs = this.seqParts[part];
-      const idxs = this.idxParts[part];
-      for (let at = 0; at < seqs.length; at++) {
-        if (seqs[at] > ORDER_SEQ_MAX || idxs[at] >= ORDER_IDX_SPAN) return undefined;
-        places[row++] = seqs[at] * ORDER_IDX_SPAN + idxs[at];
-      }
+  async rowGroupKeys(rowGroups: readonly number[], held: readonly RowGroupMessage[]): Promise<SkipKeyChunk[] | string> {
+    const fileRows = rowGroups.reduce((sum, rows) => sum + rows, 0);
+    if (fileRows !== this.rows) return `the file holds ${fileRows} rows, its keys were listed for ${this.rows}`;
+    const runsOfSeq = new Map<number, MessageRun[]>();
+    for (const run of this.runs) {
+      const list = runsOfSeq.get(run.seq);
+      if (list) list.push(run);
+      else runsOfSeq.set(run.seq, [run]);
     }
-    for (let chunk = 0, start = 0; chunk < this.chunks.length; start += this.chunks[chunk++].rows) chunkOfRow.fill(chunk, start, start + this.chunks[chunk].rows);
-    const order = sealOrder(places);
+    const chunkStarts: number[] = [];
+    for (let chunk = 0, start = 0; chunk < this.chunks.length; start += this.chunks[chunk++].rows) chunkStarts.push(start);
+    const chunksOfBlock = rowGroups.map(() => new Set<number>());
+    const rowsOfBlock = rowGroups.map(() => 0);
+    for (const { block, seq, lo, hi, rows } of held) {
+      if (!(block >= 0 && block < rowGroups.length)) return `the file has no row group ${block}`;
+      let listed = 0;
+      for (const run of runsOfSeq.get(seq) ?? []) {
+        const from = Math.max(lo, run.idx);
+        const to = Math.min(hi, run.idx + run.rows - 1);
+        if (from > to) continue;
+        listed += to - from + 1;
+        // The chunks holding rows [row of `from`, row of `to`].
+        const firstRow = run.row + from - run.idx;
+        const lastRow = run.row + to - run.idx;
+        for (let chunk = chunkIndexOfRow(chunkStarts, firstRow); chunk < chunkStarts.length && chunkStarts[chunk] <= lastRow; chunk++) chunksOfBlock[block].add(chunk);
+      }
+      if (listed < rows) return `row group ${block} holds ${rows} rows of seq ${seq} with idx ${lo}-${hi}, its keys were listed for ${listed}`;
+      rowsOfBlock[block] += rows;
+    }
+    const short = rowsOfBlock.findIndex((rows, block) => rows !== rowGroups[block]);
+    if (short >= 0) return `row group ${short} holds ${rowGroups[short]} rows, ${rowsOfBlock[short]} of them reported by message`;
     const keys: SkipKeyChunk[] = [];
-    const sums: RowGroupSums[] = [];
-    const lastGroupOfChunk = new Int32Array(this.chunks.length).fill(-1);
-    let position = 0;
-    rowGroups.forEach((groupRows, group) => {
+    for (const [block, chunks] of chunksOfBlock.entries()) {
       const set = new KeySet();
-      const sum: RowGroupSums = { rows: groupRows, seqSum: 0, idxSum: 0 };
-      for (const end = position + groupRows; position < end; position++) {
-        const at = order === null ? position : order[position];
-        const seq = Math.floor(places[at] / ORDER_IDX_SPAN);
-        sum.seqSum += seq;
-        sum.idxSum += places[at] - seq * ORDER_IDX_SPAN;
-        const chunk = chunkOfRow[at];
-        if (lastGroupOfChunk[chunk] === group) continue;
-        lastGroupOfChunk[chunk] = group;
+      for (const chunk of chunks) {
         const { firsts, seconds } = this.chunks[chunk];
         for (let key = 0; key < firsts.length; key++) set.add(firsts[key], seconds[key]);
       }
-      keys.push(set.toChunk(groupRows));
-      sums.push(sum);
-    });
-    return { keys, sums };
+      keys.push(set.toChunk(rowGroups[block]));
+      if (block < rowGroups.length - 1) await yieldTurn();
+    }
+    return keys;
   }
 }
 
-/** Row indexes in ascending `places` order; null when they already are (rows arrive in WAL order but for redeliveries). */
-function sealOrder(places: Float64Array): Uint32Array | null {
-  let sorted = true;
-  for (let row = 1; row < places.length && sorted; row++) sorted = places[row - 1] < places[row];
-  if (sorted) return null;
-  return Uint32Array.from(Array.from({ length: places.length }, (_, row) => row).sort((a, b) => places[a] - places[b]));
+/** The chunk holding `row`: the last whose start is at or before it. */
+function chunkIndexOfRow(chunkStarts: readonly number[], row: number): number {
+  let low = 0;
+  let high = chunkStarts.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >>> 1;
+    if (chunkStarts[middle] <= row) low = middle;
+    else high = middle - 1;
+  }
+  return low;
 }

@@ -10,7 +10,7 @@ import { queryRows } from "./duckdb.ts";
 import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
-import type { MemtableSkipKeys, RowGroupSums } from "./row-skip-keys.ts";
+import type { MemtableSkipKeys } from "./row-skip-keys.ts";
 import { hashKey, openSkipIndex, SkipIndex, skipIndexFits, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
 import { buildSkipIndex, parquetRowGroups, rowRunSql } from "./skip-index-build.ts";
 
@@ -104,11 +104,11 @@ export class SegmentSkipIndexes {
 
   /**
    * The index of a seal's Parquet file (`parquetPath`, becoming segment `fileName`)
-   * from the keys listed as its rows were written: each row group gets the keys of
-   * the rows it holds, once the file is checked to hold in each row group the rows the
-   * keys say (their count and sums of seq and idx; DuckDB keeps insertion order). A
-   * file that does not match, or keys past the index bounds, get their keys listed from
-   * the file instead.
+   * from the keys listed as its rows were written: the file is asked which (seq, idx
+   * range) of each message each row group holds (DuckDB writes a seal's rows in an
+   * order of its own), and each row group gets the keys of those rows. A file holding
+   * rows the keys were not listed for gets its keys listed from the file instead, as
+   * do keys past the index bounds (the exact listing may still fit).
    */
   async buildFromRowKeys(connection: DuckDBConnection, parquetPath: string, fileName: string, keys: MemtableSkipKeys): Promise<SkipIndex | undefined> {
     let problem: string;
@@ -118,24 +118,15 @@ export class SegmentSkipIndexes {
         const rowGroups = await parquetRowGroups(connection, literal);
         const rows = await queryRows(
           connection,
-          `SELECT ${rowRunSql(rowGroups)} AS block, count(*) AS rows, sum(seq) AS seq_sum, sum(idx) AS idx_sum FROM read_parquet(${literal}, file_row_number = true) GROUP BY block ORDER BY block`,
+          `SELECT block, seq, min(idx) AS lo, max(idx) AS hi, count(*) AS n FROM (SELECT ${rowRunSql(rowGroups)} AS block, seq, idx FROM read_parquet(${literal}, file_row_number = true)) GROUP BY block, seq`,
         );
-        const found = rows.map((row) => ({ rows: Number(row.rows), seqSum: Number(row.seq_sum), idxSum: Number(row.idx_sum) }));
-        const groups = keys.rowGroups(rowGroups);
-        if (!groups) return `its ${rowGroups.reduce((sum, count) => sum + count, 0)} rows are not the ${keys.rowCount} its keys were listed for`;
-        const misplaced = firstMismatchedRowGroup(groups.sums, found);
-        if (misplaced !== undefined) {
-          const describeSums = (sums: RowGroupSums | undefined) => (sums ? `${sums.rows} rows, seq sum ${sums.seqSum}, idx sum ${sums.idxSum}` : "nothing");
-          return `row group ${misplaced} of ${rowGroups.length} holds ${describeSums(found[misplaced])}, its keys were listed for ${describeSums(groups.sums[misplaced])}`;
-        }
-        const keyCounts = groups.keys.map((group) => group.firsts.length);
-        if (!skipIndexFits(keyCounts)) {
-          this.unindexable.add(fileName);
-          this.options.log(`segment ${fileName} has more distinct keys than a skip index of SKIP_INDEX_BYTES_MAX holds; every query reads it`);
-          return undefined;
-        }
+        const held = rows.map((row) => ({ block: Number(row.block), seq: Number(row.seq), lo: Number(row.lo), hi: Number(row.hi), rows: Number(row.n) }));
+        const groups = await keys.rowGroupKeys(rowGroups, held);
+        if (typeof groups === "string") return groups;
+        const keyCounts = groups.map((group) => group.firsts.length);
+        if (!skipIndexFits(keyCounts)) return "its keys as listed (with those of neighbouring rows) would pass SKIP_INDEX_BYTES_MAX";
         const index = SkipIndex.forBlocks(rowGroups, keyCounts);
-        groups.keys.forEach((group, block) => {
+        groups.forEach((group, block) => {
           for (let key = 0; key < group.firsts.length; key++) index.addHashed(block, group.firsts[key], group.seconds[key]);
         });
         const persisted = await this.persist(fileName, index, { syncDirectory: false });
@@ -335,15 +326,6 @@ export class SegmentSkipIndexes {
       this.buildMs += performance.now() - startedAt;
     }
   }
-}
-
-/** The first row group (index) whose rows, seq sum or idx sum in the file (`found`) differ from what the keys were listed for; undefined when all agree. Pure. */
-export function firstMismatchedRowGroup(expected: readonly RowGroupSums[], found: readonly RowGroupSums[]): number | undefined {
-  for (let group = 0; group < Math.max(expected.length, found.length); group++) {
-    const [want, got] = [expected[group], found[group]];
-    if (!want || !got || want.rows !== got.rows || want.seqSum !== got.seqSum || want.idxSum !== got.idxSum) return group;
-  }
-  return undefined;
 }
 
 /** What an input's place in a compaction output holds: its rows, sequences and times. */

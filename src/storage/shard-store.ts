@@ -25,7 +25,7 @@ import { segmentFileName, segmentsDir, type DataPaths } from "./paths.ts";
 import type { SkipIndex } from "./skip-index.ts";
 import { SegmentFiles } from "./segment-files.ts";
 import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
-import { MemtableSkipKeys, SEAL_ORDER_SQL } from "./row-skip-keys.ts";
+import { MemtableSkipKeys } from "./row-skip-keys.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_NAMES } from "./schema.ts";
@@ -334,8 +334,8 @@ export class ShardStore {
       // LZ4 on seal, zstd on compaction: a seal sits on the ingest path, and
       // compaction rewrites every row again anyway. On bench rows DuckDB wrote LZ4
       // ~25% faster than snappy (1.8M vs 1.4M rows/s, one thread) and ~12% smaller.
-      // In (seq, idx) order: the order the rows' skip keys are matched to row groups in (row-skip-keys.ts).
-      const { meta, skipIndex } = await this.writeSegment(this.segmentConnection, `SELECT ${COLUMN_NAMES} FROM (${sourceSql(table.parts, [])!}) ORDER BY ${SEAL_ORDER_SQL}`, fileName, 0, "lz4_raw", { keys: table.skipKeys });
+      const { meta, skipIndex } = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, "lz4_raw", { keys: table.skipKeys });
+      table.skipKeys.invalidate(); // used: freed
       assert(meta.rows === table.rows, `shard ${this.options.shard}: segment ${fileName} holds ${meta.rows} rows, memtable ${table.rows}`);
       // The memtable leaves snapshots in the same step the segment enters them: never both, never neither.
       await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq), this.options.walFloorAfter?.(table.seqs)), { added: [fileName], removed: [] }, () => {
@@ -554,7 +554,7 @@ export class ShardStore {
     } finally {
       this.flushingOldestStoredMs = Infinity;
     }
-    table.skipKeys.append(keys, buffer.rows, inserted);
+    table.skipKeys.append(keys, inserted);
     buffer.reset();
     this.spareRowBuffer = buffer;
     if (table.rows === 0) table.firstRowAtMs = oldestPendingSinceMs || this.now();
