@@ -18,9 +18,20 @@ export interface SystemStats {
   problems: string[];
   /** Rows or totals per run, for comparing the systems. */
   results: number[];
+  /** The SLOWEST_KEPT slowest answers and when they ended: stalls that hit every query kind at once show as the same moment. */
+  slowest: { at: string; ms: number }[];
 }
 
-export const newSystemStats = (): SystemStats => ({ latency: histogram(), runs: 0, failures: 0, wrong: 0, problems: [], results: [] });
+const SLOWEST_KEPT = 5;
+
+export const newSystemStats = (): SystemStats => ({ latency: histogram(), runs: 0, failures: 0, wrong: 0, problems: [], results: [], slowest: [] });
+
+function noteSlow(stats: SystemStats, ms: number): void {
+  if (stats.slowest.length === SLOWEST_KEPT && ms <= stats.slowest[SLOWEST_KEPT - 1].ms) return;
+  stats.slowest.push({ at: new Date().toISOString(), ms: Math.round(ms) });
+  stats.slowest.sort((a, b) => b.ms - a.ms);
+  stats.slowest.length = Math.min(stats.slowest.length, SLOWEST_KEPT);
+}
 
 function noteProblem(stats: SystemStats, problem: string): void {
   if (stats.problems.length < 5 && !stats.problems.includes(problem)) stats.problems.push(problem);
@@ -40,6 +51,7 @@ async function runQuery(stats: SystemStats, request: () => Promise<Response>, pa
       return undefined;
     }
     recordMs(stats.latency, elapsedMs);
+    noteSlow(stats, elapsedMs);
     const answer = parse(JSON.parse(text));
     const problem = answer.partial ?? check(answer);
     if (problem) {

@@ -62,8 +62,8 @@ export function queryFigures(kinds: readonly KindStats[], clickhouse: boolean): 
       {
         title: stats.kind.title,
         goal_p99_ms: stats.kind.goalMs,
-        sluice: { ...percentiles(stats.sluice.latency), runs: stats.sluice.runs, failures: stats.sluice.failures, wrong_answers: stats.sluice.wrong, problems: stats.sluice.problems },
-        clickhouse: clickhouse ? { ...percentiles(stats.clickhouse.latency), runs: stats.clickhouse.runs, failures: stats.clickhouse.failures, wrong_answers: stats.clickhouse.wrong, problems: stats.clickhouse.problems } : null,
+        sluice: { ...percentiles(stats.sluice.latency), runs: stats.sluice.runs, failures: stats.sluice.failures, wrong_answers: stats.sluice.wrong, problems: stats.sluice.problems, slowest: stats.sluice.slowest },
+        clickhouse: clickhouse ? { ...percentiles(stats.clickhouse.latency), runs: stats.clickhouse.runs, failures: stats.clickhouse.failures, wrong_answers: stats.clickhouse.wrong, problems: stats.clickhouse.problems, slowest: stats.clickhouse.slowest } : null,
         agreement: clickhouse ? agreement(stats) : null,
       },
     ]),
