@@ -53,7 +53,7 @@ async function startLoadedSluice({ options, layout, manifest, summary, rss, chil
   if (!manifest.sluice) rmSync(layout.sluice, { recursive: true, force: true });
   mkdirSync(layout.sluice, { recursive: true });
   log("starting the Sluice node …");
-  const node = await startSluiceNode({ dataDir: layout.sluice, shards: options.shards, logPath: layout.nodeLog, children });
+  const node = await startSluiceNode({ dataDir: layout.sluice, shards: options.shards, logPath: layout.nodeLog, children, runtimeArgs: options.nodeProf ? ["--cpu-prof", `--cpu-prof-dir=${options.nodeProf}`] : [] });
   rss.watch("node", node.pid);
   rss.watch("nats-server", node.natsPid);
   if (!manifest.sluice) {

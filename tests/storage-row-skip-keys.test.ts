@@ -18,7 +18,7 @@ import { RowBuffer } from "../src/storage/row-buffer.ts";
 import { SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "../src/storage/limits.ts";
 import { MemtableSkipKeys, type RowGroupMessage, type SkipKeyChunk } from "../src/storage/row-skip-keys.ts";
 import { NDJSON_COLUMNS_SPEC } from "../src/storage/schema.ts";
-import { hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey } from "../src/storage/skip-index.ts";
+import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey } from "../src/storage/skip-index.ts";
 import { tempDir } from "./helpers/processes.ts";
 
 const root = tempDir("row-skip-keys");
@@ -134,6 +134,24 @@ describe("hashPrefixedBytes", () => {
     const bytes = encode("TimeOut_42");
     hashPrefixedBytes(hashPrefix(encode("W:")), bytes, 0, bytes.length, lower);
     expect({ ...streamedKey }).toEqual(hashKey("W:timeout_42"));
+  });
+});
+
+describe("hashAsciiWords", () => {
+  const lower = Uint8Array.from({ length: 256 }, (_, byte) => (/[A-Za-z0-9_]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte).toLowerCase().charCodeAt(0) : 0));
+  test.each(["", "a", "Connection TIMEOUT after 30s", "  a bb ccc dddd eeeee  ", "x_1-Y_2.z", "blk_-1608999687919862906 src: /10.250.19.102:54106", "tail"])("the words of %p hash as hashKey of the prefixed lower-cased word", (text) => {
+    const got: string[] = [];
+    const bytes = new TextEncoder().encode(`#${text}#`);
+    expect(hashAsciiWords(hashPrefix(new TextEncoder().encode("w:")), bytes, 1, bytes.length - 1, lower, { add: (first, second) => got.push(`${first}/${second}`) })).toBe(true);
+    const words = text.toLowerCase().match(/[a-z0-9_]+/g) ?? [];
+    expect(got).toEqual(words.map((word) => hashKey(`w:${word}`)).map((hashes) => `${hashes.first}/${hashes.second}`));
+  });
+
+  test("stops at the first byte past ASCII, having given the words before it", () => {
+    const got: number[] = [];
+    const bytes = new TextEncoder().encode("one two ünd three");
+    expect(hashAsciiWords(hashPrefix(new TextEncoder().encode("w:")), bytes, 0, bytes.length, lower, { add: (first) => got.push(first) })).toBe(false);
+    expect(got).toEqual([hashKey("w:one").first, hashKey("w:two").first]);
   });
 });
 

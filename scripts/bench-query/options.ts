@@ -23,6 +23,8 @@ export interface BenchOptions {
   queryGapMs: number;
   deleteDatasetFiles: boolean;
   json?: string;
+  /** Run the node under Bun's CPU profiler, writing its profile here on exit. */
+  nodeProf?: string;
 }
 
 export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
@@ -45,6 +47,7 @@ export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
   cli.option("--query-gap-ms <n>", "pause after each query (0: back to back, the harshest for ingest)", { default: 0 });
   cli.option("--delete-dataset-files", "remove the dataset's chunk files once both systems are loaded (dataset.json stays)");
   cli.option("--json <file>", "also write the result as JSON");
+  cli.option("--node-prof <dir>", "run the node under Bun's CPU profiler (.cpuprofile written to this directory on exit); figures are slower under it");
   cli.help();
   const args = cli.parse(argv).options;
   if (args.help) process.exit(0);
@@ -73,5 +76,6 @@ export function parseBenchOptions(argv: string[]): Readonly<BenchOptions> {
     queryGapMs: number("query-gap-ms", args.queryGapMs, 0),
     deleteDatasetFiles: args.deleteDatasetFiles === true,
     json: args.json === undefined ? undefined : String(args.json),
+    nodeProf: args.nodeProf === undefined ? undefined : resolve(String(args.nodeProf)),
   });
 }

@@ -25,7 +25,7 @@
 import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
 import { SKIP_KEY_PREFIX } from "../query/skip-keys.ts";
 import { MEMTABLE_SKIP_KEYS_BYTES_MAX, SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "./limits.ts";
-import { hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey, type HashPrefix } from "./skip-index.ts";
+import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey, type HashPrefix, type KeyHashSink } from "./skip-index.ts";
 
 /** Slots a chunk's set starts with (grown by doubling at half full; a set is reused for the next chunk). */
 const CHUNK_SLOTS_INITIAL = 16_384;
@@ -64,7 +64,7 @@ export interface SkipKeyChunk {
 }
 
 /** An open-addressing set of (first, second) hash pairs: the keys of the chunk being written. */
-class KeySet {
+class KeySet implements KeyHashSink {
   private firsts = new Uint32Array(CHUNK_SLOTS_INITIAL);
   private seconds = new Uint32Array(CHUNK_SLOTS_INITIAL);
   private used = new Uint8Array(CHUNK_SLOTS_INITIAL);
@@ -249,25 +249,9 @@ export class RowSkipKeys {
 
   /** The words of the message in bytes [start, end): from the bytes when ASCII, else through strings. */
   private addMessage(bytes: Uint8Array, start: number, end: number): void {
-    let wordStart = -1;
-    for (let at = start; at < end; at++) {
-      const byte = bytes[at];
-      if (WORD_BYTE[byte] !== 0) {
-        if (wordStart < 0) wordStart = at;
-      } else if (byte >= 0x80) {
-        // Not ASCII: the words so far stood between ASCII separators, so they are words
-        // of the message too; the Unicode path lists all of them (again).
-        return this.addUnicodeMessage(decoder.decode(bytes.subarray(start, end)));
-      } else if (wordStart >= 0) {
-        hashPrefixedBytes(PREFIXES.word, bytes, wordStart, at, WORD_BYTE);
-        this.open.add(streamedKey.first, streamedKey.second);
-        wordStart = -1;
-      }
-    }
-    if (wordStart >= 0) {
-      hashPrefixedBytes(PREFIXES.word, bytes, wordStart, end, WORD_BYTE);
-      this.open.add(streamedKey.first, streamedKey.second);
-    }
+    // At a byte past ASCII the words so far stood between ASCII separators, so they are
+    // words of the message too; the Unicode path lists all of them (again).
+    if (!hashAsciiWords(PREFIXES.word, bytes, start, end, WORD_BYTE, this.open)) this.addUnicodeMessage(decoder.decode(bytes.subarray(start, end)));
   }
 
   private addUnicodeMessage(message: string): void {

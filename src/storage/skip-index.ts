@@ -234,6 +234,58 @@ export function hashPrefixedBytes(prefix: HashPrefix, bytes: Uint8Array, start: 
   streamedKey.second = finish(second, length, block, filled);
 }
 
+/** Takes hashed keys (a set of them). */
+export interface KeyHashSink {
+  add(first: number, second: number): void;
+}
+
+/**
+ * Hashes each word of ASCII text, as hashKey() would the key prefix + word, into
+ * `sink`: a word is a run of bytes of [start, end) that `wordByte` (256 entries) maps
+ * to non-zero, hashed as the mapped bytes (a table that lower-cases, say). Scans and
+ * hashes in one pass over locals: this runs for every byte of every message as rows
+ * are written. Stops at the first byte of 0x80 or above and answers false (the caller
+ * lists that text's words another way; the words given so far are words of it too).
+ */
+export function hashAsciiWords(prefix: HashPrefix, bytes: Uint8Array, start: number, end: number, wordByte: Uint8Array, sink: KeyHashSink): boolean {
+  let inWord = false;
+  let first = 0;
+  let second = 0;
+  let block = 0;
+  let filled = 0;
+  let length = 0;
+  for (let at = start; at < end; at++) {
+    const byte = bytes[at];
+    const mapped = wordByte[byte];
+    if (mapped !== 0) {
+      if (!inWord) {
+        first = prefix.first;
+        second = prefix.second;
+        block = prefix.block;
+        filled = prefix.filled;
+        length = prefix.length;
+        inWord = true;
+      }
+      block |= mapped << (filled << 3);
+      length++;
+      if (++filled === 4) {
+        const mixed = mixKey(block);
+        first = mixState(first, mixed);
+        second = mixState(second, mixed);
+        block = 0;
+        filled = 0;
+      }
+    } else if (byte >= 0x80) {
+      return false;
+    } else if (inWord) {
+      sink.add(finish(first, length, block, filled), finish(second, length, block, filled));
+      inWord = false;
+    }
+  }
+  if (inWord) sink.add(finish(first, length, block, filled), finish(second, length, block, filled));
+  return true;
+}
+
 /** The hashes hashPrefixedBytes() made: read before its next call. */
 export const streamedKey: KeyHashes = { first: 0, second: 0 };
 
