@@ -141,7 +141,8 @@ describe("hashAsciiWords", () => {
   const lower = Uint8Array.from({ length: 256 }, (_, byte) => (/[A-Za-z0-9_]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte).toLowerCase().charCodeAt(0) : 0));
   test.each(["", "a", "Connection TIMEOUT after 30s", "  a bb ccc dddd eeeee  ", "x_1-Y_2.z", "blk_-1608999687919862906 src: /10.250.19.102:54106", "tail"])("the words of %p hash as hashKey of the prefixed lower-cased word", (text) => {
     const got: string[] = [];
-    const bytes = new TextEncoder().encode(`#${text}#`);
+    // Word characters around the range: the words must stop at its ends.
+    const bytes = new TextEncoder().encode(`x${text}x`);
     expect(hashAsciiWords(hashPrefix(new TextEncoder().encode("w:")), bytes, 1, bytes.length - 1, lower, { add: (first, second) => got.push(`${first}/${second}`) })).toBe(true);
     const words = text.toLowerCase().match(/[a-z0-9_]+/g) ?? [];
     expect(got).toEqual(words.map((word) => hashKey(`w:${word}`)).map((hashes) => `${hashes.first}/${hashes.second}`));
@@ -181,21 +182,26 @@ describe("RowSkipKeys", () => {
   });
 
   test("a rolled-back message leaves its rows out, across a chunk boundary and from exactly a chunk's end, and later rows stay aligned", async () => {
-    for (const before of [SKIP_KEY_CHUNK_ROWS - 10, SKIP_KEY_CHUNK_ROWS]) {
+    for (const [before, rolledBack] of [
+      [SKIP_KEY_CHUNK_ROWS - 10, 30],
+      [SKIP_KEY_CHUNK_ROWS, 30],
+      // A mark at a chunk's end and more than a chunk rolled back: the chunk closed after the mark goes.
+      [SKIP_KEY_CHUNK_ROWS, SKIP_KEY_CHUNK_ROWS + 100],
+    ]) {
       const buffer = new RowBuffer();
       const list = events(before, 3);
       buffer.beginMessage(1, 1, "default");
       list.forEach((event, index) => buffer.appendEvent(event, index, event.timestampUs));
       const mark = buffer.mark();
       buffer.beginMessage(1, 2, "default");
-      // 30 rows: past the chunk's end, then rolled back.
-      events(30, 4).forEach((event, index) => buffer.appendEvent({ ...event, message: `rolledback ${index}` }, index, event.timestampUs));
+      // Past the chunk's end, then rolled back.
+      events(rolledBack, 4).forEach((event, index) => buffer.appendEvent({ ...event, message: `rolledback ${index}` }, index, event.timestampUs));
       buffer.rollback(mark);
       buffer.beginMessage(1, 3, "default");
       const after = events(25, 5);
       after.forEach((event, index) => buffer.appendEvent(event, index, event.timestampUs));
       const taken = buffer.keys.take()!;
-      expect({ before, rows: taken.rows, chunks: taken.chunks.map((chunk) => chunk.rows) }).toEqual({ before, rows: before + 25, chunks: before === SKIP_KEY_CHUNK_ROWS ? [SKIP_KEY_CHUNK_ROWS, 25] : [SKIP_KEY_CHUNK_ROWS - 10, 25] });
+      expect({ before, rolledBack, rows: taken.rows, chunks: taken.chunks.map((chunk) => chunk.rows) }).toEqual({ before, rolledBack, rows: before + 25, chunks: before === SKIP_KEY_CHUNK_ROWS ? [SKIP_KEY_CHUNK_ROWS, 25] : [SKIP_KEY_CHUNK_ROWS - 10, 25] });
       expect(taken.runs).toEqual([
         { seq: 1, idx: 0, row: 0, rows: before },
         { seq: 3, idx: 0, row: before, rows: 25 },
@@ -266,6 +272,42 @@ describe("RowSkipKeys", () => {
     expect(await keys.rowGroupKeys(rowGroups, [...held, { block: 2, seq: 99, lo: 0, hi: 0, rows: 1 }])).toContain("seq 99");
     expect(await keys.rowGroupKeys(rowGroups, held.map((entry) => (entry.seq === 10 ? { ...entry, hi: entry.hi + 5, rows: entry.rows + 5 } : entry)))).toContain("its keys were listed for");
     expect(await keys.rowGroupKeys(rowGroups, held.filter((entry) => entry.block !== 1))).toContain("row group 1 holds 2048 rows, 0 of them");
+  });
+
+  test("a row group gets exactly the chunks holding its rows, at a chunk's first and last row too", async () => {
+    // One message of 2,500 rows (chunks of rows 0-1023, 1024-2047, 2048-2499), each row with its own trace id.
+    const buffer = new RowBuffer();
+    buffer.beginMessage(1, 7, "default");
+    const list = events(2500, 9).map((event, index) => ({ ...event, traceId: `row-${index}` }));
+    list.forEach((event, index) => buffer.appendEvent(event, index, event.timestampUs));
+    const keys = new MemtableSkipKeys();
+    keys.append(buffer.keys.take(), 2500);
+    const traceKey = (row: number) => [...keySet([`t:row-${row}`])][0];
+    const cases: [number, number, number[]][] = [
+      [1023, 1023, [0]],
+      [1024, 1024, [1]],
+      [1023, 1024, [0, 1]],
+      [2047, 2048, [1, 2]],
+      [0, 0, [0]],
+      [2499, 2499, [2]],
+    ];
+    for (const [lo, hi, chunks] of cases) {
+      // Block 0 holds rows [lo, hi] of the message; block 1 the rest (not asked about).
+      const rows = hi - lo + 1;
+      const groups = await keys.rowGroupKeys([rows, 2500 - rows], [
+        { block: 0, seq: 7, lo, hi, rows },
+        { block: 1, seq: 7, lo: 0, hi: 2499, rows: 2500 - rows },
+      ]);
+      if (typeof groups === "string") throw new Error(groups);
+      const held = chunkSet(groups[0]);
+      const chunkOf = (row: number) => Math.floor(row / SKIP_KEY_CHUNK_ROWS);
+      // Each chunk's first and last rows' trace ids are in block 0 exactly when that chunk is.
+      for (const chunk of [0, 1, 2]) {
+        for (const row of [chunk * SKIP_KEY_CHUNK_ROWS, Math.min(2499, (chunk + 1) * SKIP_KEY_CHUNK_ROWS - 1)]) {
+          expect({ lo, hi, row, held: held.has(traceKey(row)) }).toEqual({ lo, hi, row, held: chunks.includes(chunkOf(row)) });
+        }
+      }
+    }
   });
 
   test("a flush that stored fewer rows than its buffer held, or lost its keys, leaves the memtable without keys", () => {

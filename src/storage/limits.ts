@@ -89,8 +89,9 @@ if (PENDING_ACKS_MAX >= CONSUMER_MAX_ACK_PENDING) throw new Error("storage limit
 if (FLUSH_ROWS_TRIGGER >= PENDING_ROWS_MAX) throw new Error("storage limits: flush trigger above the pending bound");
 /**
  * Rows whose skip keys (listed as rows are written, row-skip-keys.ts) are kept as one
- * deduplicated set; a row group takes the union of the sets its rows fall in, so a
- * set astride a row group's edge lends the other side at most this many rows' keys.
+ * deduplicated set; a row group takes the union of the sets its rows fall in, so each
+ * set it only partly holds (at the edges of each run of a message's rows in it) lends
+ * it up to this many other rows' keys.
  */
 export const SKIP_KEY_CHUNK_ROWS = 1024;
 /** Distinct keys one chunk may hold; past it the buffer's keys are given up (its seal lists them in DuckDB). */

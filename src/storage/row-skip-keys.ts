@@ -233,6 +233,7 @@ export class RowSkipKeys {
     if (this.open.size > SKIP_KEY_CHUNK_KEYS_MAX) {
       this.overflowed = true;
       this.open.clear();
+      this.openRows = 0;
       this.closed = [];
       return;
     }

@@ -256,6 +256,7 @@ export function hashAsciiWords(prefix: HashPrefix, bytes: Uint8Array, start: num
   let length = 0;
   for (let at = start; at < end; at++) {
     const byte = bytes[at];
+    if (byte >= 0x80) return false;
     const mapped = wordByte[byte];
     if (mapped !== 0) {
       if (!inWord) {
@@ -275,8 +276,6 @@ export function hashAsciiWords(prefix: HashPrefix, bytes: Uint8Array, start: num
         block = 0;
         filled = 0;
       }
-    } else if (byte >= 0x80) {
-      return false;
     } else if (inWord) {
       sink.add(finish(first, length, block, filled), finish(second, length, block, filled));
       inWord = false;
