@@ -145,6 +145,18 @@ describe("SkipIndex", () => {
     expect(worst).toBeLessThan(5);
   });
 
+  test("adding hashed keys in bulk sets exactly the bits adding them one by one does", () => {
+    const keys = Array.from({ length: 3_000 }, (_, index) => `w:key${index}`);
+    const firsts = Uint32Array.from(keys, (key) => hashKey(key).first);
+    const seconds = Uint32Array.from(keys, (key) => hashKey(key).second);
+    const one = SkipIndex.forBlocks([100, 200], [3_000, 3_000], 42);
+    const bulk = SkipIndex.forBlocks([100, 200], [3_000, 3_000], 42);
+    for (const key of keys) one.add(1, key);
+    bulk.addAllHashed(1, firsts, seconds);
+    expect(Buffer.from(bulk.encode()).equals(Buffer.from(one.encode()))).toBe(true);
+    expect(bulk.blocks[1].keyCount).toBe(3_000);
+  });
+
   test("an empty filter holds nothing; hashing a key once serves any filter", () => {
     const empty = SkipIndex.forBlocks([5], [0]);
     expect([empty.has("w:anything"), empty.has("")]).toEqual([false, false]);

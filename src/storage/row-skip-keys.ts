@@ -65,10 +65,19 @@ export interface SkipKeyChunk {
 
 /** An open-addressing set of (first, second) hash pairs: the keys of the chunk being written. */
 class KeySet implements KeyHashSink {
-  private firsts = new Uint32Array(CHUNK_SLOTS_INITIAL);
-  private seconds = new Uint32Array(CHUNK_SLOTS_INITIAL);
-  private used = new Uint8Array(CHUNK_SLOTS_INITIAL);
+  private firsts: Uint32Array;
+  private seconds: Uint32Array;
+  private used: Uint8Array;
   size = 0;
+
+  /** `expected`: keys it will likely hold (sized for them at half load, so it need not grow). */
+  constructor(expected = 0) {
+    let slots = CHUNK_SLOTS_INITIAL;
+    while (slots < expected * 2) slots *= 2;
+    this.firsts = new Uint32Array(slots);
+    this.seconds = new Uint32Array(slots);
+    this.used = new Uint8Array(slots);
+  }
 
   add(first: number, second: number): void {
     const mask = this.used.length - 1;
@@ -377,7 +386,8 @@ export class MemtableSkipKeys {
     if (short >= 0) return `row group ${short} holds ${rowGroups[short]} rows, ${rowsOfBlock[short]} of them reported by message`;
     const keys: SkipKeyChunk[] = [];
     for (const [block, chunks] of chunksOfBlock.entries()) {
-      const set = new KeySet();
+      // Sized for the largest chunk's keys times a few: chunks share most keys (services, hosts, common words).
+      const set = new KeySet(Math.min([...chunks].reduce((sum, chunk) => sum + this.chunks[chunk].firsts.length, 0), 4 * Math.max(0, ...[...chunks].map((chunk) => this.chunks[chunk].firsts.length))));
       for (const chunk of chunks) {
         const { firsts, seconds } = this.chunks[chunk];
         for (let key = 0; key < firsts.length; key++) set.add(firsts[key], seconds[key]);

@@ -126,9 +126,7 @@ export class SegmentSkipIndexes {
         const keyCounts = groups.map((group) => group.firsts.length);
         if (!skipIndexFits(keyCounts)) return "its keys as listed (with those of neighbouring rows) would pass SKIP_INDEX_BYTES_MAX";
         const index = SkipIndex.forBlocks(rowGroups, keyCounts);
-        groups.forEach((group, block) => {
-          for (let key = 0; key < group.firsts.length; key++) index.addHashed(block, group.firsts[key], group.seconds[key]);
-        });
+        groups.forEach((group, block) => index.addAllHashed(block, group.firsts, group.seconds));
         const persisted = await this.persist(fileName, index, { syncDirectory: false });
         this.built.fromRowKeys++;
         return persisted;

@@ -390,6 +390,19 @@ export class SkipIndex {
     this.addHashed(block, hashes.first, hashes.second);
   }
 
+  /** Adds the keys whose hashKey()s are (firsts[i], seconds[i]). */
+  addAllHashed(block: number, firsts: Uint32Array, seconds: Uint32Array): void {
+    const target = this.blocks[block];
+    const { seed, bucketCount, wordOffset } = target;
+    const words = this.words;
+    for (let key = 0; key < firsts.length; key++) {
+      const base = wordOffset + bucketOf(firsts[key] ^ seed, bucketCount) * BUCKET_WORDS;
+      const bits = fmix32(seconds[key] ^ seed);
+      for (let word = 0; word < BUCKET_WORDS; word++) words[base + word] |= 1 << (Math.imul(bits, SALTS[word]) >>> 27);
+    }
+    target.keyCount += firsts.length;
+  }
+
   /** Adds the key whose hashKey() is (first, second). */
   addHashed(block: number, first: number, second: number): void {
     const target = this.blocks[block];
