@@ -177,8 +177,11 @@ export class RowSkipKeys {
     this.beginRow(seq, idx);
     if (this.overflowed) return;
     // Encoded into the scratch buffer when it fits (UTF-8 takes at most 3 bytes a UTF-16 unit).
-    const message = event.message.length * 3 <= SCRATCH_BYTES ? scratch.subarray(0, encoder.encodeInto(event.message, scratch).written) : encoder.encode(event.message);
-    this.addMessage(message, 0, message.length);
+    if (event.message.length * 3 <= SCRATCH_BYTES) this.addMessage(scratch, 0, encoder.encodeInto(event.message, scratch).written);
+    else {
+      const message = encoder.encode(event.message);
+      this.addMessage(message, 0, message.length);
+    }
     if (event.traceId !== "") this.addKey(hashKey(SKIP_KEY_PREFIX.trace + event.traceId));
     this.addKey(hashKey(SKIP_KEY_PREFIX.service + event.service));
     this.addKey(hashKey(SKIP_KEY_PREFIX.host + event.hostname));
