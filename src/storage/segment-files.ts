@@ -21,14 +21,16 @@ export interface SegmentWrite {
   fileName: string;
   /** Compaction level: 0 for a seal, one above its inputs' for a compaction. */
   level: number;
+  /** LZ4 for seals, zstd (ZSTD_LEVEL) for compactions. */
+  compression: "lz4_raw" | "zstd";
   /** Builds and writes the skip index of the Parquet file at `parquetPath` (the temp file); the directory fsync that follows makes it durable. */
   buildSkipIndex: (parquetPath: string) => Promise<SkipIndex | undefined>;
 }
 
 /**
- * zstd's level for seals and compactions: on 500k Loghub-message rows level 1 wrote
- * ~30% faster than DuckDB's default (3) and no larger (29.4 against 29.8 bytes a row),
- * and both share the two cores with ingest.
+ * zstd's level for compactions: on 500k Loghub-message rows level 1 wrote ~30% faster
+ * than DuckDB's default (3) and no larger (29.4 against 29.8 bytes a row), and a
+ * compaction shares the two cores with ingest.
  */
 const ZSTD_LEVEL = 1;
 
@@ -67,7 +69,8 @@ export class SegmentFiles {
     const paths = this.paths;
     const tmp = sealTempPath(paths, this.shard, segment.fileName);
     const final = this.path(segment.fileName);
-    await execute(connection, `COPY (${segment.selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ${ZSTD_LEVEL}, ROW_GROUP_SIZE ${SEGMENT_ROW_GROUP_ROWS})`);
+    const compression = segment.compression === "zstd" ? `zstd, COMPRESSION_LEVEL ${ZSTD_LEVEL}` : segment.compression;
+    await execute(connection, `COPY (${segment.selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION ${compression}, ROW_GROUP_SIZE ${SEGMENT_ROW_GROUP_ROWS})`);
     // Keys come from the file just written, not the memtable: Parquet's dictionaries
     // let DuckDB split repeated messages once (on bench rows, 30 ms of CPU against 70
     // for the memtable parts), and seal, compaction and rebuild share one path.
