@@ -18,7 +18,7 @@ import { RowBuffer } from "../src/storage/row-buffer.ts";
 import { SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "../src/storage/limits.ts";
 import { MemtableSkipKeys, type RowGroupMessage, type SkipKeyChunk } from "../src/storage/row-skip-keys.ts";
 import { NDJSON_COLUMNS_SPEC } from "../src/storage/schema.ts";
-import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey } from "../src/storage/skip-index.ts";
+import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, type KeyHashSink } from "../src/storage/skip-index.ts";
 import { tempDir } from "./helpers/processes.ts";
 
 const root = tempDir("row-skip-keys");
@@ -121,18 +121,24 @@ const keySet = (keys: readonly string[]) => new Set(keys.map((key) => hashKey(ke
 
 describe("hashPrefixedBytes", () => {
   const encode = (text: string) => new TextEncoder().encode(text);
+  /** What one call gives its sink. */
+  const hashed = (call: (sink: KeyHashSink) => void) => {
+    const got: { first: number; second: number }[] = [];
+    call({ add: (first, second) => got.push({ first, second }) });
+    return got;
+  };
   test.each(["", "a", "ab", "abc", "abcd", "abcde", "timeout", "Host-1", "ünïcødé", "🚀🚀"])("a prefix and the bytes of %p hash as hashKey of both", (rest) => {
     for (const prefix of ["", "w:", "v:4:", "prefix5"]) {
       const bytes = encode(`..${rest}..`);
-      hashPrefixedBytes(hashPrefix(encode(prefix)), bytes, 2, bytes.length - 2, SAME_BYTE);
+      const [streamedKey] = hashed((sink) => hashPrefixedBytes(hashPrefix(encode(prefix)), bytes, 2, bytes.length - 2, sink));
       expect({ prefix, rest, ...streamedKey }).toEqual({ prefix, rest, ...hashKey(prefix + rest) });
     }
   });
 
-  test("a map is applied to every byte after the prefix", () => {
+  test("a map is applied to every byte after the prefix (the word table of hashAsciiWords)", () => {
     const lower = Uint8Array.from({ length: 256 }, (_, byte) => (byte >= 0x41 && byte <= 0x5a ? byte + 32 : byte));
     const bytes = encode("TimeOut_42");
-    hashPrefixedBytes(hashPrefix(encode("W:")), bytes, 0, bytes.length, lower);
+    const [streamedKey] = hashed((sink) => hashAsciiWords(hashPrefix(encode("W:")), bytes, 0, bytes.length, lower, sink));
     expect({ ...streamedKey }).toEqual(hashKey("W:timeout_42"));
   });
 });

@@ -216,7 +216,7 @@ export interface MergedAggregate {
  * A group key as a map key, unambiguous (strings carry their length): ~5x cheaper than
  * JSON.stringify, which cost a third of a merge of 16 shards' ~1,800 counted groups.
  */
-function groupMapKey(key: readonly (string | number | null)[]): string {
+export function groupMapKey(key: readonly (string | number | null)[]): string {
   let text = "";
   for (const part of key) text += typeof part === "string" ? `s${part.length}:${part}` : typeof part === "number" ? `n${part}` : part === null ? "z" : jsonPart(part);
   return text;

@@ -6,7 +6,7 @@
 
 import { MINUTE_US, type MinuteCounts } from "../storage/minute-counts.ts";
 import { levelIndex, levelName } from "../storage/schema.ts";
-import type { AggregateRow, AggregateSpec } from "./aggregate.ts";
+import { groupMapKey, type AggregateRow, type AggregateSpec } from "./aggregate.ts";
 import type { SearchFilter } from "./filter.ts";
 import { COUNTER_GROUPINGS_CACHED_MAX } from "./limits.ts";
 
@@ -118,10 +118,10 @@ export function addCountRows(...lists: readonly (readonly AggregateRow[])[]): Ag
   const groups = new Map<string, AggregateRow>();
   for (const list of lists) {
     for (const row of list) {
-      const text = JSON.stringify(row.key);
-      const group = groups.get(text);
+      const mapKey = groupMapKey(row.key);
+      const group = groups.get(mapKey);
       if (group) group.n += row.n;
-      else groups.set(text, { key: row.key, n: row.n, f: [] });
+      else groups.set(mapKey, { key: row.key, n: row.n, f: [] });
     }
   }
   return [...groups.values()].sort((a, b) => b.n - a.n);

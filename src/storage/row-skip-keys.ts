@@ -25,7 +25,7 @@
 import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
 import { SKIP_KEY_PREFIX } from "../query/skip-keys.ts";
 import { MEMTABLE_SKIP_KEYS_BYTES_MAX, SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "./limits.ts";
-import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, SAME_BYTE, streamedKey, type HashPrefix, type KeyHashSink } from "./skip-index.ts";
+import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, type KeyHashSink } from "./skip-index.ts";
 
 /** Slots a chunk's set starts with (grown by doubling at half full; a set is reused for the next chunk). */
 const CHUNK_SLOTS_INITIAL = 16_384;
@@ -156,7 +156,6 @@ export class RowSkipKeys {
   private open = new KeySet();
   private openRows = 0;
   private runs: MessageRun[] = [];
-  rows = 0;
   /** A chunk passed SKIP_KEY_CHUNK_KEYS_MAX: these rows' keys are not kept. */
   overflowed = false;
 
@@ -165,10 +164,10 @@ export class RowSkipKeys {
     this.beginRow(seq, idx);
     if (this.overflowed) return;
     this.addMessage(batch, strings[8], strings[8] + strings[9]);
-    if (strings[5] > 0) this.addPrefixed(PREFIXES.trace, batch, strings[4], strings[4] + strings[5]);
-    this.addPrefixed(PREFIXES.service, batch, strings[0], strings[0] + strings[1]);
-    this.addPrefixed(PREFIXES.host, batch, strings[2], strings[2] + strings[3]);
-    this.addServiceLevel(level, batch, strings[0], strings[0] + strings[1]);
+    if (strings[5] > 0) hashPrefixedBytes(PREFIXES.trace, batch, strings[4], strings[4] + strings[5], this.open);
+    hashPrefixedBytes(PREFIXES.service, batch, strings[0], strings[0] + strings[1], this.open);
+    hashPrefixedBytes(PREFIXES.host, batch, strings[2], strings[2] + strings[3], this.open);
+    hashPrefixedBytes(SERVICE_LEVEL_PREFIXES[level], batch, strings[0], strings[0] + strings[1], this.open);
     this.endRow();
   }
 
@@ -189,6 +188,12 @@ export class RowSkipKeys {
     this.endRow();
   }
 
+  /** Rows added: where the last message's run ends. */
+  get rows(): number {
+    const last = this.runs[this.runs.length - 1];
+    return last ? last.row + last.rows : 0;
+  }
+
   mark(): RowSkipKeysMark {
     return { closed: this.closed.length, openRows: this.openRows, rows: this.rows, runs: this.runs.length };
   }
@@ -198,7 +203,6 @@ export class RowSkipKeys {
    * that was open at the mark (extra keys in a filter are harmless; a missing one is not).
    */
   rollback(mark: RowSkipKeysMark): void {
-    this.rows = mark.rows;
     this.runs.length = mark.runs;
     const last = this.runs[this.runs.length - 1];
     if (last && last.row + last.rows > mark.rows) last.rows = mark.rows - last.row;
@@ -230,15 +234,14 @@ export class RowSkipKeys {
     this.open.clear();
     this.openRows = 0;
     this.runs = [];
-    this.rows = 0;
     this.overflowed = false;
   }
 
+  /** A row extends the last message's run when it is that message's next idx, else starts a run. */
   private beginRow(seq: number, idx: number): void {
     const last = this.runs[this.runs.length - 1];
-    if (last && last.seq === seq && last.idx + last.rows === idx && last.row + last.rows === this.rows) last.rows++;
+    if (last && last.seq === seq && last.idx + last.rows === idx) last.rows++;
     else this.runs.push({ seq, idx, row: this.rows, rows: 1 });
-    this.rows++;
   }
 
   private endRow(): void {
@@ -275,18 +278,6 @@ export class RowSkipKeys {
       for (const [word] of lower.matchAll(ASCII_WORDS)) words.add(word);
     }
     for (const word of words) this.addKey(hashKey(SKIP_KEY_PREFIX.word + word));
-  }
-
-  /** The key `prefix` + bytes [start, end), hashed as they are. */
-  private addPrefixed(prefix: HashPrefix, bytes: Uint8Array, start: number, end: number): void {
-    hashPrefixedBytes(prefix, bytes, start, end, SAME_BYTE);
-    this.open.add(streamedKey.first, streamedKey.second);
-  }
-
-  /** `v:<level>:<service>`. */
-  private addServiceLevel(level: number, bytes: Uint8Array, start: number, end: number): void {
-    hashPrefixedBytes(SERVICE_LEVEL_PREFIXES[level], bytes, start, end, SAME_BYTE);
-    this.open.add(streamedKey.first, streamedKey.second);
   }
 }
 
@@ -389,8 +380,10 @@ export class MemtableSkipKeys {
     if (short >= 0) return `row group ${short} holds ${rowGroups[short]} rows, ${rowsOfBlock[short]} of them reported by message`;
     const keys: SkipKeyChunk[] = [];
     for (const [block, chunks] of chunksOfBlock.entries()) {
-      // Sized for the largest chunk's keys times a few: chunks share most keys (services, hosts, common words).
-      const set = new KeySet(Math.min([...chunks].reduce((sum, chunk) => sum + this.chunks[chunk].firsts.length, 0), 4 * Math.max(0, ...[...chunks].map((chunk) => this.chunks[chunk].firsts.length))));
+      // Sized for the largest chunk's keys times a few (chunks share most keys: services,
+      // hosts, common words), at most all of them.
+      const sizes = [...chunks].map((chunk) => this.chunks[chunk].firsts.length);
+      const set = new KeySet(Math.min(sizes.reduce((sum, size) => sum + size, 0), 4 * Math.max(0, ...sizes)));
       for (const chunk of chunks) {
         const { firsts, seconds } = this.chunks[chunk];
         for (let key = 0; key < firsts.length; key++) set.add(firsts[key], seconds[key]);

@@ -21,18 +21,21 @@ export interface SegmentWrite {
   fileName: string;
   /** Compaction level: 0 for a seal, one above its inputs' for a compaction. */
   level: number;
-  /** LZ4 for seals, zstd (ZSTD_LEVEL) for compactions. */
-  compression: "lz4_raw" | "zstd";
   /** Builds and writes the skip index of the Parquet file at `parquetPath` (the temp file); the directory fsync that follows makes it durable. */
   buildSkipIndex: (parquetPath: string) => Promise<SkipIndex | undefined>;
 }
 
 /**
- * zstd's level for compactions: on 500k Loghub-message rows level 1 wrote ~30% faster
- * than DuckDB's default (3) and no larger (29.4 against 29.8 bytes a row), and a
- * compaction shares the two cores with ingest.
+ * How a segment of `level` is compressed. LZ4 for a seal (level 0), which sits on the
+ * ingest path: zstd at level 1 took as long for a seal-sized COPY alone and wrote half
+ * the bytes, but with it bench:compare's SDK run held 113k events/s against 130k (the
+ * reads a seal and its queries make of the file cost more); LZ4 was ~25% faster than
+ * snappy. zstd at level 1 for a compaction: on 500k Loghub-message rows it wrote ~30%
+ * faster than DuckDB's default level (3) and no larger (29.4 against 29.8 bytes a row).
  */
-const ZSTD_LEVEL = 1;
+function compressionOf(level: number): string {
+  return level === 0 ? "lz4_raw" : "zstd, COMPRESSION_LEVEL 1";
+}
 
 export class SegmentFiles {
   /** Snapshots (and background index builds) reading each segment now. */
@@ -69,8 +72,7 @@ export class SegmentFiles {
     const paths = this.paths;
     const tmp = sealTempPath(paths, this.shard, segment.fileName);
     const final = this.path(segment.fileName);
-    const compression = segment.compression === "zstd" ? `zstd, COMPRESSION_LEVEL ${ZSTD_LEVEL}` : segment.compression;
-    await execute(connection, `COPY (${segment.selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION ${compression}, ROW_GROUP_SIZE ${SEGMENT_ROW_GROUP_ROWS})`);
+    await execute(connection, `COPY (${segment.selectSql}) TO ${sqlPathLiteral(paths, tmp)} (FORMAT parquet, COMPRESSION ${compressionOf(segment.level)}, ROW_GROUP_SIZE ${SEGMENT_ROW_GROUP_ROWS})`);
     // Keys come from the file just written, not the memtable: Parquet's dictionaries
     // let DuckDB split repeated messages once (on bench rows, 30 ms of CPU against 70
     // for the memtable parts), and seal, compaction and rebuild share one path.

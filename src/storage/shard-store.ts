@@ -331,13 +331,9 @@ export class ShardStore {
     return this.enqueue("segment", async () => {
       const table = frozen;
       const fileName = this.reserveSegmentFileName();
-      // LZ4 on seal, zstd on compaction: a seal sits on the ingest path. zstd at level
-      // 1 took as long as LZ4 for a seal-sized COPY alone and wrote half the bytes, but
-      // with it bench:compare's SDK run held 113k events/s against 130k (the reads a
-      // seal and its queries make of the file cost more); LZ4 was ~25% faster than snappy.
       let written: Awaited<ReturnType<ShardStore["writeSegment"]>>;
       try {
-        written = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, "lz4_raw", { keys: table.skipKeys });
+        written = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, { keys: table.skipKeys });
       } finally {
         table.skipKeys.invalidate(); // used (or the seal failed): freed
       }
@@ -406,7 +402,7 @@ export class ShardStore {
     // in the ingest benchmark, and the order lets the output's skip index be the inputs'
     // indexes one after another instead of listing every key again (~5x the write).
     const level = Math.max(...inputs.map((segment) => segment.level)) + 1;
-    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, "zstd", { inputs }), "compact");
+    const { meta, skipIndex } = await this.runWork(() => this.writeSegment(this.backgroundConnection, `SELECT ${COLUMN_NAMES} FROM ${this.segmentFiles.readSql(inputs)}`, fileName, level, { inputs }), "compact");
     const expectedRows = inputs.reduce((sum, segment) => sum + segment.rows, 0);
     assert(meta.rows === expectedRows, `shard ${this.options.shard}: compaction wrote ${meta.rows} rows of ${expectedRows}`);
     await this.enqueue("segment", async () => {
@@ -597,14 +593,14 @@ export class ShardStore {
    * were written (`keys`); for a compaction's output, joined from its inputs' indexes
    * (`inputs`); else, or when those do not fit, listed from the file on `connection`.
    */
-  private writeSegment(connection: DuckDBConnection, selectSql: string, fileName: string, level: number, compression: "lz4_raw" | "zstd", from: { keys?: MemtableSkipKeys; inputs?: readonly SegmentMeta[] } = {}): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
+  private writeSegment(connection: DuckDBConnection, selectSql: string, fileName: string, level: number, from: { keys?: MemtableSkipKeys; inputs?: readonly SegmentMeta[] } = {}): Promise<{ meta: SegmentMeta; skipIndex: SkipIndex | undefined }> {
     const buildSkipIndex = (parquetPath: string) =>
       from.inputs
         ? this.skipIndexes.buildForCompaction(connection, parquetPath, fileName, from.inputs)
         : from.keys?.valid
           ? this.skipIndexes.buildFromRowKeys(connection, parquetPath, fileName, from.keys)
           : this.skipIndexes.buildForSegment(connection, parquetPath, fileName);
-    return this.segmentFiles.write(connection, { selectSql, fileName, level, compression, buildSkipIndex });
+    return this.segmentFiles.write(connection, { selectSql, fileName, level, buildSkipIndex });
   }
 
   /** Counts the rows of every segment in the manifest into `counts`: one GROUP BY over them all. */

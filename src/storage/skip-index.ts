@@ -196,17 +196,17 @@ export function hashPrefix(bytes: Uint8Array): HashPrefix {
   return state;
 }
 
-/** Each byte as itself: the `map` of hashPrefixedBytes for bytes hashed as they are. */
-export const SAME_BYTE = Uint8Array.from({ length: 256 }, (_, byte) => byte);
+/** Takes hashed keys (a set of them). */
+export interface KeyHashSink {
+  add(first: number, second: number): void;
+}
 
 /**
- * What hashKey() gives for the key: the prefix's bytes, then bytes [start, end) of
- * `bytes` (UTF-8), each mapped through `map` (256 entries: SAME_BYTE, or a table that
- * lower-cases ASCII); into streamedKey. Keys are listed from row bytes as rows are
- * written (row-skip-keys.ts), so this runs for every byte of every message: one loop
- * over locals.
+ * Gives `sink` what hashKey() gives for the key: the prefix's bytes, then bytes
+ * [start, end) of `bytes` (UTF-8). Keys are listed from row bytes as rows are written
+ * (row-skip-keys.ts), so this runs for every row: one loop over locals.
  */
-export function hashPrefixedBytes(prefix: HashPrefix, bytes: Uint8Array, start: number, end: number, map: Uint8Array): void {
+export function hashPrefixedBytes(prefix: HashPrefix, bytes: Uint8Array, start: number, end: number, sink: KeyHashSink): void {
   let first = prefix.first;
   let second = prefix.second;
   let block = prefix.block;
@@ -214,7 +214,7 @@ export function hashPrefixedBytes(prefix: HashPrefix, bytes: Uint8Array, start: 
   let at = start;
   // Complete the prefix's partial block, then whole blocks of four bytes, then the tail.
   for (; filled !== 0 && at < end; at++) {
-    block |= map[bytes[at]] << (filled << 3);
+    block |= bytes[at] << (filled << 3);
     if (++filled === 4) {
       const mixed = mixKey(block);
       first = mixState(first, mixed);
@@ -224,19 +224,13 @@ export function hashPrefixedBytes(prefix: HashPrefix, bytes: Uint8Array, start: 
     }
   }
   for (; at + 4 <= end; at += 4) {
-    const mixed = mixKey(map[bytes[at]] | (map[bytes[at + 1]] << 8) | (map[bytes[at + 2]] << 16) | (map[bytes[at + 3]] << 24));
+    const mixed = mixKey(bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24));
     first = mixState(first, mixed);
     second = mixState(second, mixed);
   }
-  for (; at < end; at++) block |= map[bytes[at]] << (filled++ << 3);
+  for (; at < end; at++) block |= bytes[at] << (filled++ << 3);
   const length = prefix.length + end - start;
-  streamedKey.first = finish(first, length, block, filled);
-  streamedKey.second = finish(second, length, block, filled);
-}
-
-/** Takes hashed keys (a set of them). */
-export interface KeyHashSink {
-  add(first: number, second: number): void;
+  sink.add(finish(first, length, block, filled), finish(second, length, block, filled));
 }
 
 /**
@@ -284,9 +278,6 @@ export function hashAsciiWords(prefix: HashPrefix, bytes: Uint8Array, start: num
   if (inWord) sink.add(finish(first, length, block, filled), finish(second, length, block, filled));
   return true;
 }
-
-/** The hashes hashPrefixedBytes() made: read before its next call. */
-export const streamedKey: KeyHashes = { first: 0, second: 0 };
 
 // ---- the filters ----
 
