@@ -49,6 +49,7 @@ cli.option("--postgres-inflight <n>", `PostgreSQL COPYs in flight, one connectio
 cli.option("--probe-interval-ms <n>", `one ingest-to-searchable probe every this many ms (default ${DEFAULTS.probeIntervalMs})`);
 cli.option("--seed <n>", `event generator seed (default ${DEFAULTS.seed})`);
 cli.option("--json <file>", "also write every figure, per-5 s windows included, as JSON");
+cli.option("--node-prof <dir>", "run each Sluice node under Bun's CPU profiler (.cpuprofile written to this directory on exit); figures are slower under it");
 cli.help();
 const raw = cli.parse().options;
 if (raw.help) process.exit(0);

@@ -3,6 +3,7 @@
 // 60 s and 30M events per system), or from the --quick ones, and refusing what makes
 // no sense. Every queue and in-flight bound of the load generators is here.
 
+import { resolve } from "node:path";
 import { CHUNK_EVENTS } from "../gen-dataset.ts";
 import { SYSTEMS, type SystemName } from "./load-messages.ts";
 
@@ -36,10 +37,12 @@ export interface CompareOptions {
   postgresInFlight: number;
   probeIntervalMs: number;
   json?: string;
+  /** Run each Sluice node under Bun's CPU profiler, writing .cpuprofile files here. */
+  nodeProf?: string;
 }
 
 /** The issue's defaults: sustained means at least 60 s and 30M events. */
-export const DEFAULTS: Omit<CompareOptions, "quick" | "systems" | "json"> = {
+export const DEFAULTS: Omit<CompareOptions, "quick" | "systems" | "json" | "nodeProf"> = {
   seconds: 60,
   events: 30_000_000,
   // A system at 170k events/s reaches 30M in it; slower ones run by time.
@@ -134,5 +137,5 @@ export function parseCompareOptions(raw: Record<string, unknown>): Readonly<Comp
   const chunks = Math.ceil((options.poolEvents as number) / CHUNK_EVENTS);
   if ((options.producers as number) > chunks) throw new OptionsError(`--producers ${options.producers}: a pool of ${options.poolEvents} events has ${chunks} chunk(s) of ${CHUNK_EVENTS}, one thread each at most; raise --pool-events`);
   if (raw.httpGzip !== undefined) options.httpGzip = raw.httpGzip === true;
-  return Object.freeze({ ...(options as unknown as CompareOptions), quick, systems: Object.freeze(parseSystems(raw.systems)), json: raw.json === undefined ? undefined : String(raw.json) });
+  return Object.freeze({ ...(options as unknown as CompareOptions), quick, systems: Object.freeze(parseSystems(raw.systems)), json: raw.json === undefined ? undefined : String(raw.json), nodeProf: raw.nodeProf === undefined ? undefined : resolve(String(raw.nodeProf)) });
 }

@@ -59,7 +59,7 @@ async function startSluice(system: "sdk-flatbuffers" | "sdk-ndjson" | "http", op
   // The node's output: kept if the run fails or is interrupted (runSystem removes it after a clean one).
   const logPath = `${dataDir}.log`;
   children.onCleanup(async () => rmSync(dataDir, { recursive: true, force: true }));
-  const node = await startSluiceNode({ dataDir, shards: options.shards, children, logPath, extraArgs: ["--api-keys", `${LOAD_KEY}:default,${PROBE_KEY}:${PROBE_TENANT}`], readyTimeoutMs: 60_000 });
+  const node = await startSluiceNode({ dataDir, shards: options.shards, children, logPath, extraArgs: ["--api-keys", `${LOAD_KEY}:default,${PROBE_KEY}:${PROBE_TENANT}`], readyTimeoutMs: 60_000, runtimeArgs: options.nodeProf ? ["--cpu-prof", `--cpu-prof-dir=${options.nodeProf}`] : [] });
   const health = () => getJson(node.httpUrl, "/api/v1/system/health", LOAD_KEY);
   const version = `nats-server ${(await health()).nats?.version ?? "?"}`;
   const target: LoadTarget =
