@@ -1,7 +1,8 @@
 // Goal: producers publishing straight to NATS reach the same store as HTTP: the WAL
 // subject carries the tenant; NDJSON, a JSON array, text lines (service and host in
 // headers) and FlatBuffers batches are all stored; a corrupted FlatBuffers batch is
-// rejected whole (its checksum) and reported on the rejects subject; and the producer
+// rejected whole (its checksum) and reported on the rejects subject, an event of one
+// whose strings are not UTF-8 alone; and the producer
 // helper spreads one dominant service over every shard with no router.
 // Method: a real node; publish with nats.js and the producer helper; read back through
 // the HTTP API and the node's health (per-shard event counters).
@@ -10,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { createProducer } from "../src/sdk/producer.ts";
-import { encodeBatch } from "../src/protocol/wal-batch.ts";
+import { ByteBuffer } from "flatbuffers";
+import { Batch } from "../src/protocol/generated/sluice/wal/batch.ts";
+import { crc32, encodeBatch } from "../src/protocol/wal-batch.ts";
 import { HOSTNAME_HEADER, SERVICE_HEADER, walSubject } from "../src/protocol/subjects.ts";
 import { countEvents, getJson, startTestNode, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -65,6 +68,25 @@ describe("publishing over NATS", () => {
     expect(await count("service=nats-fb-bad")).toBe(0);
     const { body } = await getJson(`${node.httpUrl}/api/v1/logs/search?trace_id=fb-7`, { headers: auth() });
     expect(body.logs.map((log: { message: string; metadata: unknown; level: string }) => [log.message, log.metadata, log.level])).toEqual([["flat 7", { k: 1 }, "ERROR"]]);
+    subscription.unsubscribe();
+  });
+
+  test("an event whose strings are not UTF-8 is refused and reported; the rest of its batch is stored", async () => {
+    const rejects: { rejected: { line: number; error: string }[] }[] = [];
+    const subscription = nc.subscribe("sluice.rejects.default", { callback: (_, message) => void rejects.push(message.json()) });
+    const events = Array.from({ length: 20 }, (_, index) => ({ timestampUs: 1_763_719_200_000_000 + index, level: "INFO" as const, service: "nats-utf8", hostname: "h", traceId: "", spanId: "", message: index === 7 ? "MARK-not-text" : `fine ${index}`, metadata: "{}" }));
+    const batch = encodeBatch(events);
+    // Replace the marker with bytes that are not UTF-8, then fix the checksum so the batch itself is sound.
+    const payload = Batch.getRootAsBatch(new ByteBuffer(batch)).payloadArray()!;
+    const oldCrc = crc32(payload);
+    const marker = Buffer.from(batch).indexOf("MARK");
+    batch.set([0xff, 0xfe, 0xc3, 0x28], marker);
+    const crcAt = Buffer.from(batch.subarray(0, 64)).indexOf(Buffer.from(new Uint32Array([oldCrc]).buffer));
+    new DataView(batch.buffer, batch.byteOffset).setUint32(crcAt, crc32(payload), true);
+    await js.publish(walSubject("default", 2), batch);
+    await waitFor(() => rejects.some((report) => report.rejected[0]?.error.includes("UTF-8")), { what: "a UTF-8 refusal report" });
+    expect(rejects.find((report) => report.rejected[0]?.error.includes("UTF-8"))!.rejected).toEqual([{ line: 8, error: "event 7: message is not valid UTF-8" }]);
+    await waitFor(async () => (await count("service=nats-utf8")) === 19, { what: "the batch's other 19 events" });
     subscription.unsubscribe();
   });
 

@@ -68,8 +68,8 @@ describe("searching in waves", () => {
       await execute(connection, `COPY (${rowsSql(hour, 0, ROWS)} ORDER BY ts) TO ${sqlPathLiteral(paths, file)} (FORMAT parquet)`);
       metas.push({ file, rows: ROWS, bytes: 0, minTs: hour * HOUR_US, maxTs: hour * HOUR_US + (ROWS - 1) * 1_000_000, minSeq: 0, maxSeq: 0, tenants: ["default"], createdAtMs: 0, level: 0 });
     }
-    // The mem table holds late rows of hour 2: it is read in the first wave whatever its times.
-    await execute(connection, `CREATE TABLE mem_s0_1 AS ${rowsSql(2, ROWS, 50)}`);
+    // The memtable part holds late rows of hour 2: it is read in the first wave whatever its times.
+    await execute(connection, `COPY (${rowsSql(2, ROWS, 50)}) TO ${sqlPathLiteral(paths, join(root.path, "mem-1.parquet"))} (FORMAT parquet)`);
   });
 
   afterAll(() => {
@@ -79,7 +79,7 @@ describe("searching in waves", () => {
   });
 
   const snapshot = (): StoreSnapshot => ({
-    tables: ["mem_s0_1"],
+    memtableParts: [sqlPathLiteral(paths, join(root.path, "mem-1.parquet"))],
     // Manifest order is not time order: the planner sorts.
     segments: [3, 0, 5, 1, 4, 2].map((index) => ({ segment: metas[index], ranges: null, path: metas[index].file })),
     segmentsTotal: SEGMENTS,

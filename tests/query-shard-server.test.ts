@@ -1,10 +1,11 @@
 // Goal: a shard stops a query when its time budget runs out or when the gateway says
 // the client went away (DuckDB's interrupt), answers why, and keeps serving after.
-// Method: a real nats-server and a real DuckDB holding a 2M-row memtable, so a grouped
-// query runs for seconds; a ShardQueryServer reads it through a store stand-in that
-// hands out snapshots of that table (the store itself is tested in storage tests).
+// Method: a real nats-server and a real DuckDB reading a 2M-row memtable part, so a
+// grouped query runs for seconds; a ShardQueryServer reads it through a store stand-in
+// that hands out snapshots of that part (the store itself is tested in storage tests).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../src/protocol/query-messages.ts";
 import { QUERY_CANCEL_SUBJECT, querySubject } from "../src/protocol/subjects.ts";
@@ -21,9 +22,10 @@ let nc: NatsConnection;
 let duck: Duck;
 let server: ShardQueryServer;
 
-/** Hands out snapshots of the one big table, as a ShardStore would of its memtable. */
+const PART = `${root.path}/tmp/shard-000.mem-1-1.parquet`;
+/** Hands out snapshots of the one big part, as a ShardStore would of its memtable. */
 const store = {
-  snapshot: () => ({ tables: ["mem_s0_1"], segments: [], segmentsTotal: 0, segmentsSkipped: 0, segmentsSkippedByIndex: 0, tableRows: 2_000_000, release: () => undefined }),
+  snapshot: () => ({ memtableParts: [`'${PART}'`], segments: [], segmentsTotal: 0, segmentsSkipped: 0, segmentsSkippedByIndex: 0, tableRows: 2_000_000, release: () => undefined }),
 } as unknown as ShardStore;
 
 beforeAll(async () => {
@@ -31,9 +33,10 @@ beforeAll(async () => {
   nc = await connect({ servers: nats.url });
   duck = await Duck.open({ dataDir: root.path, memoryLimit: "1GB", threads: 2 });
   const setup = await duck.connect();
+  mkdirSync(`${root.path}/tmp`, { recursive: true });
   await execute(
     setup,
-    "CREATE TABLE mem_s0_1 AS SELECT i AS ts, i AS ingest_ts, i AS seq, 0::UINTEGER AS idx, 'default' AS tenant, 2::UTINYINT AS level, 'api' AS service, 'h' || (i % 1000) AS hostname, md5(i::VARCHAR) AS trace_id, '' AS span_id, 'request ' || i || ' served ' || md5(i::VARCHAR) AS message, '{}' AS metadata FROM range(2000000) t(i)",
+    "COPY (SELECT i AS ts, i AS ingest_ts, i AS seq, 0::UINTEGER AS idx, 'default' AS tenant, 2::UTINYINT AS level, 'api' AS service, 'h' || (i % 1000) AS hostname, md5(i::VARCHAR) AS trace_id, '' AS span_id, 'request ' || i || ' served ' || md5(i::VARCHAR) AS message, '{}' AS metadata FROM range(2000000) t(i)) TO '" + PART + "' (FORMAT parquet, COMPRESSION uncompressed)",
   );
   setup.closeSync();
   server = new ShardQueryServer({ nc, shard: 0, duck, paths: dataPaths(root.path), store: () => store, log: () => undefined });

@@ -109,9 +109,9 @@ describe("sourceSql", () => {
     expect(sourceSql([], [])).toBeNull();
   });
 
-  test("memtables and segments in one UNION ALL", () => {
-    expect(sourceSql(["mem_s0_1", "mem_s12_345"], [{ literal: "'/data/a.parquet'", ranges: null }, { literal: "'/data/b.parquet'", ranges: null }])).toBe(
-      `SELECT ${COLUMN_NAMES} FROM mem_s0_1 UNION ALL SELECT ${COLUMN_NAMES} FROM mem_s12_345 UNION ALL SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/a.parquet', '/data/b.parquet'])`,
+  test("memtable parts and segments in one UNION ALL", () => {
+    expect(sourceSql(["'/data/tmp/shard-000.mem-1-1.parquet'", "'/data/tmp/shard-012.mem-1-345.parquet'"], [{ literal: "'/data/a.parquet'", ranges: null }, { literal: "'/data/b.parquet'", ranges: null }])).toBe(
+      `SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/tmp/shard-000.mem-1-1.parquet', '/data/tmp/shard-012.mem-1-345.parquet']) UNION ALL SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/a.parquet', '/data/b.parquet'])`,
     );
   });
 
@@ -119,22 +119,24 @@ describe("sourceSql", () => {
     expect(sourceSql([], [{ literal: "'/data/a.parquet'", ranges: null }])).toBe(`SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/a.parquet'])`);
   });
 
-  test("memtables alone", () => {
-    expect(sourceSql(["mem_s3_7"], [])).toBe(`SELECT ${COLUMN_NAMES} FROM mem_s3_7`);
+  test("memtable parts alone", () => {
+    expect(sourceSql(["'/data/tmp/shard-003.mem-9-7.parquet'"], [])).toBe(`SELECT ${COLUMN_NAMES} FROM read_parquet(['/data/tmp/shard-003.mem-9-7.parquet'])`);
   });
 
   test.each([
-    "mem_s0_1; DROP TABLE x",
-    "mem_s0",
-    "mem_s_1",
-    "MEM_S0_1",
-    "mem_s0_1 ",
-    "mem_s0_1\n",
-    "mem_s-1_1",
+    "mem_s0_1",
+    "'/data/x.parquet'; DROP TABLE x",
+    "'/data/x.parquet']) UNION ALL SELECT * FROM read_text(['/etc/shadow'",
+    "'/data/x'.parquet'",
+    "'data/x.parquet'",
+    "'/data/x.csv'",
+    "'/data/x.parquet' ",
+    "'/data/x\n.parquet'",
+    "'/data/x\\.parquet'",
     "read_csv('/etc/passwd')",
     "",
-  ])("rejects the memtable name %p", (table) => {
-    expect(() => sourceSql(["mem_s0_1", table], [])).toThrow(`invalid memtable name ${JSON.stringify(table)}`);
+  ])("rejects the memtable part %p", (part) => {
+    expect(() => sourceSql(["'/data/tmp/shard-000.mem-1-1.parquet'", part], [])).toThrow(`invalid memtable part ${JSON.stringify(part)}`);
   });
 });
 

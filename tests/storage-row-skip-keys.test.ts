@@ -3,7 +3,7 @@
 // never misses a key; the byte-fed hash is hashKey; chunks, a rolled-back message and
 // row groups that cut chunks in two keep every row's keys with its row group.
 // Method: rows written through a real RowBuffer (both the FlatBuffers path and the
-// decoded-event path), loaded into a real DuckDB from the buffer's own NDJSON, and
+// decoded-event path), loaded into a real DuckDB from the buffer's own Parquet part, and
 // their keys listed by skipKeysSql; pure checks of the chunk and row-group arithmetic.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -17,7 +17,6 @@ import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
 import { RowBuffer } from "../src/storage/row-buffer.ts";
 import { SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "../src/storage/limits.ts";
 import { MemtableSkipKeys, type RowGroupMessage, type SkipKeyChunk } from "../src/storage/row-skip-keys.ts";
-import { NDJSON_COLUMNS_SPEC } from "../src/storage/schema.ts";
 import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, type KeyHashSink } from "../src/storage/skip-index.ts";
 import { tempDir } from "./helpers/processes.ts";
 
@@ -79,16 +78,16 @@ function writeRows(messages: readonly NormalizedEvent[][]): RowBuffer {
   return buffer;
 }
 
-/** The keys DuckDB lists from the buffer's NDJSON, per run of rows (`runs`: rows in each, in written order, or in seal order). */
+/** The keys DuckDB lists from the buffer's rows (its Parquet part), per run of rows (`runs`: rows in each, in written order, or in seal order). */
 async function duckKeys(buffer: RowBuffer, runs: readonly number[], order = ""): Promise<string[][]> {
-  const path = join(root.path, `rows-${crypto.randomUUID()}.ndjson`);
-  writeFileSync(path, buffer.view());
+  const path = join(root.path, `rows-${crypto.randomUUID()}.parquet`);
+  writeFileSync(path, Buffer.concat(buffer.parquetParts()));
   const paths = dataPaths(root.path);
   const connection = await duck.connect();
   try {
     let end = 0;
     const cases = runs.map((rows, index) => `WHEN n < ${(end += rows)} THEN ${index}`).join(" ");
-    const source = `(SELECT CASE ${cases} END AS block, * FROM (SELECT row_number() OVER (${order === "" ? "" : `ORDER BY ${order}`}) - 1 AS n, * FROM read_ndjson(${sqlPathLiteral(paths, path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited')))`;
+    const source = `(SELECT CASE ${cases} END AS block, * FROM (SELECT row_number() OVER (${order === "" ? "" : `ORDER BY ${order}`}) - 1 AS n, * FROM read_parquet(${sqlPathLiteral(paths, path)})))`;
     const lists: string[][] = runs.map(() => []);
     for (const row of await queryRows(connection, skipKeysSql(source, true))) lists[Number(row.block)].push(String(row.key));
     return lists;
@@ -99,15 +98,15 @@ async function duckKeys(buffer: RowBuffer, runs: readonly number[], order = ""):
 
 /** What each run of rows (in `order`) holds of each message, as the seal asks the written file. */
 async function heldByBlock(buffer: RowBuffer, runs: readonly number[], order: string): Promise<RowGroupMessage[]> {
-  const path = join(root.path, `rows-${crypto.randomUUID()}.ndjson`);
-  writeFileSync(path, buffer.view());
+  const path = join(root.path, `rows-${crypto.randomUUID()}.parquet`);
+  writeFileSync(path, Buffer.concat(buffer.parquetParts()));
   const connection = await duck.connect();
   try {
     let end = 0;
     const cases = runs.map((rows, index) => `WHEN n < ${(end += rows)} THEN ${index}`).join(" ");
     const rows = await queryRows(
       connection,
-      `SELECT block, seq, min(idx) AS lo, max(idx) AS hi, count(*) AS n FROM (SELECT CASE ${cases} END AS block, seq, idx FROM (SELECT row_number() OVER (ORDER BY ${order}) - 1 AS n, * FROM read_ndjson(${sqlPathLiteral(dataPaths(root.path), path)}, columns=${NDJSON_COLUMNS_SPEC}, format='newline_delimited'))) GROUP BY block, seq`,
+      `SELECT block, seq, min(idx) AS lo, max(idx) AS hi, count(*) AS n FROM (SELECT CASE ${cases} END AS block, seq, idx FROM (SELECT row_number() OVER (ORDER BY ${order}) - 1 AS n, * FROM read_parquet(${sqlPathLiteral(dataPaths(root.path), path)}))) GROUP BY block, seq`,
     );
     return rows.map((row) => ({ block: Number(row.block), seq: Number(row.seq), lo: Number(row.lo), hi: Number(row.hi), rows: Number(row.n) }));
   } finally {

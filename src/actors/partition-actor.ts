@@ -149,7 +149,6 @@ export class PartitionActor implements Actor<PartitionMessage> {
       sealBytesMax: this.options.sealBytesMax,
       flushIntervalMs: this.options.flushIntervalMs,
       scheduler: this.options.storageWork,
-      onRejectedRows: (rows) => this.reportStorageRejects(rows),
       log: this.options.log,
       manifestStore: this.options.manifestStore,
       walFloorAfter: (sealing) => this.walFloorAfter(sealing),
@@ -386,20 +385,30 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const rows = store.pendingRowBuffer;
     const mark = rows.mark();
     rows.beginMessage(ingestUs, seq, subject.tenant);
+    // Events storage refuses (a string that is not UTF-8, a time no BIGINT holds): the rest of the message is kept.
+    const refused: { line: number; error: string }[] = [];
     if (format === "flatbuffers") {
       // Hot path: string bytes go from the batch into rows without decoding.
-      const visited = visitBatch(data, (event) => rows.appendRanges(data, event, storedTimestampUs(event.timestampUs, ingestUs)));
+      const visited = visitBatch(data, (event) => {
+        const refusal = rows.appendRanges(data, event, storedTimestampUs(event.timestampUs, ingestUs));
+        if (refusal !== undefined) refused.push({ line: event.index + 1, error: refusal });
+      });
       if (!visited.ok) {
         // A batch is all or nothing: its checksum covers every event.
         rows.rollback(mark);
+        refused.length = 0;
         this.reject(subject.tenant, seq, [{ line: 0, error: `${visited.code}: ${visited.error}` }], 1);
       }
     } else {
       const decoded = decodeTextPayload(data, format, headers, ingestUs);
       if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
       // The body parser refuses a message of more events than an id can index (checked at module load).
-      decoded.events.forEach((event, index) => rows.appendEvent(event, index, storedTimestampUs(event.timestampUs, ingestUs)));
+      decoded.events.forEach((event, index) => {
+        const refusal = rows.appendEvent(event, index, storedTimestampUs(event.timestampUs, ingestUs));
+        if (refusal !== undefined) refused.push({ line: index + 1, error: refusal });
+      });
     }
+    if (refused.length > 0) this.reject(subject.tenant, seq, refused, refused.length);
     const count = rows.rows - mark.rows;
     if (count === 0) {
       store.skip(seq);
@@ -511,12 +520,6 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const sample = rejected.slice(0, REJECTIONS_PUBLISHED_MAX);
     this.options.nc.publish(rejectsSubject(tenant), JSON.stringify({ shard: this.options.shard, seq, count, rejected: sample }));
     this.options.log(`${this.name}: rejected ${count} event(s) of WAL message ${seq}: ${sample[0]?.error ?? ""}`);
-  }
-
-  private reportStorageRejects(rows: { line: string; error: string }[]): void {
-    this.counters.rejected += rows.length;
-    this.options.log(`${this.name}: DuckDB refused ${rows.length} row(s): ${rows[0]?.error ?? ""}`);
-    this.options.nc.publish(rejectsSubject("storage"), JSON.stringify({ shard: this.options.shard, rejected: rows.slice(0, 10).map((row) => ({ error: row.error, row: row.line.slice(0, 512) })) }));
   }
 }
 

@@ -60,7 +60,7 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
         if (rows.length >= request.limit && pageSettled(segments, waves, wave, rows[request.limit - 1].timestampUs, order)) break;
       }
       const reads = (waves[wave] ?? []).map((index) => snapshot.segments[index]);
-      const source = sourceSql(wave === 0 ? snapshot.tables : [], reads.map(segmentSource));
+      const source = sourceSql(wave === 0 ? snapshot.memtableParts : [], reads.map(segmentSource));
       if (!source) continue;
       const query = searchSql(source, where, request.limit, order, request.columns);
       const found = (await queryRows(connection, query.sql, query.params)).map(rowToEvent);
@@ -79,7 +79,7 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
   }
   // An aggregate reads every row of the snapshot; a search (above) counts only the waves it ran.
   const rowsScanned = snapshot.tableRows + snapshot.segments.reduce((sum, read) => sum + segmentReadRows(read), 0);
-  const source = sourceSql(snapshot.tables, snapshot.segments.map(segmentSource));
+  const source = sourceSql(snapshot.memtableParts, snapshot.segments.map(segmentSource));
   if (!source) return { ok: true, kind: "aggregate", rows: [], overflow: false, tookMs: 0, ...stats, rowsScanned };
   const query = aggregateSql(source, whereSql(request.tenant, request.filter), request.spec);
   const found = await queryRows(connection, query.sql, query.params);

@@ -8,7 +8,8 @@ import { QueryError, type Cursor, type SearchFilter, type SearchOrder } from "./
 import { AGGREGATE_GROUPS_MAX } from "./limits.ts";
 import { planPredicate } from "./planner.ts";
 
-const TABLE_NAME = /^mem_s\d+_\d+$/;
+/** A memtable part's file as an SQL literal (sqlPathLiteral's form). */
+const PART_LITERAL = /^'\/[^'"\\\u0000-\u001f]+\.parquet'$/;
 /** Columns a search always reads: its order and the event id. */
 const ORDER_COLUMNS = ["ts", "ingest_ts", "seq", "idx"];
 const STORED_COLUMNS: ReadonlySet<string> = new Set(COLUMNS.map(([name]) => name));
@@ -25,16 +26,16 @@ export interface SegmentSource {
 }
 
 /**
- * The rows of mem tables and segments as one relation (UNION ALL; null when there is nothing to read). Segments read whole share one
- * read_parquet; a segment narrowed by its skip index is read range by range, each a
+ * The rows of memtable parts (`parts`, Parquet files as SQL literals) and segments as
+ * one relation (UNION ALL; null when there is nothing to read). Parts, and segments
+ * read whole, share a read_parquet each; a segment narrowed by its skip index is read range by range, each a
  * file_row_number interval, which DuckDB turns into row groups left unread (an OR of
  * intervals in one scan was not pruned so).
  */
-export function sourceSql(tables: readonly string[], segments: readonly SegmentSource[]): string | null {
-  const parts = tables.map((table) => {
-    if (!TABLE_NAME.test(table)) throw new Error(`invalid memtable name ${JSON.stringify(table)}`);
-    return `SELECT ${COLUMN_NAMES} FROM ${table}`;
-  });
+export function sourceSql(memtableParts: readonly string[], segments: readonly SegmentSource[]): string | null {
+  const parts: string[] = [];
+  for (const part of memtableParts) if (!PART_LITERAL.test(part)) throw new Error(`invalid memtable part ${JSON.stringify(part)}`);
+  if (memtableParts.length > 0) parts.push(`SELECT ${COLUMN_NAMES} FROM read_parquet([${memtableParts.join(", ")}])`);
   const whole = segments.filter((segment) => segment.ranges === null).map((segment) => segment.literal);
   if (whole.length > 0) parts.push(`SELECT ${COLUMN_NAMES} FROM read_parquet([${whole.join(", ")}])`);
   for (const segment of segments) {

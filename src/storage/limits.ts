@@ -35,8 +35,6 @@ export const SHARD_QUERY_CONCURRENCY = 4;
  * payloads on top of the consumers' own CONSUME_MESSAGES_MAX.
  */
 export const PARTITION_MAILBOX_CAPACITY = 16;
-/** Longest serialized row DuckDB's NDJSON reader accepts: a 256 KiB line escaped can grow ~6x. */
-export const FLUSH_OBJECT_BYTES_MAX = 16 * 1024 * 1024;
 /**
  * A memtable seals when its oldest row is sealAgeMs x (1 - up to this fraction) old.
  * Shards that start together would otherwise seal together every time, and 16 seals

@@ -67,8 +67,18 @@ export function segmentOfSkipIndex(fileName: string): string {
   return fileName.slice(0, -".skip".length);
 }
 
-export function flushFilePath(paths: DataPaths, shard: number): string {
-  return join(paths.tmp, `${shardName(shard)}.flush.ndjson`);
+/**
+ * A memtable part (one flush's rows, memtable-parts.ts). Named for the process, so a
+ * store opening removes what a crashed process left without touching its own.
+ */
+export function memtablePartPath(paths: DataPaths, shard: number, pid: number, part: number): string {
+  return join(paths.tmp, `${shardName(shard)}.mem-${pid}-${part}.parquet`);
+}
+
+/** The process a memtable part file of `shard` belongs to; undefined for any other file. */
+export function memtablePartPid(shard: number, fileName: string): number | undefined {
+  const match = new RegExp(`^${shardName(shard)}\\.mem-(\\d+)-\\d+\\.parquet$`).exec(fileName);
+  return match ? Number(match[1]) : undefined;
 }
 
 export function sealTempPath(paths: DataPaths, shard: number, fileName: string): string {

@@ -1,116 +1,43 @@
-// Builds the NDJSON rows DuckDB bulk-loads, as UTF-8 bytes. The hot path copies a
-// FlatBuffers batch's string bytes straight into JSON strings (escaping only quote,
-// backslash and control bytes), so an event is never decoded into JS strings and
-// re-encoded. A profile at 250k events/s put Buffer#toString, JSON.stringify, join
-// and the UTF-8 write at ~60% of the node's main thread before this.
+// The rows waiting for a flush, held as columns: each column's values PLAIN-encoded
+// as Parquet stores them, so a flush writes them out as a Parquet file (one memtable
+// part, parquet-writer.ts) that DuckDB reads without parsing. The hot path copies a
+// FlatBuffers batch's string bytes straight into the string columns, so an event is
+// never decoded into JS strings and re-encoded.
+//
+// This replaced NDJSON rows bulk-loaded by read_ndjson: on Loghub-like events DuckDB
+// spent ~2 µs a row parsing them into a table, the largest single cost of ingest. A
+// row DuckDB would have refused is refused here instead, before anything is written:
+// a stored time outside the safe integers, or a string that is not valid UTF-8.
 
 import type { NormalizedEvent } from "../protocol/event.ts";
 import type { EventRanges } from "../protocol/wal-batch.ts";
+import { ConvertedType, parquetFileParts, ParquetType, type ParquetColumn } from "./parquet-writer.ts";
 import { RowSkipKeys, type RowSkipKeysMark } from "./row-skip-keys.ts";
-import { levelIndex } from "./schema.ts";
+import { COLUMNS, levelIndex } from "./schema.ts";
 
 const encoder = new TextEncoder();
-const HEX = encoder.encode("0123456789abcdef");
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const NEWLINE = 0x0a;
-/** Initial capacity; buffers double as needed. */
-const INITIAL_BYTES = 1 << 20;
-/** A buffer past this size that a flush used under a quarter of is given back (a burst's growth is not kept forever). */
+/** Initial rows of capacity (fixed-width columns) and bytes (each string column); both double as needed. */
+const INITIAL_ROWS = 4096;
+const INITIAL_STRING_BYTES = 64 * 1024;
+/** A column past this size that a flush used under a quarter of is given back (a burst's growth is not kept forever). */
 const SHRINK_ABOVE_BYTES = 16 << 20;
 
-/** JSON keys of the string fields, in the order of EventRanges.strings. */
-const STRING_KEYS = ["service", "hostname", "trace_id", "span_id", "message", "metadata"].map((key) => encoder.encode(`,"${key}":`));
-const KEY_TS = encoder.encode('{"ts":');
-const KEY_IDX = encoder.encode(',"idx":');
-const KEY_LEVEL = encoder.encode(',"level":');
+/** Names of the string fields, in the order of EventRanges.strings, as a refusal names them. */
+const STRING_FIELDS = ["service", "hostname", "trace_id", "span_id", "message", "metadata"] as const;
 
-/** Where a RowBuffer stood (its bytes, rows and their skip keys), to roll a bad message back to. */
+/** Where a RowBuffer stood (its rows, columns and their skip keys), to roll a bad message back to. */
 export interface RowBufferMark {
-  length: number;
   rows: number;
+  strings: number[];
   keys: RowSkipKeysMark;
 }
 
-export class RowBuffer {
-  private bytes = new Uint8Array(INITIAL_BYTES);
+/** PLAIN BYTE_ARRAY values: each a 4-byte little-endian length, then the bytes. */
+class StringColumn {
+  bytes = new Uint8Array(INITIAL_STRING_BYTES);
   length = 0;
-  rows = 0;
-  /** Bytes of `,"ingest_ts":…,"seq":…,"tenant":"…"` for the message being written. */
-  private messagePart = new Uint8Array(0);
-  private messagePartText = "";
-  /** WAL sequence of the message being written. */
-  private seq = 0;
-  /** The skip keys of the rows, for the seal (row-skip-keys.ts). */
-  readonly keys = new RowSkipKeys();
 
-  /** Starts the rows of one WAL message: the fields every row of it shares. */
-  beginMessage(ingestUs: number, seq: number, tenant: string): void {
-    this.messagePartText = `,"ingest_ts":${ingestUs},"seq":${seq},"tenant":${JSON.stringify(tenant)}`;
-    this.messagePart = encoder.encode(this.messagePartText);
-    this.seq = seq;
-  }
-
-  /** Appends one row from a FlatBuffers event, copying its string bytes from `batch`. */
-  appendRanges(batch: Uint8Array, event: EventRanges, ts: number): void {
-    const strings = event.strings;
-    let needed = 96 + this.messagePart.length;
-    for (let field = 0; field < 6; field++) needed += 16 + strings[2 * field + 1] * 6;
-    this.reserve(needed);
-    this.putBytes(KEY_TS);
-    this.putInteger(ts);
-    this.putBytes(KEY_IDX);
-    this.putInteger(event.index);
-    this.putBytes(KEY_LEVEL);
-    this.bytes[this.length++] = 0x30 + event.levelOrdinal;
-    this.putBytes(this.messagePart);
-    for (let field = 0; field < 6; field++) {
-      this.putBytes(STRING_KEYS[field]);
-      this.putJsonString(batch, strings[2 * field], strings[2 * field + 1]);
-    }
-    this.bytes[this.length++] = 0x7d; // }
-    this.bytes[this.length++] = NEWLINE;
-    this.rows++;
-    this.keys.addRanges(batch, strings, event.levelOrdinal, this.seq, event.index);
-  }
-
-  /** Appends one row from a decoded event (the NDJSON, JSON and text paths). */
-  appendEvent(event: NormalizedEvent, index: number, ts: number): void {
-    const text =
-      `{"ts":${ts},"idx":${index},"level":${levelIndex(event.level)}${this.messagePartText}` +
-      `,"service":${JSON.stringify(event.service)},"hostname":${JSON.stringify(event.hostname)},"trace_id":${JSON.stringify(event.traceId)}` +
-      `,"span_id":${JSON.stringify(event.spanId)},"message":${JSON.stringify(event.message)},"metadata":${JSON.stringify(event.metadata)}}\n`;
-    this.reserve(text.length * 3 + 8);
-    this.length += encoder.encodeInto(text, this.bytes.subarray(this.length)).written;
-    this.rows++;
-    this.keys.addEvent(event, levelIndex(event.level), this.seq, index);
-  }
-
-  /** The rows written so far, without a copy; valid until the next write or reset. */
-  view(): Uint8Array {
-    return this.bytes.subarray(0, this.length);
-  }
-
-  /** Empties the buffer; one grown by a burst to over SHRINK_ABOVE_BYTES goes back to the initial size. */
-  reset(): void {
-    if (this.bytes.length > SHRINK_ABOVE_BYTES && this.length < this.bytes.length / 4) this.bytes = new Uint8Array(INITIAL_BYTES);
-    this.length = 0;
-    this.rows = 0;
-    this.keys.clear();
-  }
-
-  /** A point to roll back to, when a message turns out bad halfway through. */
-  mark(): RowBufferMark {
-    return { length: this.length, rows: this.rows, keys: this.keys.mark() };
-  }
-
-  rollback(mark: RowBufferMark): void {
-    this.length = mark.length;
-    this.rows = mark.rows;
-    this.keys.rollback(mark.keys);
-  }
-
-  private reserve(extra: number): void {
+  reserve(extra: number): void {
     if (this.length + extra <= this.bytes.length) return;
     let capacity = this.bytes.length * 2;
     while (capacity < this.length + extra) capacity *= 2;
@@ -119,77 +46,247 @@ export class RowBuffer {
     this.bytes = next;
   }
 
-  // Plain byte loops below: for the short runs of a log row they beat
-  // subarray + set, whose per-call object costs dominated a profile.
-  private putBytes(part: Uint8Array): void {
+  /**
+   * Appends bytes [first, first + length) of `source` as one value (the caller reserved
+   * length + 4). Answers whether they are valid UTF-8: checked only when a byte of 0x80
+   * or above was copied, which a plain byte loop notes for free; for the short strings
+   * of a log row the loop also beat subarray + set, whose per-call objects dominated a profile.
+   */
+  putBytes(source: Uint8Array, first: number, length: number): boolean {
     const bytes = this.bytes;
     let out = this.length;
-    for (let index = 0; index < part.length; index++) bytes[out++] = part[index];
+    bytes[out] = length & 0xff;
+    bytes[out + 1] = (length >>> 8) & 0xff;
+    bytes[out + 2] = (length >>> 16) & 0xff;
+    bytes[out + 3] = length >>> 24;
+    out += 4;
+    let seen = 0;
+    for (let at = first, end = first + length; at < end; at++) {
+      const byte = source[at];
+      seen |= byte;
+      bytes[out++] = byte;
+    }
     this.length = out;
+    return seen < 0x80 || isUtf8(source, first, first + length);
+  }
+
+  /** Appends a JS string as UTF-8 (TextEncoder writes a lone surrogate as U+FFFD: always valid). */
+  putString(value: string): void {
+    this.reserve(4 + value.length * 3);
+    const at = this.length;
+    const written = encoder.encodeInto(value, this.bytes.subarray(at + 4)).written;
+    this.bytes[at] = written & 0xff;
+    this.bytes[at + 1] = (written >>> 8) & 0xff;
+    this.bytes[at + 2] = (written >>> 16) & 0xff;
+    this.bytes[at + 3] = written >>> 24;
+    this.length = at + 4 + written;
+  }
+
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+
+  reset(): void {
+    if (this.bytes.length > SHRINK_ABOVE_BYTES && this.length < this.bytes.length / 4) this.bytes = new Uint8Array(INITIAL_STRING_BYTES);
+    this.length = 0;
+  }
+}
+
+export class RowBuffer {
+  rows = 0;
+  /** ts, ingest_ts and seq as INT64 (two 32-bit words each, low first), idx and level as INT32. */
+  private ts = new Uint32Array(2 * INITIAL_ROWS);
+  private ingestTs = new Uint32Array(2 * INITIAL_ROWS);
+  private seqs = new Uint32Array(2 * INITIAL_ROWS);
+  private idx = new Uint32Array(INITIAL_ROWS);
+  private levels = new Uint32Array(INITIAL_ROWS);
+  private readonly tenants = new StringColumn();
+  /** service, hostname, trace_id, span_id, message, metadata. */
+  private readonly strings = [new StringColumn(), new StringColumn(), new StringColumn(), new StringColumn(), new StringColumn(), new StringColumn()];
+  /** The message being written: its stored time and sequence (as INT64 words) and tenant (UTF-8). */
+  private ingestLow = 0;
+  private ingestHigh = 0;
+  private seq = 0;
+  private seqHigh = 0;
+  private tenant = new Uint8Array(0);
+  /** Where each string column stood before the row being written (to undo a refused row). */
+  private readonly rowStart = [0, 0, 0, 0, 0, 0];
+  /** The skip keys of the rows, for the seal (row-skip-keys.ts). */
+  readonly keys = new RowSkipKeys();
+
+  /** Starts the rows of one WAL message: the fields every row of it shares. */
+  beginMessage(ingestUs: number, seq: number, tenant: string): void {
+    this.ingestHigh = Math.floor(ingestUs / 0x1_0000_0000);
+    this.ingestLow = ingestUs >>> 0;
+    this.seq = seq;
+    this.seqHigh = Math.floor(seq / 0x1_0000_0000);
+    this.tenant = encoder.encode(tenant);
   }
 
   /**
-   * Non-negative safe integers only (times, sequences, indexes). Split into two
-   * halves below 1e8 so the digit loop runs on small integers: number-to-string of
-   * 16-digit microsecond times was 13% of the main thread in a profile.
+   * Appends one row from a FlatBuffers event, copying its string bytes from `batch`.
+   * Answers undefined, or why the row was refused (and not written).
    */
-  private putInteger(value: number): void {
-    const bytes = this.bytes;
-    const high = Math.floor(value / 100_000_000);
-    let low = value - high * 100_000_000;
-    if (high > 0) {
-      this.putSmall(high);
-      let out = this.length + 7;
-      for (let digit = 0; digit < 8; digit++) {
-        bytes[out--] = 0x30 + (low % 10);
-        low = (low / 10) | 0;
+  appendRanges(batch: Uint8Array, event: EventRanges, ts: number): string | undefined {
+    if (!Number.isSafeInteger(ts)) return `event ${event.index}: stored time ${ts} is not a whole number of microseconds a BIGINT holds`;
+    const ranges = event.strings;
+    const strings = this.strings;
+    for (let field = 0; field < 6; field++) {
+      const length = ranges[2 * field + 1];
+      const column = strings[field];
+      const before = column.length;
+      column.reserve(4 + length);
+      if (!column.putBytes(batch, ranges[2 * field], length)) {
+        column.length = before;
+        for (let written = 0; written < field; written++) strings[written].length = this.rowStart[written];
+        return `event ${event.index}: ${STRING_FIELDS[field]} is not valid UTF-8`;
       }
-      this.length += 8;
-      return;
+      this.rowStart[field] = before;
     }
-    this.putSmall(low);
+    this.endRow(ts, event.index, event.levelOrdinal);
+    this.keys.addRanges(batch, ranges, event.levelOrdinal, this.seq, event.index);
+    return undefined;
   }
 
-  /** 0 <= value < 2^31. */
-  private putSmall(value: number): void {
-    const bytes = this.bytes;
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = (rest / 10) | 0) digits++;
-    let out = this.length + digits - 1;
-    let rest = value;
-    do {
-      bytes[out--] = 0x30 + (rest % 10);
-      rest = (rest / 10) | 0;
-    } while (rest > 0);
-    this.length += digits;
+  /** Appends one row from a decoded event (the NDJSON, JSON and text paths); answers undefined, or why it was refused. */
+  appendEvent(event: NormalizedEvent, index: number, ts: number): string | undefined {
+    if (!Number.isSafeInteger(ts)) return `event ${index}: stored time ${ts} is not a whole number of microseconds a BIGINT holds`;
+    const strings = this.strings;
+    strings[0].putString(event.service);
+    strings[1].putString(event.hostname);
+    strings[2].putString(event.traceId);
+    strings[3].putString(event.spanId);
+    strings[4].putString(event.message);
+    strings[5].putString(event.metadata);
+    const level = levelIndex(event.level);
+    this.endRow(ts, index, level);
+    this.keys.addEvent(event, level, this.seq, index);
+    return undefined;
   }
 
-  /** Writes `"…"` with JSON escapes for `"`, `\` and bytes below 0x20; other bytes (UTF-8) as they are. */
-  private putJsonString(source: Uint8Array, first: number, length: number): void {
-    const bytes = this.bytes;
-    let out = this.length;
-    bytes[out++] = QUOTE;
-    const end = first + length;
-    for (let at = first; at < end; at++) {
-      const byte = source[at];
-      if (byte >= 0x20 && byte !== QUOTE && byte !== BACKSLASH) {
-        bytes[out++] = byte;
-        continue;
-      }
-      bytes[out++] = BACKSLASH;
-      if (byte === QUOTE || byte === BACKSLASH) bytes[out++] = byte;
-      else if (byte === NEWLINE) bytes[out++] = 0x6e; // n
-      else if (byte === 0x09) bytes[out++] = 0x74; // t
-      else if (byte === 0x0d) bytes[out++] = 0x72; // r
-      else {
-        bytes[out++] = 0x75; // u00XX
-        bytes[out++] = 0x30;
-        bytes[out++] = 0x30;
-        bytes[out++] = HEX[byte >> 4];
-        bytes[out++] = HEX[byte & 15];
-      }
-    }
-    bytes[out++] = QUOTE;
-    this.length = out;
+  /** Writes the row's fixed-width values and the message's shared ones; its strings are written. */
+  private endRow(ts: number, index: number, level: number): void {
+    const row = this.rows;
+    if (row === this.idx.length) this.grow();
+    const high = Math.floor(ts / 0x1_0000_0000);
+    this.ts[2 * row] = ts >>> 0;
+    this.ts[2 * row + 1] = high;
+    this.ingestTs[2 * row] = this.ingestLow;
+    this.ingestTs[2 * row + 1] = this.ingestHigh;
+    this.seqs[2 * row] = this.seq >>> 0;
+    this.seqs[2 * row + 1] = this.seqHigh;
+    this.idx[row] = index;
+    this.levels[row] = level;
+    const tenant = this.tenant;
+    this.tenants.reserve(4 + tenant.length);
+    this.tenants.putBytes(tenant, 0, tenant.length);
+    this.rows = row + 1;
   }
+
+  private grow(): void {
+    const widen = (column: Uint32Array) => {
+      const next = new Uint32Array(column.length * 2);
+      next.set(column);
+      return next;
+    };
+    this.ts = widen(this.ts);
+    this.ingestTs = widen(this.ingestTs);
+    this.seqs = widen(this.seqs);
+    this.idx = widen(this.idx);
+    this.levels = widen(this.levels);
+  }
+
+  /** Bytes the rows take as PLAIN values (what their memtable part holds, less its headers). */
+  get length(): number {
+    return this.rows * 32 + this.tenants.length + this.strings.reduce((sum, column) => sum + column.length, 0);
+  }
+
+  /** The rows as a Parquet file, in parts to write one after another; valid until the next write or reset. */
+  parquetParts(): Uint8Array[] {
+    const rows = this.rows;
+    const fixed = (words: Uint32Array, perRow: number) => new Uint8Array(words.buffer, 0, rows * perRow * 4);
+    const values: Record<string, Uint8Array> = {
+      ts: fixed(this.ts, 2),
+      ingest_ts: fixed(this.ingestTs, 2),
+      seq: fixed(this.seqs, 2),
+      idx: fixed(this.idx, 1),
+      tenant: this.tenants.view(),
+      level: fixed(this.levels, 1),
+    };
+    STRING_FIELDS.forEach((name, field) => (values[name] = this.strings[field].view()));
+    const columns: ParquetColumn[] = COLUMNS.map(([name, type]) => ({ name, ...PARQUET_TYPES[type], values: values[name] }));
+    return parquetFileParts(columns, rows);
+  }
+
+  /** Empties the buffer; a column grown by a burst to over SHRINK_ABOVE_BYTES goes back to the initial size. */
+  reset(): void {
+    if (this.idx.length * 8 > SHRINK_ABOVE_BYTES && this.rows < this.idx.length / 4) {
+      this.ts = new Uint32Array(2 * INITIAL_ROWS);
+      this.ingestTs = new Uint32Array(2 * INITIAL_ROWS);
+      this.seqs = new Uint32Array(2 * INITIAL_ROWS);
+      this.idx = new Uint32Array(INITIAL_ROWS);
+      this.levels = new Uint32Array(INITIAL_ROWS);
+    }
+    this.tenants.reset();
+    for (const column of this.strings) column.reset();
+    this.rows = 0;
+    this.keys.clear();
+  }
+
+  /** A point to roll back to, when a message turns out bad halfway through. */
+  mark(): RowBufferMark {
+    return { rows: this.rows, strings: [this.tenants.length, ...this.strings.map((column) => column.length)], keys: this.keys.mark() };
+  }
+
+  rollback(mark: RowBufferMark): void {
+    this.rows = mark.rows;
+    this.tenants.length = mark.strings[0];
+    this.strings.forEach((column, field) => (column.length = mark.strings[field + 1]));
+    this.keys.rollback(mark.keys);
+  }
+}
+
+/** How each stored column type is written (schema.ts COLUMNS). */
+const PARQUET_TYPES: Record<(typeof COLUMNS)[number][1], Pick<ParquetColumn, "type" | "converted">> = {
+  BIGINT: { type: ParquetType.INT64 },
+  UINTEGER: { type: ParquetType.INT32, converted: ConvertedType.UINT_32 },
+  UTINYINT: { type: ParquetType.INT32, converted: ConvertedType.UINT_8 },
+  VARCHAR: { type: ParquetType.BYTE_ARRAY, converted: ConvertedType.UTF8 },
+};
+
+/**
+ * Whether bytes [start, end) are well-formed UTF-8 (the Unicode standard's table 3-7:
+ * no overlong forms, no surrogates, nothing past U+10FFFF), as DuckDB requires of a VARCHAR.
+ */
+export function isUtf8(bytes: Uint8Array, start: number, end: number): boolean {
+  let at = start;
+  while (at < end) {
+    const lead = bytes[at];
+    if (lead < 0x80) {
+      at++;
+      continue;
+    }
+    let count: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) count = 1;
+    else if (lead >= 0xe0 && lead <= 0xef) {
+      count = 2;
+      if (lead === 0xe0) low = 0xa0;
+      else if (lead === 0xed) high = 0x9f;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      count = 3;
+      if (lead === 0xf0) low = 0x90;
+      else if (lead === 0xf4) high = 0x8f;
+    } else return false;
+    if (at + count >= end) return false;
+    const second = bytes[at + 1];
+    if (second < low || second > high) return false;
+    for (let next = 2; next <= count; next++) {
+      const byte = bytes[at + next];
+      if (byte < 0x80 || byte > 0xbf) return false;
+    }
+    at += count + 1;
+  }
+  return true;
 }

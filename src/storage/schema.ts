@@ -1,6 +1,7 @@
-// The stored row layout shared by memtables and segments. Rows reach DuckDB as NDJSON
-// bulk-loaded by read_ndjson (DESIGN.md: let DuckDB parse in bulk; the Appender ran
-// ~0.3M rows/s from JS here); RowBuffer writes that NDJSON.
+// The stored row layout shared by memtables and segments. Rows reach DuckDB as Parquet
+// columns RowBuffer writes (no parse: read_ndjson cost ~2 µs a row, the Appender from
+// JS ~3). Rows carry no id: it is derived from (ingest_ts, seq, idx) when rows are read
+// (rowToEvent), which keeps a 30-byte unique string per event out of every part and segment.
 
 import { LEVELS, type Level, type StoredEvent } from "../protocol/event.ts";
 
@@ -22,13 +23,6 @@ export const COLUMNS = [
 
 export const COLUMN_NAMES = COLUMNS.map(([name]) => name).join(", ");
 
-/**
- * The `columns=` argument of read_ndjson, so DuckDB never guesses types. Rows carry
- * no id: it is derived from (ingest_ts, seq, idx) when rows are read (rowToEvent),
- * which keeps a 30-byte unique string per event out of every flush and segment (the
- * printf at load cost 15-25% of a flush in the ingest benchmark).
- */
-export const NDJSON_COLUMNS_SPEC = `{${COLUMNS.map(([name, type]) => `${name}: '${type}'`).join(", ")}}`;
 
 /** Newest first; ties in time broken by (ingest_ts, seq, idx), which is id order. */
 export const NEWEST_FIRST_SQL = "ts DESC, ingest_ts DESC, seq DESC, idx DESC";

@@ -19,9 +19,9 @@ import { SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
 import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
-import { loadMemtableParts } from "./memtable-parts.ts";
+import { removeMemtableParts, removeOrphanMemtableParts, writeMemtablePart } from "./memtable-parts.ts";
 import { addMinuteCountsResult, MinuteCounts, minuteCountsSql } from "./minute-counts.ts";
-import { segmentFileName, segmentsDir, type DataPaths } from "./paths.ts";
+import { segmentFileName, segmentsDir, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import type { SkipIndex } from "./skip-index.ts";
 import { SegmentFiles } from "./segment-files.ts";
 import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
@@ -48,8 +48,6 @@ export interface ShardStoreOptions {
   now?: () => number;
   /** In [0, 1): spreads seal times (see SEAL_AGE_JITTER_FRACTION). */
   random?: () => number;
-  /** Called with rows DuckDB refused (after isolating them), so nothing vanishes silently. */
-  onRejectedRows?: (rows: { line: string; error: string }[]) => void;
   /** Operational notes (a skip index missing or unreadable, a background build failing); console.error when absent. */
   log?: (line: string) => void;
   /** Where the manifest is published; a local file when absent. */
@@ -67,13 +65,13 @@ export interface PendingRows {
 }
 
 /**
- * Rows not yet in a segment: one DuckDB table per flush (its parts), read as their
- * union. Appending to one long-lived table per shard cost ~4 µs a row with 16 shards
- * taking turns (DuckDB merged each append through transaction-local storage and
- * FSST-compressed it again), against ~1 µs for a CREATE TABLE AS per flush.
+ * Rows not yet in a segment: one Parquet file per flush (its parts, memtable-parts.ts),
+ * read together. Before them, DuckDB tables: appending to one long-lived table per
+ * shard cost ~4 µs a row with 16 shards taking turns, a CREATE TABLE AS per flush ~1
+ * µs plus the parse of its NDJSON (~2 µs).
  */
 interface MemTable {
-  /** Tables holding this memtable's rows, one per flush. */
+  /** Paths of the files holding this memtable's rows, one per flush. */
   parts: string[];
   rows: number;
   bytes: number;
@@ -89,9 +87,10 @@ interface MemTable {
   skipKeys: MemtableSkipKeys;
 }
 
-/** What a query reads: mem tables and segment files as of one moment. */
+/** What a query reads: memtable parts and segment files as of one moment. */
 export interface StoreSnapshot {
-  tables: string[];
+  /** The memtables' part files, as SQL string literals (sqlPathLiteral). */
+  memtableParts: string[];
   /** Segments to read, newest last (manifest order), with their files and the row ranges to read of each. */
   segments: (SegmentRead & { path: string })[];
   /** Segments in the manifest. */
@@ -219,6 +218,7 @@ export class ShardStore {
   static async open(options: ShardStoreOptions): Promise<ShardStore> {
     mkdirSync(segmentsDir(options.paths, options.shard), { recursive: true });
     mkdirSync(options.paths.tmp, { recursive: true });
+    removeOrphanMemtableParts(options.paths, options.shard);
     const connections = [await options.duck.connect(), await options.duck.connect(), await options.duck.connect()] as const;
     try {
       const store = new ShardStore(options, ...connections);
@@ -333,7 +333,7 @@ export class ShardStore {
       const fileName = this.reserveSegmentFileName();
       let written: Awaited<ReturnType<ShardStore["writeSegment"]>>;
       try {
-        written = await this.writeSegment(this.segmentConnection, sourceSql(table.parts, [])!, fileName, 0, { keys: table.skipKeys });
+        written = await this.writeSegment(this.segmentConnection, sourceSql(this.partLiterals(table), [])!, fileName, 0, { keys: table.skipKeys });
       } finally {
         table.skipKeys.invalidate(); // used (or the seal failed): freed
       }
@@ -432,7 +432,7 @@ export class ShardStore {
     for (const segment of segments) this.segmentFiles.acquire(segment.file);
     let released = false;
     return {
-      tables: tables.flatMap((table) => table.parts),
+      memtableParts: tables.flatMap((table) => this.partLiterals(table)),
       segments: reads.map((read) => ({ ...read, path: this.segmentFiles.path(read.segment.file) })),
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
@@ -545,11 +545,11 @@ export class ShardStore {
       this.flushingOldestStoredMs = Infinity;
       return;
     }
-    const bytes = buffer.length;
     const keys = buffer.keys.take();
     let inserted: number;
+    let bytes: number;
     try {
-      inserted = await this.insertRows(table, buffer.view(), buffer.rows);
+      ({ rows: inserted, bytes } = await this.insertRows(table, buffer));
     } catch (error) {
       table.skipKeys.invalidate();
       throw error;
@@ -566,26 +566,28 @@ export class ShardStore {
   }
 
   /**
-   * Bulk-loads NDJSON rows as new parts of `table` (bad rows isolated and reported:
-   * memtable-parts.ts). The parts are counted once, together, after loading, and join
-   * the table in the same synchronous step as their counts.
+   * Writes the pending rows as a new part of `table` (memtable-parts.ts) and counts
+   * them; the part joins the table in the same synchronous step as its counts.
    */
-  private async insertRows(table: MemTable, ndjson: Uint8Array, rows: number): Promise<number> {
-    const { paths, shard, onRejectedRows } = this.options;
-    const { parts: created, inserted } = await loadMemtableParts(this.connection, ndjson, { paths, shard, rows, onRejectedRows });
-    if (created.length === 0) return inserted;
+  private async insertRows(table: MemTable, buffer: RowBuffer): Promise<{ rows: number; bytes: number }> {
+    const { paths, shard } = this.options;
+    const part = await writeMemtablePart(paths, shard, buffer.parquetParts());
     let counted: DuckDBMaterializedResult;
     try {
-      counted = await this.connection.run(minuteCountsSql(created.length === 1 ? created[0] : `(${sourceSql(created, [])})`));
+      counted = await this.connection.run(minuteCountsSql(`read_parquet(${sqlPathLiteral(paths, part.path)})`));
     } catch (error) {
-      // The flush fails (its rows are not refused, as a DuckDB error on the insert would mean).
-      for (const name of created) await execute(this.connection, `DROP TABLE IF EXISTS ${name}`);
-      throw new Error(`shard ${this.options.shard}: counting memtable parts ${created.join(", ")} failed`, { cause: error });
+      await removeMemtableParts([part.path]);
+      throw new Error(`shard ${shard}: counting memtable part ${part.path} failed`, { cause: error });
     }
     // Visible to snapshots and counted in one synchronous step (see the counts getter).
-    table.parts.push(...created);
+    table.parts.push(part.path);
     addMinuteCountsResult(this.minuteCounts, counted);
-    return inserted;
+    return { rows: buffer.rows, bytes: part.bytes };
+  }
+
+  /** The table's part files as SQL literals. */
+  private partLiterals(table: MemTable): string[] {
+    return table.parts.map((path) => sqlPathLiteral(this.options.paths, path));
   }
 
   /**
@@ -621,8 +623,7 @@ export class ShardStore {
   }
 
   private async dropParts(table: MemTable): Promise<void> {
-    // One run of statements, not one round trip each: a seal waits on it before acking.
-    if (table.parts.length > 0) await execute(this.connection, table.parts.map((part) => `DROP TABLE IF EXISTS ${part}`).join("; "));
+    await removeMemtableParts(table.parts);
   }
 
   private async dropIfUnused(table: MemTable): Promise<void> {

@@ -1,0 +1,161 @@
+// Goal: the rows a RowBuffer holds reach DuckDB exactly as written, through the
+// Parquet file it makes (parquet-writer.ts), and a row DuckDB could not hold is
+// refused at append without disturbing its neighbours.
+// Method: rows written through both append paths (FlatBuffers byte ranges and decoded
+// events) with awkward values in every column, the file read back by a real DuckDB and
+// compared column by column; refusals checked against the rows around them; the UTF-8
+// check compared with TextDecoder's fatal mode over seeded random byte strings.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { LEVELS, type NormalizedEvent } from "../src/protocol/event.ts";
+import { encodeBatch, visitBatch, type EventRanges } from "../src/protocol/wal-batch.ts";
+import { Duck, queryRows } from "../src/storage/duckdb.ts";
+import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
+import { isUtf8, RowBuffer } from "../src/storage/row-buffer.ts";
+import { COLUMN_NAMES } from "../src/storage/schema.ts";
+import { seeded } from "./helpers/random.ts";
+import { tempDir } from "./helpers/processes.ts";
+
+const root = tempDir("row-buffer");
+let duck: Duck;
+let connection: DuckDBConnection;
+
+beforeAll(async () => {
+  duck = await Duck.open({ dataDir: root.path, memoryLimit: "512MB", threads: 1 });
+  connection = await duck.connect();
+});
+
+afterAll(() => {
+  connection.closeSync();
+  duck.close();
+  root.remove();
+});
+
+/** The buffer's rows as DuckDB reads them from its Parquet part, in order. */
+async function readBack(buffer: RowBuffer): Promise<Record<string, unknown>[]> {
+  const path = join(root.path, `part-${crypto.randomUUID()}.parquet`);
+  writeFileSync(path, Buffer.concat(buffer.parquetParts()));
+  const rows = await queryRows(connection, `SELECT ${COLUMN_NAMES} FROM read_parquet(${sqlPathLiteral(dataPaths(root.path), path)})`);
+  return rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, typeof value === "bigint" ? Number(value) : value])));
+}
+
+function event(overrides: Partial<NormalizedEvent>): NormalizedEvent {
+  return { timestampUs: 1_700_000_000_000_000, level: "INFO", service: "api", hostname: "host-1", traceId: "", spanId: "", message: "hello", metadata: "{}", ...overrides };
+}
+
+/** What DuckDB must read back for `event` written as row `idx` of message `seq` stored at `ingestUs` for `tenant`. */
+function expectedRow(event: NormalizedEvent, idx: number, seq: number, ingestUs: number, tenant: string): Record<string, unknown> {
+  return {
+    ts: event.timestampUs,
+    ingest_ts: ingestUs,
+    seq,
+    idx,
+    tenant,
+    level: LEVELS.indexOf(event.level),
+    service: event.service,
+    hostname: event.hostname,
+    trace_id: event.traceId,
+    span_id: event.spanId,
+    message: event.message,
+    metadata: event.metadata,
+  };
+}
+
+const AWKWARD: NormalizedEvent[] = [
+  event({ message: 'quotes " and \\ backslashes, tab\tnewline\ncarriage\r' }),
+  event({ message: "NUL \u0000 and controls \u0001\u001f", level: "TRACE" }),
+  event({ message: "Σίσυφος İstanbul K (Kelvin) 日本語 🚀 emoji", level: "FATAL", service: "sérvice-ü" }),
+  event({ message: "", service: "", hostname: "", metadata: "", timestampUs: 0 }),
+  event({ message: "x".repeat(70_000), traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", metadata: '{"k":"v","n":[1,2,3]}' }),
+  event({ timestampUs: -1_000_000, level: "ERROR" }),
+  event({ timestampUs: Number.MAX_SAFE_INTEGER, level: "WARN" }),
+  event({ timestampUs: 2 ** 32 - 1 }),
+  event({ timestampUs: 2 ** 32 }),
+];
+
+describe("RowBuffer's Parquet part", () => {
+  test("every column of every row reads back exactly, through both append paths and across messages", async () => {
+    const buffer = new RowBuffer();
+    const expected: Record<string, unknown>[] = [];
+    // Message 1 through FlatBuffers byte ranges, message 2 decoded; sequences and stored times past 32 bits.
+    const first = { ingestUs: 1_790_000_000_123_456, seq: 2 ** 40 + 7, tenant: "tenant-ä" };
+    buffer.beginMessage(first.ingestUs, first.seq, first.tenant);
+    const batch = encodeBatch(AWKWARD);
+    expect(visitBatch(batch, (ranges) => expect(buffer.appendRanges(batch, ranges, ranges.timestampUs)).toBeUndefined()).ok).toBe(true);
+    AWKWARD.forEach((row, index) => expected.push(expectedRow(row, index, first.seq, first.ingestUs, first.tenant)));
+    const second = { ingestUs: 5, seq: 3, tenant: "" };
+    buffer.beginMessage(second.ingestUs, second.seq, second.tenant);
+    AWKWARD.forEach((row, index) => {
+      expect(buffer.appendEvent(row, 1000 + index, row.timestampUs)).toBeUndefined();
+      expected.push(expectedRow(row, 1000 + index, second.seq, second.ingestUs, second.tenant));
+    });
+    expect(buffer.rows).toBe(2 * AWKWARD.length);
+    expect(await readBack(buffer)).toEqual(expected);
+  });
+
+  test("rows past the initial capacity, a reset, and a rollback read back as the rows kept", async () => {
+    const buffer = new RowBuffer();
+    buffer.beginMessage(1, 1, "t");
+    for (let index = 0; index < 10_000; index++) buffer.appendEvent(event({ message: `discarded ${index}` }), index, index);
+    buffer.reset();
+    buffer.beginMessage(2, 2, "t");
+    for (let index = 0; index < 9_000; index++) buffer.appendEvent(event({ message: `kept ${index}` }), index, index);
+    const mark = buffer.mark();
+    buffer.beginMessage(3, 3, "t");
+    for (let index = 0; index < 500; index++) buffer.appendEvent(event({ message: `rolled back ${index}` }), index, index);
+    buffer.rollback(mark);
+    buffer.beginMessage(4, 4, "u");
+    buffer.appendEvent(event({ message: "after the rollback" }), 0, 42);
+    const rows = await readBack(buffer);
+    expect(rows.length).toBe(9_001);
+    expect(rows.slice(0, 9_000).every((row, index) => row.message === `kept ${index}` && row.ts === index && row.seq === 2)).toBe(true);
+    expect(rows[9_000]).toMatchObject({ message: "after the rollback", seq: 4, tenant: "u", ts: 42, idx: 0 });
+  });
+
+  test("a string that is not UTF-8 or a time no BIGINT holds refuses that row only", async () => {
+    const buffer = new RowBuffer();
+    buffer.beginMessage(10, 1, "t");
+    const text = new TextEncoder().encode("good-serviceBAD\xff\xfeMESSAGE");
+    // Byte ranges as visitBatch would give them: service, hostname, trace_id, span_id, message, metadata.
+    const ranges = (message: [number, number]): EventRanges => ({ index: 7, timestampUs: 1, levelOrdinal: 2, strings: Int32Array.of(0, 12, 0, 4, 0, 0, 0, 0, ...message, 0, 0) });
+    expect(buffer.appendRanges(text, ranges([0, 4]), 100)).toBeUndefined();
+    const invalid = new Uint8Array([...text.subarray(0, 12), 0x42, 0xc3, 0x28, 0x43]); // 0xC3 0x28: a lead byte without its continuation
+    expect(buffer.appendRanges(invalid, ranges([12, 4]), 101)).toBe("event 7: message is not valid UTF-8");
+    expect(buffer.appendEvent(event({ message: "bad time" }), 8, 1e30)).toContain("event 8");
+    expect(buffer.appendEvent(event({ message: "fractional time" }), 9, 1.5)).toContain("event 9");
+    expect(buffer.appendRanges(text, ranges([4, 4]), 102)).toBeUndefined();
+    const rows = await readBack(buffer);
+    expect(rows.map((row) => [row.service, row.hostname, row.message, row.ts])).toEqual([
+      ["good-service", "good", "good", 100],
+      ["good-service", "good", "-ser", 102],
+    ]);
+    // The refused rows left no keys behind either.
+    expect(buffer.keys.rows).toBe(2);
+  });
+
+  test("isUtf8 agrees with TextDecoder's fatal mode", () => {
+    const fatal = new TextDecoder("utf-8", { fatal: true });
+    const strict = (bytes: Uint8Array) => {
+      try {
+        fatal.decode(bytes);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const cases = [[0xed, 0xa0, 0x80], [0xed, 0x9f, 0xbf], [0xe0, 0x80, 0x80], [0xe0, 0xa0, 0x80], [0xf0, 0x8f, 0xbf, 0xbf], [0xf0, 0x90, 0x80, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf4, 0x8f, 0xbf, 0xbf], [0xc0, 0x80], [0xc2, 0x80], [0xe2, 0x82], [0xf5, 0x80, 0x80, 0x80], [0x80]];
+    for (const bytes of cases) expect({ bytes, valid: isUtf8(Uint8Array.from(bytes), 0, bytes.length) }).toEqual({ bytes, valid: strict(Uint8Array.from(bytes)) });
+    const random = seeded(11);
+    const alphabet = [0x41, 0x7f, 0x80, 0xbf, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x8f, 0x90];
+    for (let round = 0; round < 20_000; round++) {
+      const bytes = Uint8Array.from({ length: 1 + Math.floor(random() * 6) }, () => alphabet[Math.floor(random() * alphabet.length)]);
+      if (isUtf8(bytes, 0, bytes.length) !== strict(bytes)) throw new Error(`isUtf8 disagrees with TextDecoder on ${Array.from(bytes, (byte) => byte.toString(16))}`);
+    }
+    // Bounds are respected: a valid sequence cut by `end` is not.
+    expect(isUtf8(Uint8Array.from([0x41, 0xe2, 0x82, 0xac]), 0, 3)).toBe(false);
+    expect(isUtf8(Uint8Array.from([0xff, 0xe2, 0x82, 0xac]), 1, 4)).toBe(true);
+  });
+});
