@@ -16,6 +16,8 @@ import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
 import { isUtf8, RowBuffer } from "../src/storage/row-buffer.ts";
 import { COLUMN_NAMES } from "../src/storage/schema.ts";
+import { addMinuteCountsResult, MinuteCounts, minuteCountsSql, MINUTE_US } from "../src/storage/minute-counts.ts";
+import { sumSeries } from "./helpers/minute-counts.ts";
 import { seeded } from "./helpers/random.ts";
 import { tempDir } from "./helpers/processes.ts";
 
@@ -134,6 +136,39 @@ describe("RowBuffer's Parquet part", () => {
     ]);
     // The refused rows left no keys behind either.
     expect(buffer.keys.rows).toBe(2);
+  });
+
+  test("its minute counts are what minuteCountsSql counts of its part: minute edges, times before 1970 and far off, tenants, shared and fresh service bytes", async () => {
+    const buffer = new RowBuffer();
+    const times = [0, -1, MINUTE_US - 1, MINUTE_US, -MINUTE_US, -MINUTE_US - 1, 1_790_000_000_000_000, 1_790_000_059_999_999, 2 ** 53 - 1, -(2 ** 53) + 1];
+    const random = seeded(5);
+    for (let message = 0; message < 6; message++) {
+      buffer.beginMessage(1_000 + message, message + 1, message % 3 === 0 ? "default" : `tenant-${message % 3}`);
+      const events = Array.from({ length: 300 }, (_, index) =>
+        event({ timestampUs: times[Math.floor(random() * times.length)]!, level: LEVELS[Math.floor(random() * LEVELS.length)]!, service: index % 7 < 4 ? "api" : `svc-${Math.floor(random() * 40)}` }),
+      );
+      if (message % 2 === 0) {
+        const batch = encodeBatch(events);
+        visitBatch(batch, (ranges) => buffer.appendRanges(batch, ranges, ranges.timestampUs));
+      } else events.forEach((row, index) => buffer.appendEvent(row, index, row.timestampUs));
+    }
+    const fromJs = new MinuteCounts();
+    buffer.addMinuteCounts(fromJs);
+    const path = join(root.path, `part-${crypto.randomUUID()}.parquet`);
+    writeFileSync(path, Buffer.concat(buffer.parquetParts()));
+    const fromDuck = new MinuteCounts();
+    addMinuteCountsResult(fromDuck, await connection.run(minuteCountsSql(`read_parquet(${sqlPathLiteral(dataPaths(root.path), path)})`)));
+    expect(fromJs.entries).toBe(fromDuck.entries);
+    const all = (counts: MinuteCounts, tenant: string) => {
+      const seen: string[] = [];
+      sumSeries(counts, tenant, -(2 ** 40), 2 ** 40, 1, (service, level, bucket, count) => seen.push(`${service}/${level}/${bucket}/${count}`));
+      return seen.sort();
+    };
+    for (const tenant of ["default", "tenant-1", "tenant-2"]) {
+      const expected = all(fromDuck, tenant);
+      expect(expected.length).toBeGreaterThan(10);
+      expect(all(fromJs, tenant)).toEqual(expected);
+    }
   });
 
   test("isUtf8 agrees with TextDecoder's fatal mode", () => {

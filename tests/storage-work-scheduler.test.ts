@@ -1,6 +1,7 @@
-// Goal: the node-wide storage work queue runs at most `concurrency` items at once,
-// starts waiting work most urgent kind first (flush, then seal, then compact) unless
-// an item of a kind waited past its bound (STORAGE_WORK_WAIT_MAX_MS; flush never counts
+// Goal: the node-wide storage work queue runs at most `concurrency` seals and
+// compactions at once while flushes start at once without a slot, starts waiting work
+// most urgent kind first (nextStorageWork: flush, then seal, then compact) unless an
+// item of a kind waited past its bound (STORAGE_WORK_WAIT_MAX_MS; flush never counts
 // as overdue), frees a slot when work throws and hands the error to the caller, and
 // refuses a concurrency that is not a positive integer.
 // Method: the pure nextStorageWork over tables of queues and clock readings; the
@@ -130,14 +131,14 @@ describe("StorageWorkScheduler", () => {
     expect(scheduler.stats()).toEqual({ running: 0, waiting: { flush: 0, seal: 0, compact: 0 }, queued: { flush: 0, seal: 0, compact: 0 } });
   });
 
-  test("never runs more than `concurrency` items at once, and every item runs", async () => {
+  test("never runs more than `concurrency` seals and compactions at once, and every item runs", async () => {
     const scheduler = new StorageWorkScheduler(2, () => 0);
     const { started, submit, complete, mostRunning, running } = harness(scheduler);
-    const kinds: StorageWorkKind[] = ["seal", "flush", "compact", "flush", "seal", "compact", "flush", "seal", "compact", "flush"];
+    const kinds: StorageWorkKind[] = ["seal", "compact", "compact", "seal", "compact", "seal", "seal", "compact"];
     const names = kinds.map((kind, index) => submit(kind, `${kind}-${index}`).name);
     await settle();
-    expect(started).toEqual(["seal-0", "flush-1"]);
-    expect(scheduler.stats()).toEqual({ running: 2, waiting: { flush: 3, seal: 2, compact: 3 }, queued: { flush: 3, seal: 2, compact: 3 } });
+    expect(started).toEqual(["seal-0", "compact-1"]);
+    expect(scheduler.stats()).toEqual({ running: 2, waiting: { flush: 0, seal: 3, compact: 3 }, queued: { flush: 0, seal: 3, compact: 3 } });
 
     // Finish whatever started first until everything ran; the bound holds throughout.
     const done: string[] = [];
@@ -153,10 +154,30 @@ describe("StorageWorkScheduler", () => {
     }
     expect(mostRunning()).toBe(2);
     expect(started.toSorted()).toEqual(names.toSorted());
-    expect(scheduler.stats()).toEqual({ running: 0, waiting: { flush: 0, seal: 0, compact: 0 }, queued: { flush: 3, seal: 2, compact: 3 } });
+    expect(scheduler.stats()).toEqual({ running: 0, waiting: { flush: 0, seal: 0, compact: 0 }, queued: { flush: 0, seal: 3, compact: 3 } });
   });
 
-  test("at most one compaction runs at once: a second waits even with a slot free, and a flush takes that slot", async () => {
+  test("a flush starts at once without a slot, however many seals and compactions run or wait", async () => {
+    const scheduler = new StorageWorkScheduler(1, () => 0);
+    const { started, submit, complete } = harness(scheduler);
+    submit("seal", "seal-a");
+    submit("seal", "seal-b");
+    submit("compact", "compact-a");
+    submit("flush", "flush-a");
+    submit("flush", "flush-b");
+    await settle();
+    expect(started).toEqual(["seal-a", "flush-a", "flush-b"]);
+    expect(scheduler.stats()).toEqual({ running: 3, waiting: { flush: 0, seal: 1, compact: 1 }, queued: { flush: 0, seal: 1, compact: 1 } });
+    // Finishing a flush frees no slot: the waiting seal still waits for seal-a.
+    await complete("flush-a");
+    expect(started).toEqual(["seal-a", "flush-a", "flush-b"]);
+    await complete("seal-a");
+    expect(started).toEqual(["seal-a", "flush-a", "flush-b", "seal-b"]);
+    for (const name of ["flush-b", "seal-b", "compact-a"]) await complete(name);
+    expect(started).toEqual(["seal-a", "flush-a", "flush-b", "seal-b", "compact-a"]);
+  });
+
+  test("at most one compaction runs at once: a second waits even with a slot free, and a seal takes that slot", async () => {
     const scheduler = new StorageWorkScheduler(2, () => 0);
     const { started, submit, complete } = harness(scheduler);
     submit("compact", "compact-a");
@@ -164,93 +185,52 @@ describe("StorageWorkScheduler", () => {
     await settle();
     expect(started).toEqual(["compact-a"]);
     expect(scheduler.stats()).toEqual({ running: 1, waiting: { flush: 0, seal: 0, compact: 1 }, queued: { flush: 0, seal: 0, compact: 1 } });
-    submit("flush", "flush-a");
+    submit("seal", "seal-a");
     await settle();
-    expect(started).toEqual(["compact-a", "flush-a"]);
+    expect(started).toEqual(["compact-a", "seal-a"]);
     await complete("compact-a");
     await settle();
-    expect(started).toEqual(["compact-a", "flush-a", "compact-b"]);
+    expect(started).toEqual(["compact-a", "seal-a", "compact-b"]);
   });
 
-  test("as slots free up, waiting flushes start before seals before compactions, first come first served within a kind", async () => {
+  test("as slots free up, waiting seals start before compactions, first come first served within a kind", async () => {
     const scheduler = new StorageWorkScheduler(1, () => 0);
     const { started, submit, complete } = harness(scheduler);
     submit("compact", "blocker");
     for (const [kind, name] of [
       ["compact", "compact-a"],
       ["seal", "seal-a"],
-      ["flush", "flush-a"],
       ["compact", "compact-b"],
       ["seal", "seal-b"],
-      ["flush", "flush-b"],
     ] as const) {
       submit(kind, name);
     }
     await settle();
     expect(started).toEqual(["blocker"]);
-    for (const name of ["blocker", "flush-a", "flush-b", "seal-a", "seal-b", "compact-a"]) await complete(name);
+    for (const name of ["blocker", "seal-a", "seal-b", "compact-a"]) await complete(name);
     await complete("compact-b");
-    expect(started).toEqual(["blocker", "flush-a", "flush-b", "seal-a", "seal-b", "compact-a", "compact-b"]);
+    expect(started).toEqual(["blocker", "seal-a", "seal-b", "compact-a", "compact-b"]);
   });
 
-  test("a flush submitted while a seal waits still starts first", async () => {
-    const scheduler = new StorageWorkScheduler(1, () => 0);
-    const { started, submit, complete } = harness(scheduler);
-    submit("flush", "blocker");
-    submit("seal", "seal");
-    await settle();
-    submit("flush", "late-flush");
-    await complete("blocker");
-    expect(started).toEqual(["blocker", "late-flush"]);
-    await complete("late-flush");
-    await complete("seal");
-    expect(started).toEqual(["blocker", "late-flush", "seal"]);
-  });
-
-  test("a seal that waited past 1000 ms goes ahead of waiting flushes; one that waited less does not", async () => {
-    let nowMs = 0;
-    const scheduler = new StorageWorkScheduler(1, () => nowMs);
-    const { started, submit, complete } = harness(scheduler);
-    submit("flush", "blocker");
-    submit("seal", "seal"); // waits from 0
-    nowMs = 500;
-    submit("flush", "flush-a");
-    submit("flush", "flush-b");
-    submit("flush", "flush-c");
-    await settle();
-
-    nowMs = 999;
-    await complete("blocker");
-    expect(started).toEqual(["blocker", "flush-a"]);
-
-    nowMs = 1_000;
-    await complete("flush-a");
-    expect(started).toEqual(["blocker", "flush-a", "seal"]);
-    expect(scheduler.stats()).toEqual({ running: 1, waiting: { flush: 2, seal: 0, compact: 0 }, queued: { flush: 3, seal: 1, compact: 0 } });
-
-    await complete("seal");
-    await complete("flush-b");
-    await complete("flush-c");
-    expect(started).toEqual(["blocker", "flush-a", "seal", "flush-b", "flush-c"]);
-  });
-
-  test("a compaction that waited past 30 s goes ahead of a fresher seal and flushes", async () => {
+  test("a compaction that waited past 30 s goes ahead of a fresher seal; one that waited less does not", async () => {
     let nowMs = 0;
     const scheduler = new StorageWorkScheduler(1, () => nowMs);
     const { started, submit, complete } = harness(scheduler);
     submit("seal", "blocker");
     submit("compact", "compact");
     nowMs = 29_500;
-    submit("seal", "seal");
-    submit("flush", "flush");
+    submit("seal", "seal-a");
+    submit("seal", "seal-b");
     await settle();
-    nowMs = 30_000;
+    nowMs = 29_999;
     await complete("blocker");
-    expect(started).toEqual(["blocker", "compact"]);
+    expect(started).toEqual(["blocker", "seal-a"]);
+    nowMs = 30_000;
+    await complete("seal-a");
+    expect(started).toEqual(["blocker", "seal-a", "compact"]);
     await complete("compact");
-    await complete("flush");
-    await complete("seal");
-    expect(started).toEqual(["blocker", "compact", "flush", "seal"]);
+    await complete("seal-b");
+    expect(started).toEqual(["blocker", "seal-a", "compact", "seal-b"]);
   });
 
   test.each<[string, () => Promise<string>]>([
@@ -261,7 +241,7 @@ describe("StorageWorkScheduler", () => {
   ])("work that %s frees its slot and its error reaches the caller", async (_what, work) => {
     const scheduler = new StorageWorkScheduler(1, () => 0);
     const { started, submit, complete } = harness(scheduler);
-    submit("flush", "blocker");
+    submit("seal", "blocker");
     const failing = scheduler.run("seal", work);
     // Handled now: it settles while the test awaits other things.
     const outcome = failing.then(
@@ -284,7 +264,7 @@ describe("StorageWorkScheduler", () => {
     const scheduler = new StorageWorkScheduler(1, () => 0);
     const { started, submit, complete } = harness(scheduler);
     const failing = submit("seal", "failing");
-    submit("flush", "next");
+    submit("compact", "next");
     await settle();
     failing.fail(new Error("parquet write failed"));
     await expect(failing.result).rejects.toThrow("parquet write failed");

@@ -49,7 +49,7 @@ export const OPTION_TABLE = [
   { key: "sealRowsMax", env: "SLUICE_SEAL_ROWS", flag: "seal-rows", default: 500_000, min: 1, max: 50_000_000, doc: "seal a shard's memtable into a segment at this many rows" },
   { key: "sealAgeMs", env: "SLUICE_SEAL_AGE_MS", flag: "seal-age-ms", default: 5_000, min: 50, max: 20_000, doc: "... or when its oldest row is this old (must stay well under the WAL ack wait)" },
   { key: "sealBytesMax", env: "SLUICE_SEAL_BYTES", flag: "seal-bytes", default: 128 * 1024 * 1024, min: 1024, max: 4 * 1024 ** 3, doc: "... or at this many bytes of rows" },
-  { key: "flushIntervalMs", env: "SLUICE_FLUSH_INTERVAL_MS", flag: "flush-interval-ms", default: 500, min: 10, max: 5_000, doc: "rows become searchable within about this long" },
+  { key: "flushIntervalMs", env: "SLUICE_FLUSH_INTERVAL_MS", flag: "flush-interval-ms", default: 100, min: 10, max: 5_000, doc: "rows become searchable within about this long" },
   { key: "walMaxBytes", env: "SLUICE_WAL_MAX_BYTES", flag: "wal-max-bytes", default: 10 * 1024 ** 3, min: 64 * 1024 ** 2, max: 2 ** 50, doc: "bytes of unsealed WAL JetStream holds before ingest gets 503" },
   { key: "ingestLagMaxMs", env: "SLUICE_INGEST_LAG_MAX_MS", flag: "ingest-lag-max-ms", default: 100, min: 20, max: 600_000, doc: "when a shard is this far behind (beyond the flush interval), producers are asked to pause (sluice.flow); HTTP ingest answers 429 from 1 s behind" },
   { key: "walReplicas", env: "SLUICE_WAL_REPLICAS", flag: "wal-replicas", default: 1, min: 1, max: 5, doc: "JetStream replicas of the WAL stream" },

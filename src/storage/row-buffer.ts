@@ -11,11 +11,19 @@
 
 import type { NormalizedEvent } from "../protocol/event.ts";
 import type { EventRanges } from "../protocol/wal-batch.ts";
+import { MINUTE_US, type MinuteCounts } from "./minute-counts.ts";
 import { ConvertedType, parquetFileParts, ParquetType, type ParquetColumn } from "./parquet-writer.ts";
 import { RowSkipKeys, type RowSkipKeysMark } from "./row-skip-keys.ts";
 import { COLUMNS, levelIndex } from "./schema.ts";
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+/**
+ * (tenant, service) pairs one buffer counts by a numeric key (minute, level, pair):
+ * with |minute| <= 2^53 / MINUTE_US (~1.5e8) the key stays a safe integer. A buffer
+ * holds fewer rows than this; past it a pair is counted by a string key.
+ */
+const SERIES_PER_BUFFER_MAX = 1 << 22;
 /** Initial rows of capacity (fixed-width columns) and bytes (each string column); both double as needed. */
 const INITIAL_ROWS = 4096;
 const INITIAL_STRING_BYTES = 64 * 1024;
@@ -100,6 +108,17 @@ export class RowBuffer {
   private seqs = new Uint32Array(2 * INITIAL_ROWS);
   private idx = new Uint32Array(INITIAL_ROWS);
   private levels = new Uint32Array(INITIAL_ROWS);
+  /** Each row's (tenant, service) number in `seriesNames`, for the minute counts (not stored). */
+  private series = new Uint32Array(INITIAL_ROWS);
+  /** The (tenant, service) pairs the rows hold, numbered as they appear: key tenant + NUL + service. */
+  private seriesIds = new Map<string, number>();
+  private seriesNames: { tenant: string; service: string }[] = [];
+  /** The message's tenant, and the series of its last row written from batch bytes (consecutive events usually share a service's bytes). */
+  private tenantName = "";
+  private lastServiceBatch: Uint8Array | undefined;
+  private lastServiceStart = -1;
+  private lastServiceLength = -1;
+  private lastSeries = 0;
   private readonly tenants = new StringColumn();
   /** service, hostname, trace_id, span_id, message, metadata. */
   private readonly strings = [new StringColumn(), new StringColumn(), new StringColumn(), new StringColumn(), new StringColumn(), new StringColumn()];
@@ -121,6 +140,8 @@ export class RowBuffer {
     this.seq = seq;
     this.seqHigh = Math.floor(seq / 0x1_0000_0000);
     this.tenant = encoder.encode(tenant);
+    this.tenantName = tenant;
+    this.lastServiceBatch = undefined;
   }
 
   /**
@@ -143,7 +164,15 @@ export class RowBuffer {
       }
       this.rowStart[field] = before;
     }
-    this.endRow(ts, event.index, event.levelOrdinal);
+    const start = ranges[0];
+    const length = ranges[1];
+    if (batch !== this.lastServiceBatch || start !== this.lastServiceStart || length !== this.lastServiceLength) {
+      this.lastSeries = this.seriesOf(decoder.decode(batch.subarray(start, start + length)));
+      this.lastServiceBatch = batch;
+      this.lastServiceStart = start;
+      this.lastServiceLength = length;
+    }
+    this.endRow(ts, event.index, event.levelOrdinal, this.lastSeries);
     this.keys.addRanges(batch, ranges, event.levelOrdinal, this.seq, event.index);
     return undefined;
   }
@@ -159,13 +188,25 @@ export class RowBuffer {
     strings[4].putString(event.message);
     strings[5].putString(event.metadata);
     const level = levelIndex(event.level);
-    this.endRow(ts, index, level);
+    this.endRow(ts, index, level, this.seriesOf(event.service));
     this.keys.addEvent(event, level, this.seq, index);
     return undefined;
   }
 
+  /** The number of (this message's tenant, `service`) among the buffer's series. */
+  private seriesOf(service: string): number {
+    const key = `${this.tenantName}\u0000${service}`;
+    let id = this.seriesIds.get(key);
+    if (id === undefined) {
+      id = this.seriesNames.length;
+      this.seriesIds.set(key, id);
+      this.seriesNames.push({ tenant: this.tenantName, service });
+    }
+    return id;
+  }
+
   /** Writes the row's fixed-width values and the message's shared ones; its strings are written. */
-  private endRow(ts: number, index: number, level: number): void {
+  private endRow(ts: number, index: number, level: number, series: number): void {
     const row = this.rows;
     if (row === this.idx.length) this.grow();
     const high = Math.floor(ts / 0x1_0000_0000);
@@ -177,6 +218,7 @@ export class RowBuffer {
     this.seqs[2 * row + 1] = this.seqHigh;
     this.idx[row] = index;
     this.levels[row] = level;
+    this.series[row] = series;
     const tenant = this.tenant;
     this.tenants.reserve(4 + tenant.length);
     this.tenants.putBytes(tenant, 0, tenant.length);
@@ -194,6 +236,46 @@ export class RowBuffer {
     this.seqs = widen(this.seqs);
     this.idx = widen(this.idx);
     this.levels = widen(this.levels);
+    this.series = widen(this.series);
+  }
+
+  /**
+   * Adds the rows to `counts` by (minute, tenant, service, level): what minuteCountsSql
+   * gives for the same rows, without asking DuckDB (which cost ~0.4 µs a row). The
+   * minute is floored exactly, toward minus infinity, as that SQL does.
+   */
+  addMinuteCounts(counts: MinuteCounts): void {
+    const byKey = new Map<number, number>();
+    const byName = new Map<string, number>();
+    const ts = new Int32Array(this.ts.buffer);
+    for (let row = 0; row < this.rows; row++) {
+      const value = ts[2 * row + 1] * 0x1_0000_0000 + this.ts[2 * row];
+      let minute = Math.floor(value / MINUTE_US);
+      const rest = value - minute * MINUTE_US;
+      if (rest < 0) minute--;
+      else if (rest >= MINUTE_US) minute++;
+      const series = this.series[row];
+      const level = this.levels[row];
+      if (series < SERIES_PER_BUFFER_MAX) {
+        const key = (minute * 8 + level) * SERIES_PER_BUFFER_MAX + series;
+        byKey.set(key, (byKey.get(key) ?? 0) + 1);
+      } else {
+        const key = `${minute}:${level}:${series}`;
+        byName.set(key, (byName.get(key) ?? 0) + 1);
+      }
+    }
+    for (const [key, count] of byKey) {
+      const series = ((key % SERIES_PER_BUFFER_MAX) + SERIES_PER_BUFFER_MAX) % SERIES_PER_BUFFER_MAX;
+      const minuteLevel = (key - series) / SERIES_PER_BUFFER_MAX;
+      const level = ((minuteLevel % 8) + 8) % 8;
+      const { tenant, service } = this.seriesNames[series];
+      counts.add((minuteLevel - level) / 8, tenant, service, level, count);
+    }
+    for (const [key, count] of byName) {
+      const [minute, level, series] = key.split(":").map(Number);
+      const { tenant, service } = this.seriesNames[series];
+      counts.add(minute, tenant, service, level, count);
+    }
   }
 
   /** Bytes the rows take as PLAIN values (what their memtable part holds, less its headers). */
@@ -226,7 +308,11 @@ export class RowBuffer {
       this.seqs = new Uint32Array(2 * INITIAL_ROWS);
       this.idx = new Uint32Array(INITIAL_ROWS);
       this.levels = new Uint32Array(INITIAL_ROWS);
+      this.series = new Uint32Array(INITIAL_ROWS);
     }
+    this.seriesIds = new Map();
+    this.seriesNames = [];
+    this.lastServiceBatch = undefined;
     this.tenants.reset();
     for (const column of this.strings) column.reset();
     this.rows = 0;

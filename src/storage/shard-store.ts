@@ -9,7 +9,7 @@
 // becomes visible. Loading a flush's rows is in memtable-parts.ts; writing, holding
 // and deleting segment files in segment-files.ts.
 
-import type { DuckDBConnection, DuckDBMaterializedResult } from "@duckdb/node-api";
+import type { DuckDBConnection } from "@duckdb/node-api";
 import { mkdirSync } from "node:fs";
 import { assert } from "../actors/actor.ts";
 import type { SkipTree } from "../query/skip-keys.ts";
@@ -567,21 +567,14 @@ export class ShardStore {
 
   /**
    * Writes the pending rows as a new part of `table` (memtable-parts.ts) and counts
-   * them; the part joins the table in the same synchronous step as its counts.
+   * them; the part joins the table in the same synchronous step as its counts. No
+   * DuckDB work: a flush is a file write.
    */
   private async insertRows(table: MemTable, buffer: RowBuffer): Promise<{ rows: number; bytes: number }> {
-    const { paths, shard } = this.options;
-    const part = await writeMemtablePart(paths, shard, buffer.parquetParts());
-    let counted: DuckDBMaterializedResult;
-    try {
-      counted = await this.connection.run(minuteCountsSql(`read_parquet(${sqlPathLiteral(paths, part.path)})`));
-    } catch (error) {
-      await removeMemtableParts([part.path]);
-      throw new Error(`shard ${shard}: counting memtable part ${part.path} failed`, { cause: error });
-    }
+    const part = await writeMemtablePart(this.options.paths, this.options.shard, buffer.parquetParts());
     // Visible to snapshots and counted in one synchronous step (see the counts getter).
     table.parts.push(part.path);
-    addMinuteCountsResult(this.minuteCounts, counted);
+    buffer.addMinuteCounts(this.minuteCounts);
     return { rows: buffer.rows, bytes: part.bytes };
   }
 

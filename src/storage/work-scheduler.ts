@@ -3,8 +3,10 @@
 // also the threads queries run on): with 16 shards free to start work at once, the
 // pool filled with seals and a search waited behind all of them (probe search p99
 // 1.3 s at 250k events/s). Capping concurrent storage work leaves threads for
-// queries, and running flushes before seals before compactions keeps new rows
-// searchable first when the node is busy.
+// queries, and running seals before compactions keeps memtables small when the node
+// is busy. A flush takes no slot and never waits: it runs no DuckDB statement (it
+// writes a memtable part file, memtable-parts.ts), and held behind seals it only kept
+// new rows from becoming searchable (a seal takes ~0.5 s under load).
 
 /** Kinds of storage work, most urgent first. */
 const STORAGE_WORK_KINDS = ["flush", "seal", "compact"] as const;
@@ -24,6 +26,9 @@ export const STORAGE_WORK_WAIT_MAX_MS: Record<StorageWorkKind, number> = { flush
  * compactions took both slots back to back, and flushes stalled for seconds.
  */
 const STORAGE_WORK_RUNNING_MAX: Record<StorageWorkKind, number> = { flush: Infinity, seal: Infinity, compact: 1 };
+
+/** Kinds that take no slot and start at once (see the top of the file). */
+const SLOTLESS_KINDS: ReadonlySet<StorageWorkKind> = new Set(["flush"]);
 
 const NONE_RUNNING: Readonly<Record<StorageWorkKind, number>> = Object.freeze({ flush: 0, seal: 0, compact: 0 });
 
@@ -80,13 +85,18 @@ export class StorageWorkScheduler {
     return this.runningByKind.flush + this.runningByKind.seal + this.runningByKind.compact;
   }
 
+  /** Slots taken: work running of the kinds that take one. */
+  private get slotsTaken(): number {
+    return STORAGE_WORK_KINDS.reduce((sum, kind) => sum + (SLOTLESS_KINDS.has(kind) ? 0 : this.runningByKind[kind]), 0);
+  }
+
   /**
-   * Runs `work` once a slot is free; waiting work starts in kind order (flush, seal,
-   * compact) unless an item waited past its kind's bound (nextStorageWork), first come
-   * first served within a kind.
+   * Runs `work` once a slot is free (a flush at once, taking none); waiting work starts
+   * in kind order (seal, compact) unless an item waited past its kind's bound
+   * (nextStorageWork), first come first served within a kind.
    */
   async run<T>(kind: StorageWorkKind, work: () => Promise<T>): Promise<T> {
-    if (this.running < this.concurrency && this.runningByKind[kind] < STORAGE_WORK_RUNNING_MAX[kind]) {
+    if (SLOTLESS_KINDS.has(kind) || (this.slotsTaken < this.concurrency && this.runningByKind[kind] < STORAGE_WORK_RUNNING_MAX[kind])) {
       this.runningByKind[kind]++;
     } else {
       this.queued[kind]++;
@@ -111,7 +121,7 @@ export class StorageWorkScheduler {
 
   /** Starts waiting work while slots are free, most urgent first (nextStorageWork). */
   private dispatch(): void {
-    while (this.running < this.concurrency) {
+    while (this.slotsTaken < this.concurrency) {
       const kind = nextStorageWork(this.queues, this.now(), this.runningByKind);
       if (!kind) return;
       this.runningByKind[kind]++;
