@@ -571,7 +571,7 @@ export class ShardStore {
    * DuckDB work: a flush is a file write.
    */
   private async insertRows(table: MemTable, buffer: RowBuffer): Promise<{ rows: number; bytes: number }> {
-    const part = await writeMemtablePart(this.options.paths, this.options.shard, buffer.parquetParts());
+    const part = writeMemtablePart(this.options.paths, this.options.shard, buffer.parquetParts());
     // Visible to snapshots and counted in one synchronous step (see the counts getter).
     table.parts.push(part.path);
     buffer.addMinuteCounts(this.minuteCounts);
@@ -616,7 +616,7 @@ export class ShardStore {
   }
 
   private async dropParts(table: MemTable): Promise<void> {
-    await removeMemtableParts(table.parts);
+    removeMemtableParts(table.parts);
   }
 
   private async dropIfUnused(table: MemTable): Promise<void> {
