@@ -610,7 +610,7 @@ async function storeWithFourSegments(fixture: Fixture): Promise<ShardStore> {
 }
 
 describe("skip index", () => {
-  test("a seal indexes its segment; a snapshot leaves out the segments whose index lacks a required word, trace id, service or host, and always reads memtables", async () => {
+  test("a seal indexes its segment; a snapshot leaves out the segments whose index lacks a required word, trace id, service or host, and reads memtable parts of the tenant and time range whatever the index", async () => {
     const fixture = newFixture();
     const store = await openStore(fixture);
     appendMessage(fixture, store, 1, 0, wordEvents(1, "alphaword", "trace-a"));
@@ -644,8 +644,16 @@ describe("skip index", () => {
     for (const [what, skip, segments, skippedByIndex] of cases) {
       expect({ what, ...readFor(store, skip) }).toEqual({ what, segments, tables: 1, segmentsTotal: 2, segmentsSkipped: skippedByIndex, segmentsSkippedByIndex: skippedByIndex });
     }
-    // Time and index together: segmentsSkipped counts both reasons, segmentsSkippedByIndex only the index's.
-    expect(readFor(store, { key: "w:alphaword" }, { fromUs: Date.now() * 1000 + 3_600_000_000 })).toEqual({ segments: [], tables: 1, segmentsTotal: 2, segmentsSkipped: 2, segmentsSkippedByIndex: 0 });
+    // Time and index together: segmentsSkipped counts both reasons, segmentsSkippedByIndex only the index's; the part's rows are all older too.
+    expect(readFor(store, { key: "w:alphaword" }, { fromUs: Date.now() * 1000 + 3_600_000_000 })).toEqual({ segments: [], tables: 0, segmentsTotal: 2, segmentsSkipped: 2, segmentsSkippedByIndex: 0 });
+    expect(readFor(store, undefined, { toUs: 1 })).toMatchObject({ segments: [], tables: 0 });
+    // A part of another tenant's rows only is not read for this one.
+    appendMessage(fixture, store, 4, 3, undefined, "other-tenant");
+    await store.flush();
+    expect(readFor(store, undefined).tables).toBe(1);
+    const other = store.snapshot({ tenant: "other-tenant" });
+    other.release();
+    expect(other.memtableParts.length).toBe(1);
   });
 
   test("a seal's index comes from the keys listed as its rows were written: each row group's filter holds exactly its rows' keys, across flushes and a rolled-back message", async () => {
