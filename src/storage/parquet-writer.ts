@@ -38,20 +38,37 @@ const T_BINARY = 8;
 const T_LIST = 9;
 const T_STRUCT = 12;
 
-/** Writes Thrift compact protocol into a growable buffer. */
-class CompactWriter {
-  bytes = new Uint8Array(4096);
+/** Bytes written at the end of a buffer that doubles as needed. */
+export class GrowableBytes {
+  bytes: Uint8Array;
   length = 0;
-  private lastField: number[] = [];
-  private last = 0;
 
-  private reserve(extra: number): void {
+  constructor(initialBytes: number) {
+    this.bytes = new Uint8Array(initialBytes);
+  }
+
+  /** Makes room for `extra` more bytes. */
+  reserve(extra: number): void {
     if (this.length + extra <= this.bytes.length) return;
     let capacity = this.bytes.length * 2;
     while (capacity < this.length + extra) capacity *= 2;
     const next = new Uint8Array(capacity);
     next.set(this.bytes.subarray(0, this.length));
     this.bytes = next;
+  }
+
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+}
+
+/** Writes Thrift compact protocol. */
+class CompactWriter extends GrowableBytes {
+  private lastField: number[] = [];
+  private last = 0;
+
+  constructor() {
+    super(4096);
   }
 
   private byte(value: number): void {
@@ -99,12 +116,7 @@ class CompactWriter {
 
   string(id: number, value: string): this {
     this.fieldHeader(id, T_BINARY);
-    const encoded = new TextEncoder().encode(value);
-    this.varint(encoded.length);
-    this.reserve(encoded.length);
-    this.bytes.set(encoded, this.length);
-    this.length += encoded.length;
-    return this;
+    return this.stringElement(value);
   }
 
   /** A list field of `count` elements of compact type `elementType`; the caller writes the elements. */
@@ -146,10 +158,6 @@ class CompactWriter {
     this.byte(0); // stop
     this.last = this.lastField.pop() ?? 0;
     return this;
-  }
-
-  view(): Uint8Array {
-    return this.bytes.subarray(0, this.length);
   }
 }
 

@@ -12,7 +12,7 @@
 import type { NormalizedEvent } from "../protocol/event.ts";
 import type { EventRanges } from "../protocol/wal-batch.ts";
 import { MINUTE_US, type MinuteCounts } from "./minute-counts.ts";
-import { ConvertedType, parquetFileParts, ParquetType, type ParquetColumn } from "./parquet-writer.ts";
+import { ConvertedType, GrowableBytes, parquetFileParts, ParquetType, type ParquetColumn } from "./parquet-writer.ts";
 import { RowSkipKeys, type RowSkipKeysMark } from "./row-skip-keys.ts";
 import { COLUMNS, levelIndex } from "./schema.ts";
 
@@ -41,17 +41,9 @@ export interface RowBufferMark {
 }
 
 /** PLAIN BYTE_ARRAY values: each a 4-byte little-endian length, then the bytes. */
-class StringColumn {
-  bytes = new Uint8Array(INITIAL_STRING_BYTES);
-  length = 0;
-
-  reserve(extra: number): void {
-    if (this.length + extra <= this.bytes.length) return;
-    let capacity = this.bytes.length * 2;
-    while (capacity < this.length + extra) capacity *= 2;
-    const next = new Uint8Array(capacity);
-    next.set(this.bytes.subarray(0, this.length));
-    this.bytes = next;
+class StringColumn extends GrowableBytes {
+  constructor() {
+    super(INITIAL_STRING_BYTES);
   }
 
   /**
@@ -88,10 +80,6 @@ class StringColumn {
     this.bytes[at + 2] = (written >>> 16) & 0xff;
     this.bytes[at + 3] = written >>> 24;
     this.length = at + 4 + written;
-  }
-
-  view(): Uint8Array {
-    return this.bytes.subarray(0, this.length);
   }
 
   reset(): void {
