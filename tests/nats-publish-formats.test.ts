@@ -85,7 +85,7 @@ describe("publishing over NATS", () => {
     new DataView(batch.buffer, batch.byteOffset).setUint32(crcAt, crc32(payload), true);
     await js.publish(walSubject("default", 2), batch);
     await waitFor(() => rejects.some((report) => report.rejected[0]?.error.includes("UTF-8")), { what: "a UTF-8 refusal report" });
-    expect(rejects.find((report) => report.rejected[0]?.error.includes("UTF-8"))!.rejected).toEqual([{ line: 8, error: "event 7: message is not valid UTF-8" }]);
+    expect(rejects.find((report) => report.rejected[0]?.error.includes("UTF-8"))!.rejected).toEqual([{ line: 0, error: "event 7: message is not valid UTF-8" }]);
     await waitFor(async () => (await count("service=nats-utf8")) === 19, { what: "the batch's other 19 events" });
     subscription.unsubscribe();
   });

@@ -14,6 +14,7 @@ import { LEVELS, type NormalizedEvent } from "../src/protocol/event.ts";
 import { encodeBatch, visitBatch, type EventRanges } from "../src/protocol/wal-batch.ts";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
+import { pageCuts, ParquetType } from "../src/storage/parquet-writer.ts";
 import { isUtf8, RowBuffer } from "../src/storage/row-buffer.ts";
 import { COLUMN_NAMES } from "../src/storage/schema.ts";
 import { addMinuteCountsResult, MinuteCounts, minuteCountsSql, MINUTE_US } from "../src/storage/minute-counts.ts";
@@ -36,10 +37,10 @@ afterAll(() => {
   root.remove();
 });
 
-/** The buffer's rows as DuckDB reads them from its Parquet part, in order. */
-async function readBack(buffer: RowBuffer): Promise<Record<string, unknown>[]> {
+/** The buffer's rows as DuckDB reads them from its Parquet part, in order (`pageBytesMax` cuts its columns into pages). */
+async function readBack(buffer: RowBuffer, pageBytesMax?: number): Promise<Record<string, unknown>[]> {
   const path = join(root.path, `part-${crypto.randomUUID()}.parquet`);
-  writeFileSync(path, Buffer.concat(buffer.parquetParts()));
+  writeFileSync(path, Buffer.concat(buffer.parquetParts(pageBytesMax)));
   const rows = await queryRows(connection, `SELECT ${COLUMN_NAMES} FROM read_parquet(${sqlPathLiteral(dataPaths(root.path), path)})`);
   return rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, typeof value === "bigint" ? Number(value) : value])));
 }
@@ -96,6 +97,31 @@ describe("RowBuffer's Parquet part", () => {
     });
     expect(buffer.rows).toBe(2 * AWKWARD.length);
     expect(await readBack(buffer)).toEqual(expected);
+  });
+
+  test("columns cut into many pages read back as one page does: fixed-width ones, and strings with a value longer than a page", async () => {
+    const buffer = new RowBuffer();
+    buffer.beginMessage(7, 9, "t");
+    for (let index = 0; index < 500; index++) buffer.appendEvent(event({ message: index === 250 ? "L".repeat(5_000) : `row ${index} ${"x".repeat(index % 40)}`, timestampUs: index * 1_000_003 }), index, index * 1_000_003);
+    const whole = await readBack(buffer);
+    expect(whole.length).toBe(500);
+    // 1 KB pages: the 8-byte columns take 4 pages, the messages ~25 and the long one a page of its own.
+    expect(pageCuts(ParquetType.INT64, new Uint8Array(4_000), 500, 1_024).map(([, count]) => count)).toEqual([128, 128, 128, 116]);
+    expect(await readBack(buffer, 1_024)).toEqual(whole);
+    expect(await readBack(buffer, 1)).toEqual(whole);
+  });
+
+  test("pageCuts cuts between string values, never inside one", () => {
+    const values = Buffer.concat(["aa", "bbbb", "", "c", "dddddd"].map((text) => Buffer.concat([Buffer.from(new Uint32Array([text.length]).buffer), Buffer.from(text)])));
+    expect(pageCuts(ParquetType.BYTE_ARRAY, values, 5, 1_000)).toEqual([[values.length, 5]]);
+    // Values take 6, 8, 4, 5 and 10 bytes with their lengths: at most 10 a page.
+    expect(pageCuts(ParquetType.BYTE_ARRAY, values, 5, 10)).toEqual([
+      [6, 1],
+      [14, 1],
+      [23, 2],
+      [33, 1],
+    ]);
+    expect(pageCuts(ParquetType.BYTE_ARRAY, values, 5, 1).map(([, count]) => count)).toEqual([1, 1, 1, 1, 1]);
   });
 
   test("rows past the initial capacity, a reset, and a rollback read back as the rows kept", async () => {

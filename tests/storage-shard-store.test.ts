@@ -24,7 +24,7 @@
 // afterEach/afterAll, which run when a test fails too.
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { LEVELS, type NormalizedEvent } from "../src/protocol/event.ts";
 import type { SkipTree } from "../src/query/skip-keys.ts";
@@ -283,6 +283,32 @@ describe("flush and seal", () => {
     // The seal's memtable swap counts as one more flush.
     expect(store.stats()).toMatchObject({ pendingRows: 0, memtableRows: 0, memtableBytes: 0, segments: 1, segmentRows: total, lastSeq: 6, seals: 1, compactions: 0, flushes: 4 });
     expect(store.unsealedRowCount).toBe(0);
+  });
+
+  test("memtable parts: another process's and an earlier version's files go at open, a seal removes its parts, and so does close", async () => {
+    const fixture = newFixture();
+    mkdirSync(fixture.paths.tmp, { recursive: true });
+    const leftovers = ["shard-000.mem-00000000000000aa-1.parquet", "shard-000.mem-00000000000000aa-2.parquet", "shard-000.flush.ndjson"];
+    const unrelated = ["shard-001.mem-00000000000000aa-1.parquet", "notes.txt"];
+    for (const name of [...leftovers, ...unrelated]) writeFileSync(join(fixture.paths.tmp, name), "x");
+    const store = await openStore(fixture);
+    expect(readdirSync(fixture.paths.tmp).sort()).toEqual(unrelated.sort());
+    appendMessage(fixture, store, 1);
+    await store.flush();
+    const snapshot = store.snapshot({ tenant: TENANT });
+    const parts = [...snapshot.memtableParts];
+    snapshot.release();
+    expect(partsOnDisk(parts)).toEqual(parts);
+    expect(await store.seal()).toEqual([1]);
+    expect(partsOnDisk(parts)).toEqual([]);
+    // Parts not sealed go when the store closes (the WAL still holds their rows).
+    appendMessage(fixture, store, 2);
+    await store.flush();
+    const unsealed = store.snapshot({ tenant: TENANT });
+    unsealed.release();
+    expect(partsOnDisk(unsealed.memtableParts)).toEqual(unsealed.memtableParts);
+    await closeStore(store);
+    expect(readdirSync(fixture.paths.tmp).sort()).toEqual(unrelated.sort());
   });
 
   test("a seal of only skipped messages returns them without writing a segment", async () => {

@@ -10,7 +10,7 @@ import { decodeTextPayload, openWalPayload } from "../ingest/wal-payload.ts";
 import { INGEST_EVENTS_PER_REQUEST_MAX } from "../ingest/limits.ts";
 import { parseWalSubject, rejectsSubject, shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
-import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_ROWS_MAX } from "../storage/limits.ts";
+import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_BYTES_MAX, PENDING_ROWS_MAX } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import { EVENTS_PER_MESSAGE_MAX, storedTimestampUs } from "../storage/schema.ts";
 import { visitBatch } from "../protocol/wal-batch.ts";
@@ -342,7 +342,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private hasRoom(): boolean {
     if (this.stopping || !this.store) return true;
     // Flushes continue while a seal runs, so the memtable can outgrow the seal threshold meanwhile: bound it.
-    return this.store.pendingRowCount < PENDING_ROWS_MAX && this.held.size < PENDING_ACKS_MAX && this.store.unsealedRowCount < this.options.sealRowsMax * UNSEALED_ROWS_SEAL_MULTIPLE;
+    return this.store.pendingRowCount < PENDING_ROWS_MAX && this.store.pendingBytes < PENDING_BYTES_MAX && this.held.size < PENDING_ACKS_MAX && this.store.unsealedRowCount < this.options.sealRowsMax * UNSEALED_ROWS_SEAL_MULTIPLE;
   }
 
   private wakeRoomWaiters(): void {
@@ -386,12 +386,14 @@ export class PartitionActor implements Actor<PartitionMessage> {
     const mark = rows.mark();
     rows.beginMessage(ingestUs, seq, subject.tenant);
     // Events storage refuses (a string that is not UTF-8, a time no BIGINT holds): the rest of the message is kept.
+    // Their error names the event (its index in the message); `line` is 0, as for a refusal of the whole message,
+    // because a decoded event no longer knows its source line.
     const refused: { line: number; error: string }[] = [];
     if (format === "flatbuffers") {
       // Hot path: string bytes go from the batch into rows without decoding.
       const visited = visitBatch(data, (event) => {
         const refusal = rows.appendRanges(data, event, storedTimestampUs(event.timestampUs, ingestUs));
-        if (refusal !== undefined) refused.push({ line: event.index + 1, error: refusal });
+        if (refusal !== undefined) refused.push({ line: 0, error: refusal });
       });
       if (!visited.ok) {
         // A batch is all or nothing: its checksum covers every event.
@@ -401,12 +403,14 @@ export class PartitionActor implements Actor<PartitionMessage> {
       }
     } else {
       const decoded = decodeTextPayload(data, format, headers, ingestUs);
-      if (decoded.rejectedCount > 0) this.reject(subject.tenant, seq, decoded.rejected, decoded.rejectedCount);
       // The body parser refuses a message of more events than an id can index (checked at module load).
       decoded.events.forEach((event, index) => {
         const refusal = rows.appendEvent(event, index, storedTimestampUs(event.timestampUs, ingestUs));
-        if (refusal !== undefined) refused.push({ line: index + 1, error: refusal });
+        if (refusal !== undefined) refused.push({ line: 0, error: refusal });
       });
+      // One report for the message: the parser's rejections, then storage's.
+      if (decoded.rejectedCount + refused.length > 0) this.reject(subject.tenant, seq, [...decoded.rejected, ...refused], decoded.rejectedCount + refused.length);
+      refused.length = 0;
     }
     if (refused.length > 0) this.reject(subject.tenant, seq, refused, refused.length);
     const count = rows.rows - mark.rows;

@@ -2,11 +2,15 @@
 
 /**
  * Rows waiting in JS for the next memtable flush, per shard, before the WAL consumer
- * stops pulling. Each row is ~0.4 KB of NDJSON and a shard keeps two row buffers that
+ * stops pulling. Each row is ~0.3 KB of columns and a shard keeps two row buffers that
  * grow to the largest flush: 200k rows let 16 shards hold ~2.5 GB when the node fell
- * behind; 60k (~25 MB a buffer) is still two flush triggers' worth.
+ * behind; 60k (~20 MB a buffer) is still two flush triggers' worth.
  */
 export const PENDING_ROWS_MAX = 60_000;
+/** The same bound in bytes (rows of long messages reach it first): the consumer stops pulling past it. */
+export const PENDING_BYTES_MAX = 64 * 1024 * 1024;
+/** Flush early once this many bytes of rows wait, so one part stays a few MB. */
+export const FLUSH_BYTES_TRIGGER = 16 * 1024 * 1024;
 /**
  * A shard stops pulling WAL messages once it holds this many times its seal row
  * threshold unsealed (one memtable being written to a segment, the next filling
@@ -85,6 +89,7 @@ export const MINUTE_COUNT_ENTRIES_MAX = 2_000_000;
 
 if (PENDING_ACKS_MAX >= CONSUMER_MAX_ACK_PENDING) throw new Error("storage limits: forced seal must come before the consumer stalls");
 if (FLUSH_ROWS_TRIGGER >= PENDING_ROWS_MAX) throw new Error("storage limits: flush trigger above the pending bound");
+if (FLUSH_BYTES_TRIGGER >= PENDING_BYTES_MAX) throw new Error("storage limits: flush byte trigger above the pending byte bound");
 /**
  * Rows whose skip keys (listed as rows are written, row-skip-keys.ts) are kept as one
  * deduplicated set; a row group takes the union of the sets its rows fall in, so each

@@ -7,10 +7,13 @@
 // row and a seal copied out of it as fast as out of the file, while the file costs
 // DuckDB nothing to make and keeps the rows out of the process's memory (the page cache holds them).
 
+import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readdirSync, rmSync, writeSync, writevSync } from "node:fs";
 import { join } from "node:path";
-import { memtablePartPath, memtablePartPid, type DataPaths } from "./paths.ts";
+import { memtablePartOwner, memtablePartPath, type DataPaths } from "./paths.ts";
 
+/** This process's parts are named with it (see memtablePartPath). */
+const OWNER = randomBytes(8).toString("hex");
 let partCounter = 0;
 
 /**
@@ -20,7 +23,7 @@ let partCounter = 0;
  * the pool DuckDB's statements hold (flushes averaged 130 ms behind seals that way).
  */
 export function writeMemtablePart(paths: DataPaths, shard: number, parts: readonly Uint8Array[]): { path: string; bytes: number } {
-  const path = memtablePartPath(paths, shard, process.pid, ++partCounter);
+  const path = memtablePartPath(paths, shard, OWNER, ++partCounter);
   const total = parts.reduce((sum, part) => sum + part.length, 0);
   const descriptor = openSync(path, "wx");
   try {
@@ -35,8 +38,11 @@ export function writeMemtablePart(paths: DataPaths, shard: number, parts: readon
       written = 0;
     }
   } catch (error) {
-    closeSync(descriptor);
-    rmSync(path, { force: true });
+    try {
+      closeSync(descriptor);
+    } finally {
+      rmSync(path, { force: true });
+    }
     throw error;
   }
   closeSync(descriptor);
@@ -48,7 +54,7 @@ export function removeMemtableParts(paths: readonly string[]): void {
   for (const path of paths) rmSync(path, { force: true });
 }
 
-/** Removes the part files of `shard` that other processes (a crashed one) left behind. */
+/** Removes the part files of `shard` that other processes (a crashed one) left behind, and an earlier version's flush file. */
 export function removeOrphanMemtableParts(paths: DataPaths, shard: number): void {
   let names: string[];
   try {
@@ -57,7 +63,7 @@ export function removeOrphanMemtableParts(paths: DataPaths, shard: number): void
     return;
   }
   for (const name of names) {
-    const pid = memtablePartPid(shard, name);
-    if (pid !== undefined && pid !== process.pid) rmSync(join(paths.tmp, name), { force: true });
+    const owner = memtablePartOwner(shard, name);
+    if (owner !== undefined && owner !== OWNER) rmSync(join(paths.tmp, name), { force: true });
   }
 }

@@ -162,6 +162,12 @@ class CompactWriter extends GrowableBytes {
 }
 
 const MAGIC = new TextEncoder().encode("PAR1");
+/**
+ * Most bytes of values in one data page: a page header sizes its page in a 32-bit
+ * integer, and a flush's part can outgrow that (the rows of a few compressed WAL
+ * messages inflated to their cap), so a longer column is cut into several pages.
+ */
+export const PAGE_BYTES_MAX = 256 * 1024 * 1024;
 const PLAIN = 0;
 const RLE = 3;
 const UNCOMPRESSED = 0;
@@ -178,19 +184,54 @@ function pageHeader(rows: number, valueBytes: number): Uint8Array {
   return header.view().slice();
 }
 
+/** Where `values` (PLAIN, of `type`) are cut into pages of at most `pageBytesMax` bytes: [end byte, values] per page. */
+export function pageCuts(type: ParquetType, values: Uint8Array, rows: number, pageBytesMax: number): [number, number][] {
+  if (values.length <= pageBytesMax) return [[values.length, rows]];
+  const cuts: [number, number][] = [];
+  if (type !== ParquetType.BYTE_ARRAY) {
+    const width = type === ParquetType.INT64 ? 8 : 4;
+    const perPage = Math.max(1, Math.floor(pageBytesMax / width));
+    for (let first = 0; first < rows; first += perPage) cuts.push([Math.min(rows, first + perPage) * width, Math.min(perPage, rows - first)]);
+    return cuts;
+  }
+  const view = new DataView(values.buffer, values.byteOffset, values.length);
+  let pageStart = 0;
+  let count = 0;
+  for (let at = 0; at < values.length; ) {
+    const next = at + 4 + view.getUint32(at, true);
+    // A value longer than a page gets a page of its own.
+    if (count > 0 && next - pageStart > pageBytesMax) {
+      cuts.push([at, count]);
+      pageStart = at;
+      count = 0;
+    }
+    count++;
+    at = next;
+  }
+  cuts.push([values.length, count]);
+  return cuts;
+}
+
 /**
  * The Parquet file of `rows` rows in `columns` (each column's values holding exactly
  * `rows` values), as the parts to write one after another: no copy of the values.
  */
-export function parquetFileParts(columns: readonly ParquetColumn[], rows: number): Uint8Array[] {
+export function parquetFileParts(columns: readonly ParquetColumn[], rows: number, pageBytesMax = PAGE_BYTES_MAX): Uint8Array[] {
   const parts: Uint8Array[] = [MAGIC];
   let offset = MAGIC.length;
   const chunks: { offset: number; bytes: number }[] = [];
   for (const column of columns) {
-    const header = pageHeader(rows, column.values.length);
-    chunks.push({ offset, bytes: header.length + column.values.length });
-    parts.push(header, column.values);
-    offset += header.length + column.values.length;
+    const chunk = { offset, bytes: 0 };
+    let start = 0;
+    for (const [end, count] of pageCuts(column.type, column.values, rows, pageBytesMax)) {
+      const header = pageHeader(count, end - start);
+      const page = start === 0 && end === column.values.length ? column.values : column.values.subarray(start, end);
+      parts.push(header, page);
+      chunk.bytes += header.length + page.length;
+      start = end;
+    }
+    chunks.push(chunk);
+    offset += chunk.bytes;
   }
   const meta = new CompactWriter();
   meta.beginStruct();

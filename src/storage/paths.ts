@@ -68,17 +68,20 @@ export function segmentOfSkipIndex(fileName: string): string {
 }
 
 /**
- * A memtable part (one flush's rows, memtable-parts.ts). Named for the process, so a
- * store opening removes what a crashed process left without touching its own.
+ * A memtable part (one flush's rows, memtable-parts.ts). Named for the process that
+ * wrote it (`owner`, a random token: a pid repeats, as PID 1 in every container start),
+ * so a store opening removes what a crashed process left without touching its own.
  */
-export function memtablePartPath(paths: DataPaths, shard: number, pid: number, part: number): string {
-  return join(paths.tmp, `${shardName(shard)}.mem-${pid}-${part}.parquet`);
+export function memtablePartPath(paths: DataPaths, shard: number, owner: string, part: number): string {
+  if (!/^[0-9a-f]{16}$/.test(owner)) throw new Error(`invalid memtable part owner ${JSON.stringify(owner)}`);
+  return join(paths.tmp, `${shardName(shard)}.mem-${owner}-${part}.parquet`);
 }
 
-/** The process a memtable part file of `shard` belongs to; undefined for any other file. */
-export function memtablePartPid(shard: number, fileName: string): number | undefined {
-  const match = new RegExp(`^${shardName(shard)}\\.mem-(\\d+)-\\d+\\.parquet$`).exec(fileName);
-  return match ? Number(match[1]) : undefined;
+/** The owner token of a memtable part file of `shard` (or "" for the NDJSON flush file of earlier versions); undefined for any other file. */
+export function memtablePartOwner(shard: number, fileName: string): string | undefined {
+  if (fileName === `${shardName(shard)}.flush.ndjson`) return "";
+  const match = new RegExp(`^${shardName(shard)}\\.mem-([0-9a-f]+)-\\d+\\.parquet$`).exec(fileName);
+  return match ? match[1] : undefined;
 }
 
 export function sealTempPath(paths: DataPaths, shard: number, fileName: string): string {

@@ -313,7 +313,7 @@ export class RowBuffer {
   }
 
   /** The rows as a Parquet file, in parts to write one after another; valid until the next write or reset. */
-  parquetParts(): Uint8Array[] {
+  parquetParts(pageBytesMax?: number): Uint8Array[] {
     const rows = this.rows;
     const fixed = (words: Uint32Array, perRow: number) => new Uint8Array(words.buffer, 0, rows * perRow * 4);
     const values: Record<string, Uint8Array> = {
@@ -326,7 +326,7 @@ export class RowBuffer {
     };
     STRING_FIELDS.forEach((name, field) => (values[name] = this.strings[field].view()));
     const columns: ParquetColumn[] = COLUMNS.map(([name, type]) => ({ name, ...PARQUET_TYPES[type], values: values[name] }));
-    return parquetFileParts(columns, rows);
+    return parquetFileParts(columns, rows, pageBytesMax);
   }
 
   /** Empties the buffer; a column grown by a burst to over SHRINK_ABOVE_BYTES goes back to the initial size. */

@@ -15,7 +15,7 @@ import { assert } from "../actors/actor.ts";
 import type { SkipTree } from "../query/skip-keys.ts";
 import { sourceSql } from "../query/sql.ts";
 import { Duck, execute, queryRows } from "./duckdb.ts";
-import { SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
+import { FLUSH_BYTES_TRIGGER, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
 import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
@@ -268,6 +268,11 @@ export class ShardStore {
     return this.rowBuffer.rows;
   }
 
+  /** Bytes of the rows waiting for the next flush. */
+  get pendingBytes(): number {
+    return this.rowBuffer.length;
+  }
+
   /** Stored time (ms) of the oldest message whose rows are not searchable yet; Infinity when none wait. */
   get oldestUnsearchableStoredMs(): number {
     return Math.min(this.pendingOldestStoredMs, this.flushingOldestStoredMs);
@@ -302,7 +307,7 @@ export class ShardStore {
   needsFlush(flushRowsTrigger: number): boolean {
     const pendingRows = this.rowBuffer.rows;
     if (pendingRows === 0) return this.pendingEmptySeqs.length > 0;
-    return pendingRows >= flushRowsTrigger || this.now() - this.lastFlushAtMs >= this.options.flushIntervalMs;
+    return pendingRows >= flushRowsTrigger || this.rowBuffer.length >= FLUSH_BYTES_TRIGGER || this.now() - this.lastFlushAtMs >= this.options.flushIntervalMs;
   }
 
   needsSeal(): boolean {
@@ -633,6 +638,7 @@ export class ShardStore {
   private async dropIfUnused(table: MemTable): Promise<void> {
     if (!table.published || table.readers > 0 || !this.memTables.includes(table)) return;
     this.memTables = this.memTables.filter((candidate) => candidate !== table);
-    if (!this.closed) await this.dropParts(table);
+    // Also once closed: close() removes only the tables still listed, and a seal that publishes after it began would leave its parts behind.
+    await this.dropParts(table);
   }
 }
