@@ -10,8 +10,6 @@ import { join } from "node:path";
 export const NATS_START_TIMEOUT_MS = 20_000;
 /** How long a graceful nats-server stop may take before SIGKILL. */
 export const NATS_STOP_TIMEOUT_MS = 15_000;
-/** The spawned server's soft Go heap limit, unless GOMEMLIMIT is set already. */
-const NATS_GOMEMLIMIT = "384MiB";
 /** Largest message the spawned server accepts: a WAL batch limit plus headers. */
 export const NATS_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
 /**
@@ -189,9 +187,8 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Runni
   // DuckDB and the node's event loop, nats-server gets the CPU first (negative values
   // need root; otherwise it runs at normal priority).
   const wrapper = Bun.spawn(["setsid", "bash", "-c", WRAPPER_SCRIPT, "nats-wrapper", "-c", configPath, "--ports_file_dir", options.directory, "-l", logPath], {
-    // A soft heap limit (Go 1.19+; older builds ignore it): without one the Go runtime let
-    // the server's heap double between collections, ~1 GB at full ingest.
-    env: { ...process.env, GOMEMLIMIT: process.env.GOMEMLIMIT ?? NATS_GOMEMLIMIT },
+    // The node's environment as it is now (GOMEMLIMIT, say: see the README), not as the process started.
+    env: { ...process.env },
     stdin: "pipe",
     stdout: "ignore",
     stderr: "pipe",
