@@ -2,7 +2,8 @@
 // timer) while keeping its mailbox, so no message sent before or during the restart is
 // lost; it escalates once failures exceed the policy's window; stopAll drains each
 // mailbox before stopping, in reverse spawn order (or all at once); and snapshot()
-// reports each child's state, mailbox and restart counts.
+// reports each child's state, mailbox and restart counts; actors with full mailboxes
+// yield to the event loop every ACTOR_YIELD_AFTER_MS instead of draining them first.
 // Method: a toy actor that records every start, message and stop in a shared journal;
 // gates (promises the test resolves) hold the actor in start, handle or stop so the
 // test observes a state deterministically; a RestartPolicy with 1-4 ms backoff; every
@@ -10,7 +11,7 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Actor, ActorContext, ExitReason } from "../src/actors/actor.ts";
-import { Supervisor, type ActorRef, type RestartPolicy } from "../src/actors/supervisor.ts";
+import { ACTOR_YIELD_AFTER_MS, Supervisor, type ActorRef, type RestartPolicy } from "../src/actors/supervisor.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 type ToyMessage = { type: "work"; id: string } | { type: "boom"; id: string } | { type: "arm-timer-failure" };
@@ -410,5 +411,41 @@ describe("snapshot", () => {
     const restarts = childSnapshot(supervisor, "toy").restarts as Record<string, number>;
     restarts.failure = 99;
     expect(childSnapshot(supervisor, "toy").restarts).toEqual(NO_RESTARTS);
+  });
+});
+
+describe("yielding to the event loop", () => {
+  /** Spends `ms` of CPU in handle, as a WAL message's rows do. */
+  class BusyActor implements Actor<{ type: "work" }> {
+    handled = 0;
+    constructor(
+      readonly name: string,
+      private readonly ms: number,
+    ) {}
+    async start(): Promise<void> {}
+    handle(): void {
+      const until = performance.now() + this.ms;
+      while (performance.now() < until) {
+        // busy: a synchronous handle, as the partition actor's ingest is
+      }
+      this.handled++;
+    }
+    async stop(): Promise<void> {}
+    snapshot(): Record<string, unknown> {
+      return { handled: this.handled };
+    }
+  }
+
+  test(`actors with full mailboxes give the event loop a turn about every ${ACTOR_YIELD_AFTER_MS} ms instead of draining them first`, async () => {
+    const { supervisor } = newSupervisor();
+    const actors = [new BusyActor("busy-a", 2), new BusyActor("busy-b", 2)];
+    const refs: ActorRef<{ type: "work" }>[] = [];
+    for (const actor of actors) refs.push(await supervisor.spawn(actor, { capacity: 64, policy: "reject" }, FAST_POLICY));
+    // Filled in one synchronous step: each actor then finds its next message ready (a resolved take) every time.
+    for (const ref of refs) for (let index = 0; index < 50; index++) expect(ref.tell({ type: "work" })).toBe(true);
+    const handledWhenTimerRan = await new Promise<number>((resolve) => setTimeout(() => resolve(actors[0].handled + actors[1].handled), 0));
+    // 100 messages of 2 ms: without the yield the timer waited for all of them.
+    expect(handledWhenTimerRan).toBeLessThan(20);
+    await waitFor(() => actors.every((actor) => actor.handled === 50), WAIT);
   });
 });

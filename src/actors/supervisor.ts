@@ -13,6 +13,23 @@ export interface RestartPolicy {
   windowMs: number;
 }
 
+/**
+ * Longest the actors may run on the event loop's microtask queue before they yield to
+ * it. A mailbox holding messages hands them over at once (a resolved promise), so
+ * without a yield 16 partitions with full mailboxes ran WAL messages back to back for
+ * 150-200 ms while socket reads, DuckDB completions and HTTP requests waited: every
+ * query under ingest paid for it at each of its hops. Shared by all actors: once it is
+ * spent, each yields after its current message, so the loop gets a turn.
+ */
+export const ACTOR_YIELD_AFTER_MS = 5;
+/** When the event loop last gave the actors a fresh turn (a yield resumed). */
+let turnStartedAtMs = performance.now();
+
+/** Resolves on the event loop's next turn, after pending I/O callbacks. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export const DEFAULT_RESTART_POLICY: RestartPolicy = Object.freeze({
   backoffMinMs: 100,
   backoffMaxMs: 10_000,
@@ -191,6 +208,10 @@ export class Supervisor {
         await child.actor.handle(next, context);
       } catch (error) {
         return error;
+      }
+      if (performance.now() - turnStartedAtMs >= ACTOR_YIELD_AFTER_MS) {
+        await nextTurn();
+        turnStartedAtMs = Math.max(turnStartedAtMs, performance.now());
       }
     }
   }
