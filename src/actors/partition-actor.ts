@@ -389,30 +389,25 @@ export class PartitionActor implements Actor<PartitionMessage> {
     // Their error names the event (its index in the message); `line` is 0, as for a refusal of the whole message,
     // because a decoded event no longer knows its source line.
     const refused: { line: number; error: string }[] = [];
+    const refuse = (refusal: string | undefined) => {
+      if (refusal !== undefined) refused.push({ line: 0, error: refusal });
+    };
     if (format === "flatbuffers") {
       // Hot path: string bytes go from the batch into rows without decoding.
-      const visited = visitBatch(data, (event) => {
-        const refusal = rows.appendRanges(data, event, storedTimestampUs(event.timestampUs, ingestUs));
-        if (refusal !== undefined) refused.push({ line: 0, error: refusal });
-      });
+      const visited = visitBatch(data, (event) => refuse(rows.appendRanges(data, event, storedTimestampUs(event.timestampUs, ingestUs))));
       if (!visited.ok) {
         // A batch is all or nothing: its checksum covers every event.
         rows.rollback(mark);
-        refused.length = 0;
         this.reject(subject.tenant, seq, [{ line: 0, error: `${visited.code}: ${visited.error}` }], 1);
-      }
+      } else if (refused.length > 0) this.reject(subject.tenant, seq, refused, refused.length);
     } else {
       const decoded = decodeTextPayload(data, format, headers, ingestUs);
       // The body parser refuses a message of more events than an id can index (checked at module load).
-      decoded.events.forEach((event, index) => {
-        const refusal = rows.appendEvent(event, index, storedTimestampUs(event.timestampUs, ingestUs));
-        if (refusal !== undefined) refused.push({ line: 0, error: refusal });
-      });
+      decoded.events.forEach((event, index) => refuse(rows.appendEvent(event, index, storedTimestampUs(event.timestampUs, ingestUs))));
       // One report for the message: the parser's rejections, then storage's.
-      if (decoded.rejectedCount + refused.length > 0) this.reject(subject.tenant, seq, [...decoded.rejected, ...refused], decoded.rejectedCount + refused.length);
-      refused.length = 0;
+      const count = decoded.rejectedCount + refused.length;
+      if (count > 0) this.reject(subject.tenant, seq, [...decoded.rejected, ...refused], count);
     }
-    if (refused.length > 0) this.reject(subject.tenant, seq, refused, refused.length);
     const count = rows.rows - mark.rows;
     if (count === 0) {
       store.skip(seq);

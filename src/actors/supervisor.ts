@@ -211,7 +211,7 @@ export class Supervisor {
       }
       if (performance.now() - turnStartedAtMs >= ACTOR_YIELD_AFTER_MS) {
         await nextTurn();
-        turnStartedAtMs = Math.max(turnStartedAtMs, performance.now());
+        turnStartedAtMs = performance.now();
       }
     }
   }

@@ -161,16 +161,16 @@ export function encodeBatch(events: readonly NormalizedEvent[]): Uint8Array {
   const tablesAt = align(EVENTS_VECTOR_AT + 4 + 4 * count, 8);
   let end = PAYLOAD_AT + tablesAt + EVENT_TABLE_BYTES * count;
   reserve(end);
-  const view = outView;
+  // Always through `outView`, never a local copy of it: a string written below may grow the buffer.
   const p = PAYLOAD_AT;
-  view.setUint32(p, EVENT_LIST_TABLE_AT, true);
-  view.setUint32(p + EVENT_LIST_VTABLE_AT + 4, 0, true); // the vtable's last entry and 2 bytes of padding
-  writeVtable(view, p + EVENT_LIST_VTABLE_AT, EVENT_LIST_VTABLE);
-  view.setInt32(p + EVENT_LIST_TABLE_AT, EVENT_LIST_TABLE_AT - EVENT_LIST_VTABLE_AT, true);
-  view.setUint32(p + EVENT_LIST_TABLE_AT + 4, EVENTS_VECTOR_AT - (EVENT_LIST_TABLE_AT + 4), true);
-  writeVtable(view, p + EVENT_VTABLE_AT, EVENT_VTABLE);
-  view.setUint32(p + EVENTS_VECTOR_AT, count, true);
-  view.setUint32(p + tablesAt - 4, 0, true); // padding before the tables, when the vector leaves any
+  outView.setUint32(p, EVENT_LIST_TABLE_AT, true);
+  outView.setUint32(p + EVENT_LIST_VTABLE_AT + 4, 0, true); // the vtable's last entry and 2 bytes of padding
+  writeVtable(outView, p + EVENT_LIST_VTABLE_AT, EVENT_LIST_VTABLE);
+  outView.setInt32(p + EVENT_LIST_TABLE_AT, EVENT_LIST_TABLE_AT - EVENT_LIST_VTABLE_AT, true);
+  outView.setUint32(p + EVENT_LIST_TABLE_AT + 4, EVENTS_VECTOR_AT - (EVENT_LIST_TABLE_AT + 4), true);
+  writeVtable(outView, p + EVENT_VTABLE_AT, EVENT_VTABLE);
+  outView.setUint32(p + EVENTS_VECTOR_AT, count, true);
+  outView.setUint32(p + tablesAt - 4, 0, true); // padding before the tables, when the vector leaves any
 
   // Consecutive events of a batch usually repeat service, hostname and often trace_id
   // and metadata: such a string is written once and pointed at again (a FlatBuffers
@@ -189,7 +189,6 @@ export function encodeBatch(events: readonly NormalizedEvent[]): Uint8Array {
     }
     const table = tablesAt + EVENT_TABLE_BYTES * index;
     const slot = p + EVENTS_VECTOR_AT + 4 + 4 * index;
-    // outView, not `view`: a string written below may have grown the buffer.
     outView.setUint32(slot, p + table - slot, true);
     const at = p + table;
     outView.setInt32(at, table - EVENT_VTABLE_AT, true);
@@ -214,27 +213,25 @@ export function encodeBatch(events: readonly NormalizedEvent[]): Uint8Array {
     if (end > WAL_BATCH_BYTES_MAX) {
       throw new WalBatchEncodeError("over_limit", `batch exceeds ${WAL_BATCH_BYTES_MAX} bytes at event ${index} of ${count}; split it`);
     }
-    const v = outView;
-    v.setUint32(at + 28, level, true); // the level and its 3 bytes of padding
+    outView.setUint32(at + 28, level, true); // the level and its 3 bytes of padding
     // Two 32-bit halves: no BigInt per event.
     const high = Math.floor(timestampUs / 0x1_0000_0000);
-    v.setUint32(at + 32, timestampUs - high * 0x1_0000_0000, true);
-    v.setInt32(at + 36, high, true);
+    outView.setUint32(at + 32, timestampUs - high * 0x1_0000_0000, true);
+    outView.setInt32(at + 36, high, true);
   }
 
   const payloadLength = end - PAYLOAD_AT;
-  const v = outView;
-  v.setUint32(0, BATCH_TABLE_AT, true);
+  outView.setUint32(0, BATCH_TABLE_AT, true);
   out.set(IDENTIFIER_BYTES, 4);
-  writeVtable(v, BATCH_VTABLE_AT, BATCH_VTABLE);
-  v.setInt32(BATCH_TABLE_AT, BATCH_TABLE_AT - BATCH_VTABLE_AT, true);
-  v.setUint32(BATCH_TABLE_AT + 4, count, true);
-  v.setUint32(BATCH_TABLE_AT + 8, crc32(out.subarray(PAYLOAD_AT, end)), true);
-  v.setUint32(BATCH_TABLE_AT + 12, PAYLOAD_LENGTH_AT - (BATCH_TABLE_AT + 12), true);
-  v.setUint16(BATCH_TABLE_AT + 16, WAL_BATCH_VERSION, true);
-  v.setUint16(BATCH_TABLE_AT + 18, 0, true);
-  v.setUint32(PAYLOAD_LENGTH_AT - 4, 0, true);
-  v.setUint32(PAYLOAD_LENGTH_AT, payloadLength, true);
+  writeVtable(outView, BATCH_VTABLE_AT, BATCH_VTABLE);
+  outView.setInt32(BATCH_TABLE_AT, BATCH_TABLE_AT - BATCH_VTABLE_AT, true);
+  outView.setUint32(BATCH_TABLE_AT + 4, count, true);
+  outView.setUint32(BATCH_TABLE_AT + 8, crc32(out.subarray(PAYLOAD_AT, end)), true);
+  outView.setUint32(BATCH_TABLE_AT + 12, PAYLOAD_LENGTH_AT - (BATCH_TABLE_AT + 12), true);
+  outView.setUint16(BATCH_TABLE_AT + 16, WAL_BATCH_VERSION, true);
+  outView.setUint16(BATCH_TABLE_AT + 18, 0, true);
+  outView.setUint32(PAYLOAD_LENGTH_AT - 4, 0, true);
+  outView.setUint32(PAYLOAD_LENGTH_AT, payloadLength, true);
   // The payload ends the batch, as the Builder lays it out: a batch cut short fails its length check.
   return out.slice(0, end);
 }

@@ -56,13 +56,7 @@ export function removeMemtableParts(paths: readonly string[]): void {
 
 /** Removes the part files of `shard` that other processes (a crashed one) left behind, and an earlier version's flush file. */
 export function removeOrphanMemtableParts(paths: DataPaths, shard: number): void {
-  let names: string[];
-  try {
-    names = readdirSync(paths.tmp);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of readdirSync(paths.tmp)) {
     const owner = memtablePartOwner(shard, name);
     if (owner !== undefined && owner !== OWNER) rmSync(join(paths.tmp, name), { force: true });
   }

@@ -18,6 +18,17 @@ import { MINUTE_COUNT_ENTRIES_MAX } from "./limits.ts";
 
 /** Microseconds in a minute: minute = floor(ts_us / MINUTE_US). */
 export const MINUTE_US = 60_000_000;
+
+/**
+ * The minute of a time in µs (a safe integer), floored exactly toward minus infinity,
+ * as minuteCountsSql floors it: a double division alone can round a time just below a
+ * minute's end up into the next.
+ */
+export function minuteOf(us: number): number {
+  const minute = Math.floor(us / MINUTE_US);
+  const rest = us - minute * MINUTE_US;
+  return rest < 0 ? minute - 1 : rest >= MINUTE_US ? minute + 1 : minute;
+}
 /** Minutes per unit of each time level, finest first; each divides the next. */
 const UNIT_MINUTES = [1, 10, 60] as const;
 /** Adds held before they are merged even without a read: bounds the list between two flushes' reads. */

@@ -225,7 +225,7 @@ export function parquetFileParts(columns: readonly ParquetColumn[], rows: number
     let start = 0;
     for (const [end, count] of pageCuts(column.type, column.values, rows, pageBytesMax)) {
       const header = pageHeader(count, end - start);
-      const page = start === 0 && end === column.values.length ? column.values : column.values.subarray(start, end);
+      const page = column.values.subarray(start, end);
       parts.push(header, page);
       chunk.bytes += header.length + page.length;
       start = end;
@@ -247,10 +247,8 @@ export function parquetFileParts(columns: readonly ParquetColumn[], rows: number
   meta.list(4, T_STRUCT, 1);
   meta.beginStruct();
   meta.list(1, T_STRUCT, columns.length);
-  let totalBytes = 0;
   columns.forEach((column, index) => {
     const chunk = chunks[index];
-    totalBytes += chunk.bytes;
     meta.beginStruct().i64(2, chunk.offset);
     meta.beginStruct(3).i32(1, column.type);
     meta.list(2, T_I32, 2).i32Element(PLAIN).i32Element(RLE);
@@ -259,7 +257,8 @@ export function parquetFileParts(columns: readonly ParquetColumn[], rows: number
     meta.endStruct();
     meta.endStruct();
   });
-  meta.i64(2, totalBytes).i64(3, rows);
+  // The column chunks lie one after another from the magic on.
+  meta.i64(2, offset - MAGIC.length).i64(3, rows);
   meta.endStruct();
   meta.string(6, "sluice");
   meta.endStruct();

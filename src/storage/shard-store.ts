@@ -1,20 +1,21 @@
 // The storage engine of one shard: rows wait in JS, are flushed into the memtable (a
-// DuckDB table per flush, queryable at once), are sealed into an immutable Parquet
+// Parquet file per flush, queryable at once), are sealed into an immutable Parquet
 // segment (fsynced, verified, then published in the manifest) and small segments are
 // compacted. Memtable work and segment work each run in order on their own chain,
 // through the node-wide storage work queue; queries take a snapshot and never block them.
 // Each segment gets a skip index (a bloom filter of its words, trace ids, services and
 // hosts; segment-skip-indexes.ts) before it is published, so a query skips segments
 // that cannot match; and every flushed row is counted per minute (MinuteCounts) as it
-// becomes visible. Loading a flush's rows is in memtable-parts.ts; writing, holding
+// becomes visible. A flush's files are in memtable-parts.ts; writing, holding
 // and deleting segment files in segment-files.ts.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { mkdirSync } from "node:fs";
 import { assert } from "../actors/actor.ts";
+import { describe } from "../actors/supervisor.ts";
 import type { SkipTree } from "../query/skip-keys.ts";
 import { sourceSql } from "../query/sql.ts";
-import { Duck, execute, queryRows } from "./duckdb.ts";
+import { Duck, queryRows } from "./duckdb.ts";
 import { FLUSH_BYTES_TRIGGER, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
 import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
@@ -90,6 +91,8 @@ interface MemTable {
 /** One flush's rows: its file, and what a snapshot rules it out by (as a segment's meta). */
 interface MemtablePart {
   path: string;
+  /** The path as an SQL literal (sqlPathLiteral), made once: every query and the seal read it. */
+  literal: string;
   rows: number;
   tenants: readonly string[];
   minTs: number;
@@ -155,13 +158,15 @@ export class ShardStore {
   private manifest: ShardManifest;
   /** WAL sequences of the messages whose rows are pending (each has at least one). */
   private pendingSeqs: number[] = [];
-  /** Serialized pending rows (its row count is the rows waiting for the next flush); the actor writes here, a flush swaps in the spare. */
-  private rowBuffer = new RowBuffer();
-  private spareRowBuffer: RowBuffer | undefined = new RowBuffer();
+  /**
+   * Pending rows (its row count is the rows waiting for the next flush); the actor
+   * writes here. A flush writes and empties it in one synchronous step, so no row
+   * arrives in the middle of one.
+   */
+  private readonly rowBuffer = new RowBuffer();
   private pendingSinceMs = 0;
-  /** Stored time of the oldest message whose rows are pending, and of the oldest in the flush running now. */
+  /** Stored time of the oldest message whose rows are pending. */
   private pendingOldestStoredMs = Infinity;
-  private flushingOldestStoredMs = Infinity;
   /** WAL messages that carried no storable event, waiting to ride along with the next flush. */
   private pendingEmptySeqs: number[] = [];
   private memTables: MemTable[] = [];
@@ -172,11 +177,6 @@ export class ShardStore {
    * changes or reads the manifest).
    */
   private chains: Record<"memtable" | "segment", Promise<unknown>> = { memtable: Promise.resolve(), segment: Promise.resolve() };
-  /**
-   * Memtable drops started by a snapshot's release, outside the chains: close waits
-   * for them, since closing a connection under a running statement crashed the process.
-   */
-  private releaseDrops = new Set<Promise<void>>();
   /** The compaction writing now, if any (it runs outside the chains; close waits for it). */
   private compaction: Promise<unknown> = Promise.resolve();
   private compacting = false;
@@ -195,12 +195,12 @@ export class ShardStore {
 
   /**
    * One DuckDB connection per kind of work, because a connection runs one statement at
-   * a time: on a single one, a shard's flushes (new rows becoming searchable) waited
-   * behind its seal's COPY and key listing, and behind a compaction's rewrite.
+   * a time: seals (and recovery reads) on one, compactions and background index builds
+   * on the other, so a seal never waits behind a compaction's rewrite. Flushes run no
+   * statement (memtable-parts.ts).
    */
   private constructor(
     private readonly options: ShardStoreOptions,
-    private readonly connection: DuckDBConnection,
     private readonly segmentConnection: DuckDBConnection,
     private readonly backgroundConnection: DuckDBConnection,
   ) {
@@ -228,7 +228,7 @@ export class ShardStore {
     mkdirSync(segmentsDir(options.paths, options.shard), { recursive: true });
     mkdirSync(options.paths.tmp, { recursive: true });
     removeOrphanMemtableParts(options.paths, options.shard);
-    const connections = [await options.duck.connect(), await options.duck.connect(), await options.duck.connect()] as const;
+    const connections = [await options.duck.connect(), await options.duck.connect()] as const;
     try {
       const store = new ShardStore(options, ...connections);
       store.manifest = await store.manifestStore.load();
@@ -275,7 +275,7 @@ export class ShardStore {
 
   /** Stored time (ms) of the oldest message whose rows are not searchable yet; Infinity when none wait. */
   get oldestUnsearchableStoredMs(): number {
-    return Math.min(this.pendingOldestStoredMs, this.flushingOldestStoredMs);
+    return this.pendingOldestStoredMs;
   }
 
   /** Rows not yet in a published segment: pending, in the current memtable, and in one being sealed. */
@@ -319,7 +319,7 @@ export class ShardStore {
 
   /** Moves pending rows into the memtable. */
   flush(): Promise<void> {
-    return this.enqueue("memtable", () => this.flushNow(), "flush");
+    return this.enqueue("memtable", async () => this.flushNow(), "flush");
   }
 
   /**
@@ -330,7 +330,7 @@ export class ShardStore {
    */
   async seal(): Promise<number[]> {
     const frozen = await this.enqueue("memtable", async () => {
-      await this.flushNow();
+      this.flushNow();
       const table = this.current;
       if (table.rows === 0) {
         // Only empty messages: nothing to write, but they may be acked now.
@@ -347,7 +347,7 @@ export class ShardStore {
       const fileName = this.reserveSegmentFileName();
       let written: Awaited<ReturnType<ShardStore["writeSegment"]>>;
       try {
-        written = await this.writeSegment(this.segmentConnection, sourceSql(this.partLiterals(table.parts), [])!, fileName, 0, { keys: table.skipKeys });
+        written = await this.writeSegment(this.segmentConnection, sourceSql(table.parts.map((part) => part.literal), [])!, fileName, 0, { keys: table.skipKeys });
       } finally {
         table.skipKeys.invalidate(); // used (or the seal failed): freed
       }
@@ -359,7 +359,7 @@ export class ShardStore {
         this.skipIndexes.adopt(fileName, skipIndex);
       });
       this.seals++;
-      await this.dropIfUnused(table);
+      this.dropIfUnused(table);
       return table.seqs;
     }, "seal");
   }
@@ -448,7 +448,7 @@ export class ShardStore {
     for (const segment of segments) this.segmentFiles.acquire(segment.file);
     let released = false;
     return {
-      memtableParts: this.partLiterals(parts),
+      memtableParts: parts.map((part) => part.literal),
       segments: reads.map((read) => ({ ...read, path: this.segmentFiles.path(read.segment.file) })),
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
@@ -459,9 +459,11 @@ export class ShardStore {
         released = true;
         for (const table of tables) {
           table.readers--;
-          const dropping = this.dropIfUnused(table).catch((error) => this.log(`dropping ${table.parts.map((part) => part.path).join(", ")} failed: ${error}`));
-          this.releaseDrops.add(dropping);
-          void dropping.finally(() => this.releaseDrops.delete(dropping));
+          try {
+            this.dropIfUnused(table);
+          } catch (error) {
+            this.log(`removing memtable parts ${table.parts.map((part) => part.path).join(", ")} failed: ${describe(error)}`);
+          }
         }
         for (const segment of segments) this.segmentFiles.release(segment.file);
       },
@@ -498,10 +500,10 @@ export class ShardStore {
   async close(): Promise<void> {
     this.closed = true;
     const indexBuilds = this.skipIndexes.close();
-    await Promise.all([this.chains.memtable, this.chains.segment, this.compaction, indexBuilds, ...this.releaseDrops]);
-    for (const table of this.memTables) await this.dropParts(table);
+    await Promise.all([this.chains.memtable, this.chains.segment, this.compaction, indexBuilds]);
+    for (const table of this.memTables) this.dropParts(table);
     this.memTables = [];
-    for (const connection of [this.connection, this.segmentConnection, this.backgroundConnection]) connection.closeSync();
+    for (const connection of [this.segmentConnection, this.backgroundConnection]) connection.closeSync();
   }
 
   private enqueue<T>(chain: keyof ShardStore["chains"], work: () => Promise<T>, kind?: StorageWorkKind): Promise<T> {
@@ -540,63 +542,41 @@ export class ShardStore {
     return table;
   }
 
-  private async flushNow(): Promise<void> {
+  /**
+   * Writes the pending rows as a new part of the current memtable (memtable-parts.ts)
+   * and counts them, in one synchronous step: the part joins the table with its counts
+   * (see the counts getter). No DuckDB work: a flush is a file write.
+   */
+  private flushNow(): void {
     this.lastFlushAtMs = this.now();
-    const seqs = this.pendingSeqs;
-    const emptySeqs = this.pendingEmptySeqs;
-    const buffer = this.rowBuffer;
-    this.rowBuffer = this.spareRowBuffer ?? new RowBuffer();
-    this.spareRowBuffer = undefined;
-    this.pendingSeqs = [];
-    this.pendingEmptySeqs = [];
-    this.flushingOldestStoredMs = this.pendingOldestStoredMs;
-    this.pendingOldestStoredMs = Infinity;
-    // Taken now: a row appended while the insert runs resets pendingSinceMs.
-    const oldestPendingSinceMs = this.pendingSinceMs;
     const table = this.current;
-    for (const seq of emptySeqs) table.seqs.push(seq);
+    for (const seq of this.pendingEmptySeqs) table.seqs.push(seq);
+    this.pendingEmptySeqs = [];
+    const buffer = this.rowBuffer;
+    const seqs = this.pendingSeqs;
+    this.pendingSeqs = [];
+    this.pendingOldestStoredMs = Infinity;
     if (seqs.length === 0) {
       buffer.reset();
-      this.spareRowBuffer = buffer;
-      this.flushingOldestStoredMs = Infinity;
       return;
     }
     const keys = buffer.keys.take();
-    let inserted: number;
-    let bytes: number;
     try {
-      ({ rows: inserted, bytes } = await this.insertRows(table, buffer));
+      const part = writeMemtablePart(this.options.paths, this.options.shard, buffer.parquetParts());
+      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, ...buffer.summary() });
+      buffer.addMinuteCounts(this.minuteCounts);
+      table.skipKeys.append(keys, buffer.rows);
+      if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
+      table.rows += buffer.rows;
+      table.bytes += part.bytes;
+      for (const seq of seqs) table.seqs.push(seq);
     } catch (error) {
       table.skipKeys.invalidate();
       throw error;
     } finally {
-      this.flushingOldestStoredMs = Infinity;
+      // Written or failed, the rows leave the buffer (a failed flush fails the partition, which replays the WAL).
+      buffer.reset();
     }
-    table.skipKeys.append(keys, inserted);
-    buffer.reset();
-    this.spareRowBuffer = buffer;
-    if (table.rows === 0) table.firstRowAtMs = oldestPendingSinceMs || this.now();
-    table.rows += inserted;
-    table.bytes += bytes;
-    for (const seq of seqs) table.seqs.push(seq);
-  }
-
-  /**
-   * Writes the pending rows as a new part of `table` (memtable-parts.ts) and counts
-   * them; the part joins the table in the same synchronous step as its counts. No
-   * DuckDB work: a flush is a file write.
-   */
-  private async insertRows(table: MemTable, buffer: RowBuffer): Promise<{ rows: number; bytes: number }> {
-    const part = writeMemtablePart(this.options.paths, this.options.shard, buffer.parquetParts());
-    // Visible to snapshots and counted in one synchronous step (see the counts getter).
-    table.parts.push({ path: part.path, rows: buffer.rows, ...buffer.summary() });
-    buffer.addMinuteCounts(this.minuteCounts);
-    return { rows: buffer.rows, bytes: part.bytes };
-  }
-
-  /** Part files as SQL literals. */
-  private partLiterals(parts: readonly MemtablePart[]): string[] {
-    return parts.map((part) => sqlPathLiteral(this.options.paths, part.path));
   }
 
   /**
@@ -631,14 +611,14 @@ export class ShardStore {
     alongside?.();
   }
 
-  private async dropParts(table: MemTable): Promise<void> {
+  private dropParts(table: MemTable): void {
     removeMemtableParts(table.parts.map((part) => part.path));
   }
 
-  private async dropIfUnused(table: MemTable): Promise<void> {
+  private dropIfUnused(table: MemTable): void {
     if (!table.published || table.readers > 0 || !this.memTables.includes(table)) return;
     this.memTables = this.memTables.filter((candidate) => candidate !== table);
     // Also once closed: close() removes only the tables still listed, and a seal that publishes after it began would leave its parts behind.
-    await this.dropParts(table);
+    this.dropParts(table);
   }
 }

@@ -384,24 +384,22 @@ export class SkipIndex {
   /** Adds the keys whose hashKey()s are (firsts[i], seconds[i]). */
   addAllHashed(block: number, firsts: Uint32Array, seconds: Uint32Array): void {
     const target = this.blocks[block];
-    const { seed, bucketCount, wordOffset } = target;
-    const words = this.words;
-    for (let key = 0; key < firsts.length; key++) {
-      const base = wordOffset + bucketOf(firsts[key] ^ seed, bucketCount) * BUCKET_WORDS;
-      const bits = fmix32(seconds[key] ^ seed);
-      for (let word = 0; word < BUCKET_WORDS; word++) words[base + word] |= 1 << (Math.imul(bits, SALTS[word]) >>> 27);
-    }
+    for (let key = 0; key < firsts.length; key++) this.setBits(target, firsts[key], seconds[key]);
     target.keyCount += firsts.length;
   }
 
   /** Adds the key whose hashKey() is (first, second). */
   addHashed(block: number, first: number, second: number): void {
     const target = this.blocks[block];
-    const seed = target.seed;
-    const base = target.wordOffset + bucketOf(first ^ seed, target.bucketCount) * BUCKET_WORDS;
-    const bits = fmix32(second ^ seed);
-    for (let word = 0; word < BUCKET_WORDS; word++) this.words[base + word] |= 1 << (Math.imul(bits, SALTS[word]) >>> 27);
+    this.setBits(target, first, second);
     target.keyCount++;
+  }
+
+  /** Sets a key's bit in each word of its bucket in `target`'s filter. */
+  private setBits(target: SkipBlock, first: number, second: number): void {
+    const base = target.wordOffset + bucketOf(first ^ target.seed, target.bucketCount) * BUCKET_WORDS;
+    const bits = fmix32(second ^ target.seed);
+    for (let word = 0; word < BUCKET_WORDS; word++) this.words[base + word] |= 1 << (Math.imul(bits, SALTS[word]) >>> 27);
   }
 
   /** Whether block `block` may hold the key hashed to `hashes` (a key is hashed once for every block and segment). */
