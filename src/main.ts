@@ -4,6 +4,10 @@ import cac from "cac";
 import { ConfigError, OPTION_TABLE, parseNodeOptions } from "./node/config.ts";
 import { startNode } from "./node/node.ts";
 import { describe } from "./actors/supervisor.ts";
+import { execWithWorkerPool } from "./node/worker-pool.ts";
+
+// First: may replace this process with itself started with a larger worker pool (same pid).
+execWithWorkerPool((line) => console.error(`sluice: ${line}`));
 
 const cli = cac("sluice");
 for (const option of OPTION_TABLE) cli.option(`--${option.flag} <value>`, `${option.doc} (env ${option.env}, default ${String(option.default ?? "none")})`);

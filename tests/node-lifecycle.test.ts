@@ -6,6 +6,8 @@
 
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { WORKER_POOL_THREADS } from "../src/node/worker-pool.ts";
 import { countEvents, getJson, isAlive as alive, natsPidOf, ROOT, startTestNode, tempDir, type TestNode } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -36,6 +38,38 @@ test("SIGTERM during ingest: exit 0, no orphan, and a restart has nothing left t
   expect(health.storage_utilization.wal.messages).toBe(0);
   expect(await countEvents(again.httpUrl, "service=lifecycle")).toBe(accepted);
 }, 120_000);
+
+/** UV_THREADPOOL_SIZE in a process's environment, and how many threads of Bun's worker pool it runs. */
+function workerPool(pid: number): { env: string | undefined; threads: number } {
+  const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+  const env = environ.find((entry) => entry.startsWith("UV_THREADPOOL_SIZE="))?.slice("UV_THREADPOOL_SIZE=".length);
+  const threads = readdirSync(`/proc/${pid}/task`).filter((task) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").startsWith("Bun Pool");
+    } catch {
+      return false; // the thread ended meanwhile
+    }
+  }).length;
+  return { env, threads };
+}
+
+test("a node re-execs itself (same pid) with a worker pool for its seals and every shard's query; an operator's own size is kept", async () => {
+  const node = await startTestNode({ env: { UV_THREADPOOL_SIZE: "" } });
+  nodes.push(node);
+  // Bun starts pool threads as statements need them, up to the size.
+  const queries = await Promise.all(Array.from({ length: 4 }, () => countEvents(node.httpUrl, "service=nobody")));
+  expect(queries).toEqual([0, 0, 0, 0]);
+  const pool = workerPool(node.pid);
+  expect(pool.env).toBe(String(WORKER_POOL_THREADS));
+  expect(pool.threads).toBeGreaterThan(0);
+  expect(pool.threads).toBeLessThanOrEqual(WORKER_POOL_THREADS);
+
+  const own = await startTestNode({ env: { UV_THREADPOOL_SIZE: "3" } });
+  nodes.push(own);
+  expect(await countEvents(own.httpUrl, "service=nobody")).toBe(0);
+  expect(workerPool(own.pid).env).toBe("3");
+  expect(workerPool(own.pid).threads).toBeLessThanOrEqual(3);
+}, 60_000);
 
 test("a second node on the same data directory is refused with a clear message", async () => {
   const dataDir = tempDir("lock").path;

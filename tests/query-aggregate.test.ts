@@ -10,7 +10,8 @@ import { LEVELS } from "../src/protocol/event.ts";
 import { aggregateResponse, aggregateRowOf, mergeAggregateRows, parseAggregateSpec, sketchQuantile, type AggregateSpec } from "../src/query/aggregate.ts";
 import { QueryError } from "../src/query/filter.ts";
 import { aggregateSql } from "../src/query/sql.ts";
-import { counterPlan } from "../src/query/counter-aggregate.ts";
+import { counterPlan, withNewest } from "../src/query/counter-aggregate.ts";
+import { rowsFromWire, rowsToWire, shardReplyOf, shardReplyText } from "../src/query/aggregate-wire.ts";
 import { Duck, execute, queryRows } from "../src/storage/duckdb.ts";
 import { COLUMNS } from "../src/storage/schema.ts";
 import { tempDir } from "./helpers/processes.ts";
@@ -234,5 +235,62 @@ describe("counterPlan", () => {
     ["a hostname filter", count, { hostnames: ["h"] }],
   ])("no plan with %s", (_name, spec, filter) => {
     expect(counterPlan(spec, { ...none, ...filter })).toBeNull();
+  });
+
+  // withNewest: a shard whose rows all end before `to` counts the last partial minute whole.
+  test.each<[string, { fromUs?: number; toUs?: number }, number, { toMinute: number; edges: { fromUs: number; toUs: number }[] }]>([
+    ["newest before to: the end edge is counted", { fromUs: 10 * M + 5, toUs: 20 * M + 7 }, 20 * M + 6, { toMinute: 21, edges: [{ fromUs: 10 * M + 5, toUs: 11 * M }] }],
+    ["newest at to: scanned", { fromUs: 10 * M + 5, toUs: 20 * M + 7 }, 20 * M + 7, { toMinute: 20, edges: [{ fromUs: 10 * M + 5, toUs: 11 * M }, { fromUs: 20 * M, toUs: 20 * M + 7 }] }],
+    ["newest past to: scanned", { fromUs: 10 * M, toUs: 20 * M + 7 }, 25 * M, { toMinute: 20, edges: [{ fromUs: 20 * M, toUs: 20 * M + 7 }] }],
+    ["no rows at all", { fromUs: 10 * M, toUs: 20 * M + 7 }, -Infinity, { toMinute: 21, edges: [] }],
+    ["aligned start inside one minute", { fromUs: 10 * M, toUs: 10 * M + 9 }, 10 * M + 3, { toMinute: 11, edges: [] }],
+    ["unaligned start inside one minute: stays a scan", { fromUs: 10 * M + 5, toUs: 10 * M + 9 }, 0, { toMinute: 10, edges: [{ fromUs: 10 * M + 5, toUs: 10 * M + 9 }] }],
+    ["to at the start's minute end: nothing to widen", { fromUs: 10 * M + 5, toUs: 11 * M }, 0, { toMinute: 11, edges: [{ fromUs: 10 * M + 5, toUs: 11 * M }] }],
+    ["aligned to", { fromUs: 10 * M, toUs: 20 * M }, 0, { toMinute: 20, edges: [] }],
+  ])("withNewest: %s", (_name, range, newestTs, expected) => {
+    const filter = { ...none, ...range };
+    expect(withNewest(counterPlan(count, filter)!, filter, newestTs)).toMatchObject(expected);
+  });
+});
+
+describe("aggregate replies on the wire", () => {
+  test("rows survive the table by column: strings, numbers, nulls, mixed columns, function states and distinct values", () => {
+    const draw = new Draw(seeded(17));
+    for (let round = 0; round < 200; round++) {
+      const width = draw.int(4);
+      const kinds = Array.from({ length: width }, () => draw.pick(["string", "number", "mixed"] as const));
+      const value = (kind: (typeof kinds)[number]) => {
+        if (draw.chance(0.1)) return null;
+        if (kind === "number" || (kind === "mixed" && draw.chance(0.5))) return (draw.int(2e6) - 1e6) / draw.pick([1, 4]);
+        return draw.pick(["a", "b", "", "é ü", "\u0000", "svc-1", "-1", "0"]);
+      };
+      const withF = draw.chance(0.5);
+      const rows = Array.from({ length: draw.int(31) }, () => {
+        const row: { key: (string | number | null)[]; n: number; f: unknown[]; values?: (string[] | null)[] } = { key: kinds.map(value), n: draw.int(1e9), f: withF ? [draw.int(6), [1.5, 2], null] : [] };
+        if (withF && draw.chance(0.5)) row.values = [[draw.pick(["x", "y"])], null];
+        return row;
+      });
+      const wire = JSON.parse(JSON.stringify(rowsToWire(rows)));
+      expect(rowsFromWire(wire)).toEqual(rows);
+    }
+  });
+
+  test("each key string is sent once, and a whole reply goes through JSON text and back", () => {
+    const rows = Array.from({ length: 600 }, (_, index) => ({ key: [`service-${index % 100}`, ["INFO", "WARN", "ERROR"][index % 3], index * 60_000_000], n: index + 1, f: [] }));
+    const wire = rowsToWire(rows);
+    expect(wire.strings.length).toBe(103);
+    expect(wire.f).toBeUndefined();
+    const reply = { ok: true as const, kind: "aggregate" as const, rows, overflow: false, fromCounters: true, shard: 3, tookMs: 1.5, segmentsTotal: 4, segmentsSkipped: 1, rowsScanned: 10 };
+    const text = shardReplyText(reply);
+    expect(text.length).toBeLessThan(JSON.stringify(reply).length / 2);
+    expect(shardReplyOf(JSON.parse(text))).toEqual(reply);
+    const error = { ok: false as const, shard: 1, code: "busy" as const, error: "busy" };
+    expect(shardReplyOf(JSON.parse(shardReplyText(error)))).toEqual(error);
+  });
+
+  test("a table whose columns disagree with its rows is refused", () => {
+    expect(() => rowsFromWire({ strings: ["a"], keys: [{ s: [0, 0] }], n: [1] })).toThrow("a key column of 2 values for 1 rows");
+    expect(() => rowsFromWire({ strings: ["a"], keys: [{ s: [3] }], n: [1] })).toThrow("string 3 of 1");
+    expect(() => rowsFromWire({ strings: [], keys: [], n: [1, 2], f: [[]] })).toThrow("function states");
   });
 });

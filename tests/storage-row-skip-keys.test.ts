@@ -11,13 +11,13 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NormalizedEvent } from "../src/protocol/event.ts";
 import { encodeBatch, visitBatch } from "../src/protocol/wal-batch.ts";
-import { skipKeysSql } from "../src/query/skip-keys.ts";
+import { skipKeysSql, type SkipTree } from "../src/query/skip-keys.ts";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
 import { RowBuffer } from "../src/storage/row-buffer.ts";
 import { SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "../src/storage/limits.ts";
-import { MemtableSkipKeys, type RowGroupMessage, type SkipKeyChunk } from "../src/storage/row-skip-keys.ts";
-import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, type KeyHashSink } from "../src/storage/skip-index.ts";
+import { chunkHas, chunksMayMatch, MemtableSkipKeys, type RowGroupMessage, type SkipKeyChunk } from "../src/storage/row-skip-keys.ts";
+import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, keyHashMemo, type KeyHashSink } from "../src/storage/skip-index.ts";
 import { tempDir } from "./helpers/processes.ts";
 
 const root = tempDir("row-skip-keys");
@@ -323,5 +323,39 @@ describe("RowSkipKeys", () => {
     const other = new MemtableSkipKeys();
     other.append(undefined, 10);
     expect(other.valid).toBe(false);
+  });
+});
+
+describe("chunkHas and chunksMayMatch (how a snapshot skips memtable parts)", () => {
+  test("a chunk has every key DuckDB lists from its rows, and not keys of other chunks' rows; a tree must hold within one chunk", async () => {
+    // Two chunks: the first's rows of seed 0, the second's of seed 5, with trace ids of their own.
+    const buffer = new RowBuffer();
+    buffer.beginMessage(1_700_000_000_000_000, 1, "default");
+    const list = [...events(SKIP_KEY_CHUNK_ROWS, 0), ...events(200, 5).map((event) => ({ ...event, traceId: event.traceId && `late-${event.traceId}` }))];
+    list.forEach((event, index) => buffer.appendEvent(event, index, event.timestampUs));
+    const [firstKeys, secondKeys] = await duckKeys(buffer, [SKIP_KEY_CHUNK_ROWS, 200]);
+    const taken = buffer.keys.take()!;
+    expect(taken.chunks.map((chunk) => chunk.rows)).toEqual([SKIP_KEY_CHUNK_ROWS, 200]);
+    const [first, second] = taken.chunks;
+    expect(firstKeys.filter((key) => !chunkHas(first, hashKey(key)))).toEqual([]);
+    expect(secondKeys.filter((key) => !chunkHas(second, hashKey(key)))).toEqual([]);
+    const onlyFirst = firstKeys.filter((key) => key.startsWith("t:"));
+    const onlySecond = secondKeys.filter((key) => key.startsWith("t:late-"));
+    expect(onlyFirst.length).toBeGreaterThan(100);
+    expect(onlySecond.length).toBeGreaterThan(10);
+    expect(onlyFirst.filter((key) => chunkHas(second, hashKey(key)))).toEqual([]);
+    expect(onlySecond.filter((key) => chunkHas(first, hashKey(key)))).toEqual([]);
+    expect(chunkHas(first, hashKey("w:neverwritten"))).toBe(false);
+
+    const hashesOf = keyHashMemo();
+    const mayMatch = (tree: SkipTree) => chunksMayMatch(taken.chunks, tree, hashesOf);
+    expect(mayMatch({ key: onlyFirst[0] })).toBe(true);
+    expect(mayMatch({ key: onlySecond[0] })).toBe(true);
+    expect(mayMatch({ any: [{ key: "w:neverwritten" }, { key: onlySecond[0] }] })).toBe(true);
+    // Each key is in some chunk, but no chunk holds both.
+    expect(mayMatch({ all: [{ key: onlyFirst[0] }, { key: onlySecond[0] }] })).toBe(false);
+    expect(mayMatch({ all: [{ key: onlySecond[0] }, { key: "s:pay-ment" }] })).toBe(true);
+    expect(mayMatch({ key: "w:neverwritten" })).toBe(false);
+    expect(chunksMayMatch([], { key: "s:pay-ment" }, hashesOf)).toBe(false);
   });
 });

@@ -636,14 +636,15 @@ async function storeWithFourSegments(fixture: Fixture): Promise<ShardStore> {
 }
 
 describe("skip index", () => {
-  test("a seal indexes its segment; a snapshot leaves out the segments whose index lacks a required word, trace id, service or host, and reads memtable parts of the tenant and time range whatever the index", async () => {
+  test("a seal indexes its segment; a snapshot leaves out the segments whose index lacks a required word, trace id, service or host, and the memtable parts whose listed keys lack it", async () => {
     const fixture = newFixture();
     const store = await openStore(fixture);
     appendMessage(fixture, store, 1, 0, wordEvents(1, "alphaword", "trace-a"));
     expect(await store.seal()).toEqual([1]);
     appendMessage(fixture, store, 2, 0, wordEvents(2, "betaword", "trace-b"));
     expect(await store.seal()).toEqual([2]);
-    appendMessage(fixture, store, 3, 0, wordEvents(3, "gammaword", "trace-c")); // flushed, not sealed
+    const third = wordEvents(3, "gammaword", "trace-c");
+    appendMessage(fixture, store, 3, 0, third); // flushed, not sealed
     await store.flush();
 
     const [first, second] = segmentNames(fixture);
@@ -656,20 +657,29 @@ describe("skip index", () => {
     expect(store.stats().skipIndexBytes).toBeGreaterThan(0);
 
     const both = [first, second].sort();
-    const cases: [string, SkipTree | undefined, string[], number][] = [
-      ["no tree", undefined, both, 0],
-      ["no requirement", true, both, 0],
-      ["a word of the first", { key: "w:alphaword" }, [first], 1],
-      ["a word only the memtable has", { key: "w:gammaword" }, [], 2],
-      ["either segment's word", { any: [{ key: "w:alphaword" }, { key: "w:betaword" }] }, both, 0],
-      ["a word of one and the trace of the other", { all: [{ key: "w:alphaword" }, { key: "t:trace-b" }] }, [], 2],
-      ["the second's trace", { key: "t:trace-b" }, [second], 1],
-      ["a service both have", { key: "s:service-1" }, both, 0],
-      ["an absent host", { key: "h:host-9" }, [], 2],
+    const cases: [string, SkipTree | undefined, string[], number, number][] = [
+      ["no tree", undefined, both, 0, 1],
+      ["no requirement", true, both, 0, 1],
+      ["a word of the first", { key: "w:alphaword" }, [first], 1, 0],
+      ["a word only the memtable has", { key: "w:gammaword" }, [], 2, 1],
+      ["the memtable's word and trace", { all: [{ key: "w:gammaword" }, { key: "t:trace-c" }] }, [], 2, 1],
+      ["the memtable's word and another trace", { all: [{ key: "w:gammaword" }, { key: "t:trace-b" }] }, [], 2, 0],
+      ["either segment's word", { any: [{ key: "w:alphaword" }, { key: "w:betaword" }] }, both, 0, 0],
+      ["a word of one and the trace of the other", { all: [{ key: "w:alphaword" }, { key: "t:trace-b" }] }, [], 2, 0],
+      ["the second's trace", { key: "t:trace-b" }, [second], 1, 0],
+      ["a service all have", { key: "s:service-1" }, both, 0, 1],
+      ["an absent host", { key: "h:host-9" }, [], 2, 0],
     ];
-    for (const [what, skip, segments, skippedByIndex] of cases) {
-      expect({ what, ...readFor(store, skip) }).toEqual({ what, segments, tables: 1, segmentsTotal: 2, segmentsSkipped: skippedByIndex, segmentsSkippedByIndex: skippedByIndex });
+    for (const [what, skip, segments, skippedByIndex, tables] of cases) {
+      expect({ what, ...readFor(store, skip) }).toEqual({ what, segments, tables, segmentsTotal: 2, segmentsSkipped: skippedByIndex, segmentsSkippedByIndex: skippedByIndex });
     }
+    // The newest row time is of every part and segment of the tenant, whatever the filter left out.
+    const newest = store.snapshot({ tenant: TENANT, skip: { key: "h:host-9" }, toUs: 1 });
+    newest.release();
+    expect(newest.newestTs).toBe(Math.max(...third.map((event) => event.timestampUs)));
+    const none = store.snapshot({ tenant: "nobody" });
+    none.release();
+    expect(none.newestTs).toBe(-Infinity);
     // Time and index together: segmentsSkipped counts both reasons, segmentsSkippedByIndex only the index's; the part's rows are all older too.
     expect(readFor(store, { key: "w:alphaword" }, { fromUs: Date.now() * 1000 + 3_600_000_000 })).toEqual({ segments: [], tables: 0, segmentsTotal: 2, segmentsSkipped: 2, segmentsSkippedByIndex: 0 });
     expect(readFor(store, undefined, { toUs: 1 })).toMatchObject({ segments: [], tables: 0 });

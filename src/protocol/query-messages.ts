@@ -2,10 +2,12 @@
 // gateway scatters these over NATS even on one node, so a cluster only distributes them.
 
 import type { AggregateRow, AggregateSpec } from "../query/aggregate.ts";
+import type { AggregateRowsWire } from "../query/aggregate-wire.ts";
 import type { Cursor, SearchFilter, SearchOrder } from "../query/filter.ts";
 import type { StoredEvent } from "./event.ts";
 
-export const QUERY_PROTOCOL_VERSION = 2;
+/** 3: an aggregate reply's rows travel as a table by column (query/aggregate-wire.ts). */
+export const QUERY_PROTOCOL_VERSION = 3;
 
 /** What every shard request carries: who asks, and how long the shard may work on it. */
 interface ShardRequestBase {
@@ -69,6 +71,9 @@ export interface ShardAggregateReply extends ShardReplyStats {
   /** Answered from the per-minute counters (and a scan of the partial minutes at the edges). */
   fromCounters?: boolean;
 }
+
+/** ShardAggregateReply as it is sent: its rows as a table by column. */
+export type ShardAggregateReplyWire = Omit<ShardAggregateReply, "rows"> & { table: AggregateRowsWire };
 
 export interface ShardErrorReply {
   ok: false;

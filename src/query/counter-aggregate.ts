@@ -40,6 +40,20 @@ export function counterPlan(spec: AggregateSpec, filter: SearchFilter): CounterP
   return { fromMinute, toMinute, edges, bucketMinutes: spec.intervalUs === undefined ? null : spec.intervalUs / MINUTE_US };
 }
 
+/**
+ * The plan for a shard whose newest row is at `newestTs`: when no row is at or past
+ * the range's end, its last partial minute holds only rows inside the range, so the
+ * counters answer it whole and it is not scanned. "Last 24 h" ends now, mid-minute,
+ * and under live ingest that edge was a scan of every memtable part.
+ */
+export function withNewest(plan: CounterPlan, filter: SearchFilter, newestTs: number): CounterPlan {
+  if (filter.toUs === undefined || newestTs >= filter.toUs || plan.fromMinute > plan.toMinute) return plan;
+  const endStart = plan.toMinute * MINUTE_US;
+  const edges = plan.edges.filter((edge) => !(edge.toUs === filter.toUs && edge.fromUs === Math.max(endStart, filter.fromUs ?? -Infinity)));
+  if (edges.length === plan.edges.length) return plan;
+  return { ...plan, toMinute: plan.toMinute + 1, edges };
+}
+
 /** One grouping of a tenant's series (see counterRows), extended as series are added. */
 interface CachedGrouping {
   groupOfId: Int32Array;

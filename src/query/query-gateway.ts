@@ -6,8 +6,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import hdr from "hdr-histogram-js";
 import { describe } from "../actors/supervisor.ts";
 import { HttpError } from "../http/errors.ts";
-import { QUERY_PROTOCOL_VERSION, type ShardAggregateReply, type ShardAggregateRequest, type ShardQueryReply, type ShardSearchReply, type ShardSearchRequest } from "../protocol/query-messages.ts";
+import { QUERY_PROTOCOL_VERSION, type ShardAggregateReply, type ShardAggregateReplyWire, type ShardAggregateRequest, type ShardQueryReply, type ShardSearchReply, type ShardSearchRequest } from "../protocol/query-messages.ts";
 import { QUERY_CANCEL_SUBJECT, querySubject } from "../protocol/subjects.ts";
+import { shardReplyOf } from "./aggregate-wire.ts";
 import { aggregateResponse, mergeAggregateRows, type AggregateSpec } from "./aggregate.ts";
 import { encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
 import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS } from "./limits.ts";
@@ -187,7 +188,7 @@ export class QueryGateway {
           Array.from({ length: this.options.shards }, async (_, shard): Promise<ScatterResult> => {
             try {
               const message = await this.options.nc.request(querySubject(shard), payload, { timeout });
-              return message.json<ShardQueryReply>();
+              return shardReplyOf(message.json<ShardQueryReply | ShardAggregateReplyWire>());
             } catch (error) {
               return { ok: false, shard, code: "unreachable", error: describe(error) };
             }

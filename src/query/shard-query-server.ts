@@ -13,7 +13,8 @@ import type { Duck } from "../storage/duckdb.ts";
 import { SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import type { ShardStore } from "../storage/shard-store.ts";
-import { counterPlan, counterRows } from "./counter-aggregate.ts";
+import { shardReplyText } from "./aggregate-wire.ts";
+import { counterPlan, counterRows, withNewest } from "./counter-aggregate.ts";
 import { QUERY_TIMEOUT_MAX_MS } from "./limits.ts";
 import { ReplyTooLargeError, runCountedAggregate, runShardQuery } from "./shard-query.ts";
 import { skipTree } from "./skip-keys.ts";
@@ -78,7 +79,7 @@ export class ShardQueryServer {
   private receive(message: Msg): void {
     const shard = this.options.shard;
     const respond = (reply: ShardQueryReply) => {
-      if (message.reply) message.respond(JSON.stringify(reply));
+      if (message.reply) message.respond(shardReplyText(reply));
     };
     let request: ShardQueryRequest;
     try {
@@ -116,7 +117,8 @@ export class ShardQueryServer {
       return;
     }
     // The counters are read in the same tick as the snapshot: both see the same rows.
-    const plan = request.kind === "aggregate" && request.counters !== false ? counterPlan(request.spec, request.filter) : null;
+    const counterable = request.kind === "aggregate" && request.counters !== false ? counterPlan(request.spec, request.filter) : null;
+    const plan = counterable && withNewest(counterable, request.filter, snapshot.newestTs);
     const counted = plan && !store.counts.overflowed && request.kind === "aggregate" ? counterRows(store.counts, request.tenant, request.spec, request.filter, plan) : undefined;
     const pooled = this.connections.pop();
     let running: Running | undefined;

@@ -47,9 +47,9 @@ export const PARTITION_MAILBOX_CAPACITY = 16;
  */
 export const SEAL_AGE_JITTER_FRACTION = 0.25;
 /**
- * Storage work items (flush, seal, compaction) running at once, node-wide. DuckDB
- * statements run on Bun's worker pool (4 threads on a 2-core machine); two writers
- * keep both cores busy under load and leave threads for queries.
+ * Storage work items (seal, compaction) running at once, node-wide. DuckDB statements
+ * run on Bun's worker pool, which the node sizes to these plus a thread for each
+ * shard's query (node/worker-pool.ts); two writers keep both cores busy under load.
  */
 export const STORAGE_WORK_CONCURRENCY = 2;
 /**

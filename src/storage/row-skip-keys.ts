@@ -23,9 +23,9 @@
 // JavaScript sees one word).
 
 import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
-import { SKIP_KEY_PREFIX } from "../query/skip-keys.ts";
+import { mayMatch, SKIP_KEY_PREFIX, type SkipTree } from "../query/skip-keys.ts";
 import { MEMTABLE_SKIP_KEYS_BYTES_MAX, SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "./limits.ts";
-import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, type KeyHashSink } from "./skip-index.ts";
+import { hashAsciiWords, hashKey, hashPrefix, hashPrefixedBytes, type KeyHashes, type KeyHashSink } from "./skip-index.ts";
 
 /** Slots a chunk's set starts with (grown by doubling at half full; a set is reused for the next chunk). */
 const CHUNK_SLOTS_INITIAL = 16_384;
@@ -61,6 +61,22 @@ export interface SkipKeyChunk {
   rows: number;
   firsts: Uint32Array;
   seconds: Uint32Array;
+}
+
+/** Whether `chunk` holds the key hashed to `hashes`: a scan of its first hashes (a few thousand; native indexOf), no index built at ingest. */
+export function chunkHas(chunk: SkipKeyChunk, hashes: KeyHashes): boolean {
+  const { firsts, seconds } = chunk;
+  for (let at = firsts.indexOf(hashes.first); at >= 0; at = firsts.indexOf(hashes.first, at + 1)) if (seconds[at] === hashes.second) return true;
+  return false;
+}
+
+/**
+ * Whether rows whose keys were listed in `chunks` may match `tree`: some one chunk
+ * holds what the tree needs. Exact sets, so a chunk never misses a key its rows have;
+ * a rolled-back row's keys may make it say yes wrongly, never no.
+ */
+export function chunksMayMatch(chunks: readonly SkipKeyChunk[], tree: SkipTree, hashesOf: (key: string) => KeyHashes): boolean {
+  return chunks.some((chunk) => mayMatch(tree, (key) => chunkHas(chunk, hashesOf(key))));
 }
 
 /** An open-addressing set of (first, second) hash pairs: the keys of the chunk being written. */

@@ -11,7 +11,7 @@ import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import type { MemtableSkipKeys } from "./row-skip-keys.ts";
-import { hashKey, openSkipIndex, SkipIndex, skipIndexFits, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
+import { keyHashMemo, openSkipIndex, SkipIndex, skipIndexFits, writeSkipIndex, type RowRange } from "./skip-index.ts";
 import { buildSkipIndex, parquetRowGroups, rowRunSql } from "./skip-index-build.ts";
 
 /** A segment a query reads: all of it (`ranges` null) or only the row ranges its skip index let through. */
@@ -218,12 +218,7 @@ export class SegmentSkipIndexes {
    */
   filter(segments: readonly SegmentMeta[], tree: SkipTree): SegmentRead[] {
     if (tree === true) return segments.map((segment) => ({ segment, ranges: null }));
-    const hashes = new Map<string, KeyHashes>();
-    const hashesOf = (key: string): KeyHashes => {
-      let found = hashes.get(key);
-      if (!found) hashes.set(key, (found = hashKey(key)));
-      return found;
-    };
+    const hashesOf = keyHashMemo();
     const reads: SegmentRead[] = [];
     for (const segment of segments) {
       const index = this.filters.get(segment.file);

@@ -23,10 +23,10 @@ import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } f
 import { removeMemtableParts, removeOrphanMemtableParts, writeMemtablePart } from "./memtable-parts.ts";
 import { addMinuteCountsResult, MinuteCounts, minuteCountsSql } from "./minute-counts.ts";
 import { segmentFileName, segmentsDir, sqlPathLiteral, type DataPaths } from "./paths.ts";
-import type { SkipIndex } from "./skip-index.ts";
+import { keyHashMemo, type SkipIndex } from "./skip-index.ts";
 import { SegmentFiles } from "./segment-files.ts";
 import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
-import { MemtableSkipKeys } from "./row-skip-keys.ts";
+import { chunksMayMatch, MemtableSkipKeys, type SkipKeyChunk } from "./row-skip-keys.ts";
 import { RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_NAMES } from "./schema.ts";
@@ -97,6 +97,13 @@ interface MemtablePart {
   tenants: readonly string[];
   minTs: number;
   maxTs: number;
+  /**
+   * Its rows' skip keys by chunk (shared with its table's MemtableSkipKeys), or
+   * undefined when they were given up: a trace id or a rare word then skips the part
+   * as a skip index skips a segment. Under live ingest a shard holds tens of parts, and
+   * DuckDB decodes every column of a part it reads whatever the filter passes.
+   */
+  keys: readonly SkipKeyChunk[] | undefined;
 }
 
 /** What a query reads: memtable parts and segment files as of one moment. */
@@ -113,6 +120,8 @@ export interface StoreSnapshot {
   segmentsSkippedByIndex: number;
   /** Rows in the mem tables to read (a segment read's rows: segmentReadRows). */
   tableRows: number;
+  /** The newest event time of the tenant's rows in any part or segment, whatever the filter; -Infinity when it has none. */
+  newestTs: number;
   release(): void;
 }
 
@@ -441,13 +450,19 @@ export class ShardStore {
     for (const table of tables) table.readers++;
     const holds = (file: { tenants: readonly string[]; minTs: number; maxTs: number }) =>
       file.tenants.includes(filter.tenant) && (filter.fromUs === undefined || file.maxTs >= filter.fromUs) && (filter.toUs === undefined || file.minTs < filter.toUs);
-    const parts = tables.flatMap((table) => table.parts.filter(holds));
+    const tree = filter.skip ?? true;
+    const hashesOf = keyHashMemo();
+    const mayMatchPart = (part: MemtablePart) => tree === true || part.keys === undefined || chunksMayMatch(part.keys, tree, hashesOf);
+    const parts = tables.flatMap((table) => table.parts.filter((part) => holds(part) && mayMatchPart(part)));
     const inRange = this.manifest.segments.filter(holds);
-    const reads = this.skipIndexes.filter(inRange, filter.skip ?? true);
+    const reads = this.skipIndexes.filter(inRange, tree);
     const segments = reads.map((read) => read.segment);
     for (const segment of segments) this.segmentFiles.acquire(segment.file);
+    let newestTs = -Infinity;
+    for (const file of [...tables.flatMap((table) => table.parts), ...this.manifest.segments]) if (file.maxTs > newestTs && file.tenants.includes(filter.tenant)) newestTs = file.maxTs;
     let released = false;
     return {
+      newestTs,
       memtableParts: parts.map((part) => part.literal),
       segments: reads.map((read) => ({ ...read, path: this.segmentFiles.path(read.segment.file) })),
       segmentsTotal: this.manifest.segments.length,
@@ -563,7 +578,8 @@ export class ShardStore {
     const keys = buffer.keys.take();
     try {
       const part = writeMemtablePart(this.options.paths, this.options.shard, buffer.parquetParts());
-      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, ...buffer.summary() });
+      const partKeys = keys && keys.rows === buffer.rows ? keys.chunks : undefined;
+      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, ...buffer.summary(), keys: partKeys });
       buffer.addMinuteCounts(this.minuteCounts);
       table.skipKeys.append(keys, buffer.rows);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();

@@ -171,6 +171,16 @@ export function hashKey(key: string): KeyHashes {
   return { first: finish(first, length, block, filled), second: finish(second, length, block, filled) };
 }
 
+/** hashKey with each key hashed once: a query's skip tree is asked of many segments and parts. */
+export function keyHashMemo(): (key: string) => KeyHashes {
+  const hashes = new Map<string, KeyHashes>();
+  return (key) => {
+    let found = hashes.get(key);
+    if (!found) hashes.set(key, (found = hashKey(key)));
+    return found;
+  };
+}
+
 /** The hash state after a key's first bytes (row-skip-keys.ts's key prefixes): what hashPrefixedBytes starts from. */
 export interface HashPrefix {
   first: number;

@@ -1,0 +1,88 @@
+// An aggregate reply's rows as they cross NATS: by column, each distinct key string
+// sent once. "count by service and level" is ~1,800 rows a shard; as an array of row
+// objects (~93 KB of JSON) its JSON.stringify, the publish and the gateway's parse
+// took most of a counted answer's time on the node's one JavaScript thread. Pure.
+
+import type { ShardAggregateReplyWire, ShardQueryReply } from "../protocol/query-messages.ts";
+import type { AggregateRow } from "./aggregate.ts";
+
+/** One group_by field's values, a value per row: indexes into `strings` (-1: null) when every value is a string or null, else the values. */
+export type WireKeyColumn = { s: number[] } | { v: (string | number | null)[] };
+
+export interface AggregateRowsWire {
+  /** Each distinct string of the key columns, once. */
+  strings: string[];
+  /** Per group_by field. */
+  keys: WireKeyColumn[];
+  /** Per row: its count. */
+  n: number[];
+  /** Per row: its function states (AggregateRow.f); absent when no row has any. */
+  f?: unknown[][];
+  /** Per row: AggregateRow.values, null where a row has none; absent when no row has any. */
+  values?: ((string[] | null)[] | null)[];
+}
+
+export function rowsToWire(rows: readonly AggregateRow[]): AggregateRowsWire {
+  const width = rows.length > 0 ? rows[0].key.length : 0;
+  const strings: string[] = [];
+  const indexOf = new Map<string, number>();
+  const keys: WireKeyColumn[] = [];
+  for (let column = 0; column < width; column++) {
+    const allStrings = rows.every((row) => row.key[column] === null || typeof row.key[column] === "string");
+    if (!allStrings) {
+      keys.push({ v: rows.map((row) => row.key[column]) });
+      continue;
+    }
+    keys.push({
+      s: rows.map((row) => {
+        const value = row.key[column] as string | null;
+        if (value === null) return -1;
+        let index = indexOf.get(value);
+        if (index === undefined) indexOf.set(value, (index = strings.push(value) - 1));
+        return index;
+      }),
+    });
+  }
+  const wire: AggregateRowsWire = { strings, keys, n: rows.map((row) => row.n) };
+  if (rows.some((row) => row.f.length > 0)) wire.f = rows.map((row) => row.f);
+  if (rows.some((row) => row.values !== undefined)) wire.values = rows.map((row) => row.values ?? null);
+  return wire;
+}
+
+/** The rows rowsToWire sent; throws on a table whose columns disagree in length (a peer of another version). */
+export function rowsFromWire(wire: AggregateRowsWire): AggregateRow[] {
+  const count = wire.n.length;
+  for (const column of wire.keys) {
+    if (("s" in column ? column.s : column.v).length !== count) throw new Error(`aggregate reply: a key column of ${("s" in column ? column.s : column.v).length} values for ${count} rows`);
+  }
+  if ((wire.f && wire.f.length !== count) || (wire.values && wire.values.length !== count)) throw new Error(`aggregate reply: function states for other than its ${count} rows`);
+  const rows: AggregateRow[] = new Array(count);
+  for (let row = 0; row < count; row++) {
+    const key = wire.keys.map((column) => {
+      if ("v" in column) return column.v[row];
+      const index = column.s[row];
+      if (index === -1) return null;
+      const value = wire.strings[index];
+      if (value === undefined) throw new Error(`aggregate reply: string ${index} of ${wire.strings.length}`);
+      return value;
+    });
+    const values = wire.values?.[row];
+    rows[row] = values ? { key, n: wire.n[row], f: wire.f?.[row] ?? [], values } : { key, n: wire.n[row], f: wire.f?.[row] ?? [] };
+  }
+  return rows;
+}
+
+/** A shard's reply as JSON text: an aggregate's rows as rowsToWire's table. */
+export function shardReplyText(reply: ShardQueryReply): string {
+  if (!reply.ok || reply.kind !== "aggregate") return JSON.stringify(reply);
+  const { rows, ...rest } = reply;
+  const wire: ShardAggregateReplyWire = { ...rest, table: rowsToWire(rows) };
+  return JSON.stringify(wire);
+}
+
+/** A shard's reply from its parsed JSON (shardReplyText's): an aggregate's table back to rows. */
+export function shardReplyOf(parsed: ShardQueryReply | ShardAggregateReplyWire): ShardQueryReply {
+  if (!parsed.ok || parsed.kind !== "aggregate" || !("table" in parsed)) return parsed as ShardQueryReply;
+  const { table, ...rest } = parsed;
+  return { ...rest, rows: rowsFromWire(table) };
+}
