@@ -12,6 +12,7 @@ import { shardReplyOf } from "./aggregate-wire.ts";
 import { aggregateResponse, mergeAggregateRows, type AggregateSpec } from "./aggregate.ts";
 import { encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
 import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS } from "./limits.ts";
+import { keysFirst, narrowToPage } from "./keys-first.ts";
 import { mergeSearch, type MergedSearch } from "./merge.ts";
 import { parseEventId } from "../storage/schema.ts";
 import { columnsFor, eventToJson } from "./event-json.ts";
@@ -38,6 +39,12 @@ interface Scatter<R> {
   segmentsTotal: number;
   segmentsSkipped: number;
   rowsScanned: number;
+}
+
+/** The figures of a search's two steps as one: rows scanned by both, segments and shards as the first saw them, every shard either missed. */
+function bothSteps<R>(keys: Scatter<R>, rows: Scatter<R>): Scatter<R> {
+  const missing = [...keys.missing, ...rows.missing.filter((gone) => !keys.missing.some((first) => first.shard === gone.shard))];
+  return { replies: rows.replies, missing, segmentsTotal: keys.segmentsTotal, segmentsSkipped: keys.segmentsSkipped, rowsScanned: keys.rowsScanned + rows.rowsScanned };
 }
 
 /** The query's client went away: nothing to answer. */
@@ -78,13 +85,28 @@ export class QueryGateway {
     });
   }
 
-  /** One merged page, outside the in-flight count (export holds its slot for the whole stream). */
+  /**
+   * One merged page, outside the in-flight count (export holds its slot for the whole
+   * stream). A broad search takes two steps (keys-first.ts): the ordering columns of
+   * every shard's best rows, then whole rows at or past the page's last one.
+   */
   async searchPage(tenant: string, request: SearchRequest, options: QueryOptions): Promise<SearchPage> {
-    const scatter = await this.scatter<ShardSearchReply>(
-      { kind: "search", tenant, filter: request.filter, limit: request.limit, order: request.order, cursor: request.cursor, columns: columnsFor(request.fields) },
-      options,
-    );
-    return { merged: mergeSearch(scatter.replies, request.limit, request.order), scatter };
+    const order = request.order ?? "newest";
+    const search = { kind: "search", tenant, filter: request.filter, limit: request.limit, order: request.order, cursor: request.cursor } as const;
+    if (!keysFirst(request.filter)) {
+      const scatter = await this.scatter<ShardSearchReply>({ ...search, columns: columnsFor(request.fields) }, options);
+      return { merged: mergeSearch(scatter.replies, request.limit, order), scatter };
+    }
+    const keys = await this.scatter<ShardSearchReply>({ ...search, columns: [] }, options);
+    const page = mergeSearch(keys.replies, request.limit, order);
+    const last = page.rows[page.rows.length - 1];
+    if (!last) return { merged: page, scatter: keys };
+    const rows = await this.scatter<ShardSearchReply>({ ...search, filter: narrowToPage(request.filter, order, last.timestampUs), columns: columnsFor(request.fields) }, options);
+    const merged = mergeSearch(rows.replies, request.limit, order);
+    // Whether rows follow the page is the first step's to say: the second saw only the page's range.
+    const tail = merged.rows[merged.rows.length - 1];
+    const nextCursor = (page.nextCursor || merged.nextCursor) && tail ? { ts: tail.timestampUs, id: tail.id } : null;
+    return { merged: { rows: merged.rows, nextCursor }, scatter: bothSteps(keys, rows) };
   }
 
   /** `counters: false` scans even where the per-minute counters could answer. */
