@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import type { StoredEvent } from "../src/protocol/event.ts";
 import type { ShardSearchReply } from "../src/protocol/query-messages.ts";
 import type { Cursor, SearchFilter, SearchOrder } from "../src/query/filter.ts";
-import { keysFirst, narrowToPage } from "../src/query/keys-first.ts";
+import { FIRST_WINDOW_US, keysFirst, narrowToPage, pageWindows, searchInWindows, WINDOW_GROWTH, WINDOWS_MAX } from "../src/query/keys-first.ts";
 import { compareInOrder, mergeSearch } from "../src/query/merge.ts";
 import { parseQuery } from "../src/query/parser.ts";
 import { Draw, seeded } from "./helpers/random.ts";
@@ -27,6 +27,11 @@ function event(timestampUs: number, id: string): StoredEvent {
   return { id, timestampUs, ingestTs: 0, tenant: "default", level: "INFO", service: "api", hostname: "h", traceId: "", spanId: "", message: "m", metadata: "{}", seq: 0 };
 }
 
+/** A reply cut by its byte budget after `keep` rows. */
+function cut(reply: ShardSearchReply, keep: number): ShardSearchReply {
+  return reply.rows.length > keep ? { ...reply, rows: reply.rows.slice(0, keep), truncated: true } : reply;
+}
+
 /** What a shard answers: its rows in [fromUs, toUs) after the cursor, in order, at most `limit`. */
 function shardSearch(shard: number, rows: readonly StoredEvent[], filter: SearchFilter, order: SearchOrder, limit: number, cursor?: Cursor): ShardSearchReply {
   const compare = compareInOrder(order);
@@ -39,40 +44,84 @@ function shardSearch(shard: number, rows: readonly StoredEvent[], filter: Search
   return { ok: true, kind: "search", rows: found, truncated: false, shard, tookMs: 0, segmentsTotal: 0, segmentsSkipped: 0, rowsScanned: 0 };
 }
 
-describe("narrowToPage", () => {
-  test("one step and two steps give the same page and the same cursor, page after page, in both orders", () => {
+describe("searchInWindows", () => {
+  test("gives the one-step page and cursor, page after page, in both orders, with ties, ranges and a byte-cut reply", async () => {
     const draw = new Draw(seeded(5));
+    const S = 1_000_000;
     for (let round = 0; round < 300; round++) {
-      // Few distinct times, so ties at the page's last time are common.
-      const shards = Array.from({ length: 1 + draw.int(6) }, (_, shard) => Array.from({ length: draw.int(60) }, (_, index) => event(draw.int(40), `${shard}-${String(index).padStart(3, "0")}`)));
+      // Times over ~2 h, clustered, so pages fill in the first window, a later one, or not at all.
+      const span = draw.pick([20 * S, 600 * S, 7_200 * S]);
+      const times = Array.from({ length: 8 }, () => draw.int(span));
+      const shards = Array.from({ length: 1 + draw.int(6) }, (_, shard) => Array.from({ length: draw.int(60) }, (_, index) => event(draw.pick(times) + draw.int(3), `${shard}-${String(index).padStart(3, "0")}`)));
       const order: SearchOrder = draw.chance(0.5) ? "newest" : "oldest";
       const limit = 1 + draw.int(15);
-      const filter: SearchFilter = { ...NONE, fromUs: draw.chance(0.5) ? draw.int(10) : undefined, toUs: draw.chance(0.5) ? 30 + draw.int(10) : undefined };
+      const filter: SearchFilter = { ...NONE, fromUs: draw.chance(0.5) ? draw.int(span / 4) : undefined, toUs: draw.chance(0.7) ? span - draw.int(span / 4) : undefined };
+      const cutShard = draw.chance(0.2) ? draw.int(shards.length) : -1;
       let cursor: Cursor | undefined;
-      for (let pageNumber = 0; pageNumber < 30; pageNumber++) {
+      const asked: SearchFilter[] = [];
+      const seen: string[] = [];
+      for (let pageNumber = 0; pageNumber < 5000; pageNumber++) {
         const one = mergeSearch(shards.map((rows, shard) => shardSearch(shard, rows, filter, order, limit, cursor)), limit, order);
-        const keys = mergeSearch(shards.map((rows, shard) => shardSearch(shard, rows, filter, order, limit, cursor)), limit, order);
-        const last = keys.rows[keys.rows.length - 1];
-        if (!last) {
-          expect(one.rows).toEqual([]);
-          break;
+        const ask = async (stepFilter: SearchFilter) => {
+          asked.push(stepFilter);
+          // One shard's replies are cut to 2 rows by its byte budget, as a shard does.
+          return { replies: shards.map((rows, shard) => (shard === cutShard ? cut(shardSearch(shard, rows, stepFilter, order, limit, cursor), 2) : shardSearch(shard, rows, stepFilter, order, limit, cursor))) };
+        };
+        const windowed = await searchInWindows({ filter, limit, order, cursor }, ask);
+        seen.push(...windowed.merged.rows.map((row) => row.id));
+        if (cutShard < 0) {
+          expect(windowed.merged.rows.map((row) => row.id)).toEqual(one.rows.map((row) => row.id));
+          expect(Boolean(windowed.merged.nextCursor)).toBe(Boolean(one.nextCursor) || one.rows.length >= limit);
         }
-        const narrowed = narrowToPage(filter, order, last.timestampUs);
-        const two = mergeSearch(shards.map((rows, shard) => shardSearch(shard, rows, narrowed, order, limit, cursor)), limit, order);
-        expect(two.rows.map((row) => row.id)).toEqual(one.rows.map((row) => row.id));
-        expect(Boolean(keys.nextCursor)).toBe(Boolean(one.nextCursor));
-        if (!one.nextCursor) break;
-        cursor = one.nextCursor;
+        if (!windowed.merged.nextCursor) break;
+        cursor = windowed.merged.nextCursor;
+      }
+      // Paging through, with or without a cut reply, sees every row in the range once, in order.
+      const all = shards.flatMap((rows, shard) => shardSearch(shard, rows, filter, order, Infinity).rows).sort(compareInOrder(order));
+      expect(seen).toEqual(all.map((row) => row.id));
+      // Windows never reach outside the search's range.
+      for (const step of asked) {
+        if (filter.fromUs !== undefined) expect(step.fromUs).toBeGreaterThanOrEqual(filter.fromUs);
+        if (filter.toUs !== undefined) expect(step.toUs).toBeLessThanOrEqual(filter.toUs);
       }
     }
   });
+});
 
+describe("narrowToPage", () => {
   test("newest first raises from to the last row's time; oldest first lowers to just past it; the other bound stays", () => {
     expect(narrowToPage({ ...NONE, fromUs: 5, toUs: 50 }, "newest", 20)).toMatchObject({ fromUs: 20, toUs: 50 });
     expect(narrowToPage({ ...NONE, fromUs: 30, toUs: 50 }, "newest", 20)).toMatchObject({ fromUs: 30, toUs: 50 });
     expect(narrowToPage({ ...NONE }, "newest", 20)).toEqual({ ...NONE, fromUs: 20 });
     expect(narrowToPage({ ...NONE, fromUs: 5, toUs: 50 }, "oldest", 20)).toMatchObject({ fromUs: 5, toUs: 21 });
     expect(narrowToPage({ ...NONE, toUs: 10 }, "oldest", 20)).toMatchObject({ toUs: 10 });
+  });
+});
+
+describe("pageWindows", () => {
+  const W = FIRST_WINDOW_US;
+  test("newest first: from the end back, widening, the last window taking the rest", () => {
+    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "newest")).toEqual([
+      { fromUs: 99 * W, toUs: 100 * W },
+      { fromUs: (99 - WINDOW_GROWTH) * W, toUs: 99 * W },
+      { fromUs: (99 - WINDOW_GROWTH - WINDOW_GROWTH ** 2) * W, toUs: (99 - WINDOW_GROWTH) * W },
+      { fromUs: 0, toUs: (99 - WINDOW_GROWTH - WINDOW_GROWTH ** 2) * W },
+    ]);
+    expect(pageWindows({ ...NONE, fromUs: 5, toUs: 10 }, "newest")).toEqual([{ fromUs: 5, toUs: 10 }]);
+    const open = pageWindows({ ...NONE, toUs: 1e15 }, "newest");
+    expect(open.length).toBe(WINDOWS_MAX);
+    expect(open[open.length - 1]).toEqual({ fromUs: undefined, toUs: open[open.length - 2].fromUs });
+    expect(pageWindows({ ...NONE, fromUs: 7 }, "newest")).toEqual([{ fromUs: 7, toUs: undefined }]);
+  });
+
+  test("oldest first: from the start on; a cursor moves the start (or, newest first, the end) to its row", () => {
+    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 3 * W }, "oldest")).toEqual([
+      { fromUs: 0, toUs: W },
+      { fromUs: W, toUs: 3 * W },
+    ]);
+    expect(pageWindows({ ...NONE, toUs: 3 * W }, "oldest")).toEqual([{ fromUs: undefined, toUs: 3 * W }]);
+    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "oldest", { ts: 50 * W, id: "x" })[0]).toEqual({ fromUs: 50 * W, toUs: 51 * W });
+    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "newest", { ts: 50 * W, id: "x" })[0]).toEqual({ fromUs: 49 * W + 1, toUs: 50 * W + 1 });
   });
 });
 

@@ -1,13 +1,18 @@
-// A first page of a broad search (`service:X level:ERROR`, `level:>=WARN`) in two
-// steps: every shard first answers with the ordering columns of its best rows only,
-// and the page's last row bounds the second step, which reads whole rows of the few
-// parts and segments at or past it. One step made each of 16 shards read its own page
-// of whole rows: DuckDB decodes every column of every row a file holds, whatever the
-// filter passes, so a shard paid for ~100k rows of messages to send 100 of them, and
-// the gateway kept 100 of 1,600. Pure.
+// A page of a broad search (`service:X level:ERROR`, `level:>=WARN`) found in time
+// windows, then fetched whole. Each of 16 shards answering for its own page made it
+// scan until it alone held `limit` matches: with a match every few seconds across the
+// node, each shard read ~16 times the rows the page needed (20-30M rows for a first
+// page of the last 15 min under live ingest). So the gateway asks every shard for the
+// newest window first ([to - 15 s, to) newest first), widening it 8 times a round
+// until the merged rows fill the page; those rounds read only the ordering columns
+// (DuckDB decodes every column of every row a file holds, whatever the filter
+// passes), and a last step reads whole rows at or past the page's last row. Pure, but
+// for the scatter searchInWindows is given.
 
+import type { ShardSearchReply } from "../protocol/query-messages.ts";
 import type { QueryNode } from "./ast.ts";
-import type { SearchFilter, SearchOrder } from "./filter.ts";
+import type { Cursor, SearchFilter, SearchOrder, SearchRequest } from "./filter.ts";
+import { mergeSearch, type MergedSearch } from "./merge.ts";
 
 /**
  * Whether a search is broad enough for two steps: no trace id, event id or message
@@ -36,6 +41,58 @@ function narrowsToFew(node: QueryNode): boolean {
   }
 }
 
+/** The first window of a broad search, newest first (or oldest first from `from`). */
+export const FIRST_WINDOW_US = 15_000_000;
+/** Each round's window is this many times the last (10 s, 2 min, 16 min, 2 h, 17 h, …): few rounds even over days. */
+export const WINDOW_GROWTH = 8;
+
+/** Rounds at most: the last window takes the rest of the range (a search matching nothing still asks at most this often). */
+export const WINDOWS_MAX = 5;
+
+export interface TimeWindow {
+  fromUs?: number;
+  toUs?: number;
+}
+
+/**
+ * The disjoint windows a broad search is asked in, in the search's order, covering
+ * its range: from its end back (newest first) or from its start on (oldest first), the
+ * last one (at most WINDOWS_MAX) taking the rest. An open end the search starts from
+ * (no `to` newest first, no `from` oldest first) is one window, the whole range. A
+ * cursor's row bounds the range where the page starts.
+ */
+export function pageWindows(filter: SearchFilter, order: SearchOrder, cursor?: Cursor): TimeWindow[] {
+  // A cursor's page starts at its row: windows before it would hold nothing.
+  const fromUs = order === "oldest" && cursor ? Math.max(filter.fromUs ?? -Infinity, cursor.ts) : filter.fromUs;
+  const toUs = order === "newest" && cursor ? Math.min(filter.toUs ?? Infinity, cursor.ts + 1) : filter.toUs;
+  const windows: TimeWindow[] = [];
+  let width = FIRST_WINDOW_US;
+  if (order === "newest") {
+    if (toUs === undefined) return [{ fromUs, toUs }];
+    for (let end = toUs; fromUs === undefined || end > fromUs; width *= WINDOW_GROWTH) {
+      const start = end - width;
+      if (windows.length === WINDOWS_MAX - 1 || !Number.isSafeInteger(start) || (fromUs !== undefined && start <= fromUs)) {
+        windows.push({ fromUs, toUs: end });
+        break;
+      }
+      windows.push({ fromUs: start, toUs: end });
+      end = start;
+    }
+    return windows;
+  }
+  if (fromUs === undefined) return [{ fromUs, toUs }];
+  for (let start = fromUs; toUs === undefined || start < toUs; width *= WINDOW_GROWTH) {
+    const end = start + width;
+    if (windows.length === WINDOWS_MAX - 1 || !Number.isSafeInteger(end) || (toUs !== undefined && end >= toUs)) {
+      windows.push({ fromUs: start, toUs });
+      break;
+    }
+    windows.push({ fromUs: start, toUs: end });
+    start = end;
+  }
+  return windows;
+}
+
 /**
  * The second step's filter: rows at or past the first step's last row, `lastTs`
  * (newest first: not older; oldest first: not newer). Every row of the first step's
@@ -45,4 +102,31 @@ function narrowsToFew(node: QueryNode): boolean {
 export function narrowToPage(filter: SearchFilter, order: SearchOrder, lastTs: number): SearchFilter {
   if (order === "newest") return { ...filter, fromUs: Math.max(filter.fromUs ?? -Infinity, lastTs) };
   return { ...filter, toUs: Math.min(filter.toUs ?? Infinity, lastTs + 1) };
+}
+
+/**
+ * A broad search's page: `ask` scatters a filter to every shard (`keysOnly`: the
+ * ordering columns only) and resolves with the replies. Returns the page and every
+ * step's scatter in order, the whole-row read last.
+ */
+export async function searchInWindows<S extends { replies: ShardSearchReply[] }>(request: SearchRequest, ask: (filter: SearchFilter, keysOnly: boolean) => Promise<S>): Promise<{ merged: MergedSearch; steps: S[] }> {
+  const order = request.order ?? "newest";
+  const steps: S[] = [];
+  let page: MergedSearch = { rows: [], nextCursor: null };
+  for (const window of pageWindows(request.filter, order, request.cursor)) {
+    steps.push(await ask({ ...request.filter, ...window }, true));
+    // Windows are disjoint and in order: rows of later ones come after every row of earlier ones.
+    page = mergeSearch(steps.flatMap((step) => step.replies), request.limit, order);
+    // Full, or cut short by a reply's byte budget (later windows' rows are past the cut).
+    if (page.rows.length >= request.limit || steps.some((step) => step.replies.some((reply) => reply.truncated))) break;
+  }
+  const last = page.rows[page.rows.length - 1];
+  if (!last) return { merged: page, steps };
+  const rows = await ask(narrowToPage(request.filter, order, last.timestampUs), false);
+  steps.push(rows);
+  const merged = mergeSearch(rows.replies, request.limit, order);
+  // Whether rows follow the page is the windows' to say: the last step saw only the page's range.
+  const more = page.nextCursor !== null || page.rows.length >= request.limit || merged.nextCursor !== null;
+  const tail = merged.rows[merged.rows.length - 1];
+  return { merged: { rows: merged.rows, nextCursor: more && tail ? { ts: tail.timestampUs, id: tail.id } : null }, steps };
 }

@@ -12,7 +12,7 @@ import { shardReplyOf } from "./aggregate-wire.ts";
 import { aggregateResponse, mergeAggregateRows, type AggregateSpec } from "./aggregate.ts";
 import { encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
 import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS } from "./limits.ts";
-import { keysFirst, narrowToPage } from "./keys-first.ts";
+import { keysFirst, searchInWindows } from "./keys-first.ts";
 import { mergeSearch, type MergedSearch } from "./merge.ts";
 import { parseEventId } from "../storage/schema.ts";
 import { columnsFor, eventToJson } from "./event-json.ts";
@@ -41,10 +41,12 @@ interface Scatter<R> {
   rowsScanned: number;
 }
 
-/** The figures of a search's two steps as one: rows scanned by both, segments and shards as the first saw them, every shard either missed. */
-function bothSteps<R>(keys: Scatter<R>, rows: Scatter<R>): Scatter<R> {
-  const missing = [...keys.missing, ...rows.missing.filter((gone) => !keys.missing.some((first) => first.shard === gone.shard))];
-  return { replies: rows.replies, missing, segmentsTotal: keys.segmentsTotal, segmentsSkipped: keys.segmentsSkipped, rowsScanned: keys.rowsScanned + rows.rowsScanned };
+/** The figures of a search's steps as one: rows scanned by all, segments as the widest window saw them, every shard any step missed. */
+function combineSteps<R>(steps: readonly Scatter<R>[]): Scatter<R> {
+  const missing: Scatter<R>["missing"] = [];
+  for (const step of steps) for (const gone of step.missing) if (!missing.some((seen) => seen.shard === gone.shard)) missing.push(gone);
+  const widest = steps[Math.max(0, steps.length - 2)];
+  return { replies: [], missing, segmentsTotal: widest.segmentsTotal, segmentsSkipped: widest.segmentsSkipped, rowsScanned: steps.reduce((sum, step) => sum + step.rowsScanned, 0) };
 }
 
 /** The query's client went away: nothing to answer. */
@@ -87,8 +89,8 @@ export class QueryGateway {
 
   /**
    * One merged page, outside the in-flight count (export holds its slot for the whole
-   * stream). A broad search takes two steps (keys-first.ts): the ordering columns of
-   * every shard's best rows, then whole rows at or past the page's last one.
+   * stream). A broad search is asked in widening time windows, by its ordering columns
+   * only, until the page is full, then its rows are read whole (keys-first.ts).
    */
   async searchPage(tenant: string, request: SearchRequest, options: QueryOptions): Promise<SearchPage> {
     const order = request.order ?? "newest";
@@ -97,16 +99,8 @@ export class QueryGateway {
       const scatter = await this.scatter<ShardSearchReply>({ ...search, columns: columnsFor(request.fields) }, options);
       return { merged: mergeSearch(scatter.replies, request.limit, order), scatter };
     }
-    const keys = await this.scatter<ShardSearchReply>({ ...search, columns: [] }, options);
-    const page = mergeSearch(keys.replies, request.limit, order);
-    const last = page.rows[page.rows.length - 1];
-    if (!last) return { merged: page, scatter: keys };
-    const rows = await this.scatter<ShardSearchReply>({ ...search, filter: narrowToPage(request.filter, order, last.timestampUs), columns: columnsFor(request.fields) }, options);
-    const merged = mergeSearch(rows.replies, request.limit, order);
-    // Whether rows follow the page is the first step's to say: the second saw only the page's range.
-    const tail = merged.rows[merged.rows.length - 1];
-    const nextCursor = (page.nextCursor || merged.nextCursor) && tail ? { ts: tail.timestampUs, id: tail.id } : null;
-    return { merged: { rows: merged.rows, nextCursor }, scatter: bothSteps(keys, rows) };
+    const { merged, steps } = await searchInWindows(request, (filter, keysOnly) => this.scatter<ShardSearchReply>({ ...search, filter, columns: keysOnly ? [] : columnsFor(request.fields) }, options));
+    return { merged, scatter: { ...combineSteps(steps), replies: steps[steps.length - 1].replies } };
   }
 
   /** `counters: false` scans even where the per-minute counters could answer. */
