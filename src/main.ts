@@ -6,7 +6,7 @@ import { startNode } from "./node/node.ts";
 import { describe } from "./actors/supervisor.ts";
 import { execWithWorkerPool } from "./node/worker-pool.ts";
 
-// First: may replace this process with itself started with a larger worker pool (same pid).
+// Before any statement: may replace this process with itself started with a larger worker pool (same pid).
 execWithWorkerPool((line) => console.error(`sluice: ${line}`));
 
 const cli = cac("sluice");

@@ -11,7 +11,7 @@ import { aggregateResponse, aggregateRowOf, mergeAggregateRows, parseAggregateSp
 import { QueryError } from "../src/query/filter.ts";
 import { aggregateSql } from "../src/query/sql.ts";
 import { counterPlan, withNewest } from "../src/query/counter-aggregate.ts";
-import { rowsFromWire, rowsToWire, shardReplyOf, shardReplyText } from "../src/query/aggregate-wire.ts";
+import { rowsFromWire, rowsToWire, shardReplyOf, shardReplyText } from "../src/protocol/aggregate-wire.ts";
 import { Duck, execute, queryRows } from "../src/storage/duckdb.ts";
 import { COLUMNS } from "../src/storage/schema.ts";
 import { tempDir } from "./helpers/processes.ts";

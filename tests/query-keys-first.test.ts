@@ -9,7 +9,8 @@ import { describe, expect, test } from "bun:test";
 import type { StoredEvent } from "../src/protocol/event.ts";
 import type { ShardSearchReply } from "../src/protocol/query-messages.ts";
 import type { Cursor, SearchFilter, SearchOrder } from "../src/query/filter.ts";
-import { FIRST_WINDOW_US, keysFirst, narrowToPage, pageWindows, searchInWindows, WINDOW_GROWTH, WINDOWS_MAX } from "../src/query/keys-first.ts";
+import { keysFirst, narrowToPage, pageWindows, searchInWindows } from "../src/query/keys-first.ts";
+import { FIRST_WINDOW_US, WINDOW_GROWTH, WINDOWS_MAX } from "../src/query/limits.ts";
 import { compareInOrder, mergeSearch } from "../src/query/merge.ts";
 import { parseQuery } from "../src/query/parser.ts";
 import { Draw, seeded } from "./helpers/random.ts";
@@ -56,6 +57,8 @@ describe("searchInWindows", () => {
       const order: SearchOrder = draw.chance(0.5) ? "newest" : "oldest";
       const limit = 1 + draw.int(15);
       const filter: SearchFilter = { ...NONE, fromUs: draw.chance(0.5) ? draw.int(span / 4) : undefined, toUs: draw.chance(0.7) ? span - draw.int(span / 4) : undefined };
+      // "Now" anywhere around the rows: rows stamped after it are still in an open-ended search.
+      const nowUs = draw.int(span + span / 2);
       const cutShard = draw.chance(0.2) ? draw.int(shards.length) : -1;
       let cursor: Cursor | undefined;
       const asked: SearchFilter[] = [];
@@ -67,7 +70,7 @@ describe("searchInWindows", () => {
           // One shard's replies are cut to 2 rows by its byte budget, as a shard does.
           return { replies: shards.map((rows, shard) => (shard === cutShard ? cut(shardSearch(shard, rows, stepFilter, order, limit, cursor), 2) : shardSearch(shard, rows, stepFilter, order, limit, cursor))) };
         };
-        const windowed = await searchInWindows({ filter, limit, order, cursor }, ask);
+        const windowed = await searchInWindows({ filter, limit, order, cursor }, nowUs, ask);
         seen.push(...windowed.merged.rows.map((row) => row.id));
         if (cutShard < 0) {
           expect(windowed.merged.rows.map((row) => row.id)).toEqual(one.rows.map((row) => row.id));
@@ -101,27 +104,35 @@ describe("narrowToPage", () => {
 describe("pageWindows", () => {
   const W = FIRST_WINDOW_US;
   test("newest first: from the end back, widening, the last window taking the rest", () => {
-    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "newest")).toEqual([
+    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "newest", 0)).toEqual([
       { fromUs: 99 * W, toUs: 100 * W },
       { fromUs: (99 - WINDOW_GROWTH) * W, toUs: 99 * W },
       { fromUs: (99 - WINDOW_GROWTH - WINDOW_GROWTH ** 2) * W, toUs: (99 - WINDOW_GROWTH) * W },
       { fromUs: 0, toUs: (99 - WINDOW_GROWTH - WINDOW_GROWTH ** 2) * W },
     ]);
-    expect(pageWindows({ ...NONE, fromUs: 5, toUs: 10 }, "newest")).toEqual([{ fromUs: 5, toUs: 10 }]);
-    const open = pageWindows({ ...NONE, toUs: 1e15 }, "newest");
+    expect(pageWindows({ ...NONE, fromUs: 5, toUs: 10 }, "newest", 0)).toEqual([{ fromUs: 5, toUs: 10 }]);
+    const open = pageWindows({ ...NONE, toUs: 1e15 }, "newest", 0);
     expect(open.length).toBe(WINDOWS_MAX);
     expect(open[open.length - 1]).toEqual({ fromUs: undefined, toUs: open[open.length - 2].fromUs });
-    expect(pageWindows({ ...NONE, fromUs: 7 }, "newest")).toEqual([{ fromUs: 7, toUs: undefined }]);
+    // No `to`: back from now, the newest window open-ended.
+    expect(pageWindows({ ...NONE, fromUs: 0 }, "newest", 100 * W)).toEqual([
+      { fromUs: 99 * W, toUs: undefined },
+      { fromUs: (99 - WINDOW_GROWTH) * W, toUs: 99 * W },
+      { fromUs: (99 - WINDOW_GROWTH - WINDOW_GROWTH ** 2) * W, toUs: (99 - WINDOW_GROWTH) * W },
+      { fromUs: 0, toUs: (99 - WINDOW_GROWTH - WINDOW_GROWTH ** 2) * W },
+    ]);
+    expect(pageWindows({ ...NONE, fromUs: 7 }, "newest", 10)).toEqual([{ fromUs: 7, toUs: undefined }]);
+    expect(pageWindows({ ...NONE, fromUs: 70 }, "newest", 10)).toEqual([{ fromUs: 70, toUs: undefined }]);
   });
 
   test("oldest first: from the start on; a cursor moves the start (or, newest first, the end) to its row", () => {
-    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 3 * W }, "oldest")).toEqual([
+    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 3 * W }, "oldest", 0)).toEqual([
       { fromUs: 0, toUs: W },
       { fromUs: W, toUs: 3 * W },
     ]);
-    expect(pageWindows({ ...NONE, toUs: 3 * W }, "oldest")).toEqual([{ fromUs: undefined, toUs: 3 * W }]);
-    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "oldest", { ts: 50 * W, id: "x" })[0]).toEqual({ fromUs: 50 * W, toUs: 51 * W });
-    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "newest", { ts: 50 * W, id: "x" })[0]).toEqual({ fromUs: 49 * W + 1, toUs: 50 * W + 1 });
+    expect(pageWindows({ ...NONE, toUs: 3 * W }, "oldest", 0)).toEqual([{ fromUs: undefined, toUs: 3 * W }]);
+    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "oldest", 0, { ts: 50 * W, id: "x" })[0]).toEqual({ fromUs: 50 * W, toUs: 51 * W });
+    expect(pageWindows({ ...NONE, fromUs: 0, toUs: 100 * W }, "newest", 0, { ts: 50 * W, id: "x" })[0]).toEqual({ fromUs: 49 * W + 1, toUs: 50 * W + 1 });
   });
 });
 

@@ -7,11 +7,9 @@
 // the seals crowded the event loop (which ingests and merges the replies) off the
 // cores, and a query answered from the counters alone took 216 ms at p50 (74 with 2).
 
-import { STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
+import { QUERY_POOL_THREADS, STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
 
 export const WORKER_POOL_ENV = "UV_THREADPOOL_SIZE";
-/** Pool threads for query statements beside the storage work: enough that a scatter never waits behind seals, few enough that the event loop (ingest, the gateway) is not crowded off the cores. */
-export const QUERY_POOL_THREADS = 6;
 /** The pool a node starts with unless UV_THREADPOOL_SIZE says otherwise. */
 export const WORKER_POOL_THREADS = STORAGE_WORK_CONCURRENCY + QUERY_POOL_THREADS;
 
@@ -29,8 +27,8 @@ export function workerPoolEnv(env: Record<string, string | undefined>): Record<s
 
 /**
  * Replaces this process (same pid, same open files: an execve) with itself started
- * with the pool set, unless it is set already. Call first thing, before any statement
- * or fs.promises call starts the pool. Where the runtime has no process.execve, the
+ * with the pool set, unless it is set already. Call before any statement or
+ * fs.promises call starts the pool (modules imported before it load twice). Where the runtime has no process.execve, the
  * node runs on with the default pool and says so.
  */
 export function execWithWorkerPool(log: (line: string) => void): void {

@@ -2,7 +2,7 @@
 // gateway scatters these over NATS even on one node, so a cluster only distributes them.
 
 import type { AggregateRow, AggregateSpec } from "../query/aggregate.ts";
-import type { AggregateRowsWire } from "../query/aggregate-wire.ts";
+import type { AggregateRowsWire } from "./aggregate-wire.ts";
 import type { Cursor, SearchFilter, SearchOrder } from "../query/filter.ts";
 import type { StoredEvent } from "./event.ts";
 

@@ -3,7 +3,7 @@
 // scan until it alone held `limit` matches: with a match every few seconds across the
 // node, each shard read ~16 times the rows the page needed (20-30M rows for a first
 // page of the last 15 min under live ingest). So the gateway asks every shard for the
-// newest window first ([to - 15 s, to) newest first), widening it 8 times a round
+// newest window first (the last 15 s, newest first), widening it 8 times a round
 // until the merged rows fill the page; those rounds read only the ordering columns
 // (DuckDB decodes every column of every row a file holds, whatever the filter
 // passes), and a last step reads whole rows at or past the page's last row. Pure, but
@@ -12,6 +12,7 @@
 import type { ShardSearchReply } from "../protocol/query-messages.ts";
 import type { QueryNode } from "./ast.ts";
 import type { Cursor, SearchFilter, SearchOrder, SearchRequest } from "./filter.ts";
+import { FIRST_WINDOW_US, WINDOW_GROWTH, WINDOWS_MAX } from "./limits.ts";
 import { mergeSearch, type MergedSearch } from "./merge.ts";
 
 /**
@@ -41,14 +42,6 @@ function narrowsToFew(node: QueryNode): boolean {
   }
 }
 
-/** The first window of a broad search, newest first (or oldest first from `from`). */
-export const FIRST_WINDOW_US = 15_000_000;
-/** Each round's window is this many times the last (10 s, 2 min, 16 min, 2 h, 17 h, …): few rounds even over days. */
-export const WINDOW_GROWTH = 8;
-
-/** Rounds at most: the last window takes the rest of the range (a search matching nothing still asks at most this often). */
-export const WINDOWS_MAX = 5;
-
 export interface TimeWindow {
   fromUs?: number;
   toUs?: number;
@@ -57,25 +50,24 @@ export interface TimeWindow {
 /**
  * The disjoint windows a broad search is asked in, in the search's order, covering
  * its range: from its end back (newest first) or from its start on (oldest first), the
- * last one (at most WINDOWS_MAX) taking the rest. An open end the search starts from
- * (no `to` newest first, no `from` oldest first) is one window, the whole range. A
- * cursor's row bounds the range where the page starts.
+ * last one (at most WINDOWS_MAX) taking the rest. Newest first with no `to`, the end is
+ * `nowUs` and the first window stays open (rows stamped in the future are in it);
+ * oldest first with no `from` is one window, the whole range. A cursor's row bounds
+ * the range where the page starts.
  */
-export function pageWindows(filter: SearchFilter, order: SearchOrder, cursor?: Cursor): TimeWindow[] {
+export function pageWindows(filter: SearchFilter, order: SearchOrder, nowUs: number, cursor?: Cursor): TimeWindow[] {
   // A cursor's page starts at its row: windows before it would hold nothing.
   const fromUs = order === "oldest" && cursor ? Math.max(filter.fromUs ?? -Infinity, cursor.ts) : filter.fromUs;
   const toUs = order === "newest" && cursor ? Math.min(filter.toUs ?? Infinity, cursor.ts + 1) : filter.toUs;
   const windows: TimeWindow[] = [];
   let width = FIRST_WINDOW_US;
   if (order === "newest") {
-    if (toUs === undefined) return [{ fromUs, toUs }];
-    for (let end = toUs; fromUs === undefined || end > fromUs; width *= WINDOW_GROWTH) {
+    if (fromUs !== undefined && toUs === undefined && fromUs >= nowUs) return [{ fromUs, toUs }];
+    for (let end = toUs ?? nowUs; fromUs === undefined || end > fromUs; width *= WINDOW_GROWTH) {
       const start = end - width;
-      if (windows.length === WINDOWS_MAX - 1 || !Number.isSafeInteger(start) || (fromUs !== undefined && start <= fromUs)) {
-        windows.push({ fromUs, toUs: end });
-        break;
-      }
-      windows.push({ fromUs: start, toUs: end });
+      const last = windows.length === WINDOWS_MAX - 1 || !Number.isSafeInteger(start) || (fromUs !== undefined && start <= fromUs);
+      windows.push({ fromUs: last ? fromUs : start, toUs: windows.length === 0 ? toUs : end });
+      if (last) break;
       end = start;
     }
     return windows;
@@ -109,11 +101,11 @@ export function narrowToPage(filter: SearchFilter, order: SearchOrder, lastTs: n
  * ordering columns only) and resolves with the replies. Returns the page and every
  * step's scatter in order, the whole-row read last.
  */
-export async function searchInWindows<S extends { replies: ShardSearchReply[] }>(request: SearchRequest, ask: (filter: SearchFilter, keysOnly: boolean) => Promise<S>): Promise<{ merged: MergedSearch; steps: S[] }> {
+export async function searchInWindows<S extends { replies: ShardSearchReply[] }>(request: SearchRequest, nowUs: number, ask: (filter: SearchFilter, keysOnly: boolean) => Promise<S>): Promise<{ merged: MergedSearch; steps: S[] }> {
   const order = request.order ?? "newest";
   const steps: S[] = [];
   let page: MergedSearch = { rows: [], nextCursor: null };
-  for (const window of pageWindows(request.filter, order, request.cursor)) {
+  for (const window of pageWindows(request.filter, order, nowUs, request.cursor)) {
     steps.push(await ask({ ...request.filter, ...window }, true));
     // Windows are disjoint and in order: rows of later ones come after every row of earlier ones.
     page = mergeSearch(steps.flatMap((step) => step.replies), request.limit, order);

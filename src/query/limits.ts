@@ -40,3 +40,10 @@ export const GATEWAY_QUERIES_IN_FLIGHT_MAX = 64;
 if (SEARCH_LIMIT_DEFAULT > SEARCH_LIMIT_MAX) throw new Error("query limits: default page over the maximum");
 /** Query shapes whose grouping of a tenant's counter series is kept (counter-aggregate.ts); past it the cache starts over. */
 export const COUNTER_GROUPINGS_CACHED_MAX = 32;
+
+/** A broad search's first time window (query/keys-first.ts): the last 15 s newest first, or the first 15 s oldest first. */
+export const FIRST_WINDOW_US = 15_000_000;
+/** Each round's window is this many times the last (15 s, 2 min, 16 min, 2.1 h, then the rest): few rounds even over days. */
+export const WINDOW_GROWTH = 8;
+/** Rounds at most: the last window takes the rest of the range, so a search matching nothing still asks at most this often. */
+export const WINDOWS_MAX = 5;

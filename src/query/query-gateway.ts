@@ -8,7 +8,7 @@ import { describe } from "../actors/supervisor.ts";
 import { HttpError } from "../http/errors.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardAggregateReply, type ShardAggregateReplyWire, type ShardAggregateRequest, type ShardQueryReply, type ShardSearchReply, type ShardSearchRequest } from "../protocol/query-messages.ts";
 import { QUERY_CANCEL_SUBJECT, querySubject } from "../protocol/subjects.ts";
-import { shardReplyOf } from "./aggregate-wire.ts";
+import { shardReplyOf } from "../protocol/aggregate-wire.ts";
 import { aggregateResponse, mergeAggregateRows, type AggregateSpec } from "./aggregate.ts";
 import { encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
 import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS } from "./limits.ts";
@@ -99,7 +99,14 @@ export class QueryGateway {
       const scatter = await this.scatter<ShardSearchReply>({ ...search, columns: columnsFor(request.fields) }, options);
       return { merged: mergeSearch(scatter.replies, request.limit, order), scatter };
     }
-    const { merged, steps } = await searchInWindows(request, (filter, keysOnly) => this.scatter<ShardSearchReply>({ ...search, filter, columns: keysOnly ? [] : columnsFor(request.fields) }, options));
+    // One time budget for all the steps, not one each.
+    const deadline = performance.now() + options.timeoutMs;
+    const ask = (filter: SearchFilter, keysOnly: boolean) => {
+      const left = Math.floor(deadline - performance.now());
+      if (left < 1) throw new HttpError(504, "query_timeout", `the query ran past its ${options.timeoutMs} ms budget; narrow the time range or the query, or raise timeout_ms`);
+      return this.scatter<ShardSearchReply>({ ...search, filter, columns: keysOnly ? [] : columnsFor(request.fields) }, { ...options, timeoutMs: left });
+    };
+    const { merged, steps } = await searchInWindows(request, Date.now() * 1000, ask);
     return { merged, scatter: { ...combineSteps(steps), replies: steps[steps.length - 1].replies } };
   }
 

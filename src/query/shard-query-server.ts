@@ -13,7 +13,7 @@ import type { Duck } from "../storage/duckdb.ts";
 import { SHARD_QUERY_CONCURRENCY } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import type { ShardStore } from "../storage/shard-store.ts";
-import { shardReplyText } from "./aggregate-wire.ts";
+import { shardReplyText } from "../protocol/aggregate-wire.ts";
 import { counterPlan, counterRows, withNewest } from "./counter-aggregate.ts";
 import { QUERY_TIMEOUT_MAX_MS } from "./limits.ts";
 import { ReplyTooLargeError, runCountedAggregate, runShardQuery } from "./shard-query.ts";

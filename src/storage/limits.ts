@@ -48,10 +48,17 @@ export const PARTITION_MAILBOX_CAPACITY = 16;
 export const SEAL_AGE_JITTER_FRACTION = 0.25;
 /**
  * Storage work items (seal, compaction) running at once, node-wide. DuckDB statements
- * run on Bun's worker pool, which the node sizes to these plus a thread for each
- * shard's query (node/worker-pool.ts); two writers keep both cores busy under load.
+ * run on Bun's worker pool, which the node sizes to these plus QUERY_POOL_THREADS
+ * (node/worker-pool.ts); two writers keep both cores busy under load.
  */
 export const STORAGE_WORK_CONCURRENCY = 2;
+/**
+ * Worker pool threads for query statements beside the storage work: enough that a
+ * query's shard statements never wait behind seals, few enough that the event loop
+ * (ingest, the gateway's merges) is not crowded off the cores: with 16, a count the
+ * counters answered took 216 ms at p50 under live ingest, against 74 ms with 2.
+ */
+export const QUERY_POOL_THREADS = 6;
 /**
  * Rows per Parquet row group of a segment: the unit a skip index (and DuckDB's
  * file_row_number pruning) reads or skips. A trace id or a rare word costs one row

@@ -578,10 +578,12 @@ export class ShardStore {
     const keys = buffer.keys.take();
     try {
       const part = writeMemtablePart(this.options.paths, this.options.shard, buffer.parquetParts());
-      const partKeys = keys && keys.rows === buffer.rows ? keys.chunks : undefined;
+      table.skipKeys.append(keys, buffer.rows);
+      // Parts share their table's keys: once the table gave them up (past its byte bound), its parts do too.
+      const partKeys = table.skipKeys.valid && keys ? keys.chunks : undefined;
+      if (!table.skipKeys.valid) for (const earlier of table.parts) earlier.keys = undefined;
       table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, ...buffer.summary(), keys: partKeys });
       buffer.addMinuteCounts(this.minuteCounts);
-      table.skipKeys.append(keys, buffer.rows);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
       table.rows += buffer.rows;
       table.bytes += part.bytes;

@@ -3,8 +3,8 @@
 // objects (~93 KB of JSON) its JSON.stringify, the publish and the gateway's parse
 // took most of a counted answer's time on the node's one JavaScript thread. Pure.
 
-import type { ShardAggregateReplyWire, ShardQueryReply } from "../protocol/query-messages.ts";
-import type { AggregateRow } from "./aggregate.ts";
+import type { AggregateRow } from "../query/aggregate.ts";
+import type { ShardAggregateReplyWire, ShardQueryReply } from "./query-messages.ts";
 
 /** One group_by field's values, a value per row: indexes into `strings` (-1: null) when every value is a string or null, else the values. */
 export type WireKeyColumn = { s: number[] } | { v: (string | number | null)[] };
