@@ -38,6 +38,13 @@ export interface SealPolicy {
 export interface PartitionActorOptions extends SealPolicy {
   shard: number;
   nc: NatsConnection;
+  /**
+   * The connection its shard's queries arrive and are answered on (default: nc). Kept
+   * apart from the WAL consumer's: on one connection a query and its reply waited in
+   * the server's outbound buffer behind the megabytes of WAL messages ahead of them,
+   * which drain only as fast as the node ingests.
+   */
+  queryNc?: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
   duck: Duck;
@@ -211,7 +218,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
     })().catch((error) => {
       if (!this.stopping) context.fail(error);
     });
-    this.queries = new ShardQueryServer({ nc, shard, duck: this.options.duck, paths: this.options.paths, store: () => (context.mailbox.isClosed || this.options.trusted?.() === false ? undefined : this.store), log: this.options.log });
+    this.queries = new ShardQueryServer({ nc: this.options.queryNc ?? nc, shard, duck: this.options.duck, paths: this.options.paths, store: () => (context.mailbox.isClosed || this.options.trusted?.() === false ? undefined : this.store), log: this.options.log });
     this.queries.start();
     this.ticker = setInterval(() => {
       if (this.tickQueued) return;

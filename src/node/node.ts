@@ -134,6 +134,12 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     cleanups.push(async () => {
       if (!nc.isClosed()) await nc.drain();
     });
+    // Queries (the gateway's scatter and every shard's answer) on a connection of their
+    // own: see PartitionActorOptions.queryNc.
+    const queryNc = await connect({ servers: natsServers(natsUrl), name: "sluice-node-query", maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 10_000 });
+    cleanups.push(async () => {
+      if (!queryNc.isClosed()) await queryNc.drain();
+    });
     let natsConnected = true;
     void (async () => {
       for await (const status of nc.status()) {
@@ -174,7 +180,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     // Partitions come and go with shard leases: started and stopped by the coordinator.
     const partitions = new PartitionSet((shard, epoch, trusted) => {
       const manifestStore = replicatedSegments ? new ReplicatedManifestStore({ shard, paths, manifests: buckets.manifests!, segments: buckets.segments!, jsm, node: nodeId, epoch, log }) : undefined;
-      return new PartitionActor({ shard, nc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork, manifestStore, trusted });
+      return new PartitionActor({ shard, nc, queryNc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork, manifestStore, trusted });
     }, log);
     cleanups.push(() => partitions.supervisor.stopAll("quit", { concurrently: true }));
     const flow = new FlowController({
@@ -230,7 +236,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
 
     const connected = () => natsConnected && !nc.isClosed();
     const ingest = new IngestGateway({ js, connected, admission: () => flow.admission(), shards: options.shards, maxPayloadBytes, log });
-    const query = new QueryGateway({ nc, shards: options.shards });
+    const query = new QueryGateway({ nc: queryNc, shards: options.shards });
     const exporter = new Exporter(query);
     const tail = new TailHub({ nc, js, jsm, log });
     const rate = startRateSampler(() => partitions.eventsTotal());
