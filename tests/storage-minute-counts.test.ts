@@ -3,13 +3,14 @@
 // where whole units fit and minutes elsewhere; each group is visited once; tenants
 // stay apart; past its entry bound it overflows and drops its counts; a 24 h sum over
 // a full shard (1,440 minutes x 500 series) is exact. minuteCountsSql
-// floors timestamps to minutes exactly, before 1970 too.
+// floors timestamps to minutes exactly, before 1970 too, and a reopen's counts read by
+// series id add up to the same counts as its rows.
 // Method: pure tests against a naive reference (a list of every add, summed by brute
 // force) over seeded pseudo-random adds and ranges; the SQL runs on a real DuckDB.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
-import { MinuteCounts, minuteCountsSql, perSeries } from "../src/storage/minute-counts.ts";
+import { addMinuteCountsResult, addSeriesCountsResult, MinuteCounts, minuteCountsBySeriesSql, minuteCountsSql, minuteSeriesSql, perSeries } from "../src/storage/minute-counts.ts";
 import { tempDir } from "./helpers/processes.ts";
 import { sumSeries } from "./helpers/minute-counts.ts";
 
@@ -130,6 +131,26 @@ describe("MinuteCounts.sum", () => {
     }
   });
 
+  test("adds spread over ages (past the packed sort's safe integers) and adds through series refs sum as plain adds do", () => {
+    const random = seeded(11);
+    // Minutes from 1970 back and ahead by ~2^40: a batch's (unit, id, index) no longer packs into one safe integer.
+    const adds = randomAdds(random, 5_000, NOW_MINUTE).map((add, index) => (index % 3 === 0 ? { ...add, minute: add.minute + (index % 2 ? 1 : -1) * 2 ** 40 } : add));
+    const plain = new MinuteCounts();
+    const byRef = new MinuteCounts();
+    for (const add of adds) {
+      plain.add(add.minute, add.tenant, add.service, add.level, add.count);
+      byRef.addTo(byRef.series(add.tenant, add.service, add.level), add.minute, add.count);
+    }
+    for (const tenant of ["default", "acme"]) {
+      for (const [from, to] of [[Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], [NOW_MINUTE - 100, NOW_MINUTE + 100], [-(2 ** 41), 0]] as [number, number][]) {
+        const expected = reference(adds, tenant, from, to, 60);
+        expect(summed(plain, tenant, from, to, 60)).toEqual(expected);
+        expect(summed(byRef, tenant, from, to, 60)).toEqual(expected);
+      }
+    }
+    expect(byRef.entries).toBe(plain.entries);
+  });
+
   test("minutes before 1970 fall in the right minute, hour and bucket", () => {
     const random = seeded(99);
     const adds = randomAdds(random, 5_000, 0);
@@ -235,6 +256,32 @@ describe("minuteCountsSql", () => {
       const order = (row: { minute: number; tenant: string; level: number }) => JSON.stringify([row.minute, row.tenant, row.level]);
       const sorted = <T extends { minute: number; tenant: string; level: number }>(rows: T[]) => rows.sort((a, b) => order(a).localeCompare(order(b)));
       expect(sorted(rows.map((row) => ({ minute: Number(row.minute), tenant: String(row.tenant), service: String(row.service), level: Number(row.level), count: Number(row.count) })))).toEqual(sorted([...expected.values()]));
+    } finally {
+      connection.closeSync();
+    }
+  });
+
+  test("a reopen's counts by series id (numbers only) add up exactly as the rows of minuteCountsSql do", async () => {
+    const random = seeded(23);
+    const minuteUs = 60_000_000;
+    const rows = Array.from({ length: 3_000 }, (_, index) => {
+      const minute = NOW_MINUTE - 200 + Math.floor(random() * 400) - (index % 50 === 0 ? 30_000_000 : 0);
+      return `(${minute * minuteUs + Math.floor(random() * minuteUs)}::BIGINT, '${index % 4 === 0 ? "acme" : "default"}', 'svc-${Math.floor(random() * 30)}${index % 7 === 0 ? " ü'' x" : ""}', ${Math.floor(random() * 6)}::UTINYINT)`;
+    });
+    const source = `(SELECT * FROM (VALUES ${rows.join(", ")}) AS t(ts, tenant, service, level))`;
+    const connection = await duck.connect();
+    try {
+      const fromRows = new MinuteCounts();
+      addMinuteCountsResult(fromRows, await connection.run(minuteCountsSql(source)));
+      await connection.run(`CREATE TEMP TABLE counted AS ${minuteCountsSql(source)}`);
+      await connection.run(`CREATE TEMP TABLE counted_series AS ${minuteSeriesSql("counted")}`);
+      const series = (await queryRows(connection, "SELECT tenant, service, level FROM counted_series ORDER BY sid")).map((row) => ({ tenant: String(row.tenant), service: String(row.service), level: Number(row.level) }));
+      const bySeries = new MinuteCounts();
+      addSeriesCountsResult(bySeries, series, await connection.run(minuteCountsBySeriesSql("counted", "counted_series")));
+      expect(bySeries.entries).toBe(fromRows.entries);
+      for (const tenant of ["default", "acme"]) {
+        for (const bucket of [null, 1, 60]) expect(summed(bySeries, tenant, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, bucket)).toEqual(summed(fromRows, tenant, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, bucket));
+      }
     } finally {
       connection.closeSync();
     }

@@ -21,7 +21,7 @@ import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, typ
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
 import { removeMemtableParts, removeOrphanMemtableParts, writeMemtablePart } from "./memtable-parts.ts";
-import { addMinuteCountsResult, MinuteCounts, minuteCountsSql } from "./minute-counts.ts";
+import { addSeriesCountsResult, MinuteCounts, minuteCountsBySeriesSql, minuteCountsSql, minuteSeriesSql } from "./minute-counts.ts";
 import { segmentFileName, segmentsDir, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import { keyHashMemo, type SkipIndex } from "./skip-index.ts";
 import { SegmentFiles } from "./segment-files.ts";
@@ -612,10 +612,24 @@ export class ShardStore {
     return this.segmentFiles.write(connection, { selectSql, fileName, level, buildSkipIndex });
   }
 
-  /** Counts the rows of every segment in the manifest into `counts`: one GROUP BY over them all. */
+  /**
+   * Counts the rows of every segment in the manifest into `counts`: one GROUP BY over
+   * them all, read back as numbers by series id (minuteCountsBySeriesSql) with the few
+   * series names apart.
+   */
   private async countSegments(): Promise<void> {
     if (this.manifest.segments.length === 0) return;
-    addMinuteCountsResult(this.minuteCounts, await this.backgroundConnection.run(minuteCountsSql(this.segmentFiles.readSql(this.manifest.segments))));
+    const connection = this.backgroundConnection;
+    // Temp tables are the connection's own, and a store counts its segments once, at open.
+    await connection.run(`CREATE OR REPLACE TEMP TABLE open_minute_counts AS ${minuteCountsSql(this.segmentFiles.readSql(this.manifest.segments))}`);
+    try {
+      await connection.run(`CREATE OR REPLACE TEMP TABLE open_minute_series AS ${minuteSeriesSql("open_minute_counts")}`);
+      const series = (await queryRows(connection, "SELECT tenant, service, level FROM open_minute_series ORDER BY sid")).map((row) => ({ tenant: String(row.tenant), service: String(row.service), level: Number(row.level) }));
+      addSeriesCountsResult(this.minuteCounts, series, await connection.run(minuteCountsBySeriesSql("open_minute_counts", "open_minute_series")));
+    } finally {
+      await connection.run("DROP TABLE IF EXISTS open_minute_counts");
+      await connection.run("DROP TABLE IF EXISTS open_minute_series");
+    }
   }
 
   private log(line: string): void {
