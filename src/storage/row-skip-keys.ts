@@ -316,8 +316,8 @@ export interface RowGroupMessage {
   rows: number;
 }
 
-/** Turns the event loop over between row groups of a large seal's key union. */
-const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Turns the event loop over between row groups of a large seal's key union (and of its skip index). */
+export const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The keys of one memtable's rows, flush after flush, for its seal. Invalid (the seal
