@@ -71,6 +71,24 @@ test("a node re-execs itself (same pid) with a worker pool for its seals and eve
   expect(workerPool(own.pid).threads).toBeLessThanOrEqual(3);
 }, 60_000);
 
+test("a shard that sealed nothing for --compaction-idle-ms merges its few small segments, every event still there once", async () => {
+  const node = await startTestNode({ shards: 1, extraArgs: ["--seal-age-ms", "200", "--compaction-idle-ms", "1500"] });
+  nodes.push(node);
+  const segments = async () => (await getJson(`${node.httpUrl}/api/v1/system/health`)).body.storage_utilization.segments as number;
+  let accepted = 0;
+  for (let round = 0; round < 3; round++) {
+    const body = Array.from({ length: 50 }, (_, index) => JSON.stringify({ service: "idle-compaction", message: `r${round} e${index}` })).join("\n");
+    const { status, body: answer } = await getJson(`${node.httpUrl}/api/v1/logs`, { method: "POST", body, headers: { "content-type": "application/x-ndjson" } });
+    expect(status).toBe(202);
+    accepted += answer.accepted;
+    // Each round is sealed into a segment of its own before the next is sent.
+    await waitFor(async () => (await segments()) === round + 1, { timeoutMs: 20_000, what: `segment ${round + 1}` });
+  }
+  // Three segments are far below the 16 a compaction after a seal waits for; idle, the shard merges them.
+  await waitFor(async () => (await segments()) === 1, { timeoutMs: 30_000, what: "the idle shard's segments merged into one" });
+  expect(await countEvents(node.httpUrl, "service=idle-compaction")).toBe(accepted);
+}, 90_000);
+
 test("a second node on the same data directory is refused with a clear message", async () => {
   const dataDir = tempDir("lock").path;
   const first = await startTestNode({ dataDir });

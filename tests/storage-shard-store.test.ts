@@ -408,6 +408,19 @@ describe("compaction", () => {
     expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 1, rows: exactlyOnce(fixture) });
   });
 
+  test("an idle compaction merges small segments below minSegments (two are enough), every row once; one segment is left alone", async () => {
+    const fixture = newFixture();
+    const store = await openStore(fixture);
+    await sealOne(fixture, store, 1);
+    expect(await store.compact({ idle: true })).toBe(false);
+    for (const seq of [2, 3]) await sealOne(fixture, store, seq);
+    expect(await store.compact()).toBe(false);
+    expect(await store.compact({ idle: true })).toBe(true);
+    expect(manifestOnDisk(fixture).segments.map((segment) => segment.rows)).toEqual([3 * EVENTS_PER_MESSAGE]);
+    expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 1, rows: exactlyOnce(fixture) });
+    expect(await store.compact({ idle: true })).toBe(false);
+  });
+
   const ORDERS = ["the seal publishes first", "the compaction publishes first", "both write at once"] as const;
 
   test.each(ORDERS)("a seal during a compaction (%s): rows once, unique file names, and a reopened store seals to a new file", async (order) => {

@@ -10,7 +10,7 @@ import { decodeTextPayload, openWalPayload } from "../ingest/wal-payload.ts";
 import { INGEST_EVENTS_PER_REQUEST_MAX } from "../ingest/limits.ts";
 import { parseWalSubject, rejectsSubject, shardConsumerName, walShardFilter, WAL_STREAM } from "../protocol/subjects.ts";
 import type { Duck } from "../storage/duckdb.ts";
-import { CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_BYTES_MAX, PENDING_ROWS_MAX } from "../storage/limits.ts";
+import { COMPACTION_IDLE_AFTER_MS, CONSUME_MESSAGES_MAX, CONSUMER_ACK_WAIT_MS, CONSUMER_MAX_ACK_PENDING, FLUSH_ROWS_TRIGGER, UNSEALED_ROWS_SEAL_MULTIPLE, PENDING_ACKS_MAX, PENDING_BYTES_MAX, PENDING_ROWS_MAX } from "../storage/limits.ts";
 import type { DataPaths } from "../storage/paths.ts";
 import { EVENTS_PER_MESSAGE_MAX, storedTimestampUs } from "../storage/schema.ts";
 import { visitBatch } from "../protocol/wal-batch.ts";
@@ -52,6 +52,8 @@ export interface PartitionActorOptions extends SealPolicy {
   log: (line: string) => void;
   /** How often the actor checks its flush and seal thresholds. */
   tickMs?: number;
+  /** Nothing sealed for this long: merge small segments even below the usual count (COMPACTION_IDLE_AFTER_MS; tests lower it). */
+  compactionIdleAfterMs?: number;
   /** The node-wide queue for storage work. */
   storageWork?: StorageWorkScheduler;
   /** Where the shard's manifest is published (replicated in a cluster); a local file when absent. */
@@ -120,6 +122,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private floorPublishing = false;
   private floorPublishedAtMs = 0;
   private sealing = false;
+  /** When the last seal ended (or the partition started), and when an idle compaction was last tried. */
+  private lastSealAtMs = Date.now();
+  private idleCompactionAtMs = 0;
   private flushing = false;
   private roomWaiters: (() => void)[] = [];
   private stopping = false;
@@ -435,6 +440,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
         .then((sealedSeqs) => {
           this.ackSealed(sealedSeqs);
           this.sealing = false;
+          this.lastSealAtMs = Date.now();
           this.wakeRoomWaiters();
           this.maybeCompact(context);
         })
@@ -464,6 +470,22 @@ export class PartitionActor implements Actor<PartitionMessage> {
         .catch((error) => context.fail(new Error(`${this.name}: publishing the WAL floor failed`, { cause: error })))
         .finally(() => (this.floorPublishing = false));
     }
+    this.maybeCompactIdle(store, context);
+  }
+
+  /** Once nothing was sealed for compactionIdleAfterMs, merges small segments pass after pass (two are enough), then waits as long again. */
+  private maybeCompactIdle(store: ShardStore, context: ActorContext<PartitionMessage>): void {
+    const idleAfterMs = this.options.compactionIdleAfterMs ?? COMPACTION_IDLE_AFTER_MS;
+    const now = Date.now();
+    if (this.sealing || now - this.lastSealAtMs < idleAfterMs || now - this.idleCompactionAtMs < idleAfterMs) return;
+    this.idleCompactionAtMs = now;
+    store
+      .compact({ idle: true })
+      .then((merged) => {
+        // Merged some: the next tick looks for more.
+        if (merged) this.idleCompactionAtMs = 0;
+      })
+      .catch((error) => context.fail(new Error(`${this.name}: compaction failed`, { cause: error })));
   }
 
   /**

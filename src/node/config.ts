@@ -2,6 +2,7 @@
 // frozen, validated object. Only entry points read process.env and argv.
 
 import { availableParallelism } from "node:os";
+import { COMPACTION_IDLE_AFTER_MS } from "../storage/limits.ts";
 
 export interface NodeOptions {
   httpHost: string;
@@ -21,6 +22,8 @@ export interface NodeOptions {
   sealAgeMs: number;
   sealBytesMax: number;
   flushIntervalMs: number;
+  /** A shard that sealed nothing for this long merges its small segments (two are enough). */
+  compactionIdleMs: number;
   walMaxBytes: number;
   /** Producers are paused (and HTTP ingest answers 429) while a shard lags this far behind. */
   ingestLagMaxMs: number;
@@ -50,6 +53,7 @@ export const OPTION_TABLE = [
   { key: "sealAgeMs", env: "SLUICE_SEAL_AGE_MS", flag: "seal-age-ms", default: 5_000, min: 50, max: 20_000, doc: "... or when its oldest row is this old (must stay well under the WAL ack wait)" },
   { key: "sealBytesMax", env: "SLUICE_SEAL_BYTES", flag: "seal-bytes", default: 128 * 1024 * 1024, min: 1024, max: 4 * 1024 ** 3, doc: "... or at this many bytes of rows" },
   { key: "flushIntervalMs", env: "SLUICE_FLUSH_INTERVAL_MS", flag: "flush-interval-ms", default: 100, min: 10, max: 5_000, doc: "rows become searchable within about this long" },
+  { key: "compactionIdleMs", env: "SLUICE_COMPACTION_IDLE_MS", flag: "compaction-idle-ms", default: COMPACTION_IDLE_AFTER_MS, min: 100, max: 86_400_000, doc: "a shard that sealed nothing for this long merges its small segments, two being enough (otherwise compaction waits for 16)" },
   { key: "walMaxBytes", env: "SLUICE_WAL_MAX_BYTES", flag: "wal-max-bytes", default: 10 * 1024 ** 3, min: 64 * 1024 ** 2, max: 2 ** 50, doc: "bytes of unsealed WAL JetStream holds before ingest gets 503" },
   { key: "ingestLagMaxMs", env: "SLUICE_INGEST_LAG_MAX_MS", flag: "ingest-lag-max-ms", default: 100, min: 20, max: 600_000, doc: "when a shard is this far behind (beyond the flush interval), producers are asked to pause (sluice.flow); HTTP ingest answers 429 from 1 s behind" },
   { key: "walReplicas", env: "SLUICE_WAL_REPLICAS", flag: "wal-replicas", default: 1, min: 1, max: 5, doc: "JetStream replicas of the WAL stream" },

@@ -180,7 +180,7 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     // Partitions come and go with shard leases: started and stopped by the coordinator.
     const partitions = new PartitionSet((shard, epoch, trusted) => {
       const manifestStore = replicatedSegments ? new ReplicatedManifestStore({ shard, paths, manifests: buckets.manifests!, segments: buckets.segments!, jsm, node: nodeId, epoch, log }) : undefined;
-      return new PartitionActor({ shard, nc, queryNc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, storageWork, manifestStore, trusted });
+      return new PartitionActor({ shard, nc, queryNc, js, jsm, duck, paths, log, sealRowsMax: options.sealRowsMax, sealAgeMs: options.sealAgeMs, sealBytesMax: options.sealBytesMax, flushIntervalMs: options.flushIntervalMs, compactionIdleAfterMs: options.compactionIdleMs, storageWork, manifestStore, trusted });
     }, log);
     cleanups.push(() => partitions.supervisor.stopAll("quit", { concurrently: true }));
     const flow = new FlowController({

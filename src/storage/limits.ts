@@ -69,6 +69,14 @@ export const QUERY_POOL_THREADS = 6;
 export const SEGMENT_ROW_GROUP_ROWS = 16_384;
 /** Compaction merges a shard's small segments once it has this many. */
 export const COMPACTION_MIN_SEGMENTS = 16;
+/**
+ * A shard that has sealed nothing for this long merges its small segments even below
+ * COMPACTION_MIN_SEGMENTS (two are enough): compaction otherwise runs only after a seal,
+ * so the up to 15 small segments a burst of ingest leaves behind stayed for good, and
+ * every query and every reopen paid for each file (bench:query's store reached 437).
+ */
+export const COMPACTION_IDLE_AFTER_MS = 60_000;
+
 /** A segment with at least this many rows is left alone by compaction. */
 export const COMPACTION_SEGMENT_ROWS_TARGET = 2_000_000;
 

@@ -407,18 +407,20 @@ export class ShardStore {
    * runs resolves false), and only compaction removes segments, so the inputs are still
    * listed at the swap.
    */
-  compact(): Promise<boolean> {
+  compact(options: { idle?: boolean } = {}): Promise<boolean> {
     // One at a time: a second would plan the same inputs.
     if (this.compacting) return Promise.resolve(false);
     this.compacting = true;
-    const running = this.compactNow().finally(() => (this.compacting = false));
+    const running = this.compactNow(options.idle === true).finally(() => (this.compacting = false));
     this.compaction = running.catch(() => false);
     return running;
   }
 
-  private async compactNow(): Promise<boolean> {
+  private async compactNow(idle: boolean): Promise<boolean> {
     if (this.closed) return false;
-    const inputs = planCompaction(this.manifest.segments, this.options.compaction ?? DEFAULT_COMPACTION_PLAN, this.segmentFiles.retired);
+    const plan = this.options.compaction ?? DEFAULT_COMPACTION_PLAN;
+    // Idle (nothing sealed for COMPACTION_IDLE_AFTER_MS): two small segments are worth merging.
+    const inputs = planCompaction(this.manifest.segments, idle ? { ...plan, minSegments: 2 } : plan, this.segmentFiles.retired);
     if (!inputs) return false;
     const fileName = this.reserveSegmentFileName();
     // A plain concatenation in the inputs' order: sorting here doubled compaction's cost
