@@ -16,6 +16,14 @@ afterAll(async () => {
   for (const node of nodes) await node.stop();
 });
 
+/** Posts `count` events of `service` for round `round` as one NDJSON body; resolves how many were accepted. */
+async function postRound(httpUrl: string, service: string, round: number, count: number): Promise<number> {
+  const body = Array.from({ length: count }, (_, index) => JSON.stringify({ service, message: `r${round} e${index}` })).join("\n");
+  const { status, body: answer } = await getJson(`${httpUrl}/api/v1/logs`, { method: "POST", body, headers: { "content-type": "application/x-ndjson" } });
+  expect(status).toBe(202);
+  return answer.accepted;
+}
+
 test("SIGTERM during ingest: exit 0, no orphan, and a restart has nothing left to replay", async () => {
   const dataDir = tempDir("lifecycle").path;
   const node = await startTestNode({ dataDir, extraArgs: ["--seal-age-ms", "20000"] });
@@ -23,10 +31,7 @@ test("SIGTERM during ingest: exit 0, no orphan, and a restart has nothing left t
   expect(alive(natsPid)).toBe(true);
   let accepted = 0;
   for (let round = 0; round < 10; round++) {
-    const body = Array.from({ length: 300 }, (_, index) => JSON.stringify({ service: "lifecycle", message: `r${round} e${index}` })).join("\n");
-    const { status, body: answer } = await getJson(`${node.httpUrl}/api/v1/logs`, { method: "POST", body, headers: { "content-type": "application/x-ndjson" } });
-    expect(status).toBe(202);
-    accepted += answer.accepted;
+    accepted += await postRound(node.httpUrl, "lifecycle", round, 300);
   }
   // Seals are 20 s apart, so these rows are in memtables, unsealed and unacked, when SIGTERM arrives.
   expect(await node.stop()).toBe(0);
@@ -77,10 +82,7 @@ test("a shard that sealed nothing for --compaction-idle-ms merges its few small 
   const segments = async () => (await getJson(`${node.httpUrl}/api/v1/system/health`)).body.storage_utilization.segments as number;
   let accepted = 0;
   for (let round = 0; round < 3; round++) {
-    const body = Array.from({ length: 50 }, (_, index) => JSON.stringify({ service: "idle-compaction", message: `r${round} e${index}` })).join("\n");
-    const { status, body: answer } = await getJson(`${node.httpUrl}/api/v1/logs`, { method: "POST", body, headers: { "content-type": "application/x-ndjson" } });
-    expect(status).toBe(202);
-    accepted += answer.accepted;
+    accepted += await postRound(node.httpUrl, "idle-compaction", round, 50);
     // Each round is sealed into a segment of its own before the next is sent.
     await waitFor(async () => (await segments()) === round + 1, { timeoutMs: 20_000, what: `segment ${round + 1}` });
   }

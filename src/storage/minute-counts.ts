@@ -160,6 +160,8 @@ export class MinuteCounts {
 
   /** Adds `count` rows of (tenant, service, level index 0..5) at epoch minute `minute` (floor(ts_us / 60e6)). */
   add(minute: number, tenant: string, service: string, level: number, count: number): void {
+    // Overflowed: nothing is counted any more, so no series is made either.
+    if (this.isOverflowed) return;
     this.addTo(this.series(tenant, service, level), minute, count);
   }
 
