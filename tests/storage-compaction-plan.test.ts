@@ -1,11 +1,12 @@
 // Goal: planCompaction picks the oldest small segments (by WAL sequence) whose rows add
 // up to at most the target, only once enough small segments exist; it skips big and
-// excluded segments and returns null when fewer than two would be merged.
+// excluded segments and returns null when fewer than two would be merged. An idle
+// shard's plan takes two, but never rewrites a segment holding most of the rows.
 // Method: a table of segment lists with small option values, each compared as the list
 // of picked file numbers (or null); segments are given out of order so the sort shows.
 
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_COMPACTION_PLAN, planCompaction, type CompactionPlanOptions } from "../src/storage/compaction-plan.ts";
+import { DEFAULT_COMPACTION_PLAN, planCompaction, planIdleCompaction, type CompactionPlanOptions } from "../src/storage/compaction-plan.ts";
 import { COMPACTION_MIN_SEGMENTS, COMPACTION_SEGMENT_ROWS_TARGET } from "../src/storage/limits.ts";
 import type { SegmentMeta } from "../src/storage/manifest.ts";
 import { segmentFileName } from "../src/storage/paths.ts";
@@ -76,5 +77,19 @@ describe("planCompaction", () => {
     const smalls = Array.from({ length: COMPACTION_MIN_SEGMENTS - 1 }, (_, index) => segment(index + 1, 1000));
     expect(planCompaction(smalls)).toBeNull();
     expect(planCompaction([...smalls, segment(COMPACTION_MIN_SEGMENTS, 1000)])).toHaveLength(COMPACTION_MIN_SEGMENTS);
+  });
+});
+
+describe("planIdleCompaction", () => {
+  const idle = (segments: SegmentMeta[]) => planIdleCompaction(segments, OPTIONS)?.map((picked) => Number(/\d+/.exec(picked.file)![0])) ?? null;
+
+  test.each<[string, SegmentMeta[], number[] | null]>([
+    ["two small segments are enough", [segment(1, 10), segment(2, 10)], [1, 2]],
+    ["one small segment is not", [segment(1, 10), segment(2, 500)], null],
+    ["a segment holding more than half of the picked rows is not rewritten for a few more", [segment(1, 45), segment(2, 5)], null],
+    ["exactly half is merged", [segment(1, 20), segment(2, 10), segment(3, 10)], [1, 2, 3]],
+    ["several of a size, up to the target", [segment(1, 30), segment(2, 30), segment(3, 30), segment(4, 30)], [1, 2, 3]],
+  ])("%s", (_what, segments, expected) => {
+    expect(idle(segments)).toEqual(expected);
   });
 });

@@ -144,6 +144,9 @@ export class PartitionActor implements Actor<PartitionMessage> {
     // A restart (after a failure) while the lease is not trusted must not take the shard's consumer from its next holder.
     if (this.options.trusted?.() === false) throw new FencedError(`shard ${shard}: not restarted while its lease is not trusted`);
     this.stopping = false;
+    // A restart replays its backlog first: not idle, whatever the last run was.
+    this.lastSealAtMs = Date.now();
+    this.idleCompactionAtMs = 0;
     this.held = new Map();
     this.durable = new Set();
     this.recovered = false;
@@ -225,6 +228,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
     });
     this.queries = new ShardQueryServer({ nc: this.options.queryNc ?? nc, shard, duck: this.options.duck, paths: this.options.paths, store: () => (context.mailbox.isClosed || this.options.trusted?.() === false ? undefined : this.store), log: this.options.log });
     this.queries.start();
+    // The query subscriptions are registered with the server before the shard says it is up, so no early query finds no responder.
+    await (this.options.queryNc ?? nc).flush();
     this.ticker = setInterval(() => {
       if (this.tickQueued) return;
       this.tickQueued = true;
@@ -475,9 +480,11 @@ export class PartitionActor implements Actor<PartitionMessage> {
 
   /** Once nothing was sealed for compactionIdleAfterMs, merges small segments pass after pass (two are enough), then waits as long again. */
   private maybeCompactIdle(store: ShardStore, context: ActorContext<PartitionMessage>): void {
-    const idleAfterMs = this.options.compactionIdleAfterMs ?? COMPACTION_IDLE_AFTER_MS;
+    // Never shorter than two seal ages, so steady ingest with seals a seal age apart is never idle.
+    const idleAfterMs = Math.max(this.options.compactionIdleAfterMs ?? COMPACTION_IDLE_AFTER_MS, 2 * this.options.sealAgeMs);
     const now = Date.now();
-    if (this.sealing || now - this.lastSealAtMs < idleAfterMs || now - this.idleCompactionAtMs < idleAfterMs) return;
+    // An untrusted lease hands deliveries back, so nothing seals; a merge it wrote could not be published.
+    if (this.sealing || this.options.trusted?.() === false || now - this.lastSealAtMs < idleAfterMs || now - this.idleCompactionAtMs < idleAfterMs) return;
     this.idleCompactionAtMs = now;
     store
       .compact({ idle: true })

@@ -140,6 +140,12 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
     cleanups.push(async () => {
       if (!queryNc.isClosed()) await queryNc.drain();
     });
+    void (async () => {
+      for await (const status of queryNc.status()) {
+        if (status.type === "disconnect") log("NATS query connection lost; queries answer 503 or partial until it is back");
+        else if (status.type === "reconnect") log("NATS query connection restored");
+      }
+    })().catch((error) => log(`NATS query status watcher ended: ${describe(error)}`));
     let natsConnected = true;
     void (async () => {
       for await (const status of nc.status()) {

@@ -30,3 +30,15 @@ export function planCompaction(segments: readonly SegmentMeta[], options: Compac
   }
   return picked.length >= 2 ? picked : null;
 }
+
+/**
+ * The plan of an idle shard: two small segments are enough, but not when one holds
+ * most of their rows (more than half): a trickle of ingest would otherwise rewrite a
+ * nearly full segment at every idle pass to add a few rows to it.
+ */
+export function planIdleCompaction(segments: readonly SegmentMeta[], options: CompactionPlanOptions = DEFAULT_COMPACTION_PLAN, excluded: ReadonlySet<string> = new Set()): SegmentMeta[] | null {
+  const picked = planCompaction(segments, { ...options, minSegments: 2 }, excluded);
+  if (!picked) return null;
+  const rows = picked.reduce((sum, segment) => sum + segment.rows, 0);
+  return picked.some((segment) => segment.rows * 2 > rows) ? null : picked;
+}

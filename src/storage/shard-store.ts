@@ -19,7 +19,7 @@ import { Duck, queryRows } from "./duckdb.ts";
 import { FLUSH_BYTES_TRIGGER, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
 import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
-import { planCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
+import { planCompaction, planIdleCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
 import { removeMemtableParts, removeOrphanMemtableParts, writeMemtablePart } from "./memtable-parts.ts";
 import { addSeriesCountsResult, MinuteCounts, minuteCountsBySeriesSql, minuteCountsSql, minuteSeriesSql } from "./minute-counts.ts";
 import { segmentFileName, segmentsDir, sqlPathLiteral, type DataPaths } from "./paths.ts";
@@ -420,7 +420,7 @@ export class ShardStore {
     if (this.closed) return false;
     const plan = this.options.compaction ?? DEFAULT_COMPACTION_PLAN;
     // Idle (nothing sealed for COMPACTION_IDLE_AFTER_MS): two small segments are worth merging.
-    const inputs = planCompaction(this.manifest.segments, idle ? { ...plan, minSegments: 2 } : plan, this.segmentFiles.retired);
+    const inputs = (idle ? planIdleCompaction : planCompaction)(this.manifest.segments, plan, this.segmentFiles.retired);
     if (!inputs) return false;
     const fileName = this.reserveSegmentFileName();
     // A plain concatenation in the inputs' order: sorting here doubled compaction's cost
