@@ -80,7 +80,7 @@ describe("searching in waves", () => {
 
   const snapshot = (): StoreSnapshot => ({
     memtableParts: [sqlPathLiteral(paths, join(root.path, "mem-1.parquet"))],
-    newestTs: Infinity,
+    newestTs: () => Infinity,
     // Manifest order is not time order: the planner sorts.
     segments: [3, 0, 5, 1, 4, 2].map((index) => ({ segment: metas[index], ranges: null, path: metas[index].file })),
     segmentsTotal: SEGMENTS,

@@ -10,9 +10,9 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
-import { addMinuteCountsResult, addSeriesCountsResult, MinuteCounts, minuteCountsBySeriesSql, minuteCountsSql, minuteSeriesSql, perSeries } from "../src/storage/minute-counts.ts";
+import { addSeriesCountsResult, MinuteCounts, minuteCountsBySeriesSql, minuteCountsSql, minuteSeriesSql, perSeries } from "../src/storage/minute-counts.ts";
 import { tempDir } from "./helpers/processes.ts";
-import { sumSeries } from "./helpers/minute-counts.ts";
+import { addMinuteCountsResult, sumSeries } from "./helpers/minute-counts.ts";
 
 interface Add {
   minute: number;

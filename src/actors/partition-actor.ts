@@ -226,10 +226,11 @@ export class PartitionActor implements Actor<PartitionMessage> {
     })().catch((error) => {
       if (!this.stopping) context.fail(error);
     });
-    this.queries = new ShardQueryServer({ nc: this.options.queryNc ?? nc, shard, duck: this.options.duck, paths: this.options.paths, store: () => (context.mailbox.isClosed || this.options.trusted?.() === false ? undefined : this.store), log: this.options.log });
+    const queryNc = this.options.queryNc ?? nc;
+    this.queries = new ShardQueryServer({ nc: queryNc, shard, duck: this.options.duck, paths: this.options.paths, store: () => (context.mailbox.isClosed || this.options.trusted?.() === false ? undefined : this.store), log: this.options.log });
     this.queries.start();
     // The query subscriptions are registered with the server before the shard says it is up, so no early query finds no responder.
-    await (this.options.queryNc ?? nc).flush();
+    await queryNc.flush();
     this.ticker = setInterval(() => {
       if (this.tickQueued) return;
       this.tickQueued = true;
@@ -475,24 +476,21 @@ export class PartitionActor implements Actor<PartitionMessage> {
         .catch((error) => context.fail(new Error(`${this.name}: publishing the WAL floor failed`, { cause: error })))
         .finally(() => (this.floorPublishing = false));
     }
-    this.maybeCompactIdle(store, context);
+    this.maybeCompactIdle(context);
   }
 
   /** Once nothing was sealed for compactionIdleAfterMs, merges small segments pass after pass (two are enough), then waits as long again. */
-  private maybeCompactIdle(store: ShardStore, context: ActorContext<PartitionMessage>): void {
+  private maybeCompactIdle(context: ActorContext<PartitionMessage>): void {
     // Never shorter than two seal ages, so steady ingest with seals a seal age apart is never idle.
     const idleAfterMs = Math.max(this.options.compactionIdleAfterMs ?? COMPACTION_IDLE_AFTER_MS, 2 * this.options.sealAgeMs);
     const now = Date.now();
     // An untrusted lease hands deliveries back, so nothing seals; a merge it wrote could not be published.
     if (this.sealing || this.options.trusted?.() === false || now - this.lastSealAtMs < idleAfterMs || now - this.idleCompactionAtMs < idleAfterMs) return;
     this.idleCompactionAtMs = now;
-    store
-      .compact({ idle: true })
-      .then((merged) => {
-        // Merged some: the next tick looks for more.
-        if (merged) this.idleCompactionAtMs = 0;
-      })
-      .catch((error) => context.fail(new Error(`${this.name}: compaction failed`, { cause: error })));
+    this.maybeCompact(context, { idle: true }, (merged) => {
+      // Merged some: the next tick looks for more.
+      if (merged) this.idleCompactionAtMs = 0;
+    });
   }
 
   /**
@@ -533,9 +531,12 @@ export class PartitionActor implements Actor<PartitionMessage> {
     return this.recovered && !this.sealing && !this.floorPublishing && this.held.size === 0 && this.handedBack.size === 0 && !this.handedBackOverflow && this.maxHandledSeq > store.walFloor;
   }
 
-  private maybeCompact(context: ActorContext<PartitionMessage>): void {
+  private maybeCompact(context: ActorContext<PartitionMessage>, options: { idle?: boolean } = {}, then: (merged: boolean) => void = () => {}): void {
     // The store runs one compaction at a time and answers false meanwhile.
-    this.store?.compact().catch((error) => context.fail(new Error(`${this.name}: compaction failed`, { cause: error })));
+    this.store
+      ?.compact(options)
+      .then(then)
+      .catch((error) => context.fail(new Error(`${this.name}: compaction failed`, { cause: error })));
   }
 
   /** Acks exactly the WAL messages a seal made durable, and remembers them against redelivery. */

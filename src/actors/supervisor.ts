@@ -26,7 +26,7 @@ export const ACTOR_YIELD_AFTER_MS = 5;
 let turnStartedAtMs = performance.now();
 
 /** Resolves on the event loop's next turn, after pending I/O callbacks. */
-function nextTurn(): Promise<void> {
+export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 

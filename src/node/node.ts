@@ -130,34 +130,30 @@ export async function startNode(options: NodeOptions, log: (line: string) => voi
       cleanups.push(() => natsServer!.stop());
       natsUrl = natsServer.url;
     }
-    const nc = await connect({ servers: natsServers(natsUrl), name: "sluice-node", maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 10_000 });
-    cleanups.push(async () => {
-      if (!nc.isClosed()) await nc.drain();
-    });
+    /** A connection to the node's NATS servers, drained at shutdown, its losses and returns logged (and told to `onUp`). */
+    const connectNats = async (name: string, whileLost: string, onUp: (up: boolean) => void = () => {}) => {
+      const connection = await connect({ servers: natsServers(natsUrl), name, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 10_000 });
+      cleanups.push(async () => {
+        if (!connection.isClosed()) await connection.drain();
+      });
+      void (async () => {
+        for await (const status of connection.status()) {
+          if (status.type === "disconnect") {
+            onUp(false);
+            log(`NATS connection ${name} lost; ${whileLost} until it is back`);
+          } else if (status.type === "reconnect") {
+            onUp(true);
+            log(`NATS connection ${name} restored`);
+          }
+        }
+      })().catch((error) => log(`NATS status watcher of ${name} ended: ${describe(error)}`));
+      return connection;
+    };
+    let natsConnected = true;
+    const nc = await connectNats("sluice-node", "ingest answers 503", (up) => (natsConnected = up));
     // Queries (the gateway's scatter and every shard's answer) on a connection of their
     // own: see PartitionActorOptions.queryNc.
-    const queryNc = await connect({ servers: natsServers(natsUrl), name: "sluice-node-query", maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 10_000 });
-    cleanups.push(async () => {
-      if (!queryNc.isClosed()) await queryNc.drain();
-    });
-    void (async () => {
-      for await (const status of queryNc.status()) {
-        if (status.type === "disconnect") log("NATS query connection lost; queries answer 503 or partial until it is back");
-        else if (status.type === "reconnect") log("NATS query connection restored");
-      }
-    })().catch((error) => log(`NATS query status watcher ended: ${describe(error)}`));
-    let natsConnected = true;
-    void (async () => {
-      for await (const status of nc.status()) {
-        if (status.type === "disconnect") {
-          natsConnected = false;
-          log("NATS connection lost; ingest answers 503 until it is back");
-        } else if (status.type === "reconnect") {
-          natsConnected = true;
-          log("NATS connection restored");
-        }
-      }
-    })().catch((error) => log(`NATS status watcher ended: ${describe(error)}`));
+    const queryNc = await connectNats("sluice-node-query", "queries answer 503 or partial");
     const serverVersion = nc.info?.version ?? "0.0.0";
     const maxPayloadBytes = nc.info?.max_payload ?? 1024 * 1024;
     const warnings = durabilityWarnings(serverVersion, natsServer !== undefined);

@@ -9,7 +9,7 @@
 
 import { QUERY_POOL_THREADS, STORAGE_WORK_CONCURRENCY } from "../storage/limits.ts";
 
-export const WORKER_POOL_ENV = "UV_THREADPOOL_SIZE";
+const WORKER_POOL_ENV = "UV_THREADPOOL_SIZE";
 /** The pool a node starts with unless UV_THREADPOOL_SIZE says otherwise. */
 export const WORKER_POOL_THREADS = STORAGE_WORK_CONCURRENCY + QUERY_POOL_THREADS;
 
@@ -17,7 +17,7 @@ export const WORKER_POOL_THREADS = STORAGE_WORK_CONCURRENCY + QUERY_POOL_THREADS
  * The environment to exec the node again with, or undefined when the pool is set
  * already (an operator's own UV_THREADPOOL_SIZE is kept). Pure.
  */
-export function workerPoolEnv(env: Record<string, string | undefined>): Record<string, string> | undefined {
+function workerPoolEnv(env: Record<string, string | undefined>): Record<string, string> | undefined {
   if (env[WORKER_POOL_ENV] !== undefined && env[WORKER_POOL_ENV] !== "") return undefined;
   const next: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (value !== undefined) next[name] = value;

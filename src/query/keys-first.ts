@@ -42,7 +42,7 @@ function narrowsToFew(node: QueryNode): boolean {
   }
 }
 
-export interface TimeWindow {
+interface TimeWindow {
   fromUs?: number;
   toUs?: number;
 }
@@ -59,30 +59,22 @@ export function pageWindows(filter: SearchFilter, order: SearchOrder, nowUs: num
   // A cursor's page starts at its row: windows before it would hold nothing.
   const fromUs = order === "oldest" && cursor ? Math.max(filter.fromUs ?? -Infinity, cursor.ts) : filter.fromUs;
   const toUs = order === "newest" && cursor ? Math.min(filter.toUs ?? Infinity, cursor.ts + 1) : filter.toUs;
-  const windows: TimeWindow[] = [];
-  let width = FIRST_WINDOW_US;
-  if (order === "newest") {
-    if (fromUs !== undefined && toUs === undefined && fromUs >= nowUs) return [{ fromUs, toUs }];
-    for (let end = toUs ?? nowUs; fromUs === undefined || end > fromUs; width *= WINDOW_GROWTH) {
-      const start = end - width;
-      const last = windows.length === WINDOWS_MAX - 1 || !Number.isSafeInteger(start) || (fromUs !== undefined && start <= fromUs);
-      windows.push({ fromUs: last ? fromUs : start, toUs: windows.length === 0 ? toUs : end });
-      if (last) break;
-      end = start;
-    }
-    return windows;
+  const newest = order === "newest";
+  // Where the page starts (newest first: the end, or now), and the range's other end (undefined: open).
+  const anchor = newest ? (toUs ?? nowUs) : fromUs;
+  const far = newest ? fromUs : toUs;
+  if (anchor === undefined) return [{ fromUs, toUs }];
+  // Cuts from the anchor outward, each window WINDOW_GROWTH times the last, until the far
+  // end, the safe integers or WINDOWS_MAX windows (the last takes the rest).
+  const cuts: number[] = [];
+  for (let at = anchor, width = FIRST_WINDOW_US; cuts.length < WINDOWS_MAX - 1; width *= WINDOW_GROWTH) {
+    at = newest ? at - width : at + width;
+    if (!Number.isSafeInteger(at) || (far !== undefined && (newest ? at <= far : at >= far))) break;
+    cuts.push(at);
   }
-  if (fromUs === undefined) return [{ fromUs, toUs }];
-  for (let start = fromUs; toUs === undefined || start < toUs; width *= WINDOW_GROWTH) {
-    const end = start + width;
-    if (windows.length === WINDOWS_MAX - 1 || !Number.isSafeInteger(end) || (toUs !== undefined && end >= toUs)) {
-      windows.push({ fromUs: start, toUs });
-      break;
-    }
-    windows.push({ fromUs: start, toUs: end });
-    start = end;
-  }
-  return windows;
+  // The first window keeps the range's own (maybe open) near end.
+  const bounds = [newest ? toUs : fromUs, ...cuts, far];
+  return bounds.slice(1).map((bound, index) => (newest ? { fromUs: bound, toUs: bounds[index] } : { fromUs: bounds[index], toUs: bound }));
 }
 
 /**
@@ -98,27 +90,27 @@ export function narrowToPage(filter: SearchFilter, order: SearchOrder, lastTs: n
 
 /**
  * A broad search's page: `ask` scatters a filter to every shard (`keysOnly`: the
- * ordering columns only) and resolves with the replies. Returns the page and every
- * step's scatter in order, the whole-row read last.
+ * ordering columns only) and resolves with the replies. Returns the page, each
+ * window's scatter in order, and the whole-row read (none for an empty page).
  */
-export async function searchInWindows<S extends { replies: ShardSearchReply[] }>(request: SearchRequest, nowUs: number, ask: (filter: SearchFilter, keysOnly: boolean) => Promise<S>): Promise<{ merged: MergedSearch; steps: S[] }> {
+export async function searchInWindows<S extends { replies: ShardSearchReply[] }>(request: SearchRequest, nowUs: number, ask: (filter: SearchFilter, keysOnly: boolean) => Promise<S>): Promise<{ merged: MergedSearch; windows: S[]; rows?: S }> {
   const order = request.order ?? "newest";
-  const steps: S[] = [];
+  const windows: S[] = [];
   let page: MergedSearch = { rows: [], nextCursor: null };
   for (const window of pageWindows(request.filter, order, nowUs, request.cursor)) {
-    steps.push(await ask({ ...request.filter, ...window }, true));
+    const step = await ask({ ...request.filter, ...window }, true);
+    windows.push(step);
     // Windows are disjoint and in order: rows of later ones come after every row of earlier ones.
-    page = mergeSearch(steps.flatMap((step) => step.replies), request.limit, order);
-    // Full, or cut short by a reply's byte budget (later windows' rows are past the cut).
-    if (page.rows.length >= request.limit || steps.some((step) => step.replies.some((reply) => reply.truncated))) break;
+    page = mergeSearch(windows.flatMap((each) => each.replies), request.limit, order);
+    // Full, or cut short by a reply's byte budget (later windows' rows are past the cut; an earlier cut ended the loop).
+    if (page.rows.length >= request.limit || step.replies.some((reply) => reply.truncated)) break;
   }
   const last = page.rows[page.rows.length - 1];
-  if (!last) return { merged: page, steps };
+  if (!last) return { merged: page, windows };
   const rows = await ask(narrowToPage(request.filter, order, last.timestampUs), false);
-  steps.push(rows);
   const merged = mergeSearch(rows.replies, request.limit, order);
   // Whether rows follow the page is the windows' to say: the last step saw only the page's range.
   const more = page.nextCursor !== null || page.rows.length >= request.limit || merged.nextCursor !== null;
   const tail = merged.rows[merged.rows.length - 1];
-  return { merged: { rows: merged.rows, nextCursor: more && tail ? { ts: tail.timestampUs, id: tail.id } : null }, steps };
+  return { merged: { rows: merged.rows, nextCursor: more && tail ? { ts: tail.timestampUs, id: tail.id } : null }, windows, rows };
 }

@@ -41,12 +41,13 @@ interface Scatter<R> {
   rowsScanned: number;
 }
 
-/** The figures of a search's steps as one: rows scanned by all, segments as the widest window saw them, every shard any step missed. */
-function combineSteps<R>(steps: readonly Scatter<R>[]): Scatter<R> {
+/** A windowed search's figures as one (replies: the whole-row read's, else the last window's): rows scanned by all steps, segments as the widest window saw them, every shard any step missed. */
+function combineSteps<R>(windows: readonly Scatter<R>[], rows: Scatter<R> | undefined): Scatter<R> {
+  const widest = windows[windows.length - 1];
+  const steps = rows ? [...windows, rows] : windows;
   const missing: Scatter<R>["missing"] = [];
   for (const step of steps) for (const gone of step.missing) if (!missing.some((seen) => seen.shard === gone.shard)) missing.push(gone);
-  const widest = steps[Math.max(0, steps.length - 2)];
-  return { replies: [], missing, segmentsTotal: widest.segmentsTotal, segmentsSkipped: widest.segmentsSkipped, rowsScanned: steps.reduce((sum, step) => sum + step.rowsScanned, 0) };
+  return { replies: (rows ?? widest).replies, missing, segmentsTotal: widest.segmentsTotal, segmentsSkipped: widest.segmentsSkipped, rowsScanned: steps.reduce((sum, step) => sum + step.rowsScanned, 0) };
 }
 
 /** The query's client went away: nothing to answer. */
@@ -106,8 +107,8 @@ export class QueryGateway {
       if (left < 1) throw new HttpError(504, "query_timeout", `the query ran past its ${options.timeoutMs} ms budget; narrow the time range or the query, or raise timeout_ms`);
       return this.scatter<ShardSearchReply>({ ...search, filter, columns: keysOnly ? [] : columnsFor(request.fields) }, { ...options, timeoutMs: left });
     };
-    const { merged, steps } = await searchInWindows(request, Date.now() * 1000, ask);
-    return { merged, scatter: { ...combineSteps(steps), replies: steps[steps.length - 1].replies } };
+    const { merged, windows, rows } = await searchInWindows(request, Date.now() * 1000, ask);
+    return { merged, scatter: combineSteps(windows, rows) };
   }
 
   /** `counters: false` scans even where the per-minute counters could answer. */

@@ -118,7 +118,7 @@ export class ShardQueryServer {
     }
     // The counters are read in the same tick as the snapshot: both see the same rows.
     const counterable = request.kind === "aggregate" && request.counters !== false ? counterPlan(request.spec, request.filter) : null;
-    const plan = counterable && withNewest(counterable, request.filter, snapshot.newestTs);
+    const plan = counterable && withNewest(counterable, request.filter, snapshot.newestTs());
     const counted = plan && !store.counts.overflowed && request.kind === "aggregate" ? counterRows(store.counts, request.tenant, request.spec, request.filter, plan) : undefined;
     const pooled = this.connections.pop();
     let running: Running | undefined;

@@ -1,8 +1,8 @@
 // Exact row counts per (tenant, service, level) and minute, kept as rows are ingested,
 // so "count by service and level over the last 24 h" and histograms answer from
 // counters in well under a millisecond instead of scanning (the role Redis plays in
-// the seeds). Pure: ShardStore feeds it the GROUP BY of each flush (minuteCountsSql,
-// decoded by addMinuteCountsResult).
+// the seeds). Pure: ShardStore feeds it each flush's rows (RowBuffer.addMinuteCounts)
+// and, at a reopen, a GROUP BY of its segments (addSeriesCountsResult).
 //
 // A series (service, level) of a tenant gets a small integer id. Each minute holds its
 // series' counts as two packed arrays sorted by id, and each 10 minutes and each hour
@@ -40,7 +40,6 @@ const PENDING_ADDS_MAX = 2_048;
 
 /** A series of a tenant, as MinuteCounts.series gives it. */
 export interface SeriesRef {
-  readonly tenant: string;
   /** Opaque to callers. */
   readonly counts: TenantCounts;
   readonly id: number;
@@ -182,7 +181,7 @@ export class MinuteCounts {
       counts.services.push(service);
       counts.levels.push(level);
     }
-    return { tenant, counts, id };
+    return { counts, id };
   }
 
   /** Adds `count` rows of a series (from series()) at epoch minute `minute`. */
@@ -377,14 +376,3 @@ export function addSeriesCountsResult(counts: MinuteCounts, series: readonly { t
   }
 }
 
-/** Adds the rows of a minuteCountsSql result to `counts` (read by column: a reopened shard may return ~1M groups). */
-export function addMinuteCountsResult(counts: MinuteCounts, result: DuckDBMaterializedResult): void {
-  for (let chunkIndex = 0; chunkIndex < result.chunkCount; chunkIndex++) {
-    const chunk = result.getChunk(chunkIndex);
-    // Columns in minuteCountsSql's SELECT order.
-    const [minutes, tenants, services, levels, rows] = [0, 1, 2, 3, 4].map((column) => chunk.getColumnVector(column));
-    for (let row = 0; row < chunk.rowCount; row++) {
-      counts.add(Number(minutes.getItem(row)), tenants.getItem(row) as string, services.getItem(row) as string, Number(levels.getItem(row)), Number(rows.getItem(row)));
-    }
-  }
-}

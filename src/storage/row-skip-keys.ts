@@ -22,6 +22,7 @@
 // older than JavaScript's: a letter it lacks splits "timeout<letter>x" where
 // JavaScript sees one word).
 
+import { nextTurn } from "../actors/supervisor.ts";
 import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
 import { mayMatch, SKIP_KEY_PREFIX, type SkipTree } from "../query/skip-keys.ts";
 import { MEMTABLE_SKIP_KEYS_BYTES_MAX, SKIP_KEY_CHUNK_KEYS_MAX, SKIP_KEY_CHUNK_ROWS } from "./limits.ts";
@@ -316,8 +317,6 @@ export interface RowGroupMessage {
   rows: number;
 }
 
-/** Turns the event loop over between row groups of a large seal's key union (and of its skip index). */
-export const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The keys of one memtable's rows, flush after flush, for its seal. Invalid (the seal
@@ -405,7 +404,8 @@ export class MemtableSkipKeys {
         for (let key = 0; key < firsts.length; key++) set.add(firsts[key], seconds[key]);
       }
       keys.push(set.toChunk(rowGroups[block]));
-      if (block < rowGroups.length - 1) await yieldTurn();
+      // Turns the event loop over between row groups of a large seal's key union.
+      if (block < rowGroups.length - 1) await nextTurn();
     }
     return keys;
   }

@@ -5,13 +5,13 @@
 // retired, and lends it a way to hold a segment and to run background work.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { describe } from "../actors/supervisor.ts";
+import { describe, nextTurn } from "../actors/supervisor.ts";
 import { queryRows } from "./duckdb.ts";
 import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
-import { yieldTurn, type MemtableSkipKeys } from "./row-skip-keys.ts";
-import { keyHashMemo, openSkipIndex, SkipIndex, skipIndexFits, writeSkipIndex, type RowRange } from "./skip-index.ts";
+import type { MemtableSkipKeys } from "./row-skip-keys.ts";
+import { keyHashMemo, openSkipIndex, SkipIndex, skipIndexFits, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
 import { buildSkipIndex, parquetRowGroups, rowRunSql } from "./skip-index-build.ts";
 
 /** A segment a query reads: all of it (`ranges` null) or only the row ranges its skip index let through. */
@@ -129,7 +129,7 @@ export class SegmentSkipIndexes {
         // A row group at a time, turning the event loop over between them: a seal-sized memtable's keys took 15-30 ms in one go.
         for (const [block, group] of groups.entries()) {
           index.addAllHashed(block, group.firsts, group.seconds);
-          if (block < groups.length - 1) await yieldTurn();
+          if (block < groups.length - 1) await nextTurn();
         }
         const persisted = await this.persist(fileName, index, { syncDirectory: false });
         this.built.fromRowKeys++;
@@ -220,9 +220,8 @@ export class SegmentSkipIndexes {
    * row groups that may (all of a segment without an index); segments none of whose
    * row groups may are left out. Each key is hashed once, not once per row group.
    */
-  filter(segments: readonly SegmentMeta[], tree: SkipTree): SegmentRead[] {
+  filter(segments: readonly SegmentMeta[], tree: SkipTree, hashesOf: (key: string) => KeyHashes = keyHashMemo()): SegmentRead[] {
     if (tree === true) return segments.map((segment) => ({ segment, ranges: null }));
-    const hashesOf = keyHashMemo();
     const reads: SegmentRead[] = [];
     for (const segment of segments) {
       const index = this.filters.get(segment.file);

@@ -120,8 +120,8 @@ export interface StoreSnapshot {
   segmentsSkippedByIndex: number;
   /** Rows in the mem tables to read (a segment read's rows: segmentReadRows). */
   tableRows: number;
-  /** The newest event time of the tenant's rows in any part or segment, whatever the filter; -Infinity when it has none. */
-  newestTs: number;
+  /** The newest event time of the tenant's rows in any part or segment as of the snapshot, whatever the filter; -Infinity when it has none. Asked only by counted aggregates. */
+  newestTs(): number;
   release(): void;
 }
 
@@ -457,11 +457,19 @@ export class ShardStore {
     const mayMatchPart = (part: MemtablePart) => tree === true || part.keys === undefined || chunksMayMatch(part.keys, tree, hashesOf);
     const parts = tables.flatMap((table) => table.parts.filter((part) => holds(part) && mayMatchPart(part)));
     const inRange = this.manifest.segments.filter(holds);
-    const reads = this.skipIndexes.filter(inRange, tree);
+    const reads = this.skipIndexes.filter(inRange, tree, hashesOf);
     const segments = reads.map((read) => read.segment);
     for (const segment of segments) this.segmentFiles.acquire(segment.file);
-    let newestTs = -Infinity;
-    for (const file of [...tables.flatMap((table) => table.parts), ...this.manifest.segments]) if (file.maxTs > newestTs && file.tenants.includes(filter.tenant)) newestTs = file.maxTs;
+    const manifestSegments = this.manifest.segments;
+    const newestTs = () => {
+      let newest = -Infinity;
+      const consider = (file: { tenants: readonly string[]; maxTs: number }) => {
+        if (file.maxTs > newest && file.tenants.includes(filter.tenant)) newest = file.maxTs;
+      };
+      for (const table of tables) table.parts.forEach(consider);
+      manifestSegments.forEach(consider);
+      return newest;
+    };
     let released = false;
     return {
       newestTs,

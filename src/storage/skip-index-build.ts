@@ -3,6 +3,7 @@
 // that row group's filter.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
+import { nextTurn } from "../actors/supervisor.ts";
 import { skipKeysSql } from "../query/skip-keys.ts";
 import { SkipIndex, skipIndexFits } from "./skip-index.ts";
 
@@ -105,7 +106,7 @@ export async function buildSkipIndex(connection: DuckDBConnection, parquetLitera
       index.add(block, end < 0 ? text.slice(start) : text.slice(start, end));
       if (++sinceYield >= SKIP_INDEX_BUILD_SLICE_KEYS) {
         sinceYield = 0;
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
       if (end < 0) break;
       start = end + 1;
