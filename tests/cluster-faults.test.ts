@@ -21,6 +21,16 @@ const NODE_FLAGS = ["--seal-age-ms", "500", "--flush-interval-ms", "100"];
 const EVENTS_PER_TICK = 10;
 /** The issue's bound on moving a dead node's shards. */
 const FAILOVER_MAX_MS = 10_000;
+/** Lines of a process's log a failure prints. */
+const FAILURE_LOG_LINES = 40;
+
+function linesOf(path: string, pattern: RegExp): string {
+  try {
+    return readFileSync(path, "utf8").split("\n").filter((line) => pattern.test(line)).slice(-FAILURE_LOG_LINES).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
 
 afterAll(cleanupTestResources);
 
@@ -89,7 +99,8 @@ describe("a 3-node cluster under faults", () => {
       await faults();
     } catch (error) {
       // The nodes' own account of what happened, for a failure in CI.
-      for (const node of cluster?.nodes ?? []) console.error(`---- ${node.id} (${node.logPath}) ----\n${readFileSync(node.logPath, "utf8").split("\n").filter((line) => /coordinator|FATAL|fail|lost|took|released|JetStream|starting/i.test(line)).slice(-40).join("\n")}`);
+      for (const node of cluster?.nodes ?? []) console.error(`---- ${node.id} (${node.logPath}) ----\n${linesOf(node.logPath, /coordinator|FATAL|fail|lost|took|released|JetStream|starting/i)}`);
+      for (const server of cluster?.nats ?? []) console.error(`---- ${server.name} (${server.logPath}) ----\n${linesOf(server.logPath, /\[(WRN|ERR|FTL)\]|leader|Starting nats-server|Route connection/)}`);
       throw error;
     } finally {
       // SLUICE_KEEP_CLUSTER_LOGS=dir keeps every node's whole log (the test directory is removed).

@@ -13,7 +13,7 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { natsServerVersion, NATS_STOP_TIMEOUT_MS } from "../../src/nats/server-process.ts";
-import { natsServerSpec, spawnNatsServer, waitForMetaLeader, writeNatsConfigs, type NatsServerSpec } from "./nats-cluster.ts";
+import { natsServerSpec, RESTARTED_META_LEADER_TIMEOUT_MS, spawnNatsServer, waitForMetaLeader, writeNatsConfigs, type NatsServerSpec } from "./nats-cluster.ts";
 import { allocatePorts, type PortBases } from "./ports.ts";
 import { ClusterError, processAlive, sendSignal, signalAndWait, stopProcess, type LoggedChild } from "./processes.ts";
 import { sluiceNodeSpec, spawnSluiceNode, waitForNodeReady, type SluiceNodeSpec } from "./sluice-nodes.ts";
@@ -252,7 +252,7 @@ class ClusterRuntime implements LocalCluster {
     const slot = this.natsAt(index);
     await this.stopSlot(slot, NATS_SERVER_STOP_TIMEOUT_MS);
     this.startNats(index);
-    const leader = await waitForMetaLeader([slot.spec], [slot.child!.pid], this.natsSlots.length);
+    const leader = await waitForMetaLeader([slot.spec], [slot.child!.pid], this.natsSlots.length, undefined, RESTARTED_META_LEADER_TIMEOUT_MS);
     this.settings.log(`${slot.spec.name}: back, sees meta leader ${leader}`);
   }
 

@@ -19,6 +19,12 @@ const NATS_CLUSTER_NAME = "sluice";
 const MONITOR_REQUEST_TIMEOUT_MS = 2_000;
 /** Servers start in well under a second; an election takes a few seconds at most, ms. */
 const META_LEADER_TIMEOUT_MS = 30_000;
+/**
+ * A server restarted after kill -9 first recovers its store and then catches its meta
+ * log up from the leader, under whatever load the cluster carries; on a loaded 2-core
+ * machine that has taken longer than a fresh start's election, ms.
+ */
+export const RESTARTED_META_LEADER_TIMEOUT_MS = 90_000;
 
 /** Where one server's files are and what it listens on. */
 export interface NatsServerSpec {
@@ -82,45 +88,61 @@ interface JszMeta {
   meta_cluster?: { leader?: string; cluster_size?: number; replicas?: { name: string; current?: boolean }[] };
 }
 
+/** What one look at a server's /jsz found: the leader it sees, or why none counts. */
+interface MetaLook {
+  leader: string | null;
+  /** For a timeout's message: what the server answered. */
+  seen: string;
+}
+
+async function lookAtMeta(spec: Pick<NatsServerSpec, "name" | "monitorUrl">, serverCount: number): Promise<MetaLook> {
+  const answer = await fetchJson(`${spec.monitorUrl}/jsz`, MONITOR_REQUEST_TIMEOUT_MS);
+  if (!answer) return { leader: null, seen: `no answer from ${spec.monitorUrl}/jsz within ${MONITOR_REQUEST_TIMEOUT_MS} ms` };
+  if (answer.status !== 200 || typeof answer.body !== "object" || answer.body === null) return { leader: null, seen: `/jsz answered ${answer.status}` };
+  const jsz = answer.body as JszMeta;
+  if (serverCount === 1) return jsz.config ? { leader: spec.name, seen: "JetStream on" } : { leader: null, seen: "JetStream not on yet" };
+  const meta = jsz.meta_cluster;
+  const seen = `meta leader ${meta?.leader || "none"}, cluster_size ${meta?.cluster_size ?? "unknown"} of ${serverCount}, replicas ${JSON.stringify(meta?.replicas ?? [])}`;
+  if (!meta?.leader) return { leader: null, seen };
+  // cluster_size counts the peers the meta group knows; before every server joined, R3 streams cannot be placed.
+  if ((meta.cluster_size ?? 0) < serverCount) return { leader: null, seen };
+  return { leader: meta.leader, seen };
+}
+
 /**
  * Whether a server sees a JetStream meta leader with every server in the group (or,
  * for a single server, that JetStream is on). A server that restarts sees the leader
  * again once it rejoined.
  */
 export async function metaLeaderSeen(spec: Pick<NatsServerSpec, "name" | "monitorUrl">, serverCount: number): Promise<string | null> {
-  const answer = await fetchJson(`${spec.monitorUrl}/jsz`, MONITOR_REQUEST_TIMEOUT_MS);
-  if (!answer || answer.status !== 200 || typeof answer.body !== "object" || answer.body === null) return null;
-  const jsz = answer.body as JszMeta;
-  if (serverCount === 1) return jsz.config ? spec.name : null;
-  const meta = jsz.meta_cluster;
-  if (!meta?.leader) return null;
-  // cluster_size counts the peers the meta group knows; before every server joined, R3 streams cannot be placed.
-  if ((meta.cluster_size ?? 0) < serverCount) return null;
-  return meta.leader;
+  return (await lookAtMeta(spec, serverCount)).leader;
 }
 
 /**
  * Waits until each of `specs` sees the meta leader, failing fast when one of their
- * processes exits (with its log) and on abort.
+ * processes exits (with its log) and on abort. A timeout says what each server last
+ * answered, with its log's tail: the test directories holding the logs are removed.
  */
-export async function waitForMetaLeader(specs: readonly NatsServerSpec[], pids: readonly number[], serverCount: number, abort?: AbortSignal): Promise<string> {
+export async function waitForMetaLeader(specs: readonly NatsServerSpec[], pids: readonly number[], serverCount: number, abort?: AbortSignal, timeoutMs = META_LEADER_TIMEOUT_MS): Promise<string> {
   let leader: string | null = null;
   let dead: NatsServerSpec | undefined;
+  let looks: MetaLook[] = [];
   const settled = await waitUntil(
     async () => {
       dead = specs.find((_, index) => !processAlive(pids[index]));
       if (dead) return true;
-      const seen = await Promise.all(specs.map((spec) => metaLeaderSeen(spec, serverCount)));
-      leader = seen.every((name) => name !== null) ? seen[0] : null;
+      looks = await Promise.all(specs.map((spec) => lookAtMeta(spec, serverCount)));
+      leader = looks.every((look) => look.leader !== null) ? looks[0].leader : null;
       return leader !== null;
     },
-    META_LEADER_TIMEOUT_MS,
+    timeoutMs,
     abort,
   );
   if (abort?.aborted) throw new ClusterError("aborted", "startup aborted while waiting for the JetStream meta leader");
   if (dead) throw new ClusterError("start_failed", `${dead.name} exited during startup (config ${dead.configPath}); its log:\n${logTail(dead.logPath)}`);
   if (!settled || leader === null) {
-    throw new ClusterError("start_timeout", `no JetStream meta leader seen by ${specs.map((spec) => spec.name).join(", ")} within ${META_LEADER_TIMEOUT_MS} ms; logs: ${specs.map((spec) => spec.logPath).join(", ")}`);
+    const accounts = specs.map((spec, index) => `${spec.name}: ${looks[index]?.seen ?? "never asked"}; its log (${spec.logPath}) ends:\n${logTail(spec.logPath)}`);
+    throw new ClusterError("start_timeout", `no JetStream meta leader seen by ${specs.map((spec) => spec.name).join(", ")} within ${timeoutMs} ms\n${accounts.join("\n")}`);
   }
   return leader;
 }
