@@ -10,8 +10,9 @@ import { LEVELS } from "../src/protocol/event.ts";
 import { aggregateResponse, aggregateRowOf, mergeAggregateRows, parseAggregateSpec, sketchQuantile, type AggregateSpec } from "../src/query/aggregate.ts";
 import { QueryError } from "../src/query/filter.ts";
 import { aggregateSql } from "../src/query/sql.ts";
-import { counterPlan, withNewest } from "../src/query/counter-aggregate.ts";
-import { rowsFromWire, rowsToWire, shardReplyOf, shardReplyText } from "../src/protocol/aggregate-wire.ts";
+import { addCountRows, counterPlan, withNewest } from "../src/query/counter-aggregate.ts";
+import { rowsFromWire, rowsToWire, shardReplyOf, shardReplyText, shardTableReplyOf } from "../src/protocol/aggregate-wire.ts";
+import { mergeAggregateTables } from "../src/query/table-merge.ts";
 import { Duck, execute, queryRows } from "../src/storage/duckdb.ts";
 import { COLUMNS } from "../src/storage/schema.ts";
 import { tempDir } from "./helpers/processes.ts";
@@ -288,9 +289,56 @@ describe("aggregate replies on the wire", () => {
     expect(shardReplyOf(JSON.parse(shardReplyText(error)))).toEqual(error);
   });
 
-  test("a table whose columns disagree with its rows is refused", () => {
+  test("a table whose columns disagree with its rows is refused, as a reply too", () => {
     expect(() => rowsFromWire({ strings: ["a"], keys: [{ s: [0, 0] }], n: [1] })).toThrow("a key column of 2 values for 1 rows");
     expect(() => rowsFromWire({ strings: ["a"], keys: [{ s: [3] }], n: [1] })).toThrow("string 3 of 1");
     expect(() => rowsFromWire({ strings: [], keys: [], n: [1, 2], f: [[]] })).toThrow("function states");
+    const reply = { ok: true as const, kind: "aggregate" as const, overflow: false, shard: 3, tookMs: 1, segmentsTotal: 1, segmentsSkipped: 0, rowsScanned: 1 };
+    expect(() => shardTableReplyOf({ ...reply, table: { strings: ["a"], keys: [{ s: [-2] }], n: [1] } })).toThrow("string -2 of 1");
+    expect(() => shardTableReplyOf({ ...reply, table: { strings: [], keys: [{ v: [1, 2] }], n: [1] } })).toThrow("a key column of 2 values for 1 rows");
+    expect(() => shardTableReplyOf({ ...reply } as never)).toThrow("no table");
+    const good = { ...reply, table: { strings: ["a"], keys: [{ s: [0, -1] }], n: [1, 2] } };
+    expect(shardTableReplyOf(good)).toBe(good);
+  });
+
+  // The gateway merges count-only tables by column; it must answer exactly as the rows' merge.
+  test("tables merged by column give the rows' merge: strings, numbers, nulls, mixed columns, top-k, overflow", () => {
+    const draw = new Draw(seeded(29));
+    let checked = 0;
+    for (let round = 0; round < 300; round++) {
+      const width = draw.int(4);
+      const kinds = Array.from({ length: width }, () => draw.pick(["string", "number", "mixed"] as const));
+      // Few distinct values, so shards share groups; "1" and 1, "" and null must stay apart.
+      const value = (kind: (typeof kinds)[number]) => {
+        if (draw.chance(0.1)) return null;
+        if (kind === "number" || (kind === "mixed" && draw.chance(0.5))) return draw.pick([0, 1, -1, 2.5, 60_000_000, 1e15]);
+        return draw.pick(["a", "b", "", "1", "0", "é ü", "svc-1"]);
+      };
+      const spec: AggregateSpec = { groupBy: kinds.map((_, at) => ({ metadata: [`k${at}`] })), functions: [], ...(draw.chance(0.3) ? { top: 1 + draw.int(5) } : {}) };
+      const shards = Array.from({ length: 1 + draw.int(6) }, () => ({
+        rows: Array.from({ length: draw.int(40) }, () => ({ key: kinds.map(value), n: 1 + draw.int(1e6), f: [] })),
+        overflow: draw.chance(0.1),
+      }));
+      // Keys equal within a shard are summed there first, as a shard's GROUP BY does.
+      const grouped = shards.map((shard) => ({ rows: addCountRows(shard.rows), overflow: shard.overflow }));
+      const tables = grouped.map((shard) => ({ table: JSON.parse(JSON.stringify(rowsToWire(shard.rows))), overflow: shard.overflow }));
+      const byTables = aggregateResponse(spec, mergeAggregateTables(spec, tables));
+      expect(byTables).toEqual(aggregateResponse(spec, mergeAggregateRows(spec, grouped)));
+      checked += (byTables.buckets as unknown[]).length;
+    }
+    expect(checked).toBeGreaterThan(1000);
+  });
+
+  test("tables with function states merge as rows", () => {
+    const spec: AggregateSpec = { groupBy: [{ name: "service" }], functions: [{ fn: "max", field: { metadata: ["duration_ms"] } }] };
+    const rows = (n: number, max: number) => [{ key: ["api"], n, f: [max] }];
+    const merged = mergeAggregateTables(spec, [
+      { table: rowsToWire(rows(2, 40)), overflow: false },
+      { table: rowsToWire(rows(3, 70)), overflow: true },
+    ]);
+    expect(aggregateResponse(spec, merged)).toEqual(aggregateResponse(spec, mergeAggregateRows(spec, [{ rows: rows(2, 40), overflow: false }, { rows: rows(3, 70), overflow: true }])));
+    expect(merged.groups).toHaveLength(1);
+    expect(merged.groups[0].n).toBe(5);
+    expect(merged.overflow).toBe(true);
   });
 });

@@ -45,13 +45,13 @@ function reference(adds: readonly Add[], spec: AggregateSpec, filter: SearchFilt
 }
 
 describe("counterRows", () => {
-  test("a shared key cannot be changed in place", () => {
+  test("each answer has keys of its own: changing one does not alter later answers", () => {
     const counts = new MinuteCounts();
     counts.add(NOW_MINUTE, "default", "api", 2, 5);
     const spec: AggregateSpec = { groupBy: [{ name: "service" }], functions: [] };
     const filter = { ...none, fromUs: (NOW_MINUTE - 10) * MINUTE_US };
     const [row] = counterRows(counts, "default", spec, filter, counterPlan(spec, filter)!);
-    expect(() => row.key.push("x")).toThrow();
+    row.key.push("x");
     expect(counterRows(counts, "default", spec, filter, counterPlan(spec, filter)!)[0].key).toEqual(["api"]);
   });
 

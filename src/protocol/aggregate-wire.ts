@@ -49,22 +49,32 @@ export function rowsToWire(rows: readonly AggregateRow[]): AggregateRowsWire {
   return wire;
 }
 
-/** The rows rowsToWire sent; throws on a table whose columns disagree in length (a peer of another version). */
-export function rowsFromWire(wire: AggregateRowsWire): AggregateRow[] {
+/** Throws on a table whose columns disagree in length or name a string it lacks (a peer of another version). */
+export function checkTable(wire: AggregateRowsWire): void {
   const count = wire.n.length;
   for (const column of wire.keys) {
-    if (("s" in column ? column.s : column.v).length !== count) throw new Error(`aggregate reply: a key column of ${("s" in column ? column.s : column.v).length} values for ${count} rows`);
+    if ("v" in column) {
+      if (column.v.length !== count) throw new Error(`aggregate reply: a key column of ${column.v.length} values for ${count} rows`);
+      continue;
+    }
+    if (column.s.length !== count) throw new Error(`aggregate reply: a key column of ${column.s.length} values for ${count} rows`);
+    for (const index of column.s) {
+      if (index !== -1 && !(index >= 0 && index < wire.strings.length)) throw new Error(`aggregate reply: string ${index} of ${wire.strings.length}`);
+    }
   }
   if ((wire.f && wire.f.length !== count) || (wire.values && wire.values.length !== count)) throw new Error(`aggregate reply: function states for other than its ${count} rows`);
+}
+
+/** The rows rowsToWire sent; throws as checkTable does. */
+export function rowsFromWire(wire: AggregateRowsWire): AggregateRow[] {
+  checkTable(wire);
+  const count = wire.n.length;
   const rows: AggregateRow[] = new Array(count);
   for (let row = 0; row < count; row++) {
     const key = wire.keys.map((column) => {
       if ("v" in column) return column.v[row];
       const index = column.s[row];
-      if (index === -1) return null;
-      const value = wire.strings[index];
-      if (value === undefined) throw new Error(`aggregate reply: string ${index} of ${wire.strings.length}`);
-      return value;
+      return index === -1 ? null : wire.strings[index];
     });
     const values = wire.values?.[row];
     rows[row] = values ? { key, n: wire.n[row], f: wire.f?.[row] ?? [], values } : { key, n: wire.n[row], f: wire.f?.[row] ?? [] };
@@ -85,4 +95,15 @@ export function shardReplyOf(parsed: ShardQueryReply | ShardAggregateReplyWire):
   if (!parsed.ok || parsed.kind !== "aggregate" || !("table" in parsed)) return parsed as ShardQueryReply;
   const { table, ...rest } = parsed;
   return { ...rest, rows: rowsFromWire(table) };
+}
+
+/**
+ * A shard's reply from its parsed JSON, an aggregate's table kept as it came (checked)
+ * for the gateway to merge by column (query/table-merge.ts).
+ */
+export function shardTableReplyOf(parsed: ShardQueryReply | ShardAggregateReplyWire): Exclude<ShardQueryReply, { kind: "aggregate" }> | ShardAggregateReplyWire {
+  if (!parsed.ok || parsed.kind !== "aggregate") return parsed as Exclude<ShardQueryReply, { kind: "aggregate" }>;
+  if (!("table" in parsed) || typeof parsed.table !== "object" || parsed.table === null) throw new Error("aggregate reply: no table");
+  checkTable(parsed.table);
+  return parsed;
 }

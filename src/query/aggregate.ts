@@ -197,7 +197,7 @@ export function aggregateRowOf(spec: AggregateSpec, row: Record<string, unknown>
   return { key, n: Number(row.n), f, values: spec.functions.some((fn) => fn.fn === "count_distinct") ? values : undefined };
 }
 
-interface MergedGroup {
+export interface MergedGroup {
   key: (string | number | null)[];
   /** The key as text: the merge's map key and the tie-break of the response's order. */
   text: string;

@@ -6,10 +6,11 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import hdr from "hdr-histogram-js";
 import { describe } from "../actors/supervisor.ts";
 import { HttpError } from "../http/errors.ts";
-import { QUERY_PROTOCOL_VERSION, type ShardAggregateReply, type ShardAggregateReplyWire, type ShardAggregateRequest, type ShardQueryReply, type ShardSearchReply, type ShardSearchRequest } from "../protocol/query-messages.ts";
+import { QUERY_PROTOCOL_VERSION, type ShardAggregateReplyWire, type ShardAggregateRequest, type ShardQueryReply, type ShardSearchReply, type ShardSearchRequest } from "../protocol/query-messages.ts";
 import { QUERY_CANCEL_SUBJECT, querySubject } from "../protocol/subjects.ts";
-import { shardReplyOf } from "../protocol/aggregate-wire.ts";
-import { aggregateResponse, mergeAggregateRows, type AggregateSpec } from "./aggregate.ts";
+import { shardTableReplyOf } from "../protocol/aggregate-wire.ts";
+import { aggregateResponse, type AggregateSpec } from "./aggregate.ts";
+import { mergeAggregateTables } from "./table-merge.ts";
 import { encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
 import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS } from "./limits.ts";
 import { keysFirst, searchInWindows } from "./keys-first.ts";
@@ -20,7 +21,8 @@ import { columnsFor, eventToJson } from "./event-json.ts";
 /** A shard request without its envelope, which scatter adds. */
 type ScatterRequest = Omit<ShardSearchRequest, "v" | "id" | "timeoutMs"> | Omit<ShardAggregateRequest, "v" | "id" | "timeoutMs">;
 /** A shard's reply, or why none came. */
-type ScatterResult = ShardQueryReply | { ok: false; shard: number; code: "unreachable"; error: string };
+/** A shard's answer as the gateway keeps it: an aggregate's rows stay the table they came as (mergeAggregateTables). */
+type ScatterResult = Exclude<ShardQueryReply, { kind: "aggregate" }> | ShardAggregateReplyWire | { ok: false; shard: number; code: "unreachable"; error: string };
 
 export interface QueryGatewayOptions {
   nc: NatsConnection;
@@ -115,9 +117,9 @@ export class QueryGateway {
   async aggregate(tenant: string, filter: SearchFilter, spec: AggregateSpec, options: QueryOptions & { counters?: boolean }): Promise<Record<string, unknown>> {
     return this.timed(async () => {
       const started = performance.now();
-      const scatter = await this.scatter<ShardAggregateReply>({ kind: "aggregate", tenant, filter, spec, counters: options.counters }, options);
+      const scatter = await this.scatter<ShardAggregateReplyWire>({ kind: "aggregate", tenant, filter, spec, counters: options.counters }, options);
       const fromCounters = scatter.replies.length > 0 && scatter.replies.every((reply) => reply.fromCounters === true);
-      return { ...aggregateResponse(spec, mergeAggregateRows(spec, scatter.replies)), from_counters: fromCounters, ...this.footer(scatter, started) };
+      return { ...aggregateResponse(spec, mergeAggregateTables(spec, scatter.replies)), from_counters: fromCounters, ...this.footer(scatter, started) };
     });
   }
 
@@ -188,7 +190,7 @@ export class QueryGateway {
   }
 
   /** Sends `request` to every shard with the protocol envelope (version, a fresh id, the time budget) and gathers the replies. */
-  private async scatter<R extends ShardSearchReply | ShardAggregateReply>(request: ScatterRequest, options: QueryOptions): Promise<Scatter<R>> {
+  private async scatter<R extends ShardSearchReply | ShardAggregateReplyWire>(request: ScatterRequest, options: QueryOptions): Promise<Scatter<R>> {
     const id = crypto.randomUUID();
     const payload = JSON.stringify({ ...request, v: QUERY_PROTOCOL_VERSION, id, timeoutMs: options.timeoutMs });
     const { signal } = options;
@@ -212,7 +214,7 @@ export class QueryGateway {
           Array.from({ length: this.options.shards }, async (_, shard): Promise<ScatterResult> => {
             try {
               const message = await this.options.nc.request(querySubject(shard), payload, { timeout });
-              return shardReplyOf(message.json<ShardQueryReply | ShardAggregateReplyWire>());
+              return shardTableReplyOf(message.json<ShardQueryReply | ShardAggregateReplyWire>());
             } catch (error) {
               return { ok: false, shard, code: "unreachable", error: describe(error) };
             }
