@@ -1,7 +1,7 @@
 // Goal: planCompaction picks the oldest small segments (by WAL sequence) whose rows add
 // up to at most the target, only once enough small segments exist; it skips big and
 // excluded segments and returns null when fewer than two would be merged. An idle
-// shard's plan takes two, but never rewrites a segment holding most of the rows.
+// shard's plan takes two, but leaves out a segment holding most of the rows.
 // Method: a table of segment lists with small option values, each compared as the list
 // of picked file numbers (or null); segments are given out of order so the sort shows.
 
@@ -87,9 +87,16 @@ describe("planIdleCompaction", () => {
     ["two small segments are enough", [segment(1, 10), segment(2, 10)], [1, 2]],
     ["one small segment is not", [segment(1, 10), segment(2, 500)], null],
     ["a segment holding more than half of the picked rows is not rewritten for a few more", [segment(1, 45), segment(2, 5)], null],
+    ["the others are merged without it", [segment(1, 90), segment(2, 5), segment(3, 5), segment(4, 5)], [2, 3, 4]],
+    ["and without each one that dominates what is left", [segment(1, 90), segment(2, 40), segment(3, 5), segment(4, 5), segment(5, 5)], [3, 4, 5]],
     ["exactly half is merged", [segment(1, 20), segment(2, 10), segment(3, 10)], [1, 2, 3]],
     ["several of a size, up to the target", [segment(1, 30), segment(2, 30), segment(3, 30), segment(4, 30)], [1, 2, 3]],
   ])("%s", (_what, segments, expected) => {
     expect(idle(segments)).toEqual(expected);
+  });
+
+  test("excluded segments stay out", () => {
+    const segments = [segment(1, 90), segment(2, 5), segment(3, 5), segment(4, 5)];
+    expect(planIdleCompaction(segments, OPTIONS, new Set([segment(3, 0).file]))?.map((picked) => picked.file)).toEqual([segment(2, 0).file, segment(4, 0).file]);
   });
 });
