@@ -128,11 +128,10 @@ export class PartitionActor implements Actor<PartitionMessage> {
   private flushing = false;
   private roomWaiters: (() => void)[] = [];
   private stopping = false;
-  /** Stored time (ms) of the last WAL message handled, and whether JetStream held more for us then: the shard's lag. */
+  /** Stored time (ms) of the last WAL message handled, and whether more were waiting then (in JetStream, or the mailbox): the shard's lag. */
   private lastHandledStoredMs = 0;
   private moreInStream = false;
-  /** The mailbox, read when the lag is asked: messages waiting in it now (not when the last was handled) count. */
-  private mailbox?: { readonly size: number };
+  private moreWaiting = false;
   /** Where start() is, for a log line when a start takes long. */
   startPhase = "not started";
   private counters = { events: 0, messages: 0, rejected: 0, replaysSkipped: 0, redeliveries: 0, sealFailures: 0 };
@@ -153,6 +152,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
     this.durable = new Set();
     this.recovered = false;
     this.moreInStream = false;
+    this.moreWaiting = false;
     this.handedBack = new Set();
     this.handedBackOverflow = false;
     const incarnation = ++this.incarnation;
@@ -287,6 +287,11 @@ export class PartitionActor implements Actor<PartitionMessage> {
         return;
       }
       case "tick":
+        // What waited behind the last WAL message may have been only this tick: with the
+        // mailbox empty now, the lag stops growing. It once kept growing with no WAL message
+        // to follow while producers were paused for that very lag. (Asking the mailbox at
+        // each lagMs instead counted a fresh message behind an old one as the old one's age.)
+        if (context.mailbox.size === 0) this.moreWaiting = this.moreInStream;
         this.tickQueued = false;
         this.onTick(context);
         return;
@@ -302,7 +307,7 @@ export class PartitionActor implements Actor<PartitionMessage> {
    * shard is stalled, which is when it matters.
    */
   lagMs(nowMs: number): number {
-    const delivery = this.moreInStream || (this.mailbox?.size ?? 0) > 0 ? nowMs - this.lastHandledStoredMs : 0;
+    const delivery = this.moreWaiting ? nowMs - this.lastHandledStoredMs : 0;
     const oldestUnsearchable = this.store?.oldestUnsearchableStoredMs ?? Infinity;
     // Rows wait up to a flush interval by design: only waiting beyond it is falling behind.
     const flushWait = oldestUnsearchable === Infinity ? 0 : nowMs - oldestUnsearchable - this.options.flushIntervalMs;
@@ -311,11 +316,8 @@ export class PartitionActor implements Actor<PartitionMessage> {
 
   private noteLag(message: JsMsg, ingestUs: number, context: ActorContext<PartitionMessage>): void {
     this.lastHandledStoredMs = Math.floor(ingestUs / 1000);
-    // Whether the mailbox held more is asked again at each lagMs: a tick queued behind the
-    // last WAL message once kept the lag growing after it was handled, with no WAL
-    // message to follow while producers were paused for that very lag.
     this.moreInStream = message.info.pending > 0;
-    this.mailbox = context.mailbox;
+    this.moreWaiting = this.moreInStream || context.mailbox.size > 0;
   }
 
   /** Stops intake: no more WAL messages are pulled; what is in the mailbox still gets handled. */

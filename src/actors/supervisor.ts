@@ -14,55 +14,21 @@ export interface RestartPolicy {
 }
 
 /**
- * Longest the actors may run on the event loop before they yield to it. A mailbox
- * holding messages hands them over at once (a resolved promise), so without a yield 16
- * partitions with full mailboxes ran WAL messages back to back for 150-200 ms while
- * socket reads, DuckDB completions and HTTP requests waited: every query under ingest
- * paid for it at each of its hops. The budget is shared by all actors and runs from
- * the start of a turn (ActorTurns), not from each actor's own resume.
+ * Longest the actors may run on the event loop's microtask queue before they yield to
+ * it. A mailbox holding messages hands them over at once (a resolved promise), so
+ * without a yield 16 partitions with full mailboxes ran WAL messages back to back for
+ * 150-200 ms while socket reads, DuckDB completions and HTTP requests waited: every
+ * query under ingest paid for it at each of its hops. Shared by all actors: once it is
+ * spent, each yields after its current message, so the loop gets a turn.
  */
 export const ACTOR_YIELD_AFTER_MS = 5;
+/** When the event loop last gave the actors a fresh turn (a yield resumed). */
+let turnStartedAtMs = performance.now();
 
 /** Resolves on the event loop's next turn, after pending I/O callbacks. */
 export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
-
-/**
- * The actors' shared turns on the event loop. Once a turn's budget is spent, an actor
- * waits for the next turn, which begins after the loop polled I/O. When each actor
- * timed its own budget from its own resume, the 16 partitions resumed one after
- * another in the same check phase and each ran 5 ms: a bench profile under live ingest
- * showed hundreds of 30-80 ms stretches with no I/O, and a query's every hop waited for
- * one. Actors that found the budget spent before handling anything go first next turn,
- * so the turns go round: none waits behind the others' full mailboxes for good.
- */
-class ActorTurns {
-  private startedAtMs = performance.now();
-  private readonly first: (() => void)[] = [];
-  private readonly after: (() => void)[] = [];
-  private scheduled = false;
-
-  spent(): boolean {
-    return performance.now() - this.startedAtMs >= ACTOR_YIELD_AFTER_MS;
-  }
-
-  /** Waits for the next turn; `first` puts the caller ahead of those that ran in this one. */
-  next(first: boolean): Promise<void> {
-    return new Promise((resume) => {
-      (first ? this.first : this.after).push(resume);
-      if (this.scheduled) return;
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.startedAtMs = performance.now();
-        for (const waiter of this.first.splice(0).concat(this.after.splice(0))) waiter();
-      });
-    });
-  }
-}
-
-const turns = new ActorTurns();
 
 export const DEFAULT_RESTART_POLICY: RestartPolicy = Object.freeze({
   backoffMinMs: 100,
@@ -229,11 +195,8 @@ export class Supervisor {
     for (;;) {
       if (failed) return failed.cause;
       const next = await child.mailbox.take();
-      // Others spent this turn (or it is stale, the loop idle since): handle it at a later
-      // one, ahead of them; resumed with others, an actor finds it spent again unless first.
-      if (next !== undefined) while (turns.spent()) await turns.next(true);
       if (failed) {
-        // A message taken before the failure goes back first in line.
+        // A message taken in the same turn as the failure goes back first in line.
         if (next !== undefined) child.mailbox.requeueFront(next);
         return (failed as { cause: unknown }).cause;
       }
@@ -246,7 +209,10 @@ export class Supervisor {
       } catch (error) {
         return error;
       }
-      if (turns.spent()) await turns.next(false);
+      if (performance.now() - turnStartedAtMs >= ACTOR_YIELD_AFTER_MS) {
+        await nextTurn();
+        turnStartedAtMs = performance.now();
+      }
     }
   }
 
