@@ -107,7 +107,7 @@ describe("a 3-node cluster under faults", () => {
       const keep = process.env.SLUICE_KEEP_CLUSTER_LOGS;
       if (keep) for (const { logPath } of [...(cluster?.nodes ?? []), ...(cluster?.nats ?? [])]) cpSync(logPath, join(keep, basename(logPath)));
     }
-  }, 240_000);
+  }, 360_000);
 
   async function faults(): Promise<void> {
     cluster = await startLocalCluster({ nodes: 3, baseDir: tempDir("cluster-faults").path, shards: SHARDS, extraNodeFlags: NODE_FLAGS });

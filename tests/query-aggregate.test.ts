@@ -297,6 +297,10 @@ describe("aggregate replies on the wire", () => {
     expect(() => shardTableReplyOf({ ...reply, table: { strings: ["a"], keys: [{ s: [-2] }], n: [1] } })).toThrow("string -2 of 1");
     expect(() => shardTableReplyOf({ ...reply, table: { strings: [], keys: [{ v: [1, 2] }], n: [1] } })).toThrow("a key column of 2 values for 1 rows");
     expect(() => shardTableReplyOf({ ...reply } as never)).toThrow("no table");
+    expect(() => shardTableReplyOf({ ...reply, table: { strings: ["a", "b"], keys: [{ s: [0.5] }], n: [1] } })).toThrow("string 0.5 of 2");
+    expect(() => shardTableReplyOf({ ...reply, table: { keys: [{ s: [-1] }], n: [1] } as never })).toThrow("needs strings, keys and n arrays");
+    expect(() => shardTableReplyOf({ ...reply, table: { strings: [], keys: [{ v: [1] }], n: ["3"] } as never })).toThrow('count "3" is not a number');
+    expect(() => shardTableReplyOf({ ...reply, table: { strings: [], keys: [{}], n: [1] } as never })).toThrow("neither strings nor values");
     const good = { ...reply, table: { strings: ["a"], keys: [{ s: [0, -1] }], n: [1, 2] } };
     expect(shardTableReplyOf(good)).toBe(good);
   });
@@ -305,18 +309,22 @@ describe("aggregate replies on the wire", () => {
   test("tables merged by column give the rows' merge: strings, numbers, nulls, mixed columns, top-k, overflow", () => {
     const draw = new Draw(seeded(29));
     let checked = 0;
-    for (let round = 0; round < 300; round++) {
-      const width = draw.int(4);
+    for (let round = 0; round < 400; round++) {
+      // A quarter of the rounds are wide, with many distinct values: their key ids no longer fit one number, and are joined as text.
+      const wide = round % 4 === 3;
+      const width = wide ? 6 + draw.int(3) : draw.int(4);
       const kinds = Array.from({ length: width }, () => draw.pick(["string", "number", "mixed"] as const));
       // Few distinct values, so shards share groups; "1" and 1, "" and null must stay apart.
       const value = (kind: (typeof kinds)[number]) => {
         if (draw.chance(0.1)) return null;
+        if (wide && draw.chance(0.7)) return draw.chance(0.5) ? draw.int(400) : `s${draw.int(400)}`;
         if (kind === "number" || (kind === "mixed" && draw.chance(0.5))) return draw.pick([0, 1, -1, 2.5, 60_000_000, 1e15]);
         return draw.pick(["a", "b", "", "1", "0", "é ü", "svc-1"]);
       };
       const spec: AggregateSpec = { groupBy: kinds.map((_, at) => ({ metadata: [`k${at}`] })), functions: [], ...(draw.chance(0.3) ? { top: 1 + draw.int(5) } : {}) };
+      // Some shards have no groups at all (a table of no key columns): they must not change the merge.
       const shards = Array.from({ length: 1 + draw.int(6) }, () => ({
-        rows: Array.from({ length: draw.int(40) }, () => ({ key: kinds.map(value), n: 1 + draw.int(1e6), f: [] })),
+        rows: draw.chance(0.15) ? [] : Array.from({ length: (wide ? 100 : 0) + draw.int(40) }, () => ({ key: kinds.map(value), n: 1 + draw.int(1e6), f: [] })),
         overflow: draw.chance(0.1),
       }));
       // Keys equal within a shard are summed there first, as a shard's GROUP BY does.

@@ -49,17 +49,22 @@ export function rowsToWire(rows: readonly AggregateRow[]): AggregateRowsWire {
   return wire;
 }
 
-/** Throws on a table whose columns disagree in length or name a string it lacks (a peer of another version). */
+/**
+ * Throws on a table that is not one rowsToWire makes (a peer of another version, or a
+ * broken one): columns of other lengths than its rows, a string it lacks, a count that
+ * is not a number. Its reply is then counted as missing, not merged into a wrong answer.
+ */
 export function checkTable(wire: AggregateRowsWire): void {
+  if (!Array.isArray(wire.n) || !Array.isArray(wire.keys) || !Array.isArray(wire.strings)) throw new Error("aggregate reply: a table needs strings, keys and n arrays");
   const count = wire.n.length;
+  for (const n of wire.n) if (typeof n !== "number" || !Number.isFinite(n)) throw new Error(`aggregate reply: count ${JSON.stringify(n)} is not a number`);
   for (const column of wire.keys) {
-    if ("v" in column) {
-      if (column.v.length !== count) throw new Error(`aggregate reply: a key column of ${column.v.length} values for ${count} rows`);
-      continue;
-    }
-    if (column.s.length !== count) throw new Error(`aggregate reply: a key column of ${column.s.length} values for ${count} rows`);
+    const values = column && ("s" in column ? column.s : "v" in column ? column.v : undefined);
+    if (!Array.isArray(values)) throw new Error("aggregate reply: a key column is neither strings nor values");
+    if (values.length !== count) throw new Error(`aggregate reply: a key column of ${values.length} values for ${count} rows`);
+    if (!("s" in column)) continue;
     for (const index of column.s) {
-      if (index !== -1 && !(index >= 0 && index < wire.strings.length)) throw new Error(`aggregate reply: string ${index} of ${wire.strings.length}`);
+      if (index !== -1 && !(Number.isInteger(index) && index >= 0 && index < wire.strings.length)) throw new Error(`aggregate reply: string ${index} of ${wire.strings.length}`);
     }
   }
   if ((wire.f && wire.f.length !== count) || (wire.values && wire.values.length !== count)) throw new Error(`aggregate reply: function states for other than its ${count} rows`);

@@ -54,26 +54,27 @@ function idColumns(table: AggregateRowsWire, ids: KeyIds): Int32Array[] {
   });
 }
 
-/** The shards' groups added up: mergeAggregateRows' result, from the tables as they came. */
+/** The shards' groups added up: mergeAggregateRows' result, from the tables as they came (checked: checkTable). */
 export function mergeAggregateTables(spec: AggregateSpec, replies: readonly TableReply[]): MergedAggregate {
-  const width = replies[0]?.table.keys.length ?? 0;
+  // A shard with no groups sends no key columns at all (rowsToWire([])): it adds nothing but its overflow.
+  const filled = replies.filter((reply) => reply.table.n.length > 0);
+  const overflowed = replies.some((reply) => reply.overflow);
+  const width = filled[0]?.table.keys.length ?? 0;
   // Function states, and keys of other widths (a peer of another version), merge as rows.
-  if (spec.functions.length > 0 || replies.some((reply) => reply.table.keys.length !== width)) {
+  if (spec.functions.length > 0 || filled.some((reply) => reply.table.keys.length !== width)) {
     return mergeAggregateRows(
       spec,
       replies.map((reply) => ({ rows: rowsFromWire(reply.table), overflow: reply.overflow })),
     );
   }
   const ids = new KeyIds();
-  const columnsOf = replies.map((reply) => idColumns(reply.table, ids));
+  const columnsOf = filled.map((reply) => idColumns(reply.table, ids));
   const radix = ids.values.length;
   // A key's ids as one number where they fit in a double exactly, else as text.
   const numeric = radix ** width <= Number.MAX_SAFE_INTEGER;
   const groupOf = new Map<number | string, MergedGroup>();
   const groups: MergedGroup[] = [];
-  let overflow = false;
-  replies.forEach((reply, at) => {
-    overflow ||= reply.overflow;
+  filled.forEach((reply, at) => {
     const columns = columnsOf[at];
     const counts = reply.table.n;
     for (let row = 0; row < counts.length; row++) {
@@ -90,5 +91,5 @@ export function mergeAggregateTables(spec: AggregateSpec, replies: readonly Tabl
       group.n += counts[row];
     }
   });
-  return { groups, overflow };
+  return { groups, overflow: overflowed };
 }
