@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { QUERY_PROTOCOL_VERSION, type ShardQueryReply, type ShardQueryRequest } from "../src/protocol/query-messages.ts";
-import { shardReplyOf } from "../src/protocol/aggregate-wire.ts";
+import { shardReplyOf } from "./helpers/aggregate-wire.ts";
 import { QUERY_CANCEL_SUBJECT, querySubject } from "../src/protocol/subjects.ts";
 import { ShardQueryServer } from "../src/query/shard-query-server.ts";
 import { Duck, execute } from "../src/storage/duckdb.ts";

@@ -73,6 +73,11 @@ export function checkTable(wire: AggregateRowsWire): void {
 /** The rows rowsToWire sent; throws as checkTable does. */
 export function rowsFromWire(wire: AggregateRowsWire): AggregateRow[] {
   checkTable(wire);
+  return rowsOfTable(wire);
+}
+
+/** The rows of a table checkTable passed (shardTableReplyOf's). */
+export function rowsOfTable(wire: AggregateRowsWire): AggregateRow[] {
   const count = wire.n.length;
   const rows: AggregateRow[] = new Array(count);
   for (let row = 0; row < count; row++) {
@@ -93,13 +98,6 @@ export function shardReplyText(reply: ShardQueryReply): string {
   const { rows, ...rest } = reply;
   const wire: ShardAggregateReplyWire = { ...rest, table: rowsToWire(rows) };
   return JSON.stringify(wire);
-}
-
-/** A shard's reply from its parsed JSON (shardReplyText's): an aggregate's table back to rows. */
-export function shardReplyOf(parsed: ShardQueryReply | ShardAggregateReplyWire): ShardQueryReply {
-  if (!parsed.ok || parsed.kind !== "aggregate" || !("table" in parsed)) return parsed as ShardQueryReply;
-  const { table, ...rest } = parsed;
-  return { ...rest, rows: rowsFromWire(table) };
 }
 
 /**

@@ -20,8 +20,7 @@ import { columnsFor, eventToJson } from "./event-json.ts";
 
 /** A shard request without its envelope, which scatter adds. */
 type ScatterRequest = Omit<ShardSearchRequest, "v" | "id" | "timeoutMs"> | Omit<ShardAggregateRequest, "v" | "id" | "timeoutMs">;
-/** A shard's reply, or why none came. */
-/** A shard's answer as the gateway keeps it: an aggregate's rows stay the table they came as (mergeAggregateTables). */
+/** A shard's reply, or why none came; an aggregate's rows stay the table they came as (mergeAggregateTables). */
 type ScatterResult = Exclude<ShardQueryReply, { kind: "aggregate" }> | ShardAggregateReplyWire | { ok: false; shard: number; code: "unreachable"; error: string };
 
 export interface QueryGatewayOptions {

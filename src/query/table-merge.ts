@@ -5,7 +5,7 @@
 // on the node's one JavaScript thread, most of a counted answer's time. Other
 // functions (their states merge value by value) go through mergeAggregateRows. Pure.
 
-import { rowsFromWire, type AggregateRowsWire } from "../protocol/aggregate-wire.ts";
+import { rowsOfTable, type AggregateRowsWire } from "../protocol/aggregate-wire.ts";
 import { mergeAggregateRows, type AggregateSpec, type MergedAggregate, type MergedGroup } from "./aggregate.ts";
 
 /** One shard's reply as the merge needs it; its table already checked (checkTable). */
@@ -64,7 +64,7 @@ export function mergeAggregateTables(spec: AggregateSpec, replies: readonly Tabl
   if (spec.functions.length > 0 || filled.some((reply) => reply.table.keys.length !== width)) {
     return mergeAggregateRows(
       spec,
-      replies.map((reply) => ({ rows: rowsFromWire(reply.table), overflow: reply.overflow })),
+      replies.map((reply) => ({ rows: rowsOfTable(reply.table), overflow: reply.overflow })),
     );
   }
   const ids = new KeyIds();
@@ -72,8 +72,8 @@ export function mergeAggregateTables(spec: AggregateSpec, replies: readonly Tabl
   const radix = ids.values.length;
   // A key's ids as one number where they fit in a double exactly, else as text.
   const numeric = radix ** width <= Number.MAX_SAFE_INTEGER;
+  // In first-seen order, as mergeAggregateRows gives them.
   const groupOf = new Map<number | string, MergedGroup>();
-  const groups: MergedGroup[] = [];
   filled.forEach((reply, at) => {
     const columns = columnsOf[at];
     const counts = reply.table.n;
@@ -86,10 +86,9 @@ export function mergeAggregateTables(spec: AggregateSpec, replies: readonly Tabl
         const key = columns.map((column) => ids.values[column[row]]);
         group = { key, text: JSON.stringify(key), n: 0, state: [], distinct: [] };
         groupOf.set(mapKey, group);
-        groups.push(group);
       }
       group.n += counts[row];
     }
   });
-  return { groups, overflow: overflowed };
+  return { groups: [...groupOf.values()], overflow: overflowed };
 }
