@@ -14,8 +14,8 @@ import { LEVELS, type NormalizedEvent } from "../src/protocol/event.ts";
 import { encodeBatch, visitBatch, type EventRanges } from "../src/protocol/wal-batch.ts";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
 import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
-import { pageCuts, ParquetType } from "../src/storage/parquet-writer.ts";
-import { isUtf8, RowBuffer } from "../src/storage/row-buffer.ts";
+import { joinedParquetFileParts, pageCuts, ParquetType, singlePageValueRanges, type PlainFile } from "../src/storage/parquet-writer.ts";
+import { isUtf8, MEMTABLE_PARQUET_COLUMNS, RowBuffer } from "../src/storage/row-buffer.ts";
 import { COLUMN_NAMES } from "../src/storage/schema.ts";
 import { MinuteCounts, minuteCountsSql, MINUTE_US } from "../src/storage/minute-counts.ts";
 import { addMinuteCountsResult } from "./helpers/minute-counts.ts";
@@ -110,6 +110,39 @@ describe("RowBuffer's Parquet part", () => {
     expect(pageCuts(ParquetType.INT64, new Uint8Array(4_000), 500, 1_024).map(([, count]) => count)).toEqual([128, 128, 128, 116]);
     expect(await readBack(buffer, 1_024)).toEqual(whole);
     expect(await readBack(buffer, 1)).toEqual(whole);
+  });
+
+  test("parts joined (joinedParquetFileParts) read back as their rows one after another, every column exact; a part cut into pages is not joined", async () => {
+    const files: PlainFile[] = [];
+    const expected: Record<string, unknown>[] = [];
+    for (let part = 0; part < 5; part++) {
+      const buffer = new RowBuffer();
+      // Parts of different sizes (one empty of rows), tenants and awkward values.
+      buffer.beginMessage(100 + part, 10 + part, `tenant-${part % 2}`);
+      const rows = part === 3 ? [] : AWKWARD.slice(part);
+      rows.forEach((row, index) => {
+        expect(buffer.appendEvent(row, index, row.timestampUs)).toBeUndefined();
+        expected.push(expectedRow(row, index, 10 + part, 100 + part, `tenant-${part % 2}`));
+      });
+      const parts = buffer.parquetParts();
+      const ranges = singlePageValueRanges(parts, MEMTABLE_PARQUET_COLUMNS.length);
+      expect(ranges).toBeDefined();
+      files.push({ bytes: new Uint8Array(Buffer.concat(parts)), rows: buffer.rows, ranges: ranges! });
+    }
+    const path = join(root.path, `joined-${crypto.randomUUID()}.parquet`);
+    writeFileSync(path, Buffer.concat(joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files)));
+    const literal = sqlPathLiteral(dataPaths(root.path), path);
+    const rows = await queryRows(connection, `SELECT ${COLUMN_NAMES} FROM read_parquet(${literal}, file_row_number = true) ORDER BY file_row_number`);
+    expect(rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, typeof value === "bigint" ? Number(value) : value])))).toEqual(expected);
+    // One row group, one page a column: what makes it cheaper to read than the parts.
+    const meta = await queryRows(connection, `SELECT count(DISTINCT row_group_id) AS groups, max(num_values) AS values FROM parquet_metadata(${literal})`);
+    expect(meta.map((row) => ({ groups: Number(row.groups), values: Number(row.values) }))).toEqual([{ groups: 1, values: expected.length }]);
+
+    const paged = new RowBuffer();
+    paged.beginMessage(1, 1, "t");
+    for (let index = 0; index < 100; index++) paged.appendEvent(event({ message: `row ${index}` }), index, index);
+    expect(singlePageValueRanges(paged.parquetParts(64), MEMTABLE_PARQUET_COLUMNS.length)).toBeUndefined();
+    expect(() => joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS.slice(1), files)).toThrow("a file of 12 columns joined as 11");
   });
 
   test("pageCuts cuts between string values, never inside one", () => {

@@ -30,11 +30,12 @@ import { LEVELS, type NormalizedEvent } from "../src/protocol/event.ts";
 import type { SkipTree } from "../src/query/skip-keys.ts";
 import { skipKeysSql } from "../src/query/skip-keys.ts";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
+import { MEMTABLE_JOIN_PARTS } from "../src/storage/limits.ts";
 import { readManifest, type ShardManifest } from "../src/storage/manifest.ts";
 import { dataPaths, manifestPath, SEGMENT_FILE_PATTERN, segmentsDir, skipIndexPath, sqlPathLiteral, type DataPaths } from "../src/storage/paths.ts";
 import { ShardStore, type ShardStoreOptions, type StoreSnapshot } from "../src/storage/shard-store.ts";
 import { firstMisplacedInput } from "../src/storage/segment-skip-indexes.ts";
-import { hashKey, SkipIndex } from "../src/storage/skip-index.ts";
+import { hashKey, SKIP_INDEX_BITS_PER_KEY, SkipIndex } from "../src/storage/skip-index.ts";
 import { StorageWorkScheduler, type StorageWorkKind } from "../src/storage/work-scheduler.ts";
 import { tempDir } from "./helpers/processes.ts";
 import { encodeVersion4 } from "./helpers/skip-index-v4.ts";
@@ -248,6 +249,47 @@ async function sealOne(fixture: Fixture, store: ShardStore, seq: number, count =
 }
 
 describe("flush and seal", () => {
+  test("every MEMTABLE_JOIN_PARTS flushes join into one part: the same rows exactly once in one file, skipped by their keys; a snapshot from before the join reads the replaced files, removed with the sealed table", async () => {
+    const fixture = newFixture();
+    const store = await openStore(fixture);
+    for (let seq = 1; seq < MEMTABLE_JOIN_PARTS; seq++) {
+      appendMessage(fixture, store, seq);
+      await store.flush();
+    }
+    expect(await visible(fixture, store)).toEqual({ tables: MEMTABLE_JOIN_PARTS - 1, segments: 0, rows: exactlyOnce(fixture) });
+    const before = store.snapshot({ tenant: TENANT });
+    const separate = [...before.memtableParts].sort();
+
+    appendMessage(fixture, store, MEMTABLE_JOIN_PARTS);
+    await store.flush();
+    expect(await visible(fixture, store)).toEqual({ tables: 1, segments: 0, rows: exactlyOnce(fixture) });
+    const joined = store.snapshot({ tenant: TENANT });
+    const [joinedPart] = joined.memtableParts;
+    joined.release();
+    expect(separate).not.toContain(joinedPart);
+    // The rows of message 3 and its keys: the joined part is read for a word of it, skipped for an absent one.
+    expect(readFor(store, { key: "w:3" }).tables).toBe(1);
+    expect(readFor(store, { key: "w:absent" }).tables).toBe(0);
+    // The snapshot from before still reads its own parts, each row once.
+    expect(partsOnDisk(separate)).toEqual(separate);
+    expect(await countRows(fixture.paths, before)).toEqual(exactlyOnce(fixture, Array.from({ length: MEMTABLE_JOIN_PARTS - 1 }, (_, index) => index + 1)));
+
+    // The next flush starts a new run of one-flush parts.
+    appendMessage(fixture, store, MEMTABLE_JOIN_PARTS + 1);
+    await store.flush();
+    expect(await visible(fixture, store)).toEqual({ tables: 2, segments: 0, rows: exactlyOnce(fixture) });
+    const all = store.snapshot({ tenant: TENANT });
+    const current = [...all.memtableParts];
+    all.release();
+
+    expect(sorted(await store.seal())).toEqual(Array.from({ length: MEMTABLE_JOIN_PARTS + 1 }, (_, index) => index + 1));
+    expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 1, rows: exactlyOnce(fixture) });
+    // Held by the old snapshot, the sealed table keeps every file until it is released.
+    expect(partsOnDisk([...separate, ...current]).length).toBe(separate.length + current.length);
+    before.release();
+    expect(partsOnDisk([...separate, ...current])).toEqual([]);
+  });
+
   test("each flush adds a memtable part whose rows are visible at once, exactly once; the seal returns every sequence (a skipped one too) and moves all rows into one segment", async () => {
     const fixture = newFixture();
     const store = await openStore(fixture);
@@ -830,6 +872,43 @@ describe("skip index", () => {
     expect(bloom.blocks.map((block) => [block.rowStart, block.rowCount])).toEqual([[0, 80]]);
     const keys = await keysOfSegment(fixture, merged);
     expect({ keyCount: bloom.keyCount, missing: keys.filter((key) => !bloom.has(key)) }).toEqual({ keyCount: keys.length, missing: [] });
+    await closeStore(store);
+  });
+
+  test("an index written with fewer bits a key (an older version's) is logged once and used until a background build at compaction priority replaces it", async () => {
+    const fixture = newFixture();
+    let store = await storeWithFourSegments(fixture);
+    await closeStore(store);
+    const files = segmentNames(fixture);
+    const path = skipIndexPath(fixture.paths, SHARD, files[0]);
+    const current = SkipIndex.decode(readFileSync(path));
+    expect(current.blocks).toHaveLength(1);
+    // Its keys in a filter of half the buckets they get now, seeded alike every run so that what it lets through is fixed.
+    const older = SkipIndex.forBlocks([current.rowCount], [Math.ceil(current.keyCount / 2)], 7);
+    const keys = await keysOfSegment(fixture, files[0]);
+    for (const key of keys) older.add(0, key);
+    expect(older.underSized).toBe(true);
+    writeFileSync(path, older.encode());
+
+    const compactGate = fixture.scheduler.hold("compact");
+    const lines: string[] = [];
+    store = await openStore(fixture, { log: (line) => lines.push(line) });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`1 of 4 segments have a skip index of fewer than ${SKIP_INDEX_BITS_PER_KEY} bits a key`);
+    expect(store.stats()).toMatchObject({ segments: 4, segmentsUnindexed: 0, skipIndexesUnderSized: 1 });
+    // Used meanwhile: a query for another segment's word skips it.
+    expect(readFor(store, { key: "w:word2" })).toMatchObject({ segments: [files[1]], segmentsSkippedByIndex: 3 });
+    expect(readFor(store, { key: "w:word1" })).toMatchObject({ segments: [files[0]], segmentsSkippedByIndex: 3 });
+
+    await compactGate.arrived;
+    expect(store.stats().skipIndexesUnderSized).toBe(1);
+    compactGate.open();
+    await waitFor(() => store.stats().skipIndexesUnderSized === 0, { timeoutMs: 30_000, what: "the under-sized skip index rebuilt" });
+    const rebuilt = SkipIndex.decode(readFileSync(path));
+    expect({ underSized: rebuilt.underSized, keyCount: rebuilt.keyCount, missing: keys.filter((key) => !rebuilt.has(key)) }).toEqual({ underSized: false, keyCount: keys.length, missing: [] });
+    expect(readFor(store, { key: "w:word1" })).toMatchObject({ segments: [files[0]], segmentsSkippedByIndex: 3 });
+    expect(lines).toHaveLength(1);
+    expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 4, rows: exactlyOnce(fixture) });
     await closeStore(store);
   });
 

@@ -84,23 +84,23 @@ describe("hashKey", () => {
 });
 
 describe("SkipIndex", () => {
-  test("sizing: sixteen bits a key in whole 256-bit buckets, a floor for tiny row groups, a ceiling past which there is none", () => {
-    expect(SKIP_INDEX_BITS_PER_KEY).toBe(16);
-    expect([0, 1, 16, 17, 1_000].map(skipIndexBits)).toEqual([SKIP_INDEX_BITS_MIN, SKIP_INDEX_BITS_MIN, 256, 512, 16_128]);
+  test("sizing: twenty-four bits a key in whole 256-bit buckets, a floor for tiny row groups, a ceiling past which there is none", () => {
+    expect(SKIP_INDEX_BITS_PER_KEY).toBe(24);
+    expect([0, 1, 10, 11, 1_000].map(skipIndexBits)).toEqual([SKIP_INDEX_BITS_MIN, SKIP_INDEX_BITS_MIN, 256, 512, 24_064]);
     const keysAtMax = Math.floor((SKIP_INDEX_BYTES_MAX * 8) / SKIP_INDEX_BITS_PER_KEY);
     expect([skipIndexFits([keysAtMax]), skipIndexFits([keysAtMax + 16]), skipIndexFits([keysAtMax / 2, keysAtMax / 2 + 16])]).toEqual([true, false, false]);
   });
 
-  test("every key added to a row group is present there; absent keys read as present about 0.1% of the time", () => {
+  test("every key added to a row group is present there; absent keys read as present about 0.02% of the time", () => {
     const keys = Array.from({ length: 20_000 }, (_, index) => (index % 2 ? `w:word${index}` : `t:${(index * 2654435761) >>> 0}`));
     const index = SkipIndex.forBlocks([1_000], [keys.length]);
     for (const key of keys) index.add(0, key);
-    expect({ missing: keys.filter((key) => !index.has(key)), keyCount: index.keyCount, byteLength: index.byteLength }).toEqual({ missing: [], keyCount: 20_000, byteLength: 40_000 });
+    expect({ missing: keys.filter((key) => !index.has(key)), keyCount: index.keyCount, byteLength: index.byteLength }).toEqual({ missing: [], keyCount: 20_000, byteLength: 60_000 });
     let falsePositives = 0;
-    for (let probe = 0; probe < 200_000; probe++) if (index.has(`w:absent${probe}`)) falsePositives++;
-    const rate = falsePositives / 200_000;
-    expect(rate).toBeLessThan(0.003);
-    expect(rate).toBeGreaterThan(0.0002);
+    for (let probe = 0; probe < 1_000_000; probe++) if (index.has(`w:absent${probe}`)) falsePositives++;
+    const rate = falsePositives / 1_000_000;
+    expect(rate).toBeLessThan(0.0004);
+    expect(rate).toBeGreaterThan(0.00003);
   });
 
   test("row groups are separate filters: a key is found in the row groups it was added to, and their rows are named as ranges", () => {
@@ -213,6 +213,24 @@ describe("SkipIndex.concat (a compaction's index from its inputs')", () => {
       worst = Math.max(worst, passed);
     }
     expect(worst).toBeLessThan(5);
+  });
+
+  test("an index with fewer bits a key than this version gives (an older version's, or a join with one) is under-sized; a full one is not", () => {
+    const keys = Array.from({ length: 1_000 }, (_, index) => `w:word${index}`);
+    const full = SkipIndex.forBlocks([100], [keys.length]);
+    // Sized at 16 bits a key, as version 5 files before this one were.
+    const older = SkipIndex.forBlocks([100], [Math.ceil((keys.length * 16) / SKIP_INDEX_BITS_PER_KEY)]);
+    for (const key of keys) {
+      full.add(0, key);
+      older.add(0, key);
+    }
+    expect([full.underSized, older.underSized, SkipIndex.concat([full, older])!.underSized, SkipIndex.concat([full, full])!.underSized]).toEqual([false, true, true, false]);
+    // A tiny row group's floor of one bucket is not under-sized: it was never smaller.
+    const tiny = SkipIndex.forBlocks([1], [1]);
+    tiny.add(0, "w:one");
+    expect(tiny.underSized).toBe(false);
+    // Under-sized still holds every key it was given.
+    expect(keys.filter((key) => !older.has(key))).toEqual([]);
   });
 
   test("a join past the index's byte bound is refused (the compaction lists its keys instead)", () => {

@@ -342,7 +342,9 @@ async function nodeHealth(input: {
       segment_bytes: sum("segmentBytes"),
       memtable_rows: sum("memtableRows") + sum("pendingRows"),
       work_ms: { flush: sum("flushMs"), seal: sum("sealMs"), compact: sum("compactMs") },
-      work_counts: { flushes: sum("flushes"), seals: sum("seals"), compactions: sum("compactions") },
+      work_counts: { flushes: sum("flushes"), part_joins: sum("partJoins"), seals: sum("seals"), compactions: sum("compactions") },
+      // Segments read whole by every query until their index is built, and indexes of fewer bits a key than this version writes, rebuilt in the background.
+      skip_indexes: { bytes: sum("skipIndexBytes"), segments_unindexed: sum("segmentsUnindexed"), under_sized: sum("skipIndexesUnderSized") },
       work_queue: input.storageWork.stats(),
       wal,
       disk,

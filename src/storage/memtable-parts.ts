@@ -8,7 +8,7 @@
 // DuckDB nothing to make and keeps the rows out of the process's memory (the page cache holds them).
 
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readdirSync, rmSync, writeSync, writevSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeSync, writevSync } from "node:fs";
 import { join } from "node:path";
 import { memtablePartOwner, memtablePartPath, type DataPaths } from "./paths.ts";
 
@@ -47,6 +47,11 @@ export function writeMemtablePart(paths: DataPaths, shard: number, parts: readon
   }
   closeSync(descriptor);
   return { path, bytes: total };
+}
+
+/** A part's bytes, synchronously (for the reason writeMemtablePart gives): a join of parts reads them back from the page cache. */
+export function readMemtablePart(path: string): Uint8Array {
+  return readFileSync(path);
 }
 
 /** Removes part files (synchronously, for the reason writeMemtablePart gives: a seal waits on this before it acks). */

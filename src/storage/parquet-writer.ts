@@ -269,3 +269,61 @@ export function parquetFileParts(columns: readonly ParquetColumn[], rows: number
   parts.push(footer, trailer);
   return parts;
 }
+
+/** A column's name and types: a ParquetColumn without its values. */
+export type ParquetColumnType = Omit<ParquetColumn, "values">;
+
+/** Where a column's PLAIN values lie in a file: bytes [start, end). */
+export interface ValueRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Where each column's values lie in the file parquetFileParts gave as `parts` (for
+ * `columnCount` columns) when every column took one page; undefined when one took
+ * several (such a file is not joined).
+ */
+export function singlePageValueRanges(parts: readonly Uint8Array[], columnCount: number): ValueRange[] | undefined {
+  // The magic, a header and its values per column, then the footer and its trailer.
+  if (parts.length !== 1 + 2 * columnCount + 2) return undefined;
+  const ranges: ValueRange[] = [];
+  let offset = parts[0].length;
+  for (let column = 0; column < columnCount; column++) {
+    offset += parts[1 + 2 * column].length;
+    const values = parts[2 + 2 * column];
+    ranges.push({ start: offset, end: offset + values.length });
+    offset += values.length;
+  }
+  return ranges;
+}
+
+/** A file parquetFileParts wrote with one page per column: its bytes, rows, and where each column's values lie (singlePageValueRanges). */
+export interface PlainFile {
+  bytes: Uint8Array;
+  rows: number;
+  ranges: readonly ValueRange[];
+}
+
+/**
+ * One file of the rows of `files` one after another, each written by parquetFileParts
+ * for `columns`: each column's values joined into one page. Nothing is decoded or
+ * encoded again, as a REQUIRED column's PLAIN page is its values end to end.
+ */
+export function joinedParquetFileParts(columns: readonly ParquetColumnType[], files: readonly PlainFile[], pageBytesMax = PAGE_BYTES_MAX): Uint8Array[] {
+  for (const file of files) {
+    if (file.ranges.length !== columns.length) throw new RangeError(`parquet writer: a file of ${file.ranges.length} columns joined as ${columns.length}`);
+  }
+  const rows = files.reduce((sum, file) => sum + file.rows, 0);
+  const joined = columns.map((column, index) => {
+    const values = new Uint8Array(files.reduce((sum, file) => sum + file.ranges[index].end - file.ranges[index].start, 0));
+    let at = 0;
+    for (const file of files) {
+      const { start, end } = file.ranges[index];
+      values.set(file.bytes.subarray(start, end), at);
+      at += end - start;
+    }
+    return { ...column, values };
+  });
+  return parquetFileParts(joined, rows, pageBytesMax);
+}

@@ -13,7 +13,7 @@ import { isUtf8 as isWellFormedUtf8 } from "node:buffer";
 import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
 import type { EventRanges } from "../protocol/wal-batch.ts";
 import { minuteOf, type MinuteCounts } from "./minute-counts.ts";
-import { ConvertedType, GrowableBytes, parquetFileParts, ParquetType, type ParquetColumn } from "./parquet-writer.ts";
+import { ConvertedType, GrowableBytes, parquetFileParts, ParquetType, type ParquetColumn, type ParquetColumnType } from "./parquet-writer.ts";
 import { RowSkipKeys, type RowSkipKeysMark } from "./row-skip-keys.ts";
 import { COLUMNS, levelIndex } from "./schema.ts";
 
@@ -304,7 +304,7 @@ export class RowBuffer {
       level: fixed(this.levels, 1),
     };
     STRING_FIELDS.forEach((name, field) => (values[name] = this.strings[field].view()));
-    const columns: ParquetColumn[] = COLUMNS.map(([name, type]) => ({ name, ...PARQUET_TYPES[type], values: values[name] }));
+    const columns: ParquetColumn[] = MEMTABLE_PARQUET_COLUMNS.map((column) => ({ ...column, values: values[column.name] }));
     return parquetFileParts(columns, rows, pageBytesMax);
   }
 
@@ -354,6 +354,9 @@ const PARQUET_TYPES: Record<(typeof COLUMNS)[number][1], Pick<ParquetColumn, "ty
   UTINYINT: { type: ParquetType.INT32, converted: ConvertedType.UINT_8 },
   VARCHAR: { type: ParquetType.BYTE_ARRAY, converted: ConvertedType.UTF8 },
 };
+
+/** The columns of a memtable part file, in order (parquetParts writes them; a join of parts needs their types). */
+export const MEMTABLE_PARQUET_COLUMNS: readonly ParquetColumnType[] = COLUMNS.map(([name, type]) => ({ name, ...PARQUET_TYPES[type] }));
 
 /**
  * Whether bytes [start, end) are well-formed UTF-8 (no overlong forms, no surrogates,

@@ -11,7 +11,7 @@ import { mayMatch, type SkipTree } from "../query/skip-keys.ts";
 import { fsyncPath, type SegmentMeta } from "./manifest.ts";
 import { segmentPath, segmentsDir, skipIndexPath, skipIndexTempPath, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import type { MemtableSkipKeys } from "./row-skip-keys.ts";
-import { keyHashMemo, openSkipIndex, SkipIndex, skipIndexFits, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
+import { keyHashMemo, openSkipIndex, SKIP_INDEX_BITS_PER_KEY, SkipIndex, skipIndexFits, writeSkipIndex, type KeyHashes, type RowRange } from "./skip-index.ts";
 import { buildSkipIndex, parquetRowGroups, rowRunSql } from "./skip-index-build.ts";
 
 /** A segment a query reads: all of it (`ranges` null) or only the row ranges its skip index let through. */
@@ -44,6 +44,7 @@ export interface SegmentSkipIndexesOptions {
 export interface SkipIndexStats {
   skipIndexBytes: number;
   segmentsUnindexed: number;
+  skipIndexesUnderSized: number;
   skipIndexMs: number;
   skipIndexesFromRowKeys: number;
   skipIndexesListed: number;
@@ -65,16 +66,21 @@ export class SegmentSkipIndexes {
   constructor(private readonly options: SegmentSkipIndexesOptions) {}
 
   /**
-   * Reads the skip index of every segment in the manifest; returns the segments
-   * without a usable one (missing, torn, corrupt or of another version), which are
-   * read by every query until rebuilt. Logged once per open, not per segment.
+   * Reads the skip index of every segment in the manifest; returns the segments whose
+   * index is to be built: those without a usable one (missing, torn, corrupt or of
+   * another version), which are read by every query until rebuilt, and those whose
+   * index is under-sized (fewer bits a key than this version gives), which is used
+   * until its rebuild replaces it. Logged once per open, not per segment.
    */
   async load(segments: readonly SegmentMeta[]): Promise<string[]> {
     const unindexed: string[] = [];
     const unreadable: string[] = [];
+    const underSized: string[] = [];
     for (const segment of segments) {
       try {
-        this.filters.set(segment.file, await openSkipIndex(skipIndexPath(this.options.paths, this.options.shard, segment.file)));
+        const index = await openSkipIndex(skipIndexPath(this.options.paths, this.options.shard, segment.file));
+        this.filters.set(segment.file, index);
+        if (index.underSized) underSized.push(segment.file);
       } catch (error) {
         unindexed.push(segment.file);
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") unreadable.push(`${segment.file}: ${describe(error)}`);
@@ -84,7 +90,10 @@ export class SegmentSkipIndexes {
       const detail = unreadable.length > 0 ? `, ${unreadable.length} unreadable (${unreadable.slice(0, 3).join("; ")})` : "";
       this.options.log(`${unindexed.length} of ${segments.length} segments have no usable skip index${detail}; queries read them until it is rebuilt in the background`);
     }
-    return unindexed;
+    if (underSized.length > 0) {
+      this.options.log(`${underSized.length} of ${segments.length} segments have a skip index of fewer than ${SKIP_INDEX_BITS_PER_KEY} bits a key (an older version's), which lets more row groups through; each is used until its rebuild in the background replaces it`);
+    }
+    return [...unindexed, ...underSized];
   }
 
   /**
@@ -196,10 +205,14 @@ export class SegmentSkipIndexes {
     return firstMisplacedInput(inputs, found);
   }
 
-  /** Keeps a just-published segment's index in memory; without one, queues a background build (unless it can have none). */
+  /**
+   * Keeps a just-published segment's index in memory; without one, or with an
+   * under-sized one (a compaction's join of older indexes), queues a background build
+   * (unless it can have none).
+   */
   adopt(fileName: string, skipIndex: SkipIndex | undefined): void {
     if (skipIndex) this.filters.set(fileName, skipIndex);
-    else if (!this.unindexable.has(fileName)) this.scheduleBuilds([fileName]);
+    if ((!skipIndex || skipIndex.underSized) && !this.unindexable.has(fileName)) this.scheduleBuilds([fileName]);
   }
 
   /** Drops the filters of segments leaving the manifest (their files go with the segments). */
@@ -240,6 +253,7 @@ export class SegmentSkipIndexes {
     return {
       skipIndexBytes: [...this.filters.values()].reduce((sum, index) => sum + index.byteLength, 0),
       segmentsUnindexed: segments.filter((segment) => !this.filters.has(segment.file)).length,
+      skipIndexesUnderSized: segments.filter((segment) => this.filters.get(segment.file)?.underSized === true).length,
       skipIndexMs: Math.round(this.buildMs),
       skipIndexesFromRowKeys: this.built.fromRowKeys,
       skipIndexesListed: this.built.listed,
@@ -261,8 +275,8 @@ export class SegmentSkipIndexes {
     try {
       while (!this.closed && this.backlog.length > 0) {
         const file = this.backlog.shift()!;
-        // A retired segment is no longer published: segment names are never reused.
-        if (this.filters.has(file) || this.unindexable.has(file) || !this.options.isPublished(file)) continue;
+        // A retired segment is no longer published: segment names are never reused. An under-sized index is rebuilt; a full one is kept.
+        if (this.filters.get(file)?.underSized === false || this.unindexable.has(file) || !this.options.isPublished(file)) continue;
         const release = this.options.holdSegment(file);
         try {
           await this.options.runBackground(() => this.indexPublishedSegment(file));

@@ -16,18 +16,19 @@ import { describe } from "../actors/supervisor.ts";
 import type { SkipTree } from "../query/skip-keys.ts";
 import { sourceSql } from "../query/sql.ts";
 import { Duck, queryRows } from "./duckdb.ts";
-import { FLUSH_BYTES_TRIGGER, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
+import { FLUSH_BYTES_TRIGGER, MEMTABLE_JOIN_BYTES_MAX, MEMTABLE_JOIN_PARTS, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
 import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, planIdleCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
-import { removeMemtableParts, removeOrphanMemtableParts, writeMemtablePart } from "./memtable-parts.ts";
+import { readMemtablePart, removeMemtableParts, removeOrphanMemtableParts, writeMemtablePart } from "./memtable-parts.ts";
+import { joinedParquetFileParts, singlePageValueRanges, type ValueRange } from "./parquet-writer.ts";
 import { addSeriesCountsResult, MinuteCounts, minuteCountsBySeriesSql, minuteCountsSql, minuteSeriesSql } from "./minute-counts.ts";
 import { segmentFileName, segmentsDir, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import { keyHashMemo, type SkipIndex } from "./skip-index.ts";
 import { SegmentFiles } from "./segment-files.ts";
 import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
 import { chunksMayMatch, MemtableSkipKeys, type SkipKeyChunk } from "./row-skip-keys.ts";
-import { RowBuffer } from "./row-buffer.ts";
+import { MEMTABLE_PARQUET_COLUMNS, RowBuffer } from "./row-buffer.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_NAMES } from "./schema.ts";
 
@@ -67,13 +68,15 @@ export interface PendingRows {
 
 /**
  * Rows not yet in a segment: one Parquet file per flush (its parts, memtable-parts.ts),
- * read together. Before them, DuckDB tables: appending to one long-lived table per
+ * every MEMTABLE_JOIN_PARTS of them joined into one, read together. Before them, DuckDB tables: appending to one long-lived table per
  * shard cost ~4 µs a row with 16 shards taking turns, a CREATE TABLE AS per flush ~1
  * µs plus the parse of its NDJSON (~2 µs).
  */
 interface MemTable {
-  /** The files holding this memtable's rows, one per flush. */
+  /** The files holding this memtable's rows, one per flush or per MEMTABLE_JOIN_PARTS flushes joined. */
   parts: MemtablePart[];
+  /** Files of parts a join replaced: a snapshot taken before the join may still read them, so they go with the table. */
+  replacedPaths: string[];
   rows: number;
   bytes: number;
   /** WAL sequences of every message whose rows (or lack of rows) this table holds. */
@@ -94,6 +97,8 @@ interface MemtablePart {
   /** The path as an SQL literal (sqlPathLiteral), made once: every query and the seal read it. */
   literal: string;
   rows: number;
+  /** Bytes of its file. */
+  bytes: number;
   tenants: readonly string[];
   minTs: number;
   maxTs: number;
@@ -104,6 +109,10 @@ interface MemtablePart {
    * DuckDB decodes every column of a part it reads whatever the filter passes.
    */
   keys: readonly SkipKeyChunk[] | undefined;
+  /** Flushes whose rows it holds: 1, or MEMTABLE_JOIN_PARTS once joined. */
+  flushes: number;
+  /** Where each column's values lie in its file, for a join: a one-flush part written one page a column. */
+  valueRanges: ValueRange[] | undefined;
 }
 
 /** What a query reads: memtable parts and segment files as of one moment. */
@@ -148,11 +157,13 @@ export interface StoreStats {
   flushMs: number;
   sealMs: number;
   compactMs: number;
-  /** Flush work items run (a seal's memtable swap counts as one). */
+  /** Flush work items run (a seal's memtable swap counts as one), and joins of memtable parts. */
   flushes: number;
-  /** Bytes of skip index filters held in memory, and segments that have none (read by every query). */
+  partJoins: number;
+  /** Bytes of skip index filters held in memory, segments that have none (read by every query), and segments whose index an older version wrote with fewer bits a key (used until rebuilt in the background). */
   skipIndexBytes: number;
   segmentsUnindexed: number;
+  skipIndexesUnderSized: number;
   /** Wall milliseconds spent listing keys and building skip indexes (part of sealMs and compactMs, plus background builds). */
   skipIndexMs: number;
   /** Skip indexes built since start from keys listed as rows were written (seals), and by listing keys from a file in DuckDB (fallbacks, compactions of unjoinable inputs, background builds). */
@@ -195,6 +206,7 @@ export class ShardStore {
   private nextSegmentNumber = 0;
   private workMs = { flush: 0, seal: 0, compact: 0 };
   private flushes = 0;
+  private partJoins = 0;
   private closed = false;
   private readonly now: () => number;
   private readonly minuteCounts = new MinuteCounts();
@@ -514,6 +526,7 @@ export class ShardStore {
       sealMs: Math.round(this.workMs.seal),
       compactMs: Math.round(this.workMs.compact),
       flushes: this.flushes,
+      partJoins: this.partJoins,
       ...this.skipIndexes.stats(this.manifest.segments),
       // Zero once overflowed: the overflow drops every entry.
       countEntries: this.minuteCounts.entries,
@@ -562,7 +575,7 @@ export class ShardStore {
 
   private newMemTable(): MemTable {
     const sealAgeMs = this.options.sealAgeMs * (1 - SEAL_AGE_JITTER_FRACTION * (this.options.random ?? Math.random)());
-    const table: MemTable = { parts: [], rows: 0, bytes: 0, seqs: [], firstRowAtMs: 0, sealAgeMs, readers: 0, published: false, skipKeys: new MemtableSkipKeys() };
+    const table: MemTable = { parts: [], replacedPaths: [], rows: 0, bytes: 0, seqs: [], firstRowAtMs: 0, sealAgeMs, readers: 0, published: false, skipKeys: new MemtableSkipKeys() };
     this.memTables.push(table);
     return table;
   }
@@ -587,12 +600,15 @@ export class ShardStore {
     }
     const keys = buffer.keys.take();
     try {
-      const part = writeMemtablePart(this.options.paths, this.options.shard, buffer.parquetParts());
+      const fileParts = buffer.parquetParts();
+      const part = writeMemtablePart(this.options.paths, this.options.shard, fileParts);
       table.skipKeys.append(keys, buffer.rows);
       // Parts share their table's keys: once the table gave them up (past its byte bound), its parts do too.
       const partKeys = table.skipKeys.valid && keys ? keys.chunks : undefined;
       if (!table.skipKeys.valid) for (const earlier of table.parts) earlier.keys = undefined;
-      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, ...buffer.summary(), keys: partKeys });
+      const valueRanges = singlePageValueRanges(fileParts, MEMTABLE_PARQUET_COLUMNS.length);
+      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, flushes: 1, valueRanges });
+      this.joinLastParts(table);
       buffer.addMinuteCounts(this.minuteCounts);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
       table.rows += buffer.rows;
@@ -653,8 +669,43 @@ export class ShardStore {
     alongside?.();
   }
 
+  /**
+   * Joins the table's last MEMTABLE_JOIN_PARTS parts into one file once each holds one
+   * flush: their columns' values end to end (joinedParquetFileParts), no DuckDB work.
+   * Synchronous like a flush (a copy of a few MB in the page cache), so the parts
+   * change in one step. A failed join leaves them apart: it only saves reads.
+   */
+  private joinLastParts(table: MemTable): void {
+    const last = table.parts.slice(-MEMTABLE_JOIN_PARTS);
+    if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => part.flushes !== 1 || part.valueRanges === undefined)) return;
+    if (last.reduce((sum, part) => sum + part.bytes, 0) > MEMTABLE_JOIN_BYTES_MAX) return;
+    let joined: { path: string; bytes: number };
+    try {
+      const files = last.map((part) => ({ bytes: readMemtablePart(part.path), rows: part.rows, ranges: part.valueRanges! }));
+      joined = writeMemtablePart(this.options.paths, this.options.shard, joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files));
+    } catch (error) {
+      for (const part of last) part.valueRanges = undefined;
+      this.log(`joining ${last.length} memtable parts failed; they stay apart: ${describe(error)}`);
+      return;
+    }
+    table.parts.splice(-last.length, last.length, {
+      path: joined.path,
+      literal: sqlPathLiteral(this.options.paths, joined.path),
+      rows: last.reduce((sum, part) => sum + part.rows, 0),
+      bytes: joined.bytes,
+      tenants: [...new Set(last.flatMap((part) => part.tenants))],
+      minTs: Math.min(...last.map((part) => part.minTs)),
+      maxTs: Math.max(...last.map((part) => part.maxTs)),
+      keys: last.every((part) => part.keys !== undefined) ? last.flatMap((part) => part.keys!) : undefined,
+      flushes: last.length,
+      valueRanges: undefined,
+    });
+    for (const part of last) table.replacedPaths.push(part.path);
+    this.partJoins++;
+  }
+
   private dropParts(table: MemTable): void {
-    removeMemtableParts(table.parts.map((part) => part.path));
+    removeMemtableParts([...table.parts.map((part) => part.path), ...table.replacedPaths]);
   }
 
   private dropIfUnused(table: MemTable): void {
