@@ -27,7 +27,7 @@ export const FLUSH_ROWS_TRIGGER = 25_000;
  */
 export const MEMTABLE_JOIN_PARTS = 8;
 /** Most bytes of parts one join copies (on the event loop, like a flush): parts of larger flushes are few and stay apart. */
-export const MEMTABLE_JOIN_BYTES_MAX = 8 * 1024 * 1024;
+export const MEMTABLE_JOIN_BYTES_MAX = 4 * 1024 * 1024;
 /** WAL messages held unacked per shard before a seal is forced; below the consumer's max_ack_pending. */
 export const PENDING_ACKS_MAX = 20_000;
 /** The consumer's max_ack_pending: JetStream stops delivering past it. */

@@ -68,9 +68,10 @@ export interface PendingRows {
 
 /**
  * Rows not yet in a segment: one Parquet file per flush (its parts, memtable-parts.ts),
- * every MEMTABLE_JOIN_PARTS of them joined into one, read together. Before them, DuckDB tables: appending to one long-lived table per
- * shard cost ~4 µs a row with 16 shards taking turns, a CREATE TABLE AS per flush ~1
- * µs plus the parse of its NDJSON (~2 µs).
+ * every MEMTABLE_JOIN_PARTS of them joined into one, read together. Before them,
+ * DuckDB tables: appending to one long-lived table per shard cost ~4 µs a row with 16
+ * shards taking turns, a CREATE TABLE AS per flush ~1 µs plus the parse of its NDJSON
+ * (~2 µs).
  */
 interface MemTable {
   /** The files holding this memtable's rows, one per flush or per MEMTABLE_JOIN_PARTS flushes joined. */
@@ -608,12 +609,12 @@ export class ShardStore {
       if (!table.skipKeys.valid) for (const earlier of table.parts) earlier.keys = undefined;
       const valueRanges = singlePageValueRanges(fileParts, MEMTABLE_PARQUET_COLUMNS.length);
       table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, flushes: 1, valueRanges });
-      this.joinLastParts(table);
       buffer.addMinuteCounts(this.minuteCounts);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
       table.rows += buffer.rows;
       table.bytes += part.bytes;
       for (const seq of seqs) table.seqs.push(seq);
+      this.joinLastParts(table);
     } catch (error) {
       table.skipKeys.invalidate();
       throw error;
