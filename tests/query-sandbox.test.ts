@@ -72,6 +72,14 @@ test("the DuckDB configuration is locked to the data directory", async () => {
   for (const sql of ["SELECT * FROM read_text('/etc/passwd')", "SELECT * FROM read_csv('/etc/passwd')", "SET enable_external_access=true", "SET allowed_directories=['/']", "INSTALL httpfs"]) {
     await expect(queryRows(connection, sql)).rejects.toThrow();
   }
+  // Every connection reads with the footer cache and without the file byte cache (duckdb.ts), and cannot change either.
+  const settings = await queryRows(connection, "SELECT name, value FROM duckdb_settings() WHERE name IN ('parquet_metadata_cache', 'enable_external_file_cache', 'lock_configuration') ORDER BY name");
+  expect(settings).toEqual([
+    { name: "enable_external_file_cache", value: "false" },
+    { name: "lock_configuration", value: "true" },
+    { name: "parquet_metadata_cache", value: "true" },
+  ]);
+  await expect(queryRows(connection, "SET GLOBAL parquet_metadata_cache=false")).rejects.toThrow();
   connection.closeSync();
   duck.close();
   dir.remove();
