@@ -30,7 +30,7 @@ import { LEVELS, type NormalizedEvent } from "../src/protocol/event.ts";
 import type { SkipTree } from "../src/query/skip-keys.ts";
 import { skipKeysSql } from "../src/query/skip-keys.ts";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
-import { MEMTABLE_JOIN_PARTS } from "../src/storage/limits.ts";
+import { MEMTABLE_JOIN_BYTES_MAX, MEMTABLE_JOIN_PARTS } from "../src/storage/limits.ts";
 import { readManifest, type ShardManifest } from "../src/storage/manifest.ts";
 import { dataPaths, manifestPath, SEGMENT_FILE_PATTERN, segmentsDir, skipIndexPath, sqlPathLiteral, type DataPaths } from "../src/storage/paths.ts";
 import { ShardStore, type ShardStoreOptions, type StoreSnapshot } from "../src/storage/shard-store.ts";
@@ -288,6 +288,59 @@ describe("flush and seal", () => {
     expect(partsOnDisk([...separate, ...current]).length).toBe(separate.length + current.length);
     before.release();
     expect(partsOnDisk([...separate, ...current])).toEqual([]);
+  });
+
+  test("with no snapshot holding the memtable, a join removes the parts it replaced at once", async () => {
+    const fixture = newFixture();
+    const store = await openStore(fixture);
+    const seen = new Set<string>();
+    for (let seq = 1; seq <= MEMTABLE_JOIN_PARTS; seq++) {
+      appendMessage(fixture, store, seq);
+      await store.flush();
+      const snapshot = store.snapshot({ tenant: TENANT });
+      for (const part of snapshot.memtableParts) seen.add(part);
+      snapshot.release();
+    }
+    expect(await visible(fixture, store)).toEqual({ tables: 1, segments: 0, rows: exactlyOnce(fixture) });
+    // Seven one-flush parts were seen before the join, then the joined one.
+    expect(seen.size).toBe(MEMTABLE_JOIN_PARTS);
+    expect(partsOnDisk([...seen]).length).toBe(1);
+    expect(store.stats().partJoins).toBe(1);
+  });
+
+  test("parts are not joined past MEMTABLE_JOIN_BYTES_MAX, nor when a part's file is not the one written; they stay apart and every row stays", async () => {
+    const fixture = newFixture();
+    const lines: string[] = [];
+    const store = await openStore(fixture, { log: (line) => lines.push(line) });
+    // Each flush past an eighth of the byte bound: eight are too many to join.
+    const big = (seq: number) => Array.from({ length: 16 }, (_, index) => ({ ...makeEvents(seq, 1)[0], message: `big ${seq}/${index} ${"x".repeat(Math.ceil(MEMTABLE_JOIN_BYTES_MAX / MEMTABLE_JOIN_PARTS / 16))}` }));
+    for (let seq = 1; seq <= MEMTABLE_JOIN_PARTS; seq++) {
+      appendMessage(fixture, store, seq, undefined, big(seq));
+      await store.flush();
+    }
+    expect(await visible(fixture, store)).toEqual({ tables: MEMTABLE_JOIN_PARTS, segments: 0, rows: exactlyOnce(fixture) });
+    expect(await store.seal()).toHaveLength(MEMTABLE_JOIN_PARTS);
+
+    // A part cut short after it was written (its last byte gone) is not joined; the rest stay as they are.
+    for (let seq = 11; seq < 11 + MEMTABLE_JOIN_PARTS - 1; seq++) {
+      appendMessage(fixture, store, seq);
+      await store.flush();
+    }
+    const snapshot = store.snapshot({ tenant: TENANT });
+    const first = snapshot.memtableParts[0].slice(1, -1);
+    snapshot.release();
+    const bytes = readFileSync(first);
+    writeFileSync(first, bytes.subarray(0, bytes.length - 1));
+    appendMessage(fixture, store, 11 + MEMTABLE_JOIN_PARTS - 1);
+    await store.flush();
+    expect(lines.filter((line) => line.includes("joining"))).toEqual([expect.stringContaining(`joining ${MEMTABLE_JOIN_PARTS} memtable parts failed; they stay apart`)]);
+    const after = store.snapshot({ tenant: TENANT });
+    expect(after.memtableParts).toHaveLength(MEMTABLE_JOIN_PARTS);
+    after.release();
+    // Restored, the parts read back whole; they are not tried again.
+    writeFileSync(first, bytes);
+    expect(await visible(fixture, store)).toEqual({ tables: MEMTABLE_JOIN_PARTS, segments: 1, rows: exactlyOnce(fixture) });
+    expect(store.stats().partJoins).toBe(0);
   });
 
   test("each flush adds a memtable part whose rows are visible at once, exactly once; the seal returns every sequence (a skipped one too) and moves all rows into one segment", async () => {
@@ -909,6 +962,35 @@ describe("skip index", () => {
     expect(readFor(store, { key: "w:word1" })).toMatchObject({ segments: [files[0]], segmentsSkippedByIndex: 3 });
     expect(lines).toHaveLength(1);
     expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 4, rows: exactlyOnce(fixture) });
+    await closeStore(store);
+  });
+
+  test("a compaction that joins an under-sized index gives its output a full one, rebuilt in the background", async () => {
+    const fixture = newFixture();
+    let store = await storeWithFourSegments(fixture);
+    await closeStore(store);
+    const files = segmentNames(fixture);
+    for (const [at, file] of files.entries()) {
+      const path = skipIndexPath(fixture.paths, SHARD, file);
+      const current = SkipIndex.decode(readFileSync(path));
+      const older = SkipIndex.forBlocks([current.rowCount], [Math.ceil(current.keyCount / 2)], 7 + at);
+      for (const key of await keysOfSegment(fixture, file)) older.add(0, key);
+      writeFileSync(path, older.encode());
+    }
+    const compactGate = fixture.scheduler.hold("compact");
+    store = await openStore(fixture);
+    expect(store.stats().skipIndexesUnderSized).toBe(4);
+    // Queued behind the first rebuild and before the next: it joins at least three under-sized indexes.
+    const compacted = store.compact();
+    await compactGate.arrived;
+    compactGate.open();
+    expect(await compacted).toBe(true);
+    await waitFor(() => store.stats().segments === 1 && store.stats().skipIndexesUnderSized === 0, { timeoutMs: 30_000, what: "the compaction output's index rebuilt" });
+    const [merged] = segmentNames(fixture);
+    const bloom = SkipIndex.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, merged)));
+    const keys = await keysOfSegment(fixture, merged);
+    expect({ underSized: bloom.underSized, missing: keys.filter((key) => !bloom.has(key)) }).toEqual({ underSized: false, missing: [] });
+    expect(await visible(fixture, store)).toEqual({ tables: 0, segments: 1, rows: exactlyOnce(fixture) });
     await closeStore(store);
   });
 

@@ -39,7 +39,8 @@ export class Duck {
     // A Parquet file's footer is parsed again by every statement that reads it unless
     // cached: ~2.5 ms of a compacted segment's (~400 KB, ~200 row groups), as much as
     // decoding one of its row groups whole, so a trace id's few row groups cost twice
-    // their decode. The cache is DuckDB memory, evicted under memory_limit. Its cache of
+    // their decode. The cache is DuckDB memory (entries of files modified in the last 10 s
+    // are never trusted, so a rewritten path is parsed again). Its cache of
     // file bytes is off: the files are local and the page cache holds them already,
     // and reading through it cost more CPU than reading the file.
     await setup.run("LOAD parquet");

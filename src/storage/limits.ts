@@ -1,5 +1,7 @@
 // Bounds of the storage path, with why. Relationships are checked at load.
 
+import { PAGE_BYTES_MAX } from "./parquet-writer.ts";
+
 /**
  * Rows waiting in JS for the next memtable flush, per shard, before the WAL consumer
  * stops pulling. Each row is ~0.3 KB of columns and a shard keeps two row buffers that
@@ -114,6 +116,8 @@ export const MINUTE_COUNT_ENTRIES_MAX = 2_000_000;
 if (PENDING_ACKS_MAX >= CONSUMER_MAX_ACK_PENDING) throw new Error("storage limits: forced seal must come before the consumer stalls");
 if (FLUSH_ROWS_TRIGGER >= PENDING_ROWS_MAX) throw new Error("storage limits: flush trigger above the pending bound");
 if (FLUSH_BYTES_TRIGGER >= PENDING_BYTES_MAX) throw new Error("storage limits: flush byte trigger above the pending byte bound");
+// A joined column must stay one page (joinedParquetFileParts), and a join must join something.
+if (MEMTABLE_JOIN_PARTS < 2 || MEMTABLE_JOIN_BYTES_MAX >= PAGE_BYTES_MAX) throw new Error("storage limits: memtable joins of fewer than two parts or past a Parquet page");
 /**
  * Rows whose skip keys (listed as rows are written, row-skip-keys.ts) are kept as one
  * deduplicated set; a row group takes the union of the sets its rows fall in, so each

@@ -80,7 +80,8 @@ export class SegmentSkipIndexes {
       try {
         const index = await openSkipIndex(skipIndexPath(this.options.paths, this.options.shard, segment.file));
         this.filters.set(segment.file, index);
-        if (index.underSized) underSized.push(segment.file);
+        // One too large for an index at today's bits is kept as it is, not rebuilt (and refused) at every open.
+        if (index.underSized && skipIndexFits(index.blocks.map((block) => block.keyCount))) underSized.push(segment.file);
       } catch (error) {
         unindexed.push(segment.file);
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") unreadable.push(`${segment.file}: ${describe(error)}`);

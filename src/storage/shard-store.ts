@@ -1,5 +1,5 @@
 // The storage engine of one shard: rows wait in JS, are flushed into the memtable (a
-// Parquet file per flush, queryable at once), are sealed into an immutable Parquet
+// Parquet file per flush, every few joined into one, queryable at once), are sealed into an immutable Parquet
 // segment (fsynced, verified, then published in the manifest) and small segments are
 // compacted. Memtable work and segment work each run in order on their own chain,
 // through the node-wide storage work queue; queries take a snapshot and never block them.
@@ -614,7 +614,6 @@ export class ShardStore {
       table.rows += buffer.rows;
       table.bytes += part.bytes;
       for (const seq of seqs) table.seqs.push(seq);
-      this.joinLastParts(table);
     } catch (error) {
       table.skipKeys.invalidate();
       throw error;
@@ -622,6 +621,8 @@ export class ShardStore {
       // Written or failed, the rows leave the buffer (a failed flush fails the partition, which replays the WAL).
       buffer.reset();
     }
+    // After the flush has committed its rows: a join only saves reads, and never fails the flush.
+    this.joinLastParts(table);
   }
 
   /**
@@ -674,34 +675,42 @@ export class ShardStore {
    * Joins the table's last MEMTABLE_JOIN_PARTS parts into one file once each holds one
    * flush: their columns' values end to end (joinedParquetFileParts), no DuckDB work.
    * Synchronous like a flush (a copy of a few MB in the page cache), so the parts
-   * change in one step. A failed join leaves them apart: it only saves reads.
+   * change in one step. The replaced files go at once when no snapshot holds the
+   * table, else with it. A failed join leaves them apart: it only saves reads.
    */
   private joinLastParts(table: MemTable): void {
     const last = table.parts.slice(-MEMTABLE_JOIN_PARTS);
     if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => part.flushes !== 1 || part.valueRanges === undefined)) return;
     if (last.reduce((sum, part) => sum + part.bytes, 0) > MEMTABLE_JOIN_BYTES_MAX) return;
-    let joined: { path: string; bytes: number };
+    let joined: MemtablePart | undefined;
     try {
       const files = last.map((part) => ({ bytes: readMemtablePart(part.path), rows: part.rows, ranges: part.valueRanges! }));
-      joined = writeMemtablePart(this.options.paths, this.options.shard, joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files));
+      for (const [index, file] of files.entries()) {
+        // The file read back must be the one written: a short or changed one would join into a page that disagrees with its rows.
+        if (file.bytes.length !== last[index].bytes || file.ranges.some((range) => range.end > file.bytes.length)) throw new Error(`part ${last[index].path} is ${file.bytes.length} bytes, ${last[index].bytes} written`);
+      }
+      const written = writeMemtablePart(this.options.paths, this.options.shard, joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files));
+      joined = {
+        path: written.path,
+        literal: sqlPathLiteral(this.options.paths, written.path),
+        rows: last.reduce((sum, part) => sum + part.rows, 0),
+        bytes: written.bytes,
+        tenants: [...new Set(last.flatMap((part) => part.tenants))],
+        minTs: Math.min(...last.map((part) => part.minTs)),
+        maxTs: Math.max(...last.map((part) => part.maxTs)),
+        keys: last.every((part) => part.keys !== undefined) ? last.flatMap((part) => part.keys!) : undefined,
+        flushes: last.length,
+        valueRanges: undefined,
+      };
     } catch (error) {
       for (const part of last) part.valueRanges = undefined;
+      if (joined) removeMemtableParts([joined.path]);
       this.log(`joining ${last.length} memtable parts failed; they stay apart: ${describe(error)}`);
       return;
     }
-    table.parts.splice(-last.length, last.length, {
-      path: joined.path,
-      literal: sqlPathLiteral(this.options.paths, joined.path),
-      rows: last.reduce((sum, part) => sum + part.rows, 0),
-      bytes: joined.bytes,
-      tenants: [...new Set(last.flatMap((part) => part.tenants))],
-      minTs: Math.min(...last.map((part) => part.minTs)),
-      maxTs: Math.max(...last.map((part) => part.maxTs)),
-      keys: last.every((part) => part.keys !== undefined) ? last.flatMap((part) => part.keys!) : undefined,
-      flushes: last.length,
-      valueRanges: undefined,
-    });
-    for (const part of last) table.replacedPaths.push(part.path);
+    table.parts.splice(-last.length, last.length, joined);
+    if (table.readers === 0) removeMemtableParts(last.map((part) => part.path));
+    else for (const part of last) table.replacedPaths.push(part.path);
     this.partJoins++;
   }
 
