@@ -170,6 +170,9 @@ describe("logctl status", () => {
     const health = JSON.parse(run.stdout);
     expect(health.status).toBeOneOf(["healthy", "degraded"]);
     expect(Object.keys(health.storage_utilization)).toContain("segment_rows");
+    // Skip index state and memtable part joins, as numbers summed over the shards.
+    expect(health.storage_utilization.skip_indexes).toEqual({ bytes: expect.any(Number), segments_unindexed: 0, under_sized: 0 });
+    expect(health.storage_utilization.work_counts.part_joins).toBeGreaterThanOrEqual(0);
     expect(Array.isArray(health.actors)).toBe(true);
   });
 
