@@ -717,6 +717,23 @@ function readFor(store: ShardStore, skip: SkipTree | undefined, extra: { fromUs?
   };
 }
 
+/**
+ * Rewrites a one-row-group segment's skip index as an older version wrote it: its keys
+ * in half the buckets they get now, seeded (`seed`) so that what it lets through is the
+ * same every run. Returns the keys.
+ */
+async function writeUnderSizedIndex(fixture: Fixture, file: string, seed: number): Promise<string[]> {
+  const path = skipIndexPath(fixture.paths, SHARD, file);
+  const current = SkipIndex.decode(readFileSync(path));
+  expect(current.blocks).toHaveLength(1);
+  const older = SkipIndex.forBlocks([current.rowCount], [Math.ceil(current.keyCount / 2)], seed);
+  const keys = await keysOfSegment(fixture, file);
+  for (const key of keys) older.add(0, key);
+  expect(older.underSized).toBe(true);
+  writeFileSync(path, older.encode());
+  return keys;
+}
+
 function segmentNames(fixture: Fixture): string[] {
   return manifestOnDisk(fixture).segments.map((segment) => segment.file);
 }
@@ -934,14 +951,7 @@ describe("skip index", () => {
     await closeStore(store);
     const files = segmentNames(fixture);
     const path = skipIndexPath(fixture.paths, SHARD, files[0]);
-    const current = SkipIndex.decode(readFileSync(path));
-    expect(current.blocks).toHaveLength(1);
-    // Its keys in a filter of half the buckets they get now, seeded alike every run so that what it lets through is fixed.
-    const older = SkipIndex.forBlocks([current.rowCount], [Math.ceil(current.keyCount / 2)], 7);
-    const keys = await keysOfSegment(fixture, files[0]);
-    for (const key of keys) older.add(0, key);
-    expect(older.underSized).toBe(true);
-    writeFileSync(path, older.encode());
+    const keys = await writeUnderSizedIndex(fixture, files[0], 7);
 
     const compactGate = fixture.scheduler.hold("compact");
     const lines: string[] = [];
@@ -969,14 +979,7 @@ describe("skip index", () => {
     const fixture = newFixture();
     let store = await storeWithFourSegments(fixture);
     await closeStore(store);
-    const files = segmentNames(fixture);
-    for (const [at, file] of files.entries()) {
-      const path = skipIndexPath(fixture.paths, SHARD, file);
-      const current = SkipIndex.decode(readFileSync(path));
-      const older = SkipIndex.forBlocks([current.rowCount], [Math.ceil(current.keyCount / 2)], 7 + at);
-      for (const key of await keysOfSegment(fixture, file)) older.add(0, key);
-      writeFileSync(path, older.encode());
-    }
+    for (const [at, file] of segmentNames(fixture).entries()) await writeUnderSizedIndex(fixture, file, 7 + at);
     const compactGate = fixture.scheduler.hold("compact");
     store = await openStore(fixture);
     expect(store.stats().skipIndexesUnderSized).toBe(4);
