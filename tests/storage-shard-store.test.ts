@@ -30,7 +30,7 @@ import { LEVELS, type NormalizedEvent } from "../src/protocol/event.ts";
 import type { SkipTree } from "../src/query/skip-keys.ts";
 import { skipKeysSql } from "../src/query/skip-keys.ts";
 import { Duck, queryRows } from "../src/storage/duckdb.ts";
-import { MEMTABLE_JOIN_BYTES_MAX, MEMTABLE_JOIN_PARTS } from "../src/storage/limits.ts";
+import { MEMTABLE_JOIN_BYTES_MAX, MEMTABLE_JOIN_PARTS, SKIP_INDEX_BYTES_MAX } from "../src/storage/limits.ts";
 import { readManifest, type ShardManifest } from "../src/storage/manifest.ts";
 import { dataPaths, manifestPath, SEGMENT_FILE_PATTERN, segmentsDir, skipIndexPath, sqlPathLiteral, type DataPaths } from "../src/storage/paths.ts";
 import { ShardStore, type ShardStoreOptions, type StoreSnapshot } from "../src/storage/shard-store.ts";
@@ -305,6 +305,8 @@ describe("flush and seal", () => {
     // Seven one-flush parts were seen before the join, then the joined one.
     expect(seen.size).toBe(MEMTABLE_JOIN_PARTS);
     expect(partsOnDisk([...seen]).length).toBe(1);
+    // Nothing else of the shard's is left in tmp/: the eighth one-flush part went too.
+    expect(readdirSync(fixture.paths.tmp).filter((name) => name.includes(".mem-"))).toHaveLength(1);
     expect(store.stats().partJoins).toBe(1);
   });
 
@@ -337,9 +339,11 @@ describe("flush and seal", () => {
     const after = store.snapshot({ tenant: TENANT });
     expect(after.memtableParts).toHaveLength(MEMTABLE_JOIN_PARTS);
     after.release();
-    // Restored, the parts read back whole; they are not tried again.
+    // Restored, the parts read back whole; they are not tried again, even with a new part behind them.
     writeFileSync(first, bytes);
-    expect(await visible(fixture, store)).toEqual({ tables: MEMTABLE_JOIN_PARTS, segments: 1, rows: exactlyOnce(fixture) });
+    appendMessage(fixture, store, 11 + MEMTABLE_JOIN_PARTS);
+    await store.flush();
+    expect(await visible(fixture, store)).toEqual({ tables: MEMTABLE_JOIN_PARTS + 1, segments: 1, rows: exactlyOnce(fixture) });
     expect(store.stats().partJoins).toBe(0);
   });
 
@@ -975,6 +979,25 @@ describe("skip index", () => {
     await closeStore(store);
   });
 
+  test("an under-sized index whose keys would not fit an index at today's bits is kept as it is, not queued for a rebuild", async () => {
+    const fixture = newFixture();
+    let store = await storeWithFourSegments(fixture);
+    await closeStore(store);
+    const [file] = segmentNames(fixture);
+    const path = skipIndexPath(fixture.paths, SHARD, file);
+    const index = SkipIndex.decode(readFileSync(path));
+    // It claims more keys than SKIP_INDEX_BYTES_MAX holds at SKIP_INDEX_BITS_PER_KEY, in the buckets it has.
+    (index.blocks[0] as { keyCount: number }).keyCount = Math.ceil((SKIP_INDEX_BYTES_MAX * 8) / SKIP_INDEX_BITS_PER_KEY) + 1;
+    writeFileSync(path, index.encode());
+    const lines: string[] = [];
+    store = await openStore(fixture, { log: (line) => lines.push(line) });
+    expect(store.stats()).toMatchObject({ segments: 4, segmentsUnindexed: 0, skipIndexesUnderSized: 1 });
+    expect(lines.filter((line) => line.includes("bits a key"))).toEqual([]);
+    // Still used: a word of another segment skips it.
+    expect(readFor(store, { key: "w:word2" }).segments).not.toContain(file);
+    await closeStore(store);
+  });
+
   test("a compaction that joins an under-sized index gives its output a full one, rebuilt in the background", async () => {
     const fixture = newFixture();
     let store = await storeWithFourSegments(fixture);
@@ -988,6 +1011,8 @@ describe("skip index", () => {
     await compactGate.arrived;
     compactGate.open();
     expect(await compacted).toBe(true);
+    // The output's index, joined from under-sized ones, is under-sized until its own rebuild.
+    expect(store.stats()).toMatchObject({ segments: 1, skipIndexesUnderSized: 1 });
     await waitFor(() => store.stats().segments === 1 && store.stats().skipIndexesUnderSized === 0, { timeoutMs: 30_000, what: "the compaction output's index rebuilt" });
     const [merged] = segmentNames(fixture);
     const bloom = SkipIndex.decode(readFileSync(skipIndexPath(fixture.paths, SHARD, merged)));

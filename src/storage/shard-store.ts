@@ -682,14 +682,15 @@ export class ShardStore {
     const last = table.parts.slice(-MEMTABLE_JOIN_PARTS);
     if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => part.flushes !== 1 || part.valueRanges === undefined)) return;
     if (last.reduce((sum, part) => sum + part.bytes, 0) > MEMTABLE_JOIN_BYTES_MAX) return;
-    let joined: MemtablePart | undefined;
+    let written: { path: string; bytes: number } | undefined;
+    let joined: MemtablePart;
     try {
       const files = last.map((part) => ({ bytes: readMemtablePart(part.path), rows: part.rows, ranges: part.valueRanges! }));
       for (const [index, file] of files.entries()) {
-        // The file read back must be the one written: a short or changed one would join into a page that disagrees with its rows.
-        if (file.bytes.length !== last[index].bytes || file.ranges.some((range) => range.end > file.bytes.length)) throw new Error(`part ${last[index].path} is ${file.bytes.length} bytes, ${last[index].bytes} written`);
+        // The file read back must be as long as the one written: a short or long one would join into a page that disagrees with its rows.
+        if (file.bytes.length !== last[index].bytes) throw new Error(`part ${last[index].path} is ${file.bytes.length} bytes, ${last[index].bytes} written`);
       }
-      const written = writeMemtablePart(this.options.paths, this.options.shard, joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files));
+      written = writeMemtablePart(this.options.paths, this.options.shard, joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files));
       joined = {
         path: written.path,
         literal: sqlPathLiteral(this.options.paths, written.path),
@@ -704,14 +705,25 @@ export class ShardStore {
       };
     } catch (error) {
       for (const part of last) part.valueRanges = undefined;
-      if (joined) removeMemtableParts([joined.path]);
+      if (written) this.removePartsOrKeep(table, [written.path]);
       this.log(`joining ${last.length} memtable parts failed; they stay apart: ${describe(error)}`);
       return;
     }
     table.parts.splice(-last.length, last.length, joined);
-    if (table.readers === 0) removeMemtableParts(last.map((part) => part.path));
-    else for (const part of last) table.replacedPaths.push(part.path);
+    const replaced = last.map((part) => part.path);
+    if (table.readers === 0) this.removePartsOrKeep(table, replaced);
+    else table.replacedPaths.push(...replaced);
     this.partJoins++;
+  }
+
+  /** Removes part files now; those that cannot be removed go with the table (a failed removal must not fail the flush that joined them). */
+  private removePartsOrKeep(table: MemTable, paths: readonly string[]): void {
+    try {
+      removeMemtableParts(paths);
+    } catch (error) {
+      table.replacedPaths.push(...paths);
+      this.log(`removing memtable parts ${paths.join(", ")} failed; they go with the memtable: ${describe(error)}`);
+    }
   }
 
   private dropParts(table: MemTable): void {
