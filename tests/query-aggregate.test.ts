@@ -11,8 +11,8 @@ import { aggregateResponse, aggregateRowOf, mergeAggregateRows, parseAggregateSp
 import { QueryError } from "../src/query/filter.ts";
 import { aggregateSql } from "../src/query/sql.ts";
 import { addCountRows, counterPlan, withNewest } from "../src/query/counter-aggregate.ts";
-import { rowsFromWire, rowsToWire, shardReplyText, shardTableReplyOf } from "../src/protocol/aggregate-wire.ts";
-import { shardReplyOf } from "./helpers/aggregate-wire.ts";
+import { rowsToWire, shardReplyText, shardTableReplyOf } from "../src/protocol/aggregate-wire.ts";
+import { rowsFromWire, shardReplyOf } from "./helpers/aggregate-wire.ts";
 import { mergeAggregateTables } from "../src/query/table-merge.ts";
 import { Duck, execute, queryRows } from "../src/storage/duckdb.ts";
 import { COLUMNS } from "../src/storage/schema.ts";

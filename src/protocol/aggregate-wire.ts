@@ -70,12 +70,6 @@ export function checkTable(wire: AggregateRowsWire): void {
   if ((wire.f && wire.f.length !== count) || (wire.values && wire.values.length !== count)) throw new Error(`aggregate reply: function states for other than its ${count} rows`);
 }
 
-/** The rows rowsToWire sent; throws as checkTable does. */
-export function rowsFromWire(wire: AggregateRowsWire): AggregateRow[] {
-  checkTable(wire);
-  return rowsOfTable(wire);
-}
-
 /** The rows of a table checkTable passed (shardTableReplyOf's). */
 export function rowsOfTable(wire: AggregateRowsWire): AggregateRow[] {
   const count = wire.n.length;

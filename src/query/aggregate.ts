@@ -227,6 +227,11 @@ function jsonPart(part: unknown): string {
   return `j${json.length}:${json}`;
 }
 
+/** A group of the merge with nothing added yet. */
+export function newMergedGroup(spec: AggregateSpec, key: (string | number | null)[]): MergedGroup {
+  return { key, text: JSON.stringify(key), n: 0, state: spec.functions.map(() => undefined), distinct: spec.functions.map((fn) => (fn.fn === "count_distinct" ? new Set<string>() : null)) };
+}
+
 /** Adds shard rows into the merge, exactly (percentile sketches bucket by bucket). */
 export function mergeAggregateRows(spec: AggregateSpec, shards: readonly { rows: readonly AggregateRow[]; overflow: boolean }[]): MergedAggregate {
   const groups = new Map<string, MergedGroup>();
@@ -237,7 +242,7 @@ export function mergeAggregateRows(spec: AggregateSpec, shards: readonly { rows:
       const mapKey = groupMapKey(row.key);
       let group = groups.get(mapKey);
       if (!group) {
-        group = { key: row.key, text: JSON.stringify(row.key), n: 0, state: spec.functions.map(() => undefined), distinct: spec.functions.map((fn) => (fn.fn === "count_distinct" ? new Set<string>() : null)) };
+        group = newMergedGroup(spec, row.key);
         groups.set(mapKey, group);
       }
       group.n += row.n;

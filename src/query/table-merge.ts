@@ -6,7 +6,7 @@
 // functions (their states merge value by value) go through mergeAggregateRows. Pure.
 
 import { rowsOfTable, type AggregateRowsWire } from "../protocol/aggregate-wire.ts";
-import { mergeAggregateRows, type AggregateSpec, type MergedAggregate, type MergedGroup } from "./aggregate.ts";
+import { mergeAggregateRows, newMergedGroup, type AggregateSpec, type MergedAggregate, type MergedGroup } from "./aggregate.ts";
 
 /** One shard's reply as the merge needs it; its table already checked (checkTable). */
 export interface TableReply {
@@ -83,8 +83,7 @@ export function mergeAggregateTables(spec: AggregateSpec, replies: readonly Tabl
       else for (const column of columns) mapKey += `${column[row]},`;
       let group = groupOf.get(mapKey);
       if (!group) {
-        const key = columns.map((column) => ids.values[column[row]]);
-        group = { key, text: JSON.stringify(key), n: 0, state: [], distinct: [] };
+        group = newMergedGroup(spec, columns.map((column) => ids.values[column[row]]));
         groupOf.set(mapKey, group);
       }
       group.n += counts[row];

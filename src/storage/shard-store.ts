@@ -1,7 +1,7 @@
 // The storage engine of one shard: rows wait in JS, are flushed into the memtable (a
-// Parquet file per flush, every few joined into one, queryable at once), are sealed into an immutable Parquet
-// segment (fsynced, verified, then published in the manifest) and small segments are
-// compacted. Memtable work and segment work each run in order on their own chain,
+// Parquet file per flush, every few joined into one, queryable at once), are sealed
+// into an immutable Parquet segment (fsynced, verified, then published in the
+// manifest) and small segments are compacted. Memtable work and segment work each run in order on their own chain,
 // through the node-wide storage work queue; queries take a snapshot and never block them.
 // Each segment gets a skip index (a bloom filter of its words, trace ids, services and
 // hosts; segment-skip-indexes.ts) before it is published, so a query skips segments
@@ -110,9 +110,11 @@ interface MemtablePart {
    * DuckDB decodes every column of a part it reads whatever the filter passes.
    */
   keys: readonly SkipKeyChunk[] | undefined;
-  /** Flushes whose rows it holds: 1, or MEMTABLE_JOIN_PARTS once joined. */
-  flushes: number;
-  /** Where each column's values lie in its file, for a join: a one-flush part written one page a column. */
+  /**
+   * Where each column's values lie in its file: a one-flush part written one page a
+   * column, which a join may take. Undefined for a joined part, a part of several pages
+   * a column, and the parts of a join that failed.
+   */
   valueRanges: ValueRange[] | undefined;
 }
 
@@ -608,7 +610,7 @@ export class ShardStore {
       const partKeys = table.skipKeys.valid && keys ? keys.chunks : undefined;
       if (!table.skipKeys.valid) for (const earlier of table.parts) earlier.keys = undefined;
       const valueRanges = singlePageValueRanges(fileParts, MEMTABLE_PARQUET_COLUMNS.length);
-      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, flushes: 1, valueRanges });
+      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, valueRanges });
       buffer.addMinuteCounts(this.minuteCounts);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
       table.rows += buffer.rows;
@@ -672,15 +674,15 @@ export class ShardStore {
   }
 
   /**
-   * Joins the table's last MEMTABLE_JOIN_PARTS parts into one file once each holds one
-   * flush: their columns' values end to end (joinedParquetFileParts), no DuckDB work.
+   * Joins the table's last MEMTABLE_JOIN_PARTS parts into one file once each is a
+   * one-flush part a join may take (valueRanges): their columns' values end to end (joinedParquetFileParts), no DuckDB work.
    * Synchronous like a flush (a copy of a few MB in the page cache), so the parts
    * change in one step. The replaced files go at once when no snapshot holds the
    * table, else with it. A failed join leaves them apart: it only saves reads.
    */
   private joinLastParts(table: MemTable): void {
     const last = table.parts.slice(-MEMTABLE_JOIN_PARTS);
-    if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => part.flushes !== 1 || part.valueRanges === undefined)) return;
+    if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => part.valueRanges === undefined)) return;
     if (last.reduce((sum, part) => sum + part.bytes, 0) > MEMTABLE_JOIN_BYTES_MAX) return;
     let written: { path: string; bytes: number } | undefined;
     let joined: MemtablePart;
@@ -700,7 +702,6 @@ export class ShardStore {
         minTs: Math.min(...last.map((part) => part.minTs)),
         maxTs: Math.max(...last.map((part) => part.maxTs)),
         keys: last.every((part) => part.keys !== undefined) ? last.flatMap((part) => part.keys!) : undefined,
-        flushes: last.length,
         valueRanges: undefined,
       };
     } catch (error) {
