@@ -173,6 +173,10 @@ describe("logctl status", () => {
     // Skip index state and memtable part joins, as numbers summed over the shards.
     expect(health.storage_utilization.skip_indexes).toEqual({ bytes: expect.any(Number), segments_unindexed: 0, under_sized: 0 });
     expect(health.storage_utilization.work_counts.part_joins).toBeGreaterThanOrEqual(0);
+    // The ingested rows (none compacted yet) have their ordering and stream columns held.
+    await ingestSsh();
+    const after = JSON.parse((await logctl(["status", "--json"])).stdout);
+    expect(after.storage_utilization.recent_rows).toBeGreaterThan(0);
     expect(Array.isArray(health.actors)).toBe(true);
   });
 

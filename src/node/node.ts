@@ -345,6 +345,8 @@ async function nodeHealth(input: {
       work_counts: { flushes: sum("flushes"), part_joins: sum("partJoins"), seals: sum("seals"), compactions: sum("compactions") },
       // Segments read whole by every query until their index is built, and indexes of fewer bits a key than this version writes, rebuilt in the background.
       skip_indexes: { bytes: sum("skipIndexBytes"), segments_unindexed: sum("segmentsUnindexed"), under_sized: sum("skipIndexesUnderSized") },
+      // Rows whose ordering and stream columns are in memory, which decide a search on service, level and time without DuckDB.
+      recent_rows: sum("recentRows"),
       work_queue: input.storageWork.stats(),
       wal,
       disk,

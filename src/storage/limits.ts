@@ -78,6 +78,13 @@ export const QUERY_POOL_THREADS = 6;
  * hit costs 7.5x. DuckDB cuts groups at whole 2,048-row vectors.
  */
 export const SEGMENT_ROW_GROUP_ROWS = 16_384;
+/**
+ * Rows of a shard whose ordering and stream columns stay in memory (recent-rows.ts,
+ * ~33 bytes a row: ~5 MB a shard, ~86 MB for 16): its memtables' and its newest
+ * sealed segments'. At 100k events/s over 16 shards that is the last ~25 s, past the
+ * 15 s a broad search first asks for (query/limits.ts FIRST_WINDOW_US).
+ */
+export const RECENT_ROWS_MAX = 163_840;
 /** Compaction merges a shard's small segments once it has this many. */
 export const COMPACTION_MIN_SEGMENTS = 16;
 /**

@@ -14,6 +14,7 @@ import { LEVELS, type NormalizedEvent } from "../protocol/event.ts";
 import type { EventRanges } from "../protocol/wal-batch.ts";
 import { minuteOf, type MinuteCounts } from "./minute-counts.ts";
 import { ConvertedType, GrowableBytes, parquetFileParts, ParquetType, type ParquetColumn, type ParquetColumnType } from "./parquet-writer.ts";
+import { RecentRows } from "./recent-rows.ts";
 import { RowSkipKeys, type RowSkipKeysMark } from "./row-skip-keys.ts";
 import { COLUMNS, levelIndex } from "./schema.ts";
 
@@ -279,6 +280,23 @@ export class RowBuffer {
       const { tenant, service } = this.seriesNames[Math.floor(slot / LEVELS.length)];
       for (const [minute, count] of minutes) counts.add(minute, tenant, service, slot % LEVELS.length, count);
     });
+  }
+
+  /**
+   * The rows' ordering and stream columns, copied out (recent-rows.ts); undefined when a
+   * row's level index names no level, which a search in memory could not match as
+   * SQL does.
+   */
+  recentRows(): RecentRows | undefined {
+    const rows = this.rows;
+    for (let row = 0; row < rows; row++) if (this.levels[row] >= LEVELS.length) return undefined;
+    const int64 = (words: Uint32Array) => {
+      const signed = new Int32Array(words.buffer, 0, 2 * rows);
+      const values = new Float64Array(rows);
+      for (let row = 0; row < rows; row++) values[row] = signed[2 * row + 1] * 0x1_0000_0000 + words[2 * row];
+      return values;
+    };
+    return new RecentRows(int64(this.ts), int64(this.ingestTs), int64(this.seqs), this.idx.slice(0, rows), Uint8Array.from(this.levels.subarray(0, rows)), this.series.slice(0, rows), this.seriesNames.slice());
   }
 
   /** What a query may rule the rows out by: their tenants and the range their times lie in. */

@@ -16,7 +16,7 @@ import { describe } from "../actors/supervisor.ts";
 import type { SkipTree } from "../query/skip-keys.ts";
 import { sourceSql } from "../query/sql.ts";
 import { Duck, queryRows } from "./duckdb.ts";
-import { FLUSH_BYTES_TRIGGER, MEMTABLE_JOIN_BYTES_MAX, MEMTABLE_JOIN_PARTS, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
+import { FLUSH_BYTES_TRIGGER, MEMTABLE_JOIN_BYTES_MAX, MEMTABLE_JOIN_PARTS, RECENT_ROWS_MAX, SEAL_AGE_JITTER_FRACTION } from "./limits.ts";
 import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, planIdleCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
@@ -29,6 +29,7 @@ import { SegmentFiles } from "./segment-files.ts";
 import { SegmentSkipIndexes, type SegmentRead } from "./segment-skip-indexes.ts";
 import { chunksMayMatch, MemtableSkipKeys, type SkipKeyChunk } from "./row-skip-keys.ts";
 import { MEMTABLE_PARQUET_COLUMNS, RowBuffer } from "./row-buffer.ts";
+import { RecentRows } from "./recent-rows.ts";
 import type { StorageWorkKind, StorageWorkScheduler } from "./work-scheduler.ts";
 import { COLUMN_NAMES } from "./schema.ts";
 
@@ -116,14 +117,18 @@ interface MemtablePart {
    * a column, and the parts of a join that failed.
    */
   valueRanges: ValueRange[] | undefined;
+  /** Its rows' ordering and stream columns in memory (recent-rows.ts), or undefined past RECENT_ROWS_MAX. */
+  recent: RecentRows | undefined;
 }
 
 /** What a query reads: memtable parts and segment files as of one moment. */
 export interface StoreSnapshot {
   /** The memtables' part files, as SQL string literals (sqlPathLiteral). */
   memtableParts: string[];
-  /** Segments to read, newest last (manifest order), with their files and the row ranges to read of each. */
-  segments: (SegmentRead & { path: string })[];
+  /** Each part's recent rows (same order as memtableParts), where it has them. */
+  memtableRecent?: (RecentRows | undefined)[];
+  /** Segments to read, newest last (manifest order), with their files, the row ranges to read of each, and recent rows where it has them. */
+  segments: (SegmentRead & { path: string; recent?: RecentRows })[];
   /** Segments in the manifest. */
   segmentsTotal: number;
   /** Segments not read, for any reason (tenant, time range, skip index). */
@@ -172,6 +177,8 @@ export interface StoreStats {
   /** Skip indexes built since start from keys listed as rows were written (seals), and by listing keys from a file in DuckDB (fallbacks, compactions of unjoinable inputs, background builds). */
   skipIndexesFromRowKeys: number;
   skipIndexesListed: number;
+  /** Rows whose ordering and stream columns are held in memory for searches (recent-rows.ts; RECENT_ROWS_MAX bounds them). */
+  recentRows: number;
   /** Entries of the per-minute counts (MINUTE_COUNT_ENTRIES_MAX bounds them), and whether they overflowed. */
   countEntries: number;
   countsOverflowed: boolean;
@@ -216,6 +223,8 @@ export class ShardStore {
   private readonly segmentFiles: SegmentFiles;
   private readonly skipIndexes: SegmentSkipIndexes;
   private readonly manifestStore: ManifestStore;
+  /** Recent rows of sealed segments, by file, oldest seal first: evicted in that order past RECENT_ROWS_MAX. */
+  private readonly recentSegments = new Map<string, RecentRows>();
 
   /**
    * One DuckDB connection per kind of work, because a connection runs one statement at
@@ -377,10 +386,13 @@ export class ShardStore {
       }
       const { meta, skipIndex } = written;
       assert(meta.rows === table.rows, `shard ${this.options.shard}: segment ${fileName} holds ${meta.rows} rows, memtable ${table.rows}`);
+      // The seal copied the parts' rows in order: the segment's rows are theirs one after another.
+      const recent = table.parts.every((part) => part.recent !== undefined) ? RecentRows.concat(table.parts.map((part) => part.recent!)) : undefined;
       // The memtable leaves snapshots in the same step the segment enters them: never both, never neither.
       await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq), this.options.walFloorAfter?.(table.seqs)), { added: [fileName], removed: [] }, () => {
         table.published = true;
         this.skipIndexes.adopt(fileName, skipIndex);
+        if (recent?.rows === meta.rows) this.keepRecentSegment(fileName, recent);
       });
       this.seals++;
       this.dropIfUnused(table);
@@ -449,6 +461,7 @@ export class ShardStore {
       await this.publishManifest(withCompaction(this.manifest, inputs.map((segment) => segment.file), meta), { added: [fileName], removed: inputs.map((segment) => segment.file) }, () => {
         this.skipIndexes.retire(inputs.map((segment) => segment.file));
         this.skipIndexes.adopt(fileName, skipIndex);
+        for (const segment of inputs) this.recentSegments.delete(segment.file);
       });
       for (const segment of inputs) this.segmentFiles.retire(segment.file);
       this.compactions++;
@@ -489,7 +502,8 @@ export class ShardStore {
     return {
       newestTs,
       memtableParts: parts.map((part) => part.literal),
-      segments: reads.map((read) => ({ ...read, path: this.segmentFiles.path(read.segment.file) })),
+      memtableRecent: parts.map((part) => part.recent),
+      segments: reads.map((read) => ({ ...read, path: this.segmentFiles.path(read.segment.file), recent: this.recentSegments.get(read.segment.file) })),
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
       segmentsSkippedByIndex: inRange.length - segments.length,
@@ -531,6 +545,7 @@ export class ShardStore {
       flushes: this.flushes,
       partJoins: this.partJoins,
       ...this.skipIndexes.stats(this.manifest.segments),
+      recentRows: this.recentRowsHeld(),
       // Zero once overflowed: the overflow drops every entry.
       countEntries: this.minuteCounts.entries,
       countsOverflowed: this.minuteCounts.overflowed,
@@ -610,7 +625,8 @@ export class ShardStore {
       const partKeys = table.skipKeys.valid && keys ? keys.chunks : undefined;
       if (!table.skipKeys.valid) for (const earlier of table.parts) earlier.keys = undefined;
       const valueRanges = singlePageValueRanges(fileParts, MEMTABLE_PARQUET_COLUMNS.length);
-      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, valueRanges });
+      const recent = this.roomForRecentRows(buffer.rows) ? buffer.recentRows() : undefined;
+      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, valueRanges, recent });
       buffer.addMinuteCounts(this.minuteCounts);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
       table.rows += buffer.rows;
@@ -666,6 +682,33 @@ export class ShardStore {
     (this.options.log ?? console.error)(`shard ${this.options.shard}: ${line}`);
   }
 
+  /** Rows of recent rows held: the unsealed memtables' parts' and the sealed segments'. */
+  private recentRowsHeld(): number {
+    let rows = 0;
+    for (const table of this.memTables) if (!table.published) for (const part of table.parts) rows += part.recent?.rows ?? 0;
+    for (const recent of this.recentSegments.values()) rows += recent.rows;
+    return rows;
+  }
+
+  /** Whether `rows` more recent rows fit under RECENT_ROWS_MAX, once sealed segments' are let go, oldest first, as needed. */
+  private roomForRecentRows(rows: number): boolean {
+    let held = this.recentRowsHeld();
+    for (const [file, recent] of this.recentSegments) {
+      if (held + rows <= RECENT_ROWS_MAX) break;
+      this.recentSegments.delete(file);
+      held -= recent.rows;
+    }
+    return held + rows <= RECENT_ROWS_MAX;
+  }
+
+  /** Holds a sealed segment's recent rows (newest), letting older ones go to stay under RECENT_ROWS_MAX; segments no longer published go too. */
+  private keepRecentSegment(file: string, recent: RecentRows): void {
+    for (const held of this.recentSegments.keys()) if (!this.manifest.segments.some((segment) => segment.file === held)) this.recentSegments.delete(held);
+    // The memtable's parts held these rows until now: their room is the segment's.
+    this.recentSegments.set(file, recent);
+    this.roomForRecentRows(0);
+  }
+
   /** Writes the manifest durably, then switches to it; `alongside` runs in the same synchronous step. */
   private async publishManifest(next: ShardManifest, change: ManifestChange, alongside?: () => void): Promise<void> {
     await this.manifestStore.publish(next, change);
@@ -703,6 +746,7 @@ export class ShardStore {
         maxTs: Math.max(...last.map((part) => part.maxTs)),
         keys: last.every((part) => part.keys !== undefined) ? last.flatMap((part) => part.keys!) : undefined,
         valueRanges: undefined,
+        recent: last.every((part) => part.recent !== undefined) ? RecentRows.concat(last.map((part) => part.recent!)) : undefined,
       };
     } catch (error) {
       for (const part of last) part.valueRanges = undefined;
