@@ -1,6 +1,7 @@
 // Goal: a broad search's two steps (keys-first.ts: ordering columns first, then whole
 // rows at or past the page's last row) give exactly the page one step gives, in both
-// orders, with ties at the bound, a cursor and a time range; and only broad searches
+// orders, with ties at the bound, a cursor and a time range, also when shards send
+// their first rows whole and the second step is left out; and only broad searches
 // take them.
 // Method: simulated shards answering a search as a shard does (filter by range and
 // cursor, sort, limit); pages merged with mergeSearch, compared row for row.
@@ -9,8 +10,8 @@ import { describe, expect, test } from "bun:test";
 import type { StoredEvent } from "../src/protocol/event.ts";
 import type { ShardSearchReply } from "../src/protocol/query-messages.ts";
 import type { Cursor, SearchFilter, SearchOrder } from "../src/query/filter.ts";
-import { keysFirst, narrowToPage, pageWindows, searchInWindows } from "../src/query/keys-first.ts";
-import { FIRST_WINDOW_US, WINDOW_GROWTH, WINDOWS_MAX } from "../src/query/limits.ts";
+import { keysFirst, narrowToPage, pageWindows, searchInWindows, wholeRowsAsked } from "../src/query/keys-first.ts";
+import { FIRST_WINDOW_US, WHOLE_ROWS_ASKED_MAX, WINDOW_GROWTH, WINDOWS_MAX } from "../src/query/limits.ts";
 import { compareInOrder, mergeSearch } from "../src/query/merge.ts";
 import { parseQuery } from "../src/query/parser.ts";
 import { Draw, seeded } from "./helpers/random.ts";
@@ -49,6 +50,7 @@ describe("searchInWindows", () => {
   test("gives the one-step page and cursor, page after page, in both orders, with ties, ranges and a byte-cut reply", async () => {
     const draw = new Draw(seeded(5));
     const S = 1_000_000;
+    let pagesWithoutSecondRead = 0;
     for (let round = 0; round < 300; round++) {
       // Times over ~2 h, clustered, so pages fill in the first window, a later one, or not at all.
       const span = draw.pick([20 * S, 600 * S, 7_200 * S]);
@@ -60,17 +62,28 @@ describe("searchInWindows", () => {
       // "Now" anywhere around the rows: rows stamped after it are still in an open-ended search.
       const nowUs = draw.int(span + span / 2);
       const cutShard = draw.chance(0.2) ? draw.int(shards.length) : -1;
+      // Shards that send their first rows whole in a window (wholeRows), as a shard holding them in memory does: none, some, or every one.
+      const wholePrefix = shards.map(() => (draw.chance(0.5) ? draw.int(limit + 1) : 0));
       let cursor: Cursor | undefined;
       const asked: SearchFilter[] = [];
       const seen: string[] = [];
       for (let pageNumber = 0; pageNumber < 5000; pageNumber++) {
         const one = mergeSearch(shards.map((rows, shard) => shardSearch(shard, rows, filter, order, limit, cursor)), limit, order);
-        const ask = async (stepFilter: SearchFilter) => {
+        let rowSteps = 0;
+        const ask = async (stepFilter: SearchFilter, keysOnly: boolean) => {
           asked.push(stepFilter);
+          if (!keysOnly) rowSteps++;
           // One shard's replies are cut to 2 rows by its byte budget, as a shard does.
-          return { replies: shards.map((rows, shard) => (shard === cutShard ? cut(shardSearch(shard, rows, stepFilter, order, limit, cursor), 2) : shardSearch(shard, rows, stepFilter, order, limit, cursor))) };
+          const replies = shards.map((rows, shard) => (shard === cutShard ? cut(shardSearch(shard, rows, stepFilter, order, limit, cursor), 2) : shardSearch(shard, rows, stepFilter, order, limit, cursor)));
+          return { replies: keysOnly ? replies.map((reply, shard) => (wholePrefix[shard] > 0 ? { ...reply, wholeRows: Math.min(wholePrefix[shard], reply.rows.length) } : reply)) : replies };
         };
         const windowed = await searchInWindows({ filter, limit, order, cursor }, nowUs, ask);
+        // A page every row of which came whole needs no second read; any other non-empty page does.
+        const wholeIds = new Set(windowed.windows.flatMap((step) => step.replies.flatMap((reply) => reply.rows.slice(0, reply.wholeRows ?? 0).map((row) => row.id))));
+        const windowsPage = mergeSearch(windowed.windows.flatMap((step) => step.replies), limit, order).rows;
+        const allWhole = windowsPage.every((row) => wholeIds.has(row.id));
+        if (windowsPage.length > 0) expect(rowSteps).toBe(allWhole ? 0 : 1);
+        if (rowSteps === 0 && windowed.merged.rows.length > 0) pagesWithoutSecondRead++;
         seen.push(...windowed.merged.rows.map((row) => row.id));
         if (cutShard < 0) {
           expect(windowed.merged.rows.map((row) => row.id)).toEqual(one.rows.map((row) => row.id));
@@ -88,6 +101,16 @@ describe("searchInWindows", () => {
         if (filter.toUs !== undefined) expect(step.toUs).toBeLessThanOrEqual(filter.toUs);
       }
     }
+    expect(pagesWithoutSecondRead).toBeGreaterThan(50);
+  });
+});
+
+describe("wholeRowsAsked", () => {
+  test("three times a page's share of each shard and a few, never past the page or WHOLE_ROWS_ASKED_MAX", () => {
+    expect(wholeRowsAsked(100, 16)).toBe(27);
+    expect(wholeRowsAsked(5, 16)).toBe(5);
+    expect(wholeRowsAsked(20, 1)).toBe(20);
+    expect(wholeRowsAsked(1_000, 2)).toBe(WHOLE_ROWS_ASKED_MAX);
   });
 });
 

@@ -10,7 +10,7 @@
 // snapshot with its recent rows taken away.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LEVELS, type Level, type NormalizedEvent } from "../src/protocol/event.ts";
 import { QUERY_PROTOCOL_VERSION, type ShardSearchRequest } from "../src/protocol/query-messages.ts";
@@ -26,7 +26,8 @@ import { dataPaths, sqlPathLiteral } from "../src/storage/paths.ts";
 import { RecentRows } from "../src/storage/recent-rows.ts";
 import { ShardStore, type StoreSnapshot } from "../src/storage/shard-store.ts";
 import { StorageWorkScheduler } from "../src/storage/work-scheduler.ts";
-import { eventId, levelIndex } from "../src/storage/schema.ts";
+import { COLUMN_NAMES, eventId, levelIndex, rowToEvent } from "../src/storage/schema.ts";
+import { PART_CHECKPOINT_ROWS, PartReadError, readPartRows } from "../src/storage/memtable-part-rows.ts";
 import { tempDir } from "./helpers/processes.ts";
 import { Draw, seeded } from "./helpers/random.ts";
 
@@ -161,10 +162,11 @@ describe("recent rows in a store", () => {
       level: draw.pick(LEVELS),
       service: draw.pick(SERVICES),
       hostname: `host-${draw.int(3)}`,
-      traceId: "",
+      traceId: draw.chance(0.5) ? "" : `trace-${draw.int(1_000_000)}`,
       spanId: "",
-      message: `message ${seq}`,
-      metadata: "{}",
+      // Multi-byte UTF-8 and empty values, so a value's length prefix counts bytes, not characters.
+      message: draw.chance(0.3) ? `message ${seq} ✓ ünïcödé 日本 ${"x".repeat(draw.int(300))}` : draw.chance(0.1) ? "" : `message ${seq}`,
+      metadata: draw.chance(0.5) ? "{}" : JSON.stringify({ duration_ms: draw.int(1000), path: "/ä" }),
     }));
     events.forEach((event, index) => rows.appendEvent(event, index, event.timestampUs));
     store.append({ rows: count, seq, storedMs: Date.now() });
@@ -235,16 +237,51 @@ describe("recent rows in a store", () => {
   test("parts, joined parts and sealed segments hold their files' rows in file order; a compaction's output holds none", async () => {
     const snapshot = store.snapshot({ tenant: "default" });
     try {
-      expect(snapshot.memtableRecent?.every((recent) => recent !== undefined)).toBe(true);
+      expect(snapshot.memtableFiles?.every((file) => file.recent !== undefined && file.valueRanges !== undefined)).toBe(true);
       // Joined parts are among them: fewer parts than flushes.
       expect(snapshot.memtableParts.length).toBeLessThan(MEMTABLE_JOIN_PARTS + 2);
-      for (const [index, literal] of snapshot.memtableParts.entries()) expect(recentAsRows(snapshot.memtableRecent![index]!)).toEqual(await fileRows(literal));
+      for (const [index, literal] of snapshot.memtableParts.entries()) expect(recentAsRows(snapshot.memtableFiles![index].recent!)).toEqual(await fileRows(literal));
       const held = snapshot.segments.filter((read) => read.recent !== undefined);
       expect(held).toHaveLength(2);
       for (const read of held) expect(recentAsRows(read.recent!)).toEqual(await fileRows(sqlPathLiteral(paths, read.path)));
       const compacted = snapshot.segments.filter((read) => read.recent === undefined);
       expect(compacted).toHaveLength(1);
       expect(compacted[0].segment.level).toBeGreaterThan(0);
+    } finally {
+      snapshot.release();
+    }
+  });
+
+  test("a part's rows read from its file equal DuckDB's, every column, at any positions; a short file is an error", async () => {
+    const snapshot = store.snapshot({ tenant: "default" });
+    try {
+      let compared = 0;
+      let spanning = 0;
+      for (const [index, file] of (snapshot.memtableFiles ?? []).entries()) {
+        const connection = await duck.connect();
+        const expected = await queryRows(connection, `SELECT ${COLUMN_NAMES} FROM read_parquet(${snapshot.memtableParts[index]}, file_row_number = true) ORDER BY file_row_number`);
+        connection.closeSync();
+        const positions = Array.from({ length: file.rows }, (_, row) => row).filter(() => draw.chance(0.2));
+        // With its checkpoints (every PART_CHECKPOINT_ROWS values of a string column) and without.
+        expect(file.checkpoints?.filter(Boolean)).toHaveLength(7);
+        for (const checkpoints of [file.checkpoints, undefined]) {
+          const read = readPartRows(file.path, file.valueRanges!, file.rows, positions, undefined, checkpoints);
+          expect(read.map(rowToEvent)).toEqual(positions.map((position) => rowToEvent(expected[position])));
+        }
+        if (file.rows > 2 * PART_CHECKPOINT_ROWS) spanning++;
+        compared += positions.length;
+        // Only the columns asked for are read.
+        expect(Object.keys(readPartRows(file.path, file.valueRanges!, file.rows, [0], new Set(["ts", "message"]))[0]).sort()).toEqual(["message", "ts"]);
+      }
+      expect(compared).toBeGreaterThan(100);
+      // Joined parts span several checkpoints.
+      expect(spanning).toBeGreaterThan(0);
+      const file = snapshot.memtableFiles![0];
+      const short = join(root.path, "short.parquet");
+      writeFileSync(short, readFileSync(file.path).subarray(0, file.valueRanges![10].start + 10));
+      expect(() => readPartRows(short, file.valueRanges!, file.rows, [file.rows - 1])).toThrow(PartReadError);
+      expect(() => readPartRows(file.path, file.valueRanges!, file.rows, [file.rows])).toThrow(PartReadError);
+      expect(() => readPartRows(file.path, file.valueRanges!, file.rows, [2, 1])).toThrow(PartReadError);
     } finally {
       snapshot.release();
     }
@@ -264,14 +301,14 @@ describe("recent rows in a store", () => {
       for (const tenant of TENANTS) {
         for (const filter of filters) {
           for (const order of ["newest", "oldest"] as const) {
-            for (const columns of [[] as string[], undefined]) {
+            for (const columns of [[] as string[], undefined, ["message", "level", "metadata"]]) {
               let cursor: Cursor | undefined;
               // Page through the first few pages; each must equal DuckDB's.
               for (let page = 0; page < 4; page++) {
                 const request: ShardSearchRequest = { v: QUERY_PROTOCOL_VERSION, id: "t", timeoutMs: 10_000, kind: "search", tenant, filter, limit: 37, order, cursor, columns };
                 const snapshot = store.snapshot({ tenant, fromUs: filter.fromUs, toUs: filter.toUs, skip: skipTree(filter) });
                 try {
-                  const withoutRecent: StoreSnapshot = { ...snapshot, memtableRecent: undefined, segments: snapshot.segments.map((read) => ({ ...read, recent: undefined })) };
+                  const withoutRecent: StoreSnapshot = { ...snapshot, memtableFiles: undefined, segments: snapshot.segments.map((read) => ({ ...read, recent: undefined })) };
                   const [fast, slow] = [await runShardQuery(connection, paths, 0, snapshot, request), await runShardQuery(connection, paths, 0, withoutRecent, request)];
                   if (!fast.ok || fast.kind !== "search" || !slow.ok || slow.kind !== "search") throw new Error("search failed");
                   expect(fast.rows).toEqual(slow.rows);
@@ -299,7 +336,7 @@ describe("recent rows in a store", () => {
     const snapshot = store.snapshot({ tenant: "default", skip: skipTree(filter) });
     try {
       const request: ShardSearchRequest = { v: QUERY_PROTOCOL_VERSION, id: "t", timeoutMs: 10_000, kind: "search", tenant: "default", filter, limit: 5, order: "newest", columns: [] };
-      const recentRows = (snapshot.memtableRecent ?? []).reduce((sum, recent) => sum + (recent?.rows ?? 0), 0) + snapshot.segments.reduce((sum, read) => sum + (read.recent?.rows ?? 0), 0);
+      const recentRows = (snapshot.memtableFiles ?? []).reduce((sum, file) => sum + (file.recent?.rows ?? 0), 0) + snapshot.segments.reduce((sum, read) => sum + (read.recent?.rows ?? 0), 0);
       const keys = await runShardQuery(connection, paths, 0, snapshot, request);
       if (!keys.ok || keys.kind !== "search") throw new Error("search failed");
       expect(keys.rows).toHaveLength(5);
@@ -308,9 +345,48 @@ describe("recent rows in a store", () => {
       const whole = await runShardQuery(connection, paths, 0, snapshot, { ...request, columns: undefined });
       if (!whole.ok || whole.kind !== "search") throw new Error("search failed");
       expect(whole.rows.map((row) => row.id)).toEqual(keys.rows.map((row) => row.id));
-      expect(whole.rows.every((row) => row.service === "api" && row.level === "ERROR" && row.message.startsWith("message "))).toBe(true);
+      expect(whole.rows.every((row) => row.service === "api" && row.level === "ERROR" && row.hostname.startsWith("host-"))).toBe(true);
     } finally {
       snapshot.release();
+      connection.closeSync();
+    }
+  });
+
+  test("a window asked for its first rows whole sends them whole, equal to a whole-row search's, and the rest by their ordering columns", async () => {
+    const connection = await duck.connect();
+    try {
+      let whole = 0;
+      const filters: SearchFilter[] = [{ ...none, services: ["api"], levels: ["ERROR"] }, { ...none, query: parsed("level:>=WARN") }, none];
+      for (const filter of filters) {
+        for (const order of ["newest", "oldest"] as const) {
+          for (const columns of [undefined, ["message"]]) {
+            const base: ShardSearchRequest = { v: QUERY_PROTOCOL_VERSION, id: "t", timeoutMs: 10_000, kind: "search", tenant: "default", filter, limit: 30, order };
+            const snapshot = store.snapshot({ tenant: "default", skip: skipTree(filter) });
+            try {
+              const keys = await runShardQuery(connection, paths, 0, snapshot, { ...base, columns: [], wholeFirst: 12, wholeColumns: columns });
+              const rows = await runShardQuery(connection, paths, 0, snapshot, { ...base, columns });
+              const plain = await runShardQuery(connection, paths, 0, snapshot, { ...base, columns: [] });
+              if (!keys.ok || keys.kind !== "search" || !rows.ok || rows.kind !== "search" || !plain.ok || plain.kind !== "search") throw new Error("search failed");
+              // The same page, its first rows whole: newest first the recent rows hold them; oldest first they are in the compacted segment, which they do not hold.
+              const count = keys.wholeRows ?? 0;
+              expect(count).toBe(order === "newest" ? 12 : 0);
+              expect(keys.rows.map((row) => row.id)).toEqual(rows.rows.map((row) => row.id));
+              expect(keys.rows.slice(0, count)).toEqual(rows.rows.slice(0, count));
+              expect(keys.rows.slice(count)).toEqual(plain.rows.slice(count));
+              whole += count;
+            } finally {
+              snapshot.release();
+            }
+          }
+        }
+      }
+      expect(whole).toBeGreaterThan(50);
+      // Without wholeFirst, none is whole.
+      const snapshot = store.snapshot({ tenant: "default" });
+      const reply = await runShardQuery(connection, paths, 0, snapshot, { v: QUERY_PROTOCOL_VERSION, id: "t", timeoutMs: 10_000, kind: "search", tenant: "default", filter: none, limit: 5, columns: [] });
+      snapshot.release();
+      expect(reply.ok && reply.kind === "search" && reply.wholeRows).toBeFalsy();
+    } finally {
       connection.closeSync();
     }
   });
@@ -330,7 +406,7 @@ describe("recent rows in a store", () => {
     }
     const snapshot = store.snapshot({ tenant: "default" });
     try {
-      const held = (snapshot.memtableRecent ?? []).reduce((sum, recent) => sum + (recent?.rows ?? 0), 0) + snapshot.segments.reduce((sum, read) => sum + (read.recent?.rows ?? 0), 0);
+      const held = (snapshot.memtableFiles ?? []).reduce((sum, file) => sum + (file.recent?.rows ?? 0), 0) + snapshot.segments.reduce((sum, read) => sum + (read.recent?.rows ?? 0), 0);
       expect(held).toBeGreaterThan(0);
       expect(held).toBeLessThanOrEqual(RECENT_ROWS_MAX);
       expect(store.stats().recentRows).toBe(held);

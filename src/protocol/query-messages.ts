@@ -28,6 +28,13 @@ export interface ShardSearchRequest extends ShardRequestBase {
   cursor?: Cursor;
   /** Columns to read besides the ones ordering needs; absent: all. */
   columns?: string[];
+  /**
+   * With `columns: []` (a broad search's window, by the ordering columns): the first
+   * this many rows may come whole, with `wholeColumns` (absent: all), where the shard
+   * holds them in memory and reads them cheaply (ShardSearchReply.wholeRows).
+   */
+  wholeFirst?: number;
+  wholeColumns?: string[];
 }
 
 export interface ShardAggregateRequest extends ShardRequestBase {
@@ -60,6 +67,8 @@ export interface ShardSearchReply extends ShardReplyStats {
   rows: StoredEvent[];
   /** The reply hit its byte budget: the shard may hold more rows after the last one sent. */
   truncated: boolean;
+  /** Its first this many rows are whole (asked by wholeFirst); absent: none. */
+  wholeRows?: number;
 }
 
 export interface ShardAggregateReply extends ShardReplyStats {

@@ -12,7 +12,7 @@
 import type { ShardSearchReply } from "../protocol/query-messages.ts";
 import type { QueryNode } from "./ast.ts";
 import type { Cursor, SearchFilter, SearchOrder, SearchRequest } from "./filter.ts";
-import { FIRST_WINDOW_US, WINDOW_GROWTH, WINDOWS_MAX } from "./limits.ts";
+import { FIRST_WINDOW_US, WHOLE_ROWS_ASKED_MAX, WINDOW_GROWTH, WINDOWS_MAX } from "./limits.ts";
 import { mergeSearch, type MergedSearch } from "./merge.ts";
 
 /**
@@ -89,9 +89,22 @@ export function narrowToPage(filter: SearchFilter, order: SearchOrder, lastTs: n
 }
 
 /**
+ * Rows of a window each shard is asked to send whole where it can (wholeFirst): a
+ * page of `limit` takes the first rows of each shard's reply, ~limit / shards of them
+ * when the matches spread over the shards, so three times that (and a few) covers
+ * almost every page and keeps replies small. At most WHOLE_ROWS_ASKED_MAX: a bigger
+ * page (an export's) reads its rows in the second step, as each shard would
+ * otherwise read hundreds whole for a page that may need the second step anyway.
+ */
+export function wholeRowsAsked(limit: number, shards: number): number {
+  return Math.min(limit, Math.ceil((3 * limit) / Math.max(1, shards)) + 8, WHOLE_ROWS_ASKED_MAX);
+}
+
+/**
  * A broad search's page: `ask` scatters a filter to every shard (`keysOnly`: the
- * ordering columns only) and resolves with the replies. Returns the page, each
- * window's scatter in order, and the whole-row read (none for an empty page).
+ * ordering columns only, and the first rows whole where a shard can) and resolves
+ * with the replies. Returns the page, each window's scatter in order, and the
+ * whole-row read (none for an empty page, or one every shard sent whole).
  */
 export async function searchInWindows<S extends { replies: ShardSearchReply[] }>(request: SearchRequest, nowUs: number, ask: (filter: SearchFilter, keysOnly: boolean) => Promise<S>): Promise<{ merged: MergedSearch; windows: S[]; rows?: S }> {
   const order = request.order ?? "newest";
@@ -107,6 +120,12 @@ export async function searchInWindows<S extends { replies: ShardSearchReply[] }>
   }
   const last = page.rows[page.rows.length - 1];
   if (!last) return { merged: page, windows };
+  // Shards that hold the page's rows in memory sent them whole (ShardSearchReply.wholeRows): no second read.
+  const whole = new Set(windows.flatMap((step) => step.replies.flatMap((reply) => reply.rows.slice(0, reply.wholeRows ?? 0).map((row) => row.id))));
+  if (page.rows.every((row) => whole.has(row.id))) {
+    const more = page.nextCursor !== null || page.rows.length >= request.limit;
+    return { merged: { rows: page.rows, nextCursor: more ? { ts: last.timestampUs, id: last.id } : null }, windows };
+  }
   const rows = await ask(narrowToPage(request.filter, order, last.timestampUs), false);
   const merged = mergeSearch(rows.replies, request.limit, order);
   // Whether rows follow the page is the windows' to say: the last step saw only the page's range.

@@ -47,3 +47,5 @@ export const FIRST_WINDOW_US = 15_000_000;
 export const WINDOW_GROWTH = 8;
 /** Rounds at most: the last window takes the rest of the range, so a search matching nothing still asks at most this often. */
 export const WINDOWS_MAX = 5;
+/** Most rows of a window a shard is asked to send whole (keys-first.ts wholeRowsAsked). */
+export const WHOLE_ROWS_ASKED_MAX = 64;

@@ -13,7 +13,7 @@ import { aggregateResponse, type AggregateSpec } from "./aggregate.ts";
 import { mergeAggregateTables } from "./table-merge.ts";
 import { encodeCursor, QueryError, type ApiField, type Cursor, type SearchFilter, type SearchOrder, type SearchRequest } from "./filter.ts";
 import { CONTEXT_WINDOW_US, GATEWAY_QUERIES_IN_FLIGHT_MAX, SHARD_REPLY_GRACE_MS } from "./limits.ts";
-import { keysFirst, searchInWindows } from "./keys-first.ts";
+import { keysFirst, searchInWindows, wholeRowsAsked } from "./keys-first.ts";
 import { mergeSearch, type MergedSearch } from "./merge.ts";
 import { parseEventId } from "../storage/schema.ts";
 import { columnsFor, eventToJson } from "./event-json.ts";
@@ -92,7 +92,8 @@ export class QueryGateway {
   /**
    * One merged page, outside the in-flight count (export holds its slot for the whole
    * stream). A broad search is asked in widening time windows, by its ordering columns
-   * only, until the page is full, then its rows are read whole (keys-first.ts).
+   * only, until the page is full, then its rows are read whole, unless the shards sent
+   * them whole already (keys-first.ts).
    */
   async searchPage(tenant: string, request: SearchRequest, options: QueryOptions): Promise<SearchPage> {
     const order = request.order ?? "newest";
@@ -106,7 +107,9 @@ export class QueryGateway {
     const ask = (filter: SearchFilter, keysOnly: boolean) => {
       const left = Math.floor(deadline - performance.now());
       if (left < 1) throw new HttpError(504, "query_timeout", `the query ran past its ${options.timeoutMs} ms budget; narrow the time range or the query, or raise timeout_ms`);
-      return this.scatter<ShardSearchReply>({ ...search, filter, columns: keysOnly ? [] : columnsFor(request.fields) }, { ...options, timeoutMs: left });
+      const columns = columnsFor(request.fields);
+      const whole = keysOnly ? { wholeFirst: wholeRowsAsked(request.limit, this.options.shards), wholeColumns: columns } : {};
+      return this.scatter<ShardSearchReply>({ ...search, filter, columns: keysOnly ? [] : columns, ...whole }, { ...options, timeoutMs: left });
     };
     const { merged, windows, rows } = await searchInWindows(request, Date.now() * 1000, ask);
     return { merged, scatter: combineSteps(windows, rows) };

@@ -94,6 +94,7 @@ export function searchRecent(blocks: readonly RecentRows[], plan: RecentPlan, li
   let bound: RecentMatch | undefined;
   let scanned = 0;
   if (limit < 1) return { matches: [], scanned };
+  const probe: RecentMatch = { block: 0, row: 0, ts: 0, ingestTs: 0, seq: 0, idx: 0 };
   blocks.forEach((block, blockNumber) => {
     const pairs = matchingPairs(plan, block.streams);
     const { ts, ingestTs, seq, idx, level, stream } = block;
@@ -101,10 +102,16 @@ export function searchRecent(blocks: readonly RecentRows[], plan: RecentPlan, li
     for (let row = 0; row < block.rows; row++) {
       const time = ts[row];
       if (time < fromUs || time >= toUs || pairs[stream[row] * LEVELS.length + level[row]] === 0) continue;
-      const match: RecentMatch = { block: blockNumber, row, ts: time, ingestTs: ingestTs[row], seq: seq[row], idx: idx[row] };
-      if (after && compare(match, after) <= 0) continue;
-      if (bound && compare(match, bound) >= 0) continue;
-      kept.push(match);
+      // Compared in a scratch record first: a broad filter passes most rows, and few of them enter the page.
+      probe.block = blockNumber;
+      probe.row = row;
+      probe.ts = time;
+      probe.ingestTs = ingestTs[row];
+      probe.seq = seq[row];
+      probe.idx = idx[row];
+      if (after && compare(probe, after) <= 0) continue;
+      if (bound && compare(probe, bound) >= 0) continue;
+      kept.push({ ...probe });
       if (kept.length >= 2 * limit) {
         kept.sort(compare);
         kept = kept.slice(0, limit);

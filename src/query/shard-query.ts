@@ -1,7 +1,7 @@
 // Runs one shard's part of a search or aggregate against a store snapshot.
 
 import type { DuckDBConnection } from "@duckdb/node-api";
-import type { ShardAggregateRequest, ShardQueryReply, ShardQueryRequest, ShardSearchRequest } from "../protocol/query-messages.ts";
+import type { ShardAggregateRequest, ShardQueryReply, ShardQueryRequest } from "../protocol/query-messages.ts";
 import { queryRows } from "../storage/duckdb.ts";
 import { sqlPathLiteral, type DataPaths } from "../storage/paths.ts";
 import { rowToEvent } from "../storage/schema.ts";
@@ -9,14 +9,13 @@ import type { StoreSnapshot } from "../storage/shard-store.ts";
 import { segmentReadRows } from "../storage/segment-skip-indexes.ts";
 import { aggregateRowOf, type AggregateRow } from "./aggregate.ts";
 import { AGGREGATE_GROUPS_MAX, SHARD_REPLY_BYTES_MAX } from "./limits.ts";
-import { aggregateSql, searchSql, sourceSql, whereSql } from "./sql.ts";
+import { aggregateSql, checkColumns, searchSql, sourceSql, whereSql } from "./sql.ts";
+import { QueryError } from "./filter.ts";
 import { addCountRows } from "./counter-aggregate.ts";
 import { compareInOrder } from "./merge.ts";
 import { pageSettled, planSearchWaves, type WaveSegment } from "./search-waves.ts";
 import type { StoredEvent } from "../protocol/event.ts";
-import type { RecentRows } from "../storage/recent-rows.ts";
-import type { SearchOrder } from "./filter.ts";
-import { recentPlan, searchRecent } from "./recent-search.ts";
+import { searchRecentRows } from "./shard-recent.ts";
 
 /** Bytes of reply envelope reserved beside the rows. */
 const REPLY_ENVELOPE_BYTES = 1024;
@@ -32,62 +31,6 @@ function aggregateRowBytes(row: AggregateRow): number {
   for (const state of row.f) bytes += Array.isArray(state) ? state.length * 24 + 8 : 24;
   for (const values of row.values ?? []) if (values) for (const value of values) bytes += value.length + 4;
   return bytes;
-}
-
-/** Columns a search reply may need that recent rows hold: its order and the event id. */
-const RECENT_COLUMNS: ReadonlySet<string> = new Set(["ts", "ingest_ts", "seq", "idx"]);
-
-/**
- * A search's page among the snapshot's recent rows (recent-search.ts), when its filter
- * is one they decide: what is left for DuckDB to read, and the rows found. Asked for
- * the ordering columns only (a broad search's windows), the page's recent rows are
- * the answer and no file that has recent rows is read; asked for whole rows, only the
- * files holding a row of that page are, a segment only between its first and last.
- * Undefined when recent rows cannot answer (the filter, or none held).
- */
-function searchRecentRows(snapshot: StoreSnapshot, request: ShardSearchRequest, order: SearchOrder): { rows: StoredEvent[]; scanned: number; memtableParts: string[]; segments: StoreSnapshot["segments"] } | undefined {
-  const plan = recentPlan(request.tenant, request.filter, order, request.cursor);
-  const partRecent = snapshot.memtableRecent ?? [];
-  if (!plan || (!partRecent.some(Boolean) && !snapshot.segments.some((read) => read.recent))) return undefined;
-  const blocks: RecentRows[] = [];
-  const partBlock = partRecent.map((recent) => (recent ? blocks.push(recent) - 1 : -1));
-  const segmentBlock = snapshot.segments.map((read) => (read.recent ? blocks.push(read.recent) - 1 : -1));
-  const { matches, scanned } = searchRecent(blocks, plan, request.limit);
-  // Rows of parts without recent rows, which DuckDB still reads.
-  const unheldPartRows = snapshot.tableRows - partRecent.reduce((sum, recent) => sum + (recent?.rows ?? 0), 0);
-  const keysOnly = request.columns !== undefined && request.columns.every((column) => RECENT_COLUMNS.has(column));
-  if (keysOnly) {
-    return {
-      rows: matches.map((match) => rowToEvent({ ts: match.ts, ingest_ts: match.ingestTs, seq: match.seq, idx: match.idx })),
-      scanned: scanned + unheldPartRows,
-      memtableParts: snapshot.memtableParts.filter((_, index) => partBlock[index] < 0),
-      segments: snapshot.segments.filter((_, index) => segmentBlock[index] < 0),
-    };
-  }
-  const hits = new Map<number, { first: number; last: number }>();
-  for (const match of matches) {
-    const hit = hits.get(match.block);
-    if (!hit) hits.set(match.block, { first: match.row, last: match.row });
-    else {
-      hit.first = Math.min(hit.first, match.row);
-      hit.last = Math.max(hit.last, match.row);
-    }
-  }
-  const segments: StoreSnapshot["segments"] = [];
-  snapshot.segments.forEach((read, index) => {
-    const block = segmentBlock[index];
-    if (block < 0) segments.push(read);
-    else {
-      const hit = hits.get(block);
-      if (hit) segments.push({ ...read, ranges: [{ start: hit.first, end: hit.last + 1 }] });
-    }
-  });
-  return {
-    rows: [],
-    scanned: scanned + unheldPartRows,
-    memtableParts: snapshot.memtableParts.filter((_, index) => partBlock[index] < 0 || hits.has(partBlock[index])),
-    segments,
-  };
 }
 
 /** Thrown between two waves of a search that its server stopped (timeout or cancel) while no statement ran to interrupt. */
@@ -127,6 +70,15 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
       rows = rows.length === 0 ? found : [...rows, ...found].sort(compare).slice(0, request.limit);
       rowsScanned += (waves[wave] ?? []).reduce((sum, index) => sum + segments[index].rows, 0);
     }
+    // A broad search's window may have its first rows whole, so its page needs no second read (keys-first.ts).
+    let wholeRows = 0;
+    if (request.wholeFirst !== undefined && (!Number.isSafeInteger(request.wholeFirst) || request.wholeFirst < 0)) throw new QueryError("bad_parameter", "wholeFirst must be a whole number of rows");
+    if (request.wholeColumns) checkColumns(request.wholeColumns);
+    if (request.wholeFirst && recent?.whole && rows.length > 0) {
+      const whole = recent.whole(rows.slice(0, request.wholeFirst), request.wholeColumns);
+      rows = [...whole, ...rows.slice(whole.length)];
+      wholeRows = whole.length;
+    }
     // Keep the reply under the NATS payload budget; the gateway handles the cut.
     let bytes = REPLY_ENVELOPE_BYTES;
     let kept = 0;
@@ -135,7 +87,7 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
       if (bytes > SHARD_REPLY_BYTES_MAX && kept > 0) break;
       kept++;
     }
-    return { ok: true, kind: "search", rows: rows.slice(0, kept), truncated: kept < rows.length, tookMs: performance.now() - started, ...stats, rowsScanned };
+    return { ok: true, kind: "search", rows: rows.slice(0, kept), truncated: kept < rows.length, ...(wholeRows > 0 ? { wholeRows: Math.min(wholeRows, kept) } : {}), tookMs: performance.now() - started, ...stats, rowsScanned };
   }
   // An aggregate reads every row of the snapshot; a search (above) counts only the waves it ran.
   const rowsScanned = snapshot.tableRows + snapshot.segments.reduce((sum, read) => sum + segmentReadRows(read), 0);

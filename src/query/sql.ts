@@ -11,7 +11,7 @@ import { planPredicate } from "./planner.ts";
 /** A memtable part's file as an SQL literal (sqlPathLiteral's form). */
 const PART_LITERAL = /^'\/[^'"\\\u0000-\u001f]+\.parquet'$/;
 /** Columns a search always reads: its order and the event id. */
-const ORDER_COLUMNS = ["ts", "ingest_ts", "seq", "idx"];
+export const ORDER_COLUMNS: readonly string[] = ["ts", "ingest_ts", "seq", "idx"];
 const STORED_COLUMNS: ReadonlySet<string> = new Set(COLUMNS.map(([name]) => name));
 
 export interface Sql {
@@ -87,11 +87,16 @@ export function whereSql(tenant: string, filter: SearchFilter, cursor?: Cursor, 
   return { sql: clauses.join(" AND "), params };
 }
 
+/** Throws for a column no row has (a projection comes from the wire). */
+export function checkColumns(columns: readonly string[]): void {
+  for (const column of columns) if (!STORED_COLUMNS.has(column)) throw new QueryError("bad_parameter", `unknown column ${JSON.stringify(column)}`);
+}
+
 /** In the search's order (newest first by default); ties broken by id so pages never skip or repeat. */
 export function searchSql(source: string, where: Sql, limit: number, order: SearchOrder = "newest", columns?: readonly string[]): Sql {
   let list = COLUMN_NAMES;
   if (columns) {
-    for (const column of columns) if (!STORED_COLUMNS.has(column)) throw new QueryError("bad_parameter", `unknown column ${JSON.stringify(column)}`);
+    checkColumns(columns);
     list = [...new Set([...ORDER_COLUMNS, ...columns])].join(", ");
   }
   return {

@@ -20,6 +20,7 @@ import { FLUSH_BYTES_TRIGGER, MEMTABLE_JOIN_BYTES_MAX, MEMTABLE_JOIN_PARTS, RECE
 import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, planIdleCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
+import { partCheckpoints } from "./memtable-part-rows.ts";
 import { readMemtablePart, removeMemtableParts, removeOrphanMemtableParts, writeMemtablePart } from "./memtable-parts.ts";
 import { joinedParquetFileParts, singlePageValueRanges, type ValueRange } from "./parquet-writer.ts";
 import { addSeriesCountsResult, MinuteCounts, minuteCountsBySeriesSql, minuteCountsSql, minuteSeriesSql } from "./minute-counts.ts";
@@ -112,21 +113,34 @@ interface MemtablePart {
    */
   keys: readonly SkipKeyChunk[] | undefined;
   /**
-   * Where each column's values lie in its file: a one-flush part written one page a
-   * column, which a join may take. Undefined for a joined part, a part of several pages
-   * a column, and the parts of a join that failed.
+   * Where each column's values lie in its file, written one page a column (a one-flush
+   * part or a join of them): a search reads its page's rows from there
+   * (memtable-part-rows.ts). Undefined for a part of several pages a column.
    */
   valueRanges: ValueRange[] | undefined;
+  /** Whether a join may take it: a one-flush part of one page a column, not in a join that failed. */
+  joinable: boolean;
+  /** Where every few values of its string columns start (memtable-part-rows.ts partCheckpoints), so a read of a few rows reads little. */
+  checkpoints: (Uint32Array | undefined)[] | undefined;
   /** Its rows' ordering and stream columns in memory (recent-rows.ts), or undefined past RECENT_ROWS_MAX. */
   recent: RecentRows | undefined;
+}
+
+/** A memtable part as a search may read it without DuckDB. */
+export interface MemtableFileRead {
+  path: string;
+  rows: number;
+  recent?: RecentRows;
+  valueRanges?: readonly ValueRange[];
+  checkpoints?: readonly (Uint32Array | undefined)[];
 }
 
 /** What a query reads: memtable parts and segment files as of one moment. */
 export interface StoreSnapshot {
   /** The memtables' part files, as SQL string literals (sqlPathLiteral). */
   memtableParts: string[];
-  /** Each part's recent rows (same order as memtableParts), where it has them. */
-  memtableRecent?: (RecentRows | undefined)[];
+  /** Each part's file, rows, recent rows and column layout, where it has them (same order as memtableParts). */
+  memtableFiles?: MemtableFileRead[];
   /** Segments to read, newest last (manifest order), with their files, the row ranges to read of each, and recent rows where it has them. */
   segments: (SegmentRead & { path: string; recent?: RecentRows })[];
   /** Segments in the manifest. */
@@ -502,7 +516,7 @@ export class ShardStore {
     return {
       newestTs,
       memtableParts: parts.map((part) => part.literal),
-      memtableRecent: parts.map((part) => part.recent),
+      memtableFiles: parts.map((part) => ({ path: part.path, rows: part.rows, recent: part.recent, valueRanges: part.valueRanges, checkpoints: part.checkpoints })),
       segments: reads.map((read) => ({ ...read, path: this.segmentFiles.path(read.segment.file), recent: this.recentSegments.get(read.segment.file) })),
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
@@ -626,7 +640,7 @@ export class ShardStore {
       if (!table.skipKeys.valid) for (const earlier of table.parts) earlier.keys = undefined;
       const valueRanges = singlePageValueRanges(fileParts, MEMTABLE_PARQUET_COLUMNS.length);
       const recent = this.roomForRecentRows(buffer.rows) ? buffer.recentRows() : undefined;
-      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, valueRanges, recent });
+      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, valueRanges, joinable: valueRanges !== undefined, checkpoints: partCheckpoints(fileParts, buffer.rows), recent });
       buffer.addMinuteCounts(this.minuteCounts);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
       table.rows += buffer.rows;
@@ -718,14 +732,14 @@ export class ShardStore {
 
   /**
    * Joins the table's last MEMTABLE_JOIN_PARTS parts into one file once each is a
-   * one-flush part a join may take (valueRanges): their columns' values end to end (joinedParquetFileParts), no DuckDB work.
+   * one-flush part a join may take (joinable): their columns' values end to end (joinedParquetFileParts), no DuckDB work.
    * Synchronous like a flush (a copy of a few MB in the page cache), so the parts
    * change in one step. The replaced files go at once when no snapshot holds the
    * table, else with it. A failed join leaves them apart: it only saves reads.
    */
   private joinLastParts(table: MemTable): void {
     const last = table.parts.slice(-MEMTABLE_JOIN_PARTS);
-    if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => part.valueRanges === undefined)) return;
+    if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => !part.joinable || part.valueRanges === undefined)) return;
     if (last.reduce((sum, part) => sum + part.bytes, 0) > MEMTABLE_JOIN_BYTES_MAX) return;
     let written: { path: string; bytes: number } | undefined;
     let joined: MemtablePart;
@@ -735,7 +749,8 @@ export class ShardStore {
         // The file read back must be as long as the one written: a short or long one would join into a page that disagrees with its rows.
         if (file.bytes.length !== last[index].bytes) throw new Error(`part ${last[index].path} is ${file.bytes.length} bytes, ${last[index].bytes} written`);
       }
-      written = writeMemtablePart(this.options.paths, this.options.shard, joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files));
+      const joinedParts = joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files);
+      written = writeMemtablePart(this.options.paths, this.options.shard, joinedParts);
       joined = {
         path: written.path,
         literal: sqlPathLiteral(this.options.paths, written.path),
@@ -745,11 +760,13 @@ export class ShardStore {
         minTs: Math.min(...last.map((part) => part.minTs)),
         maxTs: Math.max(...last.map((part) => part.maxTs)),
         keys: last.every((part) => part.keys !== undefined) ? last.flatMap((part) => part.keys!) : undefined,
-        valueRanges: undefined,
+        valueRanges: singlePageValueRanges(joinedParts, MEMTABLE_PARQUET_COLUMNS.length),
+        joinable: false,
+        checkpoints: partCheckpoints(joinedParts, last.reduce((sum, part) => sum + part.rows, 0)),
         recent: last.every((part) => part.recent !== undefined) ? RecentRows.concat(last.map((part) => part.recent!)) : undefined,
       };
     } catch (error) {
-      for (const part of last) part.valueRanges = undefined;
+      for (const part of last) part.joinable = false;
       if (written) this.removePartsOrKeep(table, [written.path]);
       this.log(`joining ${last.length} memtable parts failed; they stay apart: ${describe(error)}`);
       return;
