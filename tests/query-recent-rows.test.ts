@@ -160,12 +160,13 @@ describe("recent rows in a store", () => {
     const events: NormalizedEvent[] = Array.from({ length: count }, () => ({
       timestampUs: baseUs + seq * 1_000_000 + draw.int(3_000_000),
       level: draw.pick(LEVELS),
-      service: draw.pick(SERVICES),
+      // A leading U+FEFF is part of a value, as DuckDB keeps it: never a byte-order mark to drop.
+      service: draw.chance(0.05) ? "\ufeffapi" : draw.pick(SERVICES),
       hostname: `host-${draw.int(3)}`,
       traceId: draw.chance(0.5) ? "" : `trace-${draw.int(1_000_000)}`,
       spanId: "",
       // Multi-byte UTF-8 and empty values, so a value's length prefix counts bytes, not characters.
-      message: draw.chance(0.3) ? `message ${seq} ✓ ünïcödé 日本 ${"x".repeat(draw.int(300))}` : draw.chance(0.1) ? "" : `message ${seq}`,
+      message: draw.chance(0.3) ? `message ${seq} ✓ ünïcödé 日本 ${"x".repeat(draw.int(300))}` : draw.chance(0.1) ? "" : draw.chance(0.1) ? `\ufeffmessage ${seq}` : `message ${seq}`,
       metadata: draw.chance(0.5) ? "{}" : JSON.stringify({ duration_ms: draw.int(1000), path: "/ä" }),
     }));
     events.forEach((event, index) => rows.appendEvent(event, index, event.timestampUs));
@@ -230,7 +231,8 @@ describe("recent rows in a store", () => {
       idx: recent.idx[row],
       level: recent.level[row],
       tenant: recent.streams[recent.stream[row]].tenant,
-      service: recent.streams[recent.stream[row]].service,
+      // Stream names are the stored bytes (SQL matches them so); @duckdb/node-api's strings drop a leading U+FEFF.
+      service: recent.streams[recent.stream[row]].service.replace(/^\ufeff/, ""),
     }));
   }
 
@@ -261,7 +263,7 @@ describe("recent rows in a store", () => {
         const connection = await duck.connect();
         const expected = await queryRows(connection, `SELECT ${COLUMN_NAMES} FROM read_parquet(${snapshot.memtableParts[index]}, file_row_number = true) ORDER BY file_row_number`);
         connection.closeSync();
-        const positions = Array.from({ length: file.rows }, (_, row) => row).filter(() => draw.chance(0.2));
+        const positions = Array.from({ length: file.rows }, (_, row) => row).filter(() => draw.chance(0.5));
         // With its checkpoints (every PART_CHECKPOINT_ROWS values of a string column) and without.
         expect(file.checkpoints?.filter(Boolean)).toHaveLength(7);
         for (const checkpoints of [file.checkpoints, undefined]) {
@@ -295,6 +297,7 @@ describe("recent rows in a store", () => {
         { ...none, query: parsed("service:db level:>=WARN") },
         { ...none, query: parsed("(service:auth OR service:web) AND NOT level:INFO") },
         { ...none, levels: ["DEBUG"], fromUs: baseUs + 10_000_000, toUs: baseUs + 40_000_000 },
+        { ...none, services: ["\ufeffapi"] },
         none,
       ];
       let compared = 0;
@@ -367,9 +370,12 @@ describe("recent rows in a store", () => {
               const rows = await runShardQuery(connection, paths, 0, snapshot, { ...base, columns });
               const plain = await runShardQuery(connection, paths, 0, snapshot, { ...base, columns: [] });
               if (!keys.ok || keys.kind !== "search" || !rows.ok || rows.kind !== "search" || !plain.ok || plain.kind !== "search") throw new Error("search failed");
-              // The same page, its first rows whole: newest first the recent rows hold them; oldest first they are in the compacted segment, which they do not hold.
+              // The same page, its first rows whole up to the first not in a memtable part (oldest first: the compacted segment's, none).
+              const inParts = new Set((snapshot.memtableFiles ?? []).flatMap((file) => recentAsRows(file.recent!).map((row) => eventId(row.ingestTs, row.seq, row.idx))));
+              const leading = rows.rows.findIndex((row) => !inParts.has(row.id));
               const count = keys.wholeRows ?? 0;
-              expect(count).toBe(order === "newest" ? 12 : 0);
+              expect(count).toBe(Math.min(12, leading < 0 ? rows.rows.length : leading));
+              if (order === "oldest") expect(count).toBe(0);
               expect(keys.rows.map((row) => row.id)).toEqual(rows.rows.map((row) => row.id));
               expect(keys.rows.slice(0, count)).toEqual(rows.rows.slice(0, count));
               expect(keys.rows.slice(count)).toEqual(plain.rows.slice(count));

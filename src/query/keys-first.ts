@@ -6,8 +6,9 @@
 // newest window first (the last 15 s, newest first), widening it 8 times a round
 // until the merged rows fill the page; those rounds read only the ordering columns
 // (DuckDB decodes every column of every row a file holds, whatever the filter
-// passes), and a last step reads whole rows at or past the page's last row. Pure, but
-// for the scatter searchInWindows is given.
+// passes), and a last step reads whole rows at or past the page's last row, unless
+// the shards sent every row of the page whole already (they hold them in memory,
+// query/shard-recent.ts). Pure, but for the scatter searchInWindows is given.
 
 import type { ShardSearchReply } from "../protocol/query-messages.ts";
 import type { QueryNode } from "./ast.ts";

@@ -8,7 +8,7 @@ import { rowToEvent } from "../storage/schema.ts";
 import type { StoreSnapshot } from "../storage/shard-store.ts";
 import { segmentReadRows } from "../storage/segment-skip-indexes.ts";
 import { aggregateRowOf, type AggregateRow } from "./aggregate.ts";
-import { AGGREGATE_GROUPS_MAX, SHARD_REPLY_BYTES_MAX } from "./limits.ts";
+import { AGGREGATE_GROUPS_MAX, SHARD_REPLY_BYTES_MAX, WHOLE_ROWS_ASKED_MAX } from "./limits.ts";
 import { aggregateSql, checkColumns, searchSql, sourceSql, whereSql } from "./sql.ts";
 import { QueryError } from "./filter.ts";
 import { addCountRows } from "./counter-aggregate.ts";
@@ -49,6 +49,11 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
   const segmentSource = (read: StoreSnapshot["segments"][number]) => ({ literal: sqlPathLiteral(paths, read.path), ranges: read.ranges });
   if (request.kind === "search") {
     const order = request.order ?? "newest";
+    if (request.wholeFirst !== undefined && (!Number.isSafeInteger(request.wholeFirst) || request.wholeFirst < 0)) throw new QueryError("bad_parameter", "wholeFirst must be a whole number of rows");
+    if (request.wholeColumns !== undefined) {
+      if (!Array.isArray(request.wholeColumns)) throw new QueryError("bad_parameter", "wholeColumns must be a list of columns");
+      checkColumns(request.wholeColumns);
+    }
     const where = whereSql(request.tenant, request.filter, request.cursor, order);
     const compare = compareInOrder(order);
     const recent = searchRecentRows(snapshot, request, order);
@@ -72,10 +77,9 @@ export async function runShardQuery(connection: DuckDBConnection, paths: DataPat
     }
     // A broad search's window may have its first rows whole, so its page needs no second read (keys-first.ts).
     let wholeRows = 0;
-    if (request.wholeFirst !== undefined && (!Number.isSafeInteger(request.wholeFirst) || request.wholeFirst < 0)) throw new QueryError("bad_parameter", "wholeFirst must be a whole number of rows");
-    if (request.wholeColumns) checkColumns(request.wholeColumns);
     if (request.wholeFirst && recent?.whole && rows.length > 0) {
-      const whole = recent.whole(rows.slice(0, request.wholeFirst), request.wholeColumns);
+      // At most WHOLE_ROWS_ASKED_MAX, whatever was asked: they are read on the event loop.
+      const whole = recent.whole(rows.slice(0, Math.min(request.wholeFirst, WHOLE_ROWS_ASKED_MAX)), request.wholeColumns);
       rows = [...whole, ...rows.slice(whole.length)];
       wholeRows = whole.length;
     }

@@ -11,6 +11,11 @@ import { closeSync, openSync, readSync } from "node:fs";
 import type { ValueRange } from "./parquet-writer.ts";
 import { COLUMNS } from "./schema.ts";
 
+/**
+ * Strings as @duckdb/node-api gives them to the SQL path: its decoder drops a leading
+ * U+FEFF, so this one does too (SQL compares the stored bytes, BOM and all; recent
+ * rows' stream names keep it for that, row-buffer.ts).
+ */
 const decoder = new TextDecoder();
 /** Bytes of each column's PLAIN values of one row, for fixed-width columns (schema.ts COLUMNS). */
 const FIXED_WIDTH: Record<(typeof COLUMNS)[number][1], number | undefined> = { BIGINT: 8, UINTEGER: 4, UTINYINT: 4, VARCHAR: undefined };
@@ -65,10 +70,12 @@ export function readPartRows(path: string, ranges: readonly ValueRange[], rows: 
       const width = FIXED_WIDTH[type];
       if (width !== undefined) {
         if (end - start !== rows * width) throw new PartReadError(`${path}: column ${name} holds ${end - start} bytes for ${rows} rows`);
-        const bytes = readRange(descriptor, path, start, start + (positions[positions.length - 1] + 1) * width);
+        // From the first wanted row to the last: a page's rows are a part's newest, at its end.
+        const first = positions[0];
+        const bytes = readRange(descriptor, path, start + first * width, start + (positions[positions.length - 1] + 1) * width);
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        if (width === 8) positions.forEach((position, index) => (records[index][name] = Number(view.getBigInt64(position * 8, true))));
-        else positions.forEach((position, index) => (records[index][name] = view.getUint32(position * 4, true)));
+        if (width === 8) positions.forEach((position, index) => (records[index][name] = Number(view.getBigInt64((position - first) * 8, true))));
+        else positions.forEach((position, index) => (records[index][name] = view.getUint32((position - first) * 4, true)));
         return;
       }
       // A string column is read from the checkpoint before each run of wanted rows to the next checkpoint (without checkpoints: from its start).

@@ -19,7 +19,8 @@ import { RowSkipKeys, type RowSkipKeysMark } from "./row-skip-keys.ts";
 import { COLUMNS, levelIndex } from "./schema.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/** A leading U+FEFF is part of a value (DuckDB keeps it), not a byte-order mark to drop. */
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 /** Bytes of a row's fixed-width values: ts, ingest_ts and seq (INT64), idx and level (INT32). */
 const FIXED_BYTES_PER_ROW = 3 * 8 + 2 * 4;
 /** Initial rows of capacity (fixed-width columns) and bytes (each string column); both double as needed. */

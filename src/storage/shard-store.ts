@@ -639,7 +639,8 @@ export class ShardStore {
       const partKeys = table.skipKeys.valid && keys ? keys.chunks : undefined;
       if (!table.skipKeys.valid) for (const earlier of table.parts) earlier.keys = undefined;
       const valueRanges = singlePageValueRanges(fileParts, MEMTABLE_PARQUET_COLUMNS.length);
-      const recent = this.roomForRecentRows(buffer.rows) ? buffer.recentRows() : undefined;
+      const rowsRecent = buffer.recentRows();
+      const recent = rowsRecent && this.roomForRecentRows(rowsRecent.rows) ? rowsRecent : undefined;
       table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, valueRanges, joinable: valueRanges !== undefined, checkpoints: partCheckpoints(fileParts, buffer.rows), recent });
       buffer.addMinuteCounts(this.minuteCounts);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
@@ -715,9 +716,8 @@ export class ShardStore {
     return held + rows <= RECENT_ROWS_MAX;
   }
 
-  /** Holds a sealed segment's recent rows (newest), letting older ones go to stay under RECENT_ROWS_MAX; segments no longer published go too. */
+  /** Holds a sealed segment's recent rows (newest), letting older ones go to stay under RECENT_ROWS_MAX. */
   private keepRecentSegment(file: string, recent: RecentRows): void {
-    for (const held of this.recentSegments.keys()) if (!this.manifest.segments.some((segment) => segment.file === held)) this.recentSegments.delete(held);
     // The memtable's parts held these rows until now: their room is the segment's.
     this.recentSegments.set(file, recent);
     this.roomForRecentRows(0);
@@ -766,7 +766,12 @@ export class ShardStore {
         recent: last.every((part) => part.recent !== undefined) ? RecentRows.concat(last.map((part) => part.recent!)) : undefined,
       };
     } catch (error) {
-      for (const part of last) part.joinable = false;
+      // Left to DuckDB as well: a part whose file did not read back as written is not read byte by byte.
+      for (const part of last) {
+        part.joinable = false;
+        part.valueRanges = undefined;
+        part.checkpoints = undefined;
+      }
       if (written) this.removePartsOrKeep(table, [written.path]);
       this.log(`joining ${last.length} memtable parts failed; they stay apart: ${describe(error)}`);
       return;
