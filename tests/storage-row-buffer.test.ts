@@ -100,6 +100,23 @@ describe("RowBuffer's Parquet part", () => {
     expect(await readBack(buffer)).toEqual(expected);
   });
 
+  test("recentRows holds each row's time, id, level and stream through both append paths: times past 32 bits and negative, a leading U+FEFF kept", () => {
+    const buffer = new RowBuffer();
+    const rows = [...AWKWARD, event({ service: "\ufeffapi" }), event({ service: "api" })];
+    buffer.beginMessage(1_790_000_000_123_456, 2 ** 40 + 7, "tenant-ä");
+    const batch = encodeBatch(rows);
+    expect(visitBatch(batch, (ranges) => expect(buffer.appendRanges(batch, ranges, ranges.timestampUs)).toBeUndefined()).ok).toBe(true);
+    buffer.beginMessage(5, 3, "t");
+    rows.forEach((row, index) => expect(buffer.appendEvent(row, 1000 + index, row.timestampUs)).toBeUndefined());
+    const recent = buffer.recentRows()!;
+    const expected = [
+      ...rows.map((row, index) => ({ ts: row.timestampUs, ingestTs: 1_790_000_000_123_456, seq: 2 ** 40 + 7, idx: index, level: LEVELS.indexOf(row.level), tenant: "tenant-ä", service: row.service })),
+      ...rows.map((row, index) => ({ ts: row.timestampUs, ingestTs: 5, seq: 3, idx: 1000 + index, level: LEVELS.indexOf(row.level), tenant: "t", service: row.service })),
+    ];
+    const held = Array.from({ length: recent.rows }, (_, row) => ({ ts: recent.ts[row], ingestTs: recent.ingestTs[row], seq: recent.seq[row], idx: recent.idx[row], level: recent.level[row], ...recent.streams[recent.stream[row]] }));
+    expect(held).toEqual(expected);
+  });
+
   test("columns cut into many pages read back as one page does: fixed-width ones, and strings with a value longer than a page", async () => {
     const buffer = new RowBuffer();
     buffer.beginMessage(7, 9, "t");
