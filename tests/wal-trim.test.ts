@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { ensureWalStream } from "../src/nats/wal.ts";
+import { ConfigError } from "../src/node/config.ts";
 import { purgeBelow, WalTrimmer } from "../src/nats/wal-trimmer.ts";
 import { shardConsumerName, walShardFilter, walSubject, WAL_STREAM } from "../src/protocol/subjects.ts";
 import { countEvents, getJson, startTestNats, startTestNode, type TestNode } from "./helpers/processes.ts";
@@ -50,6 +51,26 @@ test("the WAL empties after sealing even though three of four shards are quiet",
     return body.storage_utilization.wal.messages === 0;
   }, { timeoutMs: 20_000, what: "the WAL to be trimmed" });
   expect(await countEvents(node.httpUrl, "service=trim")).toBe(20);
+});
+
+test("a WAL bound the JetStream store cannot hold is refused with what to change", async () => {
+  const server = await startTestNats();
+  const client = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(client);
+    // No disk here has a pebibyte free: JetStream refuses the stream, and the node says which setting to lower.
+    const refused = await ensureWalStream(jsm, { shards: 1, maxBytes: 2 ** 50, maxMessageBytes: 1024 * 1024, replicas: 1 }).then(() => undefined, (error: Error) => error);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect(refused!.message).toContain("--wal-max-bytes");
+    expect(refused!.message).toContain("1048576.0 GiB");
+    // A stream that fits is made, and raising it past the store later is refused the same way.
+    await ensureWalStream(jsm, { shards: 1, maxBytes: 64 * 1024 * 1024, maxMessageBytes: 1024 * 1024, replicas: 1 });
+    const raised = await ensureWalStream(jsm, { shards: 1, maxBytes: 2 ** 50, maxMessageBytes: 1024 * 1024, replicas: 1 }).then(() => undefined, (error: Error) => error);
+    expect(raised).toBeInstanceOf(ConfigError);
+  } finally {
+    await client.close();
+    await server.stop();
+  }
 });
 
 test("a consumer's ack floor past a message never delivered does not purge it: the manifest WAL floor holds", async () => {

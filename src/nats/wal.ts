@@ -36,6 +36,17 @@ function walStreamConfig(options: WalOptions): Partial<StreamConfig> & { name: s
 }
 
 /** Creates the WAL stream, or checks and updates the one that exists. */
+/**
+ * JetStream refuses a stream whose max_bytes its store cannot hold ("insufficient
+ * storage resources available": by default it may use 75% of the free disk of its
+ * store directory): said as what to change. Other errors pass through.
+ */
+function storageError(error: unknown, maxBytes: number): unknown {
+  if (!/insufficient storage/i.test(String((error as Error)?.message))) return error;
+  const gib = (maxBytes / 1024 ** 3).toFixed(1);
+  return new ConfigError(`JetStream cannot reserve ${gib} GiB for the WAL stream ${WAL_STREAM} (--wal-max-bytes, SLUICE_WAL_MAX_BYTES): its store has less room than that (by default 75% of the free disk under its directory); free disk space or lower --wal-max-bytes`);
+}
+
 export async function ensureWalStream(jsm: JetStreamManager, options: WalOptions): Promise<void> {
   const wanted = walStreamConfig(options);
   let existing;
@@ -43,7 +54,9 @@ export async function ensureWalStream(jsm: JetStreamManager, options: WalOptions
     existing = await jsm.streams.info(WAL_STREAM);
   } catch (error) {
     if (!/not found/i.test(String((error as Error).message))) throw error;
-    await jsm.streams.add(wanted);
+    await jsm.streams.add(wanted).catch((added) => {
+      throw storageError(added, options.maxBytes);
+    });
     return;
   }
   if (existing.config.retention !== wanted.retention) {
@@ -56,6 +69,8 @@ export async function ensureWalStream(jsm: JetStreamManager, options: WalOptions
     );
   }
   if (existing.config.max_bytes !== wanted.max_bytes || existing.config.max_msg_size !== wanted.max_msg_size) {
-    await jsm.streams.update(WAL_STREAM, { ...existing.config, max_bytes: wanted.max_bytes, max_msg_size: wanted.max_msg_size });
+    await jsm.streams.update(WAL_STREAM, { ...existing.config, max_bytes: wanted.max_bytes, max_msg_size: wanted.max_msg_size }).catch((updated) => {
+      throw storageError(updated, options.maxBytes);
+    });
   }
 }
