@@ -239,7 +239,7 @@ describe("recent rows in a store", () => {
   test("parts, joined parts and sealed segments hold their files' rows in file order; a compaction's output holds none", async () => {
     const snapshot = store.snapshot({ tenant: "default" });
     try {
-      expect(snapshot.memtableFiles?.every((file) => file.recent !== undefined && file.valueRanges !== undefined)).toBe(true);
+      expect(snapshot.memtableFiles?.every((file) => file.recent !== undefined && file.layout !== undefined)).toBe(true);
       // Joined parts are among them: fewer parts than flushes.
       expect(snapshot.memtableParts.length).toBeLessThan(MEMTABLE_JOIN_PARTS + 2);
       for (const [index, literal] of snapshot.memtableParts.entries()) expect(recentAsRows(snapshot.memtableFiles![index].recent!)).toEqual(await fileRows(literal));
@@ -265,25 +265,25 @@ describe("recent rows in a store", () => {
         connection.closeSync();
         const positions = Array.from({ length: file.rows }, (_, row) => row).filter(() => draw.chance(0.5));
         // With its checkpoints (every PART_CHECKPOINT_ROWS values of a string column) and without.
-        expect(file.checkpoints?.filter(Boolean)).toHaveLength(7);
-        for (const checkpoints of [file.checkpoints, undefined]) {
-          const read = readPartRows(file.path, file.valueRanges!, file.rows, positions, undefined, checkpoints);
+        expect(file.layout?.checkpoints.filter(Boolean)).toHaveLength(7);
+        for (const checkpoints of [file.layout!.checkpoints, []]) {
+          const read = readPartRows(file.path, { ranges: file.layout!.ranges, checkpoints }, file.rows, positions);
           expect(read.map(rowToEvent)).toEqual(positions.map((position) => rowToEvent(expected[position])));
         }
         if (file.rows > 2 * PART_CHECKPOINT_ROWS) spanning++;
         compared += positions.length;
         // Only the columns asked for are read.
-        expect(Object.keys(readPartRows(file.path, file.valueRanges!, file.rows, [0], new Set(["ts", "message"]))[0]).sort()).toEqual(["message", "ts"]);
+        expect(Object.keys(readPartRows(file.path, file.layout!, file.rows, [0], new Set(["ts", "message"]))[0]).sort()).toEqual(["message", "ts"]);
       }
       expect(compared).toBeGreaterThan(100);
       // Joined parts span several checkpoints.
       expect(spanning).toBeGreaterThan(0);
       const file = snapshot.memtableFiles![0];
       const short = join(root.path, "short.parquet");
-      writeFileSync(short, readFileSync(file.path).subarray(0, file.valueRanges![10].start + 10));
-      expect(() => readPartRows(short, file.valueRanges!, file.rows, [file.rows - 1])).toThrow(PartReadError);
-      expect(() => readPartRows(file.path, file.valueRanges!, file.rows, [file.rows])).toThrow(PartReadError);
-      expect(() => readPartRows(file.path, file.valueRanges!, file.rows, [2, 1])).toThrow(PartReadError);
+      writeFileSync(short, readFileSync(file.path).subarray(0, file.layout!.ranges[10].start + 10));
+      expect(() => readPartRows(short, file.layout!, file.rows, [file.rows - 1])).toThrow(PartReadError);
+      expect(() => readPartRows(file.path, file.layout!, file.rows, [file.rows])).toThrow(PartReadError);
+      expect(() => readPartRows(file.path, file.layout!, file.rows, [2, 1])).toThrow(PartReadError);
     } finally {
       snapshot.release();
     }

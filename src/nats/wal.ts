@@ -35,7 +35,6 @@ function walStreamConfig(options: WalOptions): Partial<StreamConfig> & { name: s
   };
 }
 
-/** Creates the WAL stream, or checks and updates the one that exists. */
 /**
  * JetStream refuses a stream whose max_bytes its store cannot hold ("insufficient
  * storage resources available": by default it may use 75% of the free disk of its
@@ -47,6 +46,7 @@ function storageError(error: unknown, maxBytes: number): unknown {
   return new ConfigError(`JetStream cannot reserve ${gib} GiB for the WAL stream ${WAL_STREAM} (--wal-max-bytes, SLUICE_WAL_MAX_BYTES): its store has less room than that (by default 75% of the free disk under its directory); free disk space or lower --wal-max-bytes`);
 }
 
+/** Creates the WAL stream, or checks and updates the one that exists. */
 export async function ensureWalStream(jsm: JetStreamManager, options: WalOptions): Promise<void> {
   const wanted = walStreamConfig(options);
   let existing;

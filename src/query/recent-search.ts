@@ -5,7 +5,7 @@
 import { LEVELS } from "../protocol/event.ts";
 import type { QueryNode } from "./ast.ts";
 import type { RecentRows, RecentStream } from "../storage/recent-rows.ts";
-import { levelIndex, parseEventId } from "../storage/schema.ts";
+import { parseEventId } from "../storage/schema.ts";
 import { matchesEvent } from "./evaluate.ts";
 import type { Cursor, SearchFilter, SearchOrder } from "./filter.ts";
 
@@ -58,18 +58,27 @@ export function recentPlan(tenant: string, filter: SearchFilter, order: SearchOr
   return { tenant, filter, order, after };
 }
 
-/** Per (stream, level), whether its rows match: the filter depends on nothing else. */
-function matchingPairs(plan: RecentPlan, streams: readonly RecentStream[]): Uint8Array {
+/**
+ * Per (stream, level), whether its rows match: the filter depends on nothing else.
+ * `known` holds each service's levels already worked out in this search: a shard's
+ * blocks (one per part and segment) name mostly the same few hundred services.
+ */
+function matchingPairs(plan: RecentPlan, streams: readonly RecentStream[], known: Map<string, Uint8Array>): Uint8Array {
   const { filter } = plan;
-  const levels = new Set(filter.levels.map(levelIndex));
   const table = new Uint8Array(streams.length * LEVELS.length);
   streams.forEach((stream, number) => {
     if (stream.tenant !== plan.tenant || (filter.services.length > 0 && !filter.services.includes(stream.service))) return;
-    for (let level = 0; level < LEVELS.length; level++) {
-      if (levels.size > 0 && !levels.has(level)) continue;
-      const event = { service: stream.service, level: LEVELS[level], hostname: "", traceId: "", spanId: "", message: "", metadata: "" };
-      if (matchesEvent(filter.query, event)) table[number * LEVELS.length + level] = 1;
+    let levels = known.get(stream.service);
+    if (!levels) {
+      levels = new Uint8Array(LEVELS.length);
+      for (let level = 0; level < LEVELS.length; level++) {
+        if (filter.levels.length > 0 && !filter.levels.includes(LEVELS[level])) continue;
+        const event = { service: stream.service, level: LEVELS[level], hostname: "", traceId: "", spanId: "", message: "", metadata: "" };
+        if (matchesEvent(filter.query, event)) levels[level] = 1;
+      }
+      known.set(stream.service, levels);
     }
+    table.set(levels, number * LEVELS.length);
   });
   return table;
 }
@@ -95,8 +104,9 @@ export function searchRecent(blocks: readonly RecentRows[], plan: RecentPlan, li
   let scanned = 0;
   if (limit < 1) return { matches: [], scanned };
   const probe: RecentMatch = { block: 0, row: 0, ts: 0, ingestTs: 0, seq: 0, idx: 0 };
+  const known = new Map<string, Uint8Array>();
   blocks.forEach((block, blockNumber) => {
-    const pairs = matchingPairs(plan, block.streams);
+    const pairs = matchingPairs(plan, block.streams, known);
     const { ts, ingestTs, seq, idx, level, stream } = block;
     scanned += block.rows;
     for (let row = 0; row < block.rows; row++) {

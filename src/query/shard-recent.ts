@@ -75,7 +75,7 @@ export function searchRecentRows(snapshot: StoreSnapshot, request: ShardSearchRe
         for (const row of rows) {
           const match = byId.get(row.id);
           const place = match && places[match.block];
-          if (!match || !place || !("part" in place) || !files[place.part].valueRanges) break;
+          if (!match || !place || !("part" in place) || !files[place.part].layout) break;
           located.push(match);
         }
         const read = readWhole(snapshot, located, places, columns);
@@ -124,7 +124,7 @@ function readWhole(snapshot: StoreSnapshot, matches: readonly RecentMatch[], pla
     const place = places[block];
     if ("part" in place) {
       const file = snapshot.memtableFiles![place.part];
-      if (file.valueRanges) for (const record of readPartRows(file.path, file.valueRanges, file.rows, rowsOf, wanted, file.checkpoints)) rows.push(rowToEvent(record));
+      if (file.layout) for (const record of readPartRows(file.path, file.layout, file.rows, rowsOf, wanted)) rows.push(rowToEvent(record));
       else memtableParts.push(snapshot.memtableParts[place.part]);
     } else {
       const source = snapshot.segments[place.segment];

@@ -8,7 +8,7 @@
 // over the values before the rows wanted.
 
 import { closeSync, openSync, readSync } from "node:fs";
-import type { ValueRange } from "./parquet-writer.ts";
+import { singlePageValueRanges, type ValueRange } from "./parquet-writer.ts";
 import { COLUMNS } from "./schema.ts";
 
 /**
@@ -24,27 +24,40 @@ const FIXED_WIDTH: Record<(typeof COLUMNS)[number][1], number | undefined> = { B
 export const PART_CHECKPOINT_ROWS = 64;
 
 /**
- * Where every PART_CHECKPOINT_ROWS-th value of each string column starts in its values
- * (undefined for fixed-width columns), for a file parquetFileParts gave as `fileParts`
- * with one page a column: a read of a few rows then reads a few hundred bytes of each
- * string column instead of all of it up to them (the newest rows are a part's last).
- * ~0.4 bytes a row.
+ * Where a part file's values lie: each column's PLAIN values (one page a column), and
+ * where every PART_CHECKPOINT_ROWS-th value of each string column starts in them
+ * (undefined for fixed-width columns), so a read of a few rows reads a few hundred
+ * bytes of each string column instead of all of it up to them (the newest rows are a
+ * part's last). The checkpoints take ~0.4 bytes a row.
  */
-export function partCheckpoints(fileParts: readonly Uint8Array[], rows: number): (Uint32Array | undefined)[] | undefined {
-  if (fileParts.length !== 1 + 2 * COLUMNS.length + 2) return undefined;
-  return COLUMNS.map(([, type], column) => {
-    if (FIXED_WIDTH[type] !== undefined) return undefined;
+export interface PartLayout {
+  ranges: readonly ValueRange[];
+  checkpoints: readonly (Uint32Array | undefined)[];
+}
+
+/** The layout of the file parquetFileParts gave as `fileParts` for `rows` rows; undefined when a column took several pages. */
+export function partLayout(fileParts: readonly Uint8Array[], rows: number): PartLayout | undefined {
+  const ranges = singlePageValueRanges(fileParts, COLUMNS.length);
+  if (!ranges) return undefined;
+  const checkpoints: (Uint32Array | undefined)[] = [];
+  for (const [column, [, type]] of COLUMNS.entries()) {
+    if (FIXED_WIDTH[type] !== undefined) {
+      checkpoints.push(undefined);
+      continue;
+    }
     const values = fileParts[2 + 2 * column];
     const view = new DataView(values.buffer, values.byteOffset, values.byteLength);
-    const checkpoints = new Uint32Array(Math.ceil(rows / PART_CHECKPOINT_ROWS));
+    const marks = new Uint32Array(Math.ceil(rows / PART_CHECKPOINT_ROWS));
     let offset = 0;
     for (let row = 0; row < rows; row++) {
-      if (row % PART_CHECKPOINT_ROWS === 0) checkpoints[row / PART_CHECKPOINT_ROWS] = offset;
+      if (row % PART_CHECKPOINT_ROWS === 0) marks[row / PART_CHECKPOINT_ROWS] = offset;
       if (offset + 4 > values.length) return undefined;
       offset += 4 + view.getUint32(offset, true);
     }
-    return offset === values.length ? checkpoints : undefined;
-  });
+    if (offset !== values.length) return undefined;
+    checkpoints.push(marks);
+  }
+  return { ranges, checkpoints };
 }
 
 export class PartReadError extends Error {
@@ -52,11 +65,12 @@ export class PartReadError extends Error {
 }
 
 /**
- * Rows `positions` (ascending, each below `rows`) of the part at `path` whose columns'
- * values lie at `ranges`, as DuckDB would give them for `columns` (all when undefined):
+ * Rows `positions` (ascending, each below `rows`) of the part at `path` laid out as
+ * `layout`, as DuckDB would give them for `columns` (all when undefined):
  * a record of column name to value (BIGINT and integer columns as numbers).
  */
-export function readPartRows(path: string, ranges: readonly ValueRange[], rows: number, positions: readonly number[], columns?: ReadonlySet<string>, checkpoints?: readonly (Uint32Array | undefined)[]): Record<string, unknown>[] {
+export function readPartRows(path: string, layout: PartLayout, rows: number, positions: readonly number[], columns?: ReadonlySet<string>): Record<string, unknown>[] {
+  const { ranges, checkpoints } = layout;
   if (ranges.length !== COLUMNS.length) throw new PartReadError(`${path}: ${ranges.length} column ranges for ${COLUMNS.length} columns`);
   const records: Record<string, unknown>[] = positions.map(() => ({}));
   for (let at = 1; at < positions.length; at++) if (!(positions[at] > positions[at - 1])) throw new PartReadError(`${path}: positions out of order`);
@@ -79,7 +93,7 @@ export function readPartRows(path: string, ranges: readonly ValueRange[], rows: 
         return;
       }
       // A string column is read from the checkpoint before each run of wanted rows to the next checkpoint (without checkpoints: from its start).
-      const marks = checkpoints?.[column];
+      const marks = checkpoints[column];
       let index = 0;
       while (index < positions.length) {
         const block = marks ? Math.floor(positions[index] / PART_CHECKPOINT_ROWS) : 0;

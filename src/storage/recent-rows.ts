@@ -36,11 +36,6 @@ export class RecentRows {
     return this.ts.length;
   }
 
-  /** Memory the columns take. */
-  get bytes(): number {
-    return this.rows * BYTES_PER_ROW;
-  }
-
   /** The rows of `blocks` one after another, as a file joined or sealed from theirs holds them. */
   static concat(blocks: readonly RecentRows[]): RecentRows {
     const rows = blocks.reduce((sum, block) => sum + block.rows, 0);
@@ -76,6 +71,3 @@ export class RecentRows {
     return new RecentRows(ts, ingestTs, seq, idx, level, stream, streams);
   }
 }
-
-/** ts, ingest_ts and seq as Float64, idx and stream as Uint32, level as Uint8. */
-export const BYTES_PER_ROW = 8 * 3 + 4 * 2 + 1;

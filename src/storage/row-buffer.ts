@@ -284,13 +284,12 @@ export class RowBuffer {
   }
 
   /**
-   * The rows' ordering and stream columns, copied out (recent-rows.ts); undefined when a
-   * row's level index names no level, which a search in memory could not match as
-   * SQL does.
+   * The rows' ordering and stream columns, copied out (recent-rows.ts). Every level
+   * index names a level: appendEvent takes a Level, appendRanges a batch whose levels
+   * were checked (wal-batch.ts), so a search in memory matches levels as SQL does.
    */
-  recentRows(): RecentRows | undefined {
+  recentRows(): RecentRows {
     const rows = this.rows;
-    for (let row = 0; row < rows; row++) if (this.levels[row] >= LEVELS.length) return undefined;
     const int64 = (words: Uint32Array) => {
       const signed = new Int32Array(words.buffer, 0, 2 * rows);
       const values = new Float64Array(rows);

@@ -20,9 +20,9 @@ import { FLUSH_BYTES_TRIGGER, MEMTABLE_JOIN_BYTES_MAX, MEMTABLE_JOIN_PARTS, RECE
 import { emptyManifest, withCompaction, withSealedSegment, type SegmentMeta, type ShardManifest } from "./manifest.ts";
 import { LocalManifestStore, type ManifestChange, type ManifestStore } from "./manifest-store.ts";
 import { planCompaction, planIdleCompaction, type CompactionPlanOptions, DEFAULT_COMPACTION_PLAN } from "./compaction-plan.ts";
-import { partCheckpoints } from "./memtable-part-rows.ts";
+import { partLayout, type PartLayout } from "./memtable-part-rows.ts";
 import { readMemtablePart, removeMemtableParts, removeOrphanMemtableParts, writeMemtablePart } from "./memtable-parts.ts";
-import { joinedParquetFileParts, singlePageValueRanges, type ValueRange } from "./parquet-writer.ts";
+import { joinedParquetFileParts } from "./parquet-writer.ts";
 import { addSeriesCountsResult, MinuteCounts, minuteCountsBySeriesSql, minuteCountsSql, minuteSeriesSql } from "./minute-counts.ts";
 import { segmentFileName, segmentsDir, sqlPathLiteral, type DataPaths } from "./paths.ts";
 import { keyHashMemo, type SkipIndex } from "./skip-index.ts";
@@ -113,15 +113,14 @@ interface MemtablePart {
    */
   keys: readonly SkipKeyChunk[] | undefined;
   /**
-   * Where each column's values lie in its file, written one page a column (a one-flush
-   * part or a join of them): a search reads its page's rows from there
-   * (memtable-part-rows.ts). Undefined for a part of several pages a column.
+   * Where its values lie in its file, written one page a column (a one-flush part or a
+   * join of them): a join takes them, and a search reads its page's rows from there
+   * (memtable-part-rows.ts). Undefined for a part of several pages a column, and for
+   * the parts of a join that failed.
    */
-  valueRanges: ValueRange[] | undefined;
-  /** Whether a join may take it: a one-flush part of one page a column, not in a join that failed. */
+  layout: PartLayout | undefined;
+  /** Whether a join may take it: a one-flush part, not in a join that failed. */
   joinable: boolean;
-  /** Where every few values of its string columns start (memtable-part-rows.ts partCheckpoints), so a read of a few rows reads little. */
-  checkpoints: (Uint32Array | undefined)[] | undefined;
   /** Its rows' ordering and stream columns in memory (recent-rows.ts), or undefined past RECENT_ROWS_MAX. */
   recent: RecentRows | undefined;
 }
@@ -131,8 +130,7 @@ export interface MemtableFileRead {
   path: string;
   rows: number;
   recent?: RecentRows;
-  valueRanges?: readonly ValueRange[];
-  checkpoints?: readonly (Uint32Array | undefined)[];
+  layout?: PartLayout;
 }
 
 /** What a query reads: memtable parts and segment files as of one moment. */
@@ -406,7 +404,7 @@ export class ShardStore {
       await this.publishManifest(withSealedSegment(this.manifest, meta, Math.max(this.manifest.lastSeq, meta.maxSeq), this.options.walFloorAfter?.(table.seqs)), { added: [fileName], removed: [] }, () => {
         table.published = true;
         this.skipIndexes.adopt(fileName, skipIndex);
-        if (recent?.rows === meta.rows) this.keepRecentSegment(fileName, recent);
+        if (recent) this.keepRecentSegment(fileName, recent);
       });
       this.seals++;
       this.dropIfUnused(table);
@@ -516,7 +514,7 @@ export class ShardStore {
     return {
       newestTs,
       memtableParts: parts.map((part) => part.literal),
-      memtableFiles: parts.map((part) => ({ path: part.path, rows: part.rows, recent: part.recent, valueRanges: part.valueRanges, checkpoints: part.checkpoints })),
+      memtableFiles: parts,
       segments: reads.map((read) => ({ ...read, path: this.segmentFiles.path(read.segment.file), recent: this.recentSegments.get(read.segment.file) })),
       segmentsTotal: this.manifest.segments.length,
       segmentsSkipped: this.manifest.segments.length - segments.length,
@@ -638,10 +636,9 @@ export class ShardStore {
       // Parts share their table's keys: once the table gave them up (past its byte bound), its parts do too.
       const partKeys = table.skipKeys.valid && keys ? keys.chunks : undefined;
       if (!table.skipKeys.valid) for (const earlier of table.parts) earlier.keys = undefined;
-      const valueRanges = singlePageValueRanges(fileParts, MEMTABLE_PARQUET_COLUMNS.length);
-      const rowsRecent = buffer.recentRows();
-      const recent = rowsRecent && this.roomForRecentRows(rowsRecent.rows) ? rowsRecent : undefined;
-      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, valueRanges, joinable: valueRanges !== undefined, checkpoints: partCheckpoints(fileParts, buffer.rows), recent });
+      const layout = partLayout(fileParts, buffer.rows);
+      const recent = this.roomForRecentRows(buffer.rows) ? buffer.recentRows() : undefined;
+      table.parts.push({ path: part.path, literal: sqlPathLiteral(this.options.paths, part.path), rows: buffer.rows, bytes: part.bytes, ...buffer.summary(), keys: partKeys, layout, joinable: layout !== undefined, recent });
       buffer.addMinuteCounts(this.minuteCounts);
       if (table.rows === 0) table.firstRowAtMs = this.pendingSinceMs || this.now();
       table.rows += buffer.rows;
@@ -739,38 +736,37 @@ export class ShardStore {
    */
   private joinLastParts(table: MemTable): void {
     const last = table.parts.slice(-MEMTABLE_JOIN_PARTS);
-    if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => !part.joinable || part.valueRanges === undefined)) return;
+    if (last.length < MEMTABLE_JOIN_PARTS || last.some((part) => !part.joinable || part.layout === undefined)) return;
     if (last.reduce((sum, part) => sum + part.bytes, 0) > MEMTABLE_JOIN_BYTES_MAX) return;
     let written: { path: string; bytes: number } | undefined;
     let joined: MemtablePart;
     try {
-      const files = last.map((part) => ({ bytes: readMemtablePart(part.path), rows: part.rows, ranges: part.valueRanges! }));
+      const files = last.map((part) => ({ bytes: readMemtablePart(part.path), rows: part.rows, ranges: part.layout!.ranges }));
       for (const [index, file] of files.entries()) {
         // The file read back must be as long as the one written: a short or long one would join into a page that disagrees with its rows.
         if (file.bytes.length !== last[index].bytes) throw new Error(`part ${last[index].path} is ${file.bytes.length} bytes, ${last[index].bytes} written`);
       }
       const joinedParts = joinedParquetFileParts(MEMTABLE_PARQUET_COLUMNS, files);
       written = writeMemtablePart(this.options.paths, this.options.shard, joinedParts);
+      const rows = last.reduce((sum, part) => sum + part.rows, 0);
       joined = {
         path: written.path,
         literal: sqlPathLiteral(this.options.paths, written.path),
-        rows: last.reduce((sum, part) => sum + part.rows, 0),
+        rows,
         bytes: written.bytes,
         tenants: [...new Set(last.flatMap((part) => part.tenants))],
         minTs: Math.min(...last.map((part) => part.minTs)),
         maxTs: Math.max(...last.map((part) => part.maxTs)),
         keys: last.every((part) => part.keys !== undefined) ? last.flatMap((part) => part.keys!) : undefined,
-        valueRanges: singlePageValueRanges(joinedParts, MEMTABLE_PARQUET_COLUMNS.length),
+        layout: partLayout(joinedParts, rows),
         joinable: false,
-        checkpoints: partCheckpoints(joinedParts, last.reduce((sum, part) => sum + part.rows, 0)),
         recent: last.every((part) => part.recent !== undefined) ? RecentRows.concat(last.map((part) => part.recent!)) : undefined,
       };
     } catch (error) {
       // Left to DuckDB as well: a part whose file did not read back as written is not read byte by byte.
       for (const part of last) {
         part.joinable = false;
-        part.valueRanges = undefined;
-        part.checkpoints = undefined;
+        part.layout = undefined;
       }
       if (written) this.removePartsOrKeep(table, [written.path]);
       this.log(`joining ${last.length} memtable parts failed; they stay apart: ${describe(error)}`);
